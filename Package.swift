@@ -1,0 +1,53 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Targets are the architecture (see README "Architecture"): one concern each,
+// dependencies point one way: Learning/Events ← Pipelines ← Replay/Worker ← feedloop.
+let package = Package(
+    name: "Feedloop",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "feedloop", targets: ["feedloop"]),
+        .library(name: "Learning", targets: ["Learning"]),
+        .library(name: "Pipelines", targets: ["Pipelines"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // librdkafka through pkg-config (Debian: librdkafka-dev).
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"]), .brew(["librdkafka"])]
+        ),
+        // Pure Swift online-learning core: hashing, models, optimizers, metrics, snapshots.
+        .target(
+            name: "Learning",
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        // Event schema, fast strict JSON decoding, dead-letter reasons.
+        .target(name: "Events"),
+        // Pipeline files (YAML) → validated Pipeline; the per-event step shared by worker and replay.
+        .target(name: "Pipelines", dependencies: ["Learning", "Events", .product(name: "Yams", package: "Yams")]),
+        // Small Swift API over librdkafka.
+        .target(name: "Kafka", dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")]),
+        // Offline evaluation: sources, progressive validation, reports.
+        .target(name: "Replay", dependencies: ["Pipelines", "Learning", "Events"]),
+        .executableTarget(
+            name: "feedloop",
+            dependencies: [
+                "Replay", "Pipelines", "Kafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "LearningTests", dependencies: ["Learning"]),
+        .testTarget(name: "EventsTests", dependencies: ["Events"]),
+        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay"]),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
+    ]
+)
