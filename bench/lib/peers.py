@@ -254,8 +254,9 @@ def render(rows: List[Row], meta: Dict, repeat: int, quick: bool) -> str:
         "",
         f"- logloss/AUC/accuracy: over the {n:,} single-pass predictions; peers' AUC is exact (sort, ties count half), "
         "probabilities clipped to [1e-15, 1-1e-15]; Feedloop's figures come from its own report.",
-        f"- examples/s = labelled examples / the learner's own seconds, the best of {meta['runs']} runs "
-        "(River FM: 1 run). VW: the vowpalwabbit wheel ships no `vw` "
+        f"- examples/s = labelled examples / the learner's own seconds, "
+        + (f"the best of {meta['runs']} runs (River FM: 1 run)" if meta["runs"] > 1 else "1 run each")
+        + ". VW: the vowpalwabbit wheel ships no `vw` "
         "executable, so VW runs in file mode through `vowpalwabbit.Workspace(-d FILE)`, which hands the file to VW's "
         "C++ parser and learning driver (native text parse + learn); the clock covers Workspace start-up to "
         "finish(), not Python's start-up or the conversion to VW text. Quality comes from a separate run with "
@@ -265,8 +266,8 @@ def render(rows: List[Row], meta: Dict, repeat: int, quick: bool) -> str:
         "Feedloop: its reported seconds, which include reading and JSON-decoding every event.",
         "- events/s (Feedloop only) counts clicks and purchases it decoded; the peers read one line per example.",
         f"- x{repeat}: the stream repeated {repeat} times (`data/ml-100k/events-x{repeat}.jsonl`; for VW the same "
-        f"text {repeat} times, since timestamps and event ids are not features), run once, without `-p`, for a "
-        "stable throughput figure" + (" (skipped: --quick)." if quick else "."),
+        f"text {repeat} times, since timestamps and event ids are not features), for a steadier throughput figure "
+        "(VW --ftrl -b 20 and the first FTRL pipeline only)" + (" (skipped: --quick)." if quick else "."),
         "- peak RSS: the child process's maximum resident set (wait4 rusage); for VW it includes the Python "
         "interpreter hosting pylibvw, for River the examples held in memory.",
     ]
