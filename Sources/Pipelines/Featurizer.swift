@@ -1,0 +1,246 @@
+import Events
+import Learning
+
+/// Turns decoded events into hashed ``FeatureRow``s, as a pipeline's ``FeatureSpec`` says.
+///
+/// Works in two steps so candidate items can be scored for the same user: ``extract(_:)`` hashes each namespace's
+/// values into per-namespace scratch slots; ``emit(into:)`` writes namespaces and crosses into a row. Item-side
+/// namespaces can be overwritten from the ``ItemCatalog`` between the two (``loadItem(_:from:)``). Nothing is
+/// allocated per event after the first.
+public struct Featurizer: Sendable {
+    /// The spec this featurizer implements.
+    public let spec: FeatureSpec
+    /// The hasher (bits from the spec).
+    public let hasher: FeatureHasher
+    /// The context keys the event decoder must extract, in slot order.
+    public let contextKeys: [String]
+
+    let plans: [NamespacePlan]
+    let crosses: [CrossSpec]
+    /// Scratch: namespace `n` holds `counts[n]` hashes/values at `n * slotWidth`.
+    var hashes: [UInt32]
+    var values: [Float]
+    var counts: [Int]
+    let slotWidth: Int
+    /// Values dropped because an array held more than `maxValuesPerField`.
+    public private(set) var truncatedValues: UInt64 = 0
+    /// Indices of item-side namespaces.
+    public let itemNamespaces: [Int]
+
+    /// The largest number of features one event can produce (bounds join-buffer slots).
+    public let maxFeatures: Int
+
+    public init(spec: FeatureSpec) {
+        self.spec = spec
+        self.hasher = FeatureHasher(bits: spec.bits)
+        var keys: [String] = []
+        var plans: [NamespacePlan] = []
+        for (index, ns) in spec.namespaces.enumerated() {
+            var source: NamespacePlan.Source
+            switch ns.source {
+            case .userID: source = .userID
+            case .itemID: source = .itemID
+            case .eventType: source = .eventType
+            case .hourOfDay: source = .hourOfDay
+            case .dayOfWeek: source = .dayOfWeek
+            case .context(let key):
+                if let slot = keys.firstIndex(of: key) {
+                    source = .context(slot)
+                } else {
+                    keys.append(key)
+                    source = .context(keys.count - 1)
+                }
+            }
+            plans.append(NamespacePlan(
+                field: UInt8(index), seed: FeatureHasher.seed(forNamespace: ns.name), source: source, transform: ns.transform))
+        }
+        self.plans = plans
+        self.crosses = spec.crosses
+        self.contextKeys = keys
+        self.slotWidth = spec.maxValuesPerField
+        self.hashes = Array(repeating: 0, count: plans.count * spec.maxValuesPerField)
+        self.values = Array(repeating: 0, count: plans.count * spec.maxValuesPerField)
+        self.counts = Array(repeating: 0, count: plans.count)
+        self.itemNamespaces = spec.namespaces.indices.filter { spec.namespaces[$0].side == .item }
+        var maxFeatures = plans.count * spec.maxValuesPerField
+        for _ in spec.crosses { maxFeatures += spec.maxValuesPerField * spec.maxValuesPerField }
+        self.maxFeatures = maxFeatures
+    }
+
+    // MARK: Extract
+
+    /// Hashes every namespace of `event` into scratch.
+    public mutating func extract(_ event: borrowing EventView) {
+        for n in plans.indices {
+            counts[n] = 0
+            let plan = plans[n]
+            switch plan.source {
+            case .userID: addBytes(event.userID, namespace: n)
+            case .itemID: addBytes(event.itemID, namespace: n)
+            case .eventType: addInteger(UInt64(event.type.rawValue), namespace: n)
+            case .hourOfDay: addNumber(Double((event.timestamp / 3_600_000) % 24), namespace: n)
+            case .dayOfWeek: addNumber(Double((event.timestamp / 86_400_000 + 4) % 7), namespace: n)  // 1970-01-01 was a Thursday
+            case .context(let slot):
+                switch event.context(slot) {
+                case .absent, .null: break
+                case .string(let bytes): addBytes(bytes, namespace: n)
+                case .number(let x): addNumber(x, namespace: n)
+                case .bool(let b): addInteger(b ? 1 : 0, namespace: n)
+                case .strings(let list):
+                    for bytes in list { addBytes(bytes, namespace: n) }
+                }
+            }
+        }
+    }
+
+    mutating func push(_ hash: UInt32, _ value: Float, namespace n: Int) {
+        let c = counts[n]
+        guard c < slotWidth else {
+            truncatedValues &+= 1
+            return
+        }
+        hashes[n * slotWidth + c] = hash
+        values[n * slotWidth + c] = value
+        counts[n] = c + 1
+    }
+
+    mutating func addBytes(_ bytes: UnsafeRawBufferPointer, namespace n: Int) {
+        let plan = plans[n]
+        switch plan.transform {
+        case .categorical:
+            push(hasher.hash(bytes: bytes, seed: plan.seed), 1, namespace: n)
+        case .bucket, .numeric:
+            // A numeric transform on a string field: parse it as a number when it is one, else ignore it.
+            if let x = Featurizer.parseNumber(bytes) { addNumber(x, namespace: n) }
+        }
+    }
+
+    mutating func addInteger(_ v: UInt64, namespace n: Int) {
+        push(hasher.hash(integer: v, seed: plans[n].seed), 1, namespace: n)
+    }
+
+    mutating func addNumber(_ x: Double, namespace n: Int) {
+        let plan = plans[n]
+        switch plan.transform {
+        case .categorical:
+            if x == x.rounded(), abs(x) < 9.0e15 {
+                push(hasher.hash(integer: UInt64(bitPattern: Int64(x)), seed: plan.seed), 1, namespace: n)
+            } else {
+                push(hasher.hash(integer: x.bitPattern, seed: plan.seed ^ 0x9E37_79B9), 1, namespace: n)
+            }
+        case .bucket(let width):
+            let b = (x / width).rounded(.down)
+            guard b.isFinite, abs(b) < 9.0e15 else { return }
+            push(hasher.hash(integer: UInt64(bitPattern: Int64(b)), seed: plan.seed), 1, namespace: n)
+        case .numeric(let scale):
+            let v = Float(x * scale)
+            guard v.isFinite else { return }
+            push(hasher.hash(integer: 0, seed: plan.seed), v, namespace: n)
+        }
+    }
+
+    /// Parses an ASCII decimal integer or plain decimal (digits, optional sign and point); nil otherwise.
+    static func parseNumber(_ bytes: UnsafeRawBufferPointer) -> Double? {
+        var i = 0
+        var negative = false
+        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+        var value = 0.0
+        var scale = 0.0
+        var digits = 0
+        while i < bytes.count {
+            let c = bytes[i]
+            if c >= 48 && c <= 57 {
+                value = value * 10 + Double(c - 48)
+                if scale > 0 { scale *= 10 }
+                digits += 1
+            } else if c == UInt8(ascii: "."), scale == 0 {
+                scale = 1
+            } else {
+                return nil
+            }
+            i += 1
+        }
+        guard digits > 0 else { return nil }
+        if scale > 0 { value /= scale }
+        return negative ? -value : value
+    }
+
+    // MARK: Items
+
+    /// Number of item-side features currently in scratch (for storing in the catalog).
+    public func itemFeatureCount() -> Int { itemNamespaces.reduce(0) { $0 + counts[$1] } }
+
+    /// Copies the item-side scratch into `catalog` entry `item`.
+    public func storeItem(_ item: Int, in catalog: inout ItemCatalog) {
+        var k = 0
+        let base = catalog.slotStart(item)
+        let width = catalog.featureWidth
+        for n in itemNamespaces {
+            for j in 0..<counts[n] where k < width {
+                catalog.hashes[base + k] = hashes[n * slotWidth + j]
+                catalog.values[base + k] = values[n * slotWidth + j]
+                catalog.namespaces[base + k] = UInt8(n)
+                k += 1
+            }
+        }
+        catalog.featureCounts[item] = UInt16(k)
+    }
+
+    /// Replaces the item-side scratch with catalog entry `item` (to score it as a candidate for the current user).
+    public mutating func loadItem(_ item: Int, from catalog: ItemCatalog) {
+        for n in itemNamespaces { counts[n] = 0 }
+        let base = catalog.slotStart(item)
+        for k in 0..<Int(catalog.featureCounts[item]) {
+            let n = Int(catalog.namespaces[base + k])
+            let c = counts[n]
+            guard c < slotWidth else { continue }
+            hashes[n * slotWidth + c] = catalog.hashes[base + k]
+            values[n * slotWidth + c] = catalog.values[base + k]
+            counts[n] = c + 1
+        }
+    }
+
+    // MARK: Emit
+
+    /// Writes the scratch namespaces and their crosses into `row` (cleared first).
+
+    public func emit(into row: inout FeatureRow) {
+        row.removeAll()
+        let width = slotWidth
+        hashes.withUnsafeBufferPointer { h in
+            values.withUnsafeBufferPointer { v in
+                for n in 0..<counts.count {
+                    let base = n * width
+                    for j in 0..<counts[n] {
+                        row.append(index: hasher.index(h[base + j]), value: v[base + j], field: UInt8(truncatingIfNeeded: n))
+                    }
+                }
+                let crossBase = counts.count
+                for (c, cross) in crosses.enumerated() {
+                    let a = cross.first * width
+                    let b = cross.second * width
+                    let field = UInt8(truncatingIfNeeded: crossBase + c)
+                    for i in 0..<counts[cross.first] {
+                        for j in 0..<counts[cross.second] {
+                            let hash = hasher.cross(h[a + i], h[b + j])
+                            row.append(index: hasher.index(hash), value: v[a + i] * v[b + j], field: field)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How one namespace is computed (resolved from the spec once).
+@usableFromInline
+struct NamespacePlan: Sendable {
+    enum Source: Sendable {
+        case userID, itemID, eventType, hourOfDay, dayOfWeek
+        case context(Int)
+    }
+    var field: UInt8
+    var seed: UInt32
+    var source: Source
+    var transform: FeatureTransform
+}

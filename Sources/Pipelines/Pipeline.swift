@@ -1,0 +1,278 @@
+import Events
+import Foundation
+import Learning
+
+/// One pipeline: decode → validate → featurize → predict → (delayed) label → update, with progressive metrics.
+///
+/// The worker and the replay tool both drive this same ``process(_:sink:)``; only their sources and sinks differ,
+/// so an offline number is a promise about the online system. Single writer: one pipeline per model shard.
+public struct Pipeline: Sendable {
+    /// The definition this pipeline runs.
+    public let spec: PipelineSpec
+    /// The model, learning online.
+    public internal(set) var model: Model
+    /// Progressive validation over labelled examples (prediction made at arrival).
+    public internal(set) var metrics: ProgressiveMetrics
+    /// Next-purchase ranking quality, when enabled.
+    public internal(set) var ranking: RankingMetrics?
+    /// Event and label counters.
+    public internal(set) var counters = PipelineCounters()
+    /// Items seen, for candidate scoring.
+    public internal(set) var catalog: ItemCatalog
+    /// Pending examples awaiting feedback.
+    public internal(set) var join: LabelJoin
+    /// Maximum event time seen (ms), or `Int64.min`.
+    public internal(set) var maxEventTime: Int64 = .min
+
+    var decoder: EventDecoder
+    var featurizer: Featurizer
+    var row = FeatureRow(capacity: 256)
+    var learnRow = FeatureRow(capacity: 256)
+    var candidateScores: [Double] = []
+    var rng: SplitMix64
+    /// Example weight by `EventType.rawValue` (0 = not an example type).
+    let exampleWeights: [Double]
+    /// Whether each `EventType.rawValue` is feedback.
+    let isPositive: [Bool]
+    let userSeed = FeatureHasher.seed(forNamespace: "__user_key")
+    let itemSeed = FeatureHasher.seed(forNamespace: "__item_key")
+    let itemSeed2 = FeatureHasher.seed(forNamespace: "__item_key2")
+
+    /// Builds the pipeline from a validated spec (fresh model).
+    public init(spec: PipelineSpec) {
+        self.spec = spec
+        self.model = Model(spec.model)
+        self.metrics = ProgressiveMetrics(windowSize: spec.evaluation.window, calibrationBins: spec.evaluation.calibrationBins)
+        self.ranking = spec.evaluation.ranking.map { RankingMetrics(k: $0.k) }
+        self.featurizer = Featurizer(spec: spec.features)
+        self.decoder = EventDecoder(contextKeys: featurizer.contextKeys)
+        let itemWidth = featurizer.itemNamespaces.count * spec.features.maxValuesPerField
+        self.catalog = ItemCatalog(capacity: spec.outputs.catalogCapacity, featureWidth: itemWidth)
+        self.join = LabelJoin(capacity: spec.label.bufferCapacity)
+        self.rng = SplitMix64(seed: spec.evaluation.ranking?.seed ?? 0)
+        var weights = Array(repeating: 0.0, count: EventType.allCases.count)
+        var positive = Array(repeating: false, count: EventType.allCases.count)
+        for (type, w) in spec.label.exampleWeights { weights[Int(type.rawValue)] = w }
+        for type in spec.label.positiveTypes { positive[Int(type.rawValue)] = true }
+        self.exampleWeights = weights
+        self.isPositive = positive
+        if let negatives = spec.evaluation.ranking?.negatives { candidateScores.reserveCapacity(negatives) }
+    }
+
+    /// Values dropped because an array field held more than `max_values_per_field`.
+    public var truncatedValues: UInt64 { featurizer.truncatedValues }
+
+    /// The context keys this pipeline reads (for documentation and diagnostics).
+    public var contextKeys: [String] { featurizer.contextKeys }
+
+    // MARK: Step
+
+    /// Processes one input message (one JSON event). Never throws: bad input goes to `sink.rejected` with its reason.
+    public mutating func process<S: PipelineSink>(_ input: UnsafeRawBufferPointer, sink: inout S) {
+        counters.events &+= 1
+        let event: EventView
+        do {
+            event = try decoder.decode(input)
+        } catch {
+            counters.countRejected(error)
+            sink.rejected(error, input: input)
+            return
+        }
+        // Event time drives the watermark; windows that closed label their examples negative first.
+        if event.timestamp > maxEventTime {
+            maxEventTime = event.timestamp
+            let watermark = maxEventTime &- spec.label.allowedLatenessMs
+            while let expired = join.popExpired(watermark: watermark) {
+                learn(expired, label: false, cause: .windowExpired, sink: &sink)
+            }
+        }
+        featurizer.extract(event)
+        let item = itemIndex(event)
+        let type = Int(event.type.rawValue)
+        let weight = exampleWeights[type]
+        if weight > 0 {
+            counters.examples &+= 1
+            featurizer.emit(into: &row)
+            let p = model.predict(row)
+            while let forced = join.makeRoom(for: row.count) {
+                learn(forced, label: false, cause: .overflow, sink: &sink)
+            }
+            join.insert(
+                key: joinKey(event), deadline: event.timestamp &+ spec.label.attributionWindowMs,
+                probability: p, weight: weight, item: item ?? -1, row: row)
+            sink.scored(event, probability: p)
+        } else if isPositive[type] {
+            counters.feedback &+= 1
+            if let item, ranking != nil { evaluateRanking(target: item) }
+            if let example = join.takePending(key: joinKey(event)) {
+                learn(example, label: true, cause: .feedback, sink: &sink)
+            } else {
+                counters.unattributedFeedback &+= 1
+            }
+        } else {
+            counters.ignored &+= 1
+        }
+        sink.processed(event)
+    }
+
+    /// Ends a finite input (replay): every window still open closes and its example is labelled negative.
+    public mutating func finish<S: PipelineSink>(sink: inout S) {
+        while let example = join.popOldest() {
+            learn(example, label: false, cause: .endOfInput, sink: &sink)
+        }
+    }
+
+    // MARK: Learning
+
+    mutating func learn<S: PipelineSink>(_ example: LabelJoin.Resolved, label: Bool, cause: LabelCause, sink: inout S) {
+        join.withRow(example, into: &learnRow)
+        let outcome = model.learn(learnRow, label: label, weight: example.weight)
+        metrics.record(probability: example.probability, label: label, weight: example.weight)
+        counters.labelled &+= 1
+        if label { counters.positives &+= 1 }
+        switch cause {
+        case .feedback: break
+        case .windowExpired: counters.expiredNegatives &+= 1
+        case .overflow: counters.overflowNegatives &+= 1
+        case .endOfInput: counters.endOfInputNegatives &+= 1
+        }
+        sink.labelled(LabelledExample(
+            probability: example.probability, label: label, weight: example.weight, item: example.item,
+            cause: cause, applied: outcome.applied))
+    }
+
+    // MARK: Keys and items
+
+    @inline(__always)
+    func joinKey(_ event: borrowing EventView) -> UInt64 {
+        let h = featurizer.hasher
+        return UInt64(h.hash(bytes: event.userID, seed: userSeed)) << 32 | UInt64(h.hash(bytes: event.itemID, seed: itemSeed))
+    }
+
+    /// The event's item in the catalog (inserted when new) with its item-side features refreshed.
+    mutating func itemIndex(_ event: borrowing EventView) -> Int? {
+        let h = featurizer.hasher
+        let key = UInt64(h.hash(bytes: event.itemID, seed: itemSeed)) << 32 | UInt64(h.hash(bytes: event.itemID, seed: itemSeed2))
+        guard let item = catalog.lookupOrInsert(key: key, id: event.itemID) else { return nil }
+        featurizer.storeItem(item, in: &catalog)
+        return item
+    }
+
+    // MARK: Candidate scoring
+
+    /// Ranks the bought item among sampled (or all) catalog items for the current user, before learning.
+    mutating func evaluateRanking(target: Int) {
+        guard let spec = spec.evaluation.ranking, catalog.count > 1 else { return }
+        featurizer.emit(into: &row)
+        let targetScore = model.margin(row)
+        candidateScores.removeAll(keepingCapacity: true)
+        if let negatives = spec.negatives {
+            for _ in 0..<negatives {
+                var j = Int(rng.next() % UInt64(catalog.count - 1))
+                if j >= target { j += 1 }
+                candidateScores.append(score(candidate: j))
+            }
+        } else {
+            for j in 0..<catalog.count where j != target { candidateScores.append(score(candidate: j)) }
+        }
+        featurizer.loadItem(target, from: catalog)  // restore the event's own item in scratch
+        let rank = candidateScores.withUnsafeBufferPointer { Ranking.rank(of: targetScore, among: $0) }
+        ranking?.record(rank: rank)
+    }
+
+    @inline(__always)
+    mutating func score(candidate j: Int) -> Double {
+        featurizer.loadItem(j, from: catalog)
+        featurizer.emit(into: &row)
+        return model.margin(row)
+    }
+
+    /// The `k` best catalog items for the user of the last processed event, best first, as (item, probability).
+    /// Used by the worker's score refresh. Costs one prediction per catalog item.
+    public mutating func topItems(k: Int, into result: inout [(item: Int, probability: Double)]) {
+        result.removeAll(keepingCapacity: true)
+        guard catalog.count > 0 else { return }
+        var heap = TopK(k: k)
+        for j in 0..<catalog.count { heap.offer(item: j, score: score(candidate: j)) }
+        heap.drainDescending(into: &result)
+        for i in result.indices { result[i].probability = sigmoid(result[i].probability) }
+    }
+}
+
+@inline(__always) func sigmoid(_ m: Double) -> Double { 1 / (1 + exp(-m)) }
+
+/// Counts of what the pipeline did; all monotonic.
+public struct PipelineCounters: Sendable, Equatable {
+    public var events: UInt64 = 0
+    public var rejected: UInt64 = 0
+    /// Rejections by reason code.
+    public var rejectedByReason: [String: UInt64] = [:]
+    /// Events that created an example.
+    public var examples: UInt64 = 0
+    /// Feedback events (positives).
+    public var feedback: UInt64 = 0
+    /// Feedback with no pending example of the same (user, item).
+    public var unattributedFeedback: UInt64 = 0
+    /// Events of types the label rule does not use.
+    public var ignored: UInt64 = 0
+    /// Examples labelled and learned.
+    public var labelled: UInt64 = 0
+    public var positives: UInt64 = 0
+    public var expiredNegatives: UInt64 = 0
+    public var overflowNegatives: UInt64 = 0
+    public var endOfInputNegatives: UInt64 = 0
+
+    mutating func countRejected(_ reason: RejectReason) {
+        rejected &+= 1
+        rejectedByReason[reason.code, default: 0] &+= 1
+    }
+}
+
+/// Deterministic 64-bit generator (Steele, Lea & Flood 2014).
+struct SplitMix64: Sendable {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Keeps the k highest-scoring items (min-heap).
+struct TopK {
+    let k: Int
+    var items: [(item: Int, score: Double)] = []
+    init(k: Int) { self.k = k; items.reserveCapacity(k) }
+    mutating func offer(item: Int, score: Double) {
+        if items.count < k {
+            items.append((item, score))
+            var i = items.count - 1
+            while i > 0 {
+                let p = (i - 1) / 2
+                guard items[i].score < items[p].score else { break }
+                items.swapAt(i, p)
+                i = p
+            }
+        } else if k > 0, score > items[0].score {
+            items[0] = (item, score)
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count, items[l].score < items[m].score { m = l }
+                if r < items.count, items[r].score < items[m].score { m = r }
+                if m == i { break }
+                items.swapAt(i, m)
+                i = m
+            }
+        }
+    }
+    func drainDescending(into result: inout [(item: Int, probability: Double)]) {
+        for entry in items.sorted(by: { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }) {
+            result.append((entry.item, entry.score))
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import Events
+import Learning
+
+/// A validated pipeline definition: what `pipelines/*.yaml` declares. Shared by the worker and the replay tool.
+///
+/// Built by ``PipelineSpec/load(path:)`` / ``PipelineSpec/parse(yaml:file:)``; every field has been range-checked.
+public struct PipelineSpec: Sendable, Equatable {
+    /// Format version of the file (`version:`); only 1 exists.
+    public var version: Int
+    /// Human-readable name (`name:`), used in reports and metric labels.
+    public var name: String
+    /// Input topics the worker subscribes to.
+    public var inputTopics: [String]
+    /// Feature extraction.
+    public var features: FeatureSpec
+    /// How labelled examples are formed from the stream (delayed feedback join).
+    public var label: LabelSpec
+    /// Model and optimizer, in the core's terms.
+    public var model: ModelConfiguration
+    /// Output topics and top-K size.
+    public var outputs: OutputSpec
+    /// Progressive-validation options.
+    public var evaluation: EvaluationSpec
+}
+
+// MARK: - Features
+
+/// Hashed features: namespaces read from event fields, plus pairwise crosses.
+public struct FeatureSpec: Sendable, Equatable {
+    /// log2 of the number of hash buckets.
+    public var bits: Int
+    /// Namespaces in file order; a namespace's index is its field id in ``FeatureRow``.
+    public var namespaces: [NamespaceSpec]
+    /// Pairwise crosses, as indices into ``namespaces``; cross `c` has field id `namespaces.count + c`.
+    public var crosses: [CrossSpec]
+    /// At most this many values are taken from one array-valued field (e.g. genres); extra values are counted, not used.
+    public var maxValuesPerField: Int
+}
+
+/// One namespace: where its value comes from and how it becomes hashed features.
+public struct NamespaceSpec: Sendable, Equatable {
+    /// Short name, unique in the pipeline (used by crosses and in the hash seed).
+    public var name: String
+    /// The event field that feeds it.
+    public var source: FeatureSource
+    /// How the value is turned into features.
+    public var transform: FeatureTransform
+    /// Which side of the user×item interaction it describes (drives matrix factorization and candidate scoring).
+    public var side: FeatureSide
+}
+
+/// Event fields a namespace can read.
+public enum FeatureSource: Sendable, Equatable {
+    case userID, itemID, eventType
+    /// `context.KEY`
+    case context(String)
+    /// Derived from `ts` (UTC): hour of day 0–23, day of week 0–6.
+    case hourOfDay, dayOfWeek
+
+    /// The spelling used in pipeline files.
+    public var fieldName: String {
+        switch self {
+        case .userID: "user_id"
+        case .itemID: "item_id"
+        case .eventType: "type"
+        case .context(let key): "context.\(key)"
+        case .hourOfDay: "hour_of_day"
+        case .dayOfWeek: "day_of_week"
+        }
+    }
+}
+
+/// Value → feature rule.
+public enum FeatureTransform: Sendable, Equatable {
+    /// One feature per distinct value (strings, integers, booleans; each string of an array).
+    case categorical
+    /// Numbers bucketed as `floor(x / width)`, one feature per bucket (e.g. age decades).
+    case bucket(width: Double)
+    /// One feature whose value is `x * scale`.
+    case numeric(scale: Double)
+}
+
+/// Which entity a namespace describes.
+public enum FeatureSide: String, Sendable, Equatable {
+    case user, item, context
+}
+
+/// A pairwise cross of two namespaces (all value pairs).
+public struct CrossSpec: Sendable, Equatable {
+    public var first: Int
+    public var second: Int
+}
+
+// MARK: - Labels
+
+/// Delayed feedback: examples are scored when they arrive and labelled when feedback arrives or the window passes.
+public struct LabelSpec: Sendable, Equatable {
+    /// Event types that create an example, with their importance weight.
+    public var exampleWeights: [EventType: Double]
+    /// Event types that label a pending example of the same (user, item) positive.
+    public var positiveTypes: Set<EventType>
+    /// Event-time window after an example during which feedback counts, in ms.
+    public var attributionWindowMs: Int64
+    /// The watermark trails the maximum event time seen by this much, in ms.
+    public var allowedLatenessMs: Int64
+    /// Maximum number of pending examples; on overflow the oldest is labelled negative early and counted.
+    public var bufferCapacity: Int
+}
+
+// MARK: - Outputs and evaluation
+
+/// Where the worker publishes and how many items a score refresh carries.
+public struct OutputSpec: Sendable, Equatable {
+    public var topK: Int
+    public var scoresTopic: String
+    public var adjustmentsTopic: String
+    public var deadLetterTopic: String
+    /// Capacity of the item catalog used for candidate scoring.
+    public var catalogCapacity: Int
+}
+
+/// Progressive-validation options.
+public struct EvaluationSpec: Sendable, Equatable {
+    /// Examples per window of the metric curves.
+    public var window: Int
+    public var calibrationBins: Int
+    /// Next-purchase ranking evaluation, or nil when off.
+    public var ranking: RankingSpec?
+}
+
+/// Ranking evaluation: at each positive feedback the bought item is ranked among `negatives` other catalog items
+/// drawn uniformly (seeded) — the sampled protocol of He et al. (NCF, 2017); `negatives: all` ranks the whole catalog.
+public struct RankingSpec: Sendable, Equatable {
+    public var k: Int
+    /// Number of sampled negatives, or nil for the whole catalog.
+    public var negatives: Int?
+    public var seed: UInt64
+}

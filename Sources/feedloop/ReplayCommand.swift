@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Pipelines
+import Replay
+
+enum FileHandleWriter {
+    static func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+}
+
+/// `feedloop replay`: offline progressive validation of pipelines over an event log.
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Run an event log through pipelines (predict, then learn) and report progressive-validation metrics.",
+        discussion: """
+            The same pipeline step as the worker runs over the log in order; examples are scored when they \
+            arrive and learned when their label is known. Prints a summary table; --report-json and \
+            --report-html write the full report (metrics per window, calibration).
+            """)
+
+    @Option(name: .long, help: "Pipeline YAML file.")
+    var pipeline: String?
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Evaluate several pipelines on one pass of the log, side by side.")
+    var compare: [String] = []
+
+    @Option(name: .long, help: "JSONL event log ('-' for standard input).")
+    var input: String
+
+    @Option(name: .customLong("report-json"), help: "Write the JSON report here.")
+    var reportJSON: String?
+
+    @Option(name: .customLong("report-html"), help: "Write the HTML report (SVG curves, calibration plot) here.")
+    var reportHTML: String?
+
+    @Option(name: .customLong("dead-letters"), help: "Write rejected events (original bytes + reason) as JSONL here.")
+    var deadLetters: String?
+
+    @Flag(name: .customLong("no-progress"), help: "No progress line on stderr.")
+    var noProgress = false
+
+    func validate() throws {
+        if pipeline == nil && compare.isEmpty { throw ValidationError("give --pipeline FILE or --compare A.yaml B.yaml …") }
+    }
+
+    func run() throws {
+        let files = (pipeline.map { [$0] } ?? []) + compare
+        var specs: [(spec: PipelineSpec, file: String)] = []
+        for file in files {
+            do {
+                specs.append((try PipelineSpec.load(path: file), file))
+            } catch {
+                printError(error.description)
+                throw ExitCode(2)
+            }
+        }
+        var replay = Replay(pipelines: specs)
+        var dlq: DeadLetterFile? = nil
+        do {
+            if let deadLetters { dlq = try DeadLetterFile(path: deadLetters) }
+            try replay.run(path: input, progress: noProgress ? nil : Progress(), deadLetters: &dlq)
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        let reports = replay.reports(input: input)
+        print(ReportRendering.table(reports), terminator: "")
+        if let reportJSON {
+            try ReportRendering.json(reports).write(to: URL(fileURLWithPath: reportJSON))
+        }
+        if let reportHTML {
+            try ReportRendering.html(reports).write(toFile: reportHTML, atomically: true, encoding: .utf8)
+        }
+    }
+}
