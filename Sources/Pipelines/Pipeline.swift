@@ -42,7 +42,8 @@ public struct Pipeline: Sendable {
     public init(spec: PipelineSpec) {
         self.spec = spec
         self.model = Model(spec.model)
-        self.metrics = ProgressiveMetrics(windowSize: spec.evaluation.window, calibrationBins: spec.evaluation.calibrationBins)
+        self.metrics = ProgressiveMetrics(
+            windowSize: spec.evaluation.window, calibrationBins: spec.evaluation.calibrationBins, aucBins: spec.evaluation.aucBins)
         self.ranking = spec.evaluation.ranking.map { RankingMetrics(k: $0.k) }
         self.featurizer = Featurizer(spec: spec.features)
         self.decoder = EventDecoder(contextKeys: featurizer.contextKeys)

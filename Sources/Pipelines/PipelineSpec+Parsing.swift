@@ -253,10 +253,15 @@ private struct PipelineSpecParser {
     }
 
     func parseEvaluation(_ c: YAMLCursor) throws(PipelineFileError) -> EvaluationSpec {
-        let f = try c.fields(["window", "calibration_bins", "ranking"])
+        let f = try c.fields(["window", "calibration_bins", "auc_bins", "ranking"])
         var e = EvaluationSpec.defaults
         if let v = f["window"] { e.window = try v.int(in: 1...100_000_000) }
         if let v = f["calibration_bins"] { e.calibrationBins = try v.int(in: 2...1000) }
+        if let v = f["auc_bins"] {
+            let bins = try v.int(in: 16...(1 << 24))
+            guard bins & (bins - 1) == 0 else { throw v.error("must be a power of two, got \(bins)") }
+            e.aucBins = bins
+        }
         if let r = f["ranking"] {
             if case .scalar(let s) = r.node, s.string == "off" {
                 e.ranking = nil
@@ -283,5 +288,5 @@ extension OutputSpec {
 
 extension EvaluationSpec {
     /// Defaults used when `evaluation:` is absent: 10,000-example windows, deciles, ranking@10 against 100 sampled negatives.
-    public static let defaults = EvaluationSpec(window: 10_000, calibrationBins: 10, ranking: RankingSpec(k: 10, negatives: 100, seed: 7))
+    public static let defaults = EvaluationSpec(window: 10_000, calibrationBins: 10, aucBins: 1 << 16, ranking: RankingSpec(k: 10, negatives: 100, seed: 7))
 }

@@ -124,6 +124,9 @@ public struct EvaluationSpec: Sendable, Equatable {
     /// Examples per window of the metric curves.
     public var window: Int
     public var calibrationBins: Int
+    /// Histogram bins of the whole-stream AUC (power of two). The report carries the resulting error bound
+    /// (`auc_error_bound`); 2^16 keeps the histogram in cache and the bound far below the 4th decimal.
+    public var aucBins: Int
     /// Next-purchase ranking evaluation, or nil when off.
     public var ranking: RankingSpec?
 }

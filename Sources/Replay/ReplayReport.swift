@@ -14,6 +14,8 @@ public struct ReplayReport: Codable, Sendable {
     public var positives: Int
     public var logloss: Double
     public var auc: Double
+    /// Upper bound of |auc − exact AUC| from histogram ties (see `StreamingAUC`).
+    public var aucErrorBound: Double
     public var accuracy: Double
     public var meanPrediction: Double
     public var positiveRate: Double
@@ -76,6 +78,7 @@ public struct ReplayReport: Codable, Sendable {
         case pipelineFile = "pipeline_file"
         case meanPrediction = "mean_prediction"
         case positiveRate = "positive_rate"
+        case aucErrorBound = "auc_error_bound"
         case rankingK = "ranking_k"
         case rankingNegatives = "ranking_negatives"
         case rankingCount = "ranking_count"
@@ -102,6 +105,7 @@ public struct ReplayReport: Codable, Sendable {
         positives = m.positives
         logloss = m.logloss
         auc = m.auc
+        aucErrorBound = m.aucErrorBound
         accuracy = m.accuracy
         meanPrediction = m.meanPrediction
         positiveRate = m.positiveRate

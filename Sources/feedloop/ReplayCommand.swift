@@ -36,6 +36,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("dead-letters"), help: "Write rejected events (original bytes + reason) as JSONL here.")
     var deadLetters: String?
 
+    @Flag(name: .customLong("no-ranking"), help: "Skip the ranking evaluation (hit@10/NDCG@10) of the pipelines, e.g. for throughput runs.")
+    var noRanking = false
+
     @Flag(name: .customLong("no-progress"), help: "No progress line on stderr.")
     var noProgress = false
 
@@ -48,7 +51,9 @@ struct ReplayCommand: ParsableCommand {
         var specs: [(spec: PipelineSpec, file: String)] = []
         for file in files {
             do {
-                specs.append((try PipelineSpec.load(path: file), file))
+                var spec = try PipelineSpec.load(path: file)
+                if noRanking { spec.evaluation.ranking = nil }
+                specs.append((spec, file))
             } catch {
                 printError(error.description)
                 throw ExitCode(2)
