@@ -1,0 +1,568 @@
+// MARK: - Bytes
+
+/// ASCII bytes the parser dispatches on.
+enum Byte {
+    static let quote = UInt8(ascii: "\"")
+    static let backslash = UInt8(ascii: "\\")
+    static let slash = UInt8(ascii: "/")
+    static let colon = UInt8(ascii: ":")
+    static let comma = UInt8(ascii: ",")
+    static let openBrace = UInt8(ascii: "{")
+    static let closeBrace = UInt8(ascii: "}")
+    static let openBracket = UInt8(ascii: "[")
+    static let closeBracket = UInt8(ascii: "]")
+    static let minus = UInt8(ascii: "-")
+    static let plus = UInt8(ascii: "+")
+    static let dot = UInt8(ascii: ".")
+    static let zero = UInt8(ascii: "0")
+    static let space = UInt8(ascii: " ")
+    static let tab = UInt8(ascii: "\t")
+    static let lineFeed = UInt8(ascii: "\n")
+    static let carriageReturn = UInt8(ascii: "\r")
+}
+
+// MARK: - ValueKind
+
+/// The kind of a JSON value the parser skipped over (for `wrong_type` details).
+enum ValueKind: CustomStringConvertible {
+    case string, number, object, array, bool, null, nonFinite
+
+    var description: String {
+        switch self {
+        case .string: "a string"
+        case .number: "a number"
+        case .object: "an object"
+        case .array: "an array"
+        case .bool: "a boolean"
+        case .null: "null"
+        case .nonFinite: "a non-finite number"
+        }
+    }
+}
+
+// MARK: - TopField
+
+/// The top-level fields the decoder knows. The raw value is the field's bit in ``EventParser/seen``.
+enum TopField: UInt8 {
+    case eventID = 0, type, userID, itemID, ts, context, value, unknown
+
+    /// `event_id`, `type`, `user_id`, `item_id` and `ts` must all be present.
+    static let requiredMask: UInt8 = 0b1_1111
+
+    var name: String {
+        switch self {
+        case .eventID: "event_id"
+        case .type: "type"
+        case .userID: "user_id"
+        case .itemID: "item_id"
+        case .ts: "ts"
+        case .context: "context"
+        case .value: "value"
+        case .unknown: "?"
+        }
+    }
+
+    /// Classifies an (unescaped) key by length and little-endian word compares.
+    @inline(__always)
+    init(key: UnsafeRawBufferPointer) {
+        @inline(__always) func w4(_ at: Int) -> UInt32 {
+            UInt32(littleEndian: key.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+        }
+        switch key.count {
+        case 2:
+            self = key[0] == UInt8(ascii: "t") && key[1] == UInt8(ascii: "s") ? .ts : .unknown
+        case 4:
+            self = w4(0) == 0x6570_7974 ? .type : .unknown  // "type"
+        case 5:
+            self = w4(0) == 0x756C_6176 && key[4] == UInt8(ascii: "e") ? .value : .unknown  // "valu" "e"
+        case 7:
+            switch (w4(0), w4(3)) {
+            case (0x7265_7375, 0x6469_5F72): self = .userID  // "user" "r_id"
+            case (0x6D65_7469, 0x6469_5F6D): self = .itemID  // "item" "m_id"
+            case (0x746E_6F63, 0x7478_6574): self = .context  // "cont" "text"
+            default: self = .unknown
+            }
+        case 8:
+            self = w4(0) == 0x6E65_7665 && w4(4) == 0x6469_5F74 ? .eventID : .unknown  // "even" "t_id"
+        default:
+            self = .unknown
+        }
+    }
+}
+
+// MARK: - EventParser
+
+/// One pass over one event: a strict JSON scanner fused with the event schema.
+///
+/// Grammar errors throw ``SyntaxError`` at once. Schema errors (wrong type, unknown type, …) are recorded in
+/// ``pending`` and parsing continues, so that input which is not JSON at all is always reported as such; the first
+/// schema error is reported only if the whole input is well-formed.
+struct EventParser {
+    let start: UnsafePointer<UInt8>
+    let end: UnsafePointer<UInt8>
+    /// The cursor.
+    var p: UnsafePointer<UInt8>
+    /// Unescaped strings go here (capacity ≥ input size, never reallocated during a parse).
+    let scratch: UnsafeMutablePointer<UInt8>
+    var scratchUsed = 0
+    /// The decoder's storage (owned by the decoder for the whole parse); its buffers are cached below so the hot
+    /// loop touches no class properties.
+    unowned(unsafe) let storage: DecoderStorage
+    let keyBytes: UnsafeMutablePointer<UInt8>
+    let keyStarts: UnsafeMutablePointer<Int>
+    let keyCount: Int
+    let rawSlots: UnsafeMutablePointer<RawSlot>
+    var spans: UnsafeMutablePointer<UnsafeRawBufferPointer>
+    var spanCapacity: Int
+    /// Spans used so far in `spans`.
+    var spanCount = 0
+
+    // MARK: Results
+
+    /// Bit `TopField.rawValue` is set once the field was seen.
+    var seen: UInt8 = 0
+    var type = EventType.click
+    var timestamp: Int64 = 0
+    var value: Double?
+    var eventID = UnsafeRawBufferPointer(start: nil, count: 0)
+    var userID = UnsafeRawBufferPointer(start: nil, count: 0)
+    var itemID = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// The first schema-level problem.
+    var pending: RejectReason?
+    /// Offset of the first `NaN`/`Infinity` token skipped over, or -1.
+    var nonFiniteAt = -1
+
+    init(_ input: UnsafeRawBufferPointer, storage: DecoderStorage) {
+        let base = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        start = base
+        end = base + input.count
+        p = base
+        scratch = storage.scratch
+        self.storage = storage
+        keyBytes = storage.keyBytes
+        keyStarts = storage.keyStarts
+        keyCount = storage.keyCount
+        rawSlots = storage.rawSlots
+        spans = storage.spans
+        spanCapacity = storage.spanCapacity
+    }
+
+    // MARK: Helpers
+
+    @inline(__always) var offset: Int { p - start }
+
+    @inline(__always) func fail(_ problem: SyntaxError.Problem) -> SyntaxError {
+        SyntaxError(problem, offset: p - start)
+    }
+
+    @inline(__always) func peek(_ byte: UInt8) -> Bool { p < end && p.pointee == byte }
+
+    @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c &- Byte.zero < 10 }
+
+    @inline(__always) mutating func skipWhitespace() {
+        while p < end {
+            let c = p.pointee
+            guard c <= Byte.space, c == Byte.space || c == Byte.lineFeed || c == Byte.carriageReturn || c == Byte.tab
+            else { return }
+            p += 1
+        }
+    }
+
+    /// Records a schema problem unless one is already recorded.
+    mutating func note(_ code: RejectCode, field: String?, detail: String) {
+        if pending == nil { pending = RejectReason(code, field: field, detail: detail) }
+    }
+
+    static func text(_ bytes: UnsafeRawBufferPointer) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    // MARK: Event
+
+    /// Parses the whole input as one event object.
+    mutating func parseEvent() throws(SyntaxError) {
+        skipWhitespace()
+        guard p < end else { throw fail(.emptyInput) }
+        guard p.pointee == Byte.openBrace else { throw fail(.expectedObject) }
+        p += 1
+        skipWhitespace()
+        if peek(Byte.closeBrace) {
+            p += 1
+        } else {
+            while true {
+                guard peek(Byte.quote) else { throw fail(.expectedKey) }
+                let keyOffset = offset
+                let key = try parseString(keep: true)
+                skipWhitespace()
+                guard peek(Byte.colon) else { throw fail(.expectedColon) }
+                p += 1
+                skipWhitespace()
+                try parseMember(key: key, keyOffset: keyOffset)
+                skipWhitespace()
+                guard p < end else { throw fail(.expectedCommaOrBrace) }
+                let c = p.pointee
+                if c == Byte.comma {
+                    p += 1
+                    skipWhitespace()
+                } else if c == Byte.closeBrace {
+                    p += 1
+                    break
+                } else {
+                    throw fail(.expectedCommaOrBrace)
+                }
+            }
+        }
+        skipWhitespace()
+        guard p == end else { throw fail(.trailingData) }
+    }
+
+    /// Parses the value of one top-level member (the cursor is at the value).
+    @inline(__always)
+    mutating func parseMember(key: UnsafeRawBufferPointer, keyOffset: Int) throws(SyntaxError) {
+        let field = TopField(key: key)
+        if field != .unknown {
+            let bit: UInt8 = 1 << field.rawValue
+            if seen & bit != 0 {
+                note(.duplicateField, field: field.name, detail: "duplicate key \"\(field.name)\" at byte \(keyOffset)")
+                _ = try skipValue(depth: 1)
+                return
+            }
+            seen |= bit
+        }
+        guard p < end else { throw fail(.expectedValue) }
+        let c = p.pointee
+        switch field {
+        case .eventID:
+            guard c == Byte.quote else { return try rejectValue(of: field, expected: "a string") }
+            let at = offset
+            eventID = try parseString(keep: true)
+            if eventID.isEmpty { note(.emptyField, field: field.name, detail: "empty string for event_id at byte \(at)") }
+        case .type:
+            guard c == Byte.quote else { return try rejectValue(of: field, expected: "a string") }
+            let at = offset
+            let name = try parseString(keep: true)
+            if let t = EventType(name: name) {
+                type = t
+            } else {
+                let names = EventType.allCases.map(\.name).joined(separator: ", ")
+                note(.unknownType, field: field.name,
+                     detail: "unknown event type \"\(Self.text(name))\" at byte \(at) (expected one of \(names))")
+            }
+        case .userID, .itemID:
+            let id: UnsafeRawBufferPointer
+            let at = offset
+            if c == Byte.quote {
+                id = try parseString(keep: true)
+                if id.isEmpty { note(.emptyField, field: field.name, detail: "empty string for \(field.name) at byte \(at)") }
+            } else if c == Byte.minus || Self.isDigit(c) {
+                if c == Byte.minus && p + 1 < end && !Self.isDigit(p[1]) {
+                    return try rejectValue(of: field, expected: "a string or an integer")
+                }
+                let number = try scanNumber()
+                guard number.isInteger else {
+                    note(.wrongType, field: field.name,
+                         detail: "expected a string or an integer for \(field.name) at byte \(at), found a fractional number")
+                    return
+                }
+                id = UnsafeRawBufferPointer(start: number.start, count: number.end - number.start)
+            } else {
+                return try rejectValue(of: field, expected: "a string or an integer")
+            }
+            if field == .userID { userID = id } else { itemID = id }
+        case .ts:
+            guard c == Byte.minus || Self.isDigit(c), !(c == Byte.minus && p + 1 < end && !Self.isDigit(p[1])) else {
+                return try rejectValue(of: field, expected: "an integer (milliseconds)")
+            }
+            let at = offset
+            let number = try scanNumber()
+            guard number.isInteger else {
+                note(.wrongType, field: "ts", detail: "expected an integer (milliseconds) for ts at byte \(at), found a fractional number or exponent")
+                return
+            }
+            guard number.digits <= 19, number.mantissa <= UInt64(Int64.max), !number.negative || number.mantissa == 0 else {
+                note(.outOfRange, field: "ts", detail: "ts at byte \(at) must be a non-negative integer that fits Int64")
+                return
+            }
+            timestamp = Int64(number.mantissa)
+        case .value:
+            if c == UInt8(ascii: "n") {
+                try consumeLiteral("null")
+                value = nil
+            } else if (c == Byte.minus && p + 1 < end && Self.isDigit(p[1])) || Self.isDigit(c) {
+                let at = offset
+                let x = try scanNumber().doubleValue
+                if x.isFinite {
+                    value = x
+                } else {
+                    note(.nonFinite, field: "value", detail: "number at byte \(at) for value is out of Double range")
+                }
+            } else {
+                try rejectValue(of: field, expected: "a number or null")
+            }
+        case .context:
+            if c == Byte.openBrace {
+                try parseContext()
+            } else if c == UInt8(ascii: "n") {
+                try consumeLiteral("null")
+            } else {
+                try rejectValue(of: field, expected: "an object or null")
+            }
+        case .unknown:
+            let before = nonFiniteAt
+            _ = try skipValue(depth: 1)
+            if before < 0 && nonFiniteAt >= 0 {
+                note(.nonFinite, field: Self.text(key), detail: "non-finite number at byte \(nonFiniteAt)")
+            }
+        }
+    }
+
+    /// Skips a value of the wrong kind for `field`, recording `wrong_type` (or `non_finite` for `NaN`/`Infinity`).
+    mutating func rejectValue(of field: TopField, expected: String) throws(SyntaxError) {
+        let at = offset
+        let kind = try skipValue(depth: 1)
+        if kind == .nonFinite {
+            note(.nonFinite, field: field.name, detail: "non-finite number for \(field.name) at byte \(at)")
+        } else {
+            note(.wrongType, field: field.name, detail: "expected \(expected) for \(field.name) at byte \(at), found \(kind)")
+        }
+    }
+
+    // MARK: Context
+
+    /// Parses the `context` object (the cursor is at `{`), filling the slots of the requested keys.
+    mutating func parseContext() throws(SyntaxError) {
+        p += 1
+        skipWhitespace()
+        if peek(Byte.closeBrace) {
+            p += 1
+            return
+        }
+        while true {
+            guard peek(Byte.quote) else { throw fail(.expectedKey) }
+            let keyOffset = offset
+            let key = try parseString(keep: true)
+            skipWhitespace()
+            guard peek(Byte.colon) else { throw fail(.expectedColon) }
+            p += 1
+            skipWhitespace()
+            var slot = slot(for: key)
+            if slot >= 0 && !rawSlots[slot].isAbsent {
+                note(.duplicateField, field: "context." + Self.text(key),
+                     detail: "duplicate context key \"\(Self.text(key))\" at byte \(keyOffset)")
+                slot = -1
+            }
+            guard p < end else { throw fail(.expectedValue) }
+            let at = offset
+            let c = p.pointee
+            switch c {
+            case Byte.quote:
+                let s = try parseString(keep: slot >= 0)
+                if slot >= 0 { rawSlots[slot] = .string(s) }
+            case _ where Self.isDigit(c) || (c == Byte.minus && p + 1 < end && Self.isDigit(p[1])):
+                let x = try scanNumber().doubleValue
+                if !x.isFinite {
+                    note(.nonFinite, field: "context." + Self.text(key),
+                         detail: "number at byte \(at) for context key \"\(Self.text(key))\" is out of Double range")
+                } else if slot >= 0 {
+                    rawSlots[slot] = .number(x)
+                }
+            case UInt8(ascii: "t"):
+                try consumeLiteral("true")
+                if slot >= 0 { rawSlots[slot] = .bool(true) }
+            case UInt8(ascii: "f"):
+                try consumeLiteral("false")
+                if slot >= 0 { rawSlots[slot] = .bool(false) }
+            case UInt8(ascii: "n"):
+                try consumeLiteral("null")
+                if slot >= 0 { rawSlots[slot] = .null }
+            case Byte.openBracket:
+                try parseContextArray(slot: slot, key: key)
+            default:
+                let kind = try skipValue(depth: 2)
+                if kind == .nonFinite {
+                    note(.nonFinite, field: "context." + Self.text(key),
+                         detail: "non-finite number for context key \"\(Self.text(key))\" at byte \(at)")
+                } else {
+                    note(.badContext, field: "context." + Self.text(key),
+                         detail: "context key \"\(Self.text(key))\" at byte \(at) holds \(kind); expected a string, number, boolean, null or array of strings")
+                }
+            }
+            skipWhitespace()
+            guard p < end else { throw fail(.expectedCommaOrBrace) }
+            if p.pointee == Byte.comma {
+                p += 1
+                skipWhitespace()
+            } else if p.pointee == Byte.closeBrace {
+                p += 1
+                return
+            } else {
+                throw fail(.expectedCommaOrBrace)
+            }
+        }
+    }
+
+    /// Parses a context array (the cursor is at `[`): strings only; records spans when `slot >= 0`.
+    mutating func parseContextArray(slot: Int, key: UnsafeRawBufferPointer) throws(SyntaxError) {
+        p += 1
+        skipWhitespace()
+        let first = spanCount
+        if peek(Byte.closeBracket) {
+            p += 1
+        } else {
+            while true {
+                guard p < end else { throw fail(.expectedValue) }
+                if p.pointee == Byte.quote {
+                    let s = try parseString(keep: slot >= 0)
+                    if slot >= 0 {
+                        if spanCount == spanCapacity {
+                            storage.growSpans(keeping: spanCount)
+                            spans = storage.spans
+                            spanCapacity = storage.spanCapacity
+                        }
+                        spans[spanCount] = s
+                        spanCount += 1
+                    }
+                } else {
+                    let at = offset
+                    let kind = try skipValue(depth: 3)
+                    note(.badContext, field: "context." + Self.text(key),
+                         detail: "context array \"\(Self.text(key))\" holds \(kind) at byte \(at); only strings are allowed")
+                }
+                skipWhitespace()
+                guard p < end else { throw fail(.expectedCommaOrBracket) }
+                if p.pointee == Byte.comma {
+                    p += 1
+                    skipWhitespace()
+                } else if p.pointee == Byte.closeBracket {
+                    p += 1
+                    break
+                } else {
+                    throw fail(.expectedCommaOrBracket)
+                }
+            }
+        }
+        if slot >= 0 { rawSlots[slot] = .strings(start: first, count: spanCount - first) }
+    }
+
+    /// The slot of the context key whose UTF-8 bytes are `key`, or -1.
+    @inline(__always)
+    func slot(for key: UnsafeRawBufferPointer) -> Int {
+        let n = key.count
+        let k = key.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<keyCount {
+            let s = keyStarts[i]
+            guard keyStarts[i + 1] - s == n else { continue }
+            let candidate = keyBytes + s
+            var j = 0
+            while j < n && candidate[j] == k[j] { j += 1 }
+            if j == n { return i }
+        }
+        return -1
+    }
+
+    // MARK: Generic values
+
+    /// Validates and skips any JSON value (the cursor is at its first byte). `depth` is the nesting depth of the
+    /// container holding it (the event object is depth 1). `NaN`, `Infinity` and `-Infinity` are recognised so that
+    /// they can be reported as `non_finite`.
+    mutating func skipValue(depth: Int) throws(SyntaxError) -> ValueKind {
+        guard p < end else { throw fail(.expectedValue) }
+        switch p.pointee {
+        case Byte.quote:
+            _ = try parseString(keep: false)
+            return .string
+        case Byte.openBrace:
+            guard depth < EventDecoder.maxDepth else { throw fail(.tooDeep) }
+            p += 1
+            skipWhitespace()
+            if peek(Byte.closeBrace) {
+                p += 1
+                return .object
+            }
+            while true {
+                guard peek(Byte.quote) else { throw fail(.expectedKey) }
+                _ = try parseString(keep: false)
+                skipWhitespace()
+                guard peek(Byte.colon) else { throw fail(.expectedColon) }
+                p += 1
+                skipWhitespace()
+                _ = try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard p < end else { throw fail(.expectedCommaOrBrace) }
+                if p.pointee == Byte.comma {
+                    p += 1
+                    skipWhitespace()
+                } else if p.pointee == Byte.closeBrace {
+                    p += 1
+                    return .object
+                } else {
+                    throw fail(.expectedCommaOrBrace)
+                }
+            }
+        case Byte.openBracket:
+            guard depth < EventDecoder.maxDepth else { throw fail(.tooDeep) }
+            p += 1
+            skipWhitespace()
+            if peek(Byte.closeBracket) {
+                p += 1
+                return .array
+            }
+            while true {
+                _ = try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard p < end else { throw fail(.expectedCommaOrBracket) }
+                if p.pointee == Byte.comma {
+                    p += 1
+                    skipWhitespace()
+                } else if p.pointee == Byte.closeBracket {
+                    p += 1
+                    return .array
+                } else {
+                    throw fail(.expectedCommaOrBracket)
+                }
+            }
+        case Byte.minus:
+            if p + 1 < end && p[1] == UInt8(ascii: "I") {
+                let at = offset
+                p += 1
+                try consumeLiteral("Infinity")
+                if nonFiniteAt < 0 { nonFiniteAt = at }
+                return .nonFinite
+            }
+            _ = try scanNumber()
+            return .number
+        case UInt8(ascii: "0")...UInt8(ascii: "9"):
+            _ = try scanNumber()
+            return .number
+        case UInt8(ascii: "t"):
+            try consumeLiteral("true")
+            return .bool
+        case UInt8(ascii: "f"):
+            try consumeLiteral("false")
+            return .bool
+        case UInt8(ascii: "n"):
+            try consumeLiteral("null")
+            return .null
+        case UInt8(ascii: "N"):
+            let at = offset
+            try consumeLiteral("NaN")
+            if nonFiniteAt < 0 { nonFiniteAt = at }
+            return .nonFinite
+        case UInt8(ascii: "I"):
+            let at = offset
+            try consumeLiteral("Infinity")
+            if nonFiniteAt < 0 { nonFiniteAt = at }
+            return .nonFinite
+        default:
+            throw fail(.expectedValue)
+        }
+    }
+
+    /// Consumes the ASCII literal `word` or throws `badLiteral`.
+    @inline(__always)
+    mutating func consumeLiteral(_ word: StaticString) throws(SyntaxError) {
+        let n = word.utf8CodeUnitCount
+        guard end - p >= n else { throw fail(.badLiteral) }
+        let w = word.utf8Start
+        for i in 0..<n where p[i] != w[i] { throw fail(.badLiteral) }
+        p += n
+    }
+}
