@@ -23,7 +23,7 @@ public struct Featurizer: Sendable {
     var counts: [Int]
     let slotWidth: Int
     /// Values dropped because an array held more than `maxValuesPerField`.
-    public private(set) var truncatedValues: UInt64 = 0
+    public internal(set) var truncatedValues: UInt64 = 0
     /// Indices of item-side namespaces.
     public let itemNamespaces: [Int]
 

@@ -8,9 +8,10 @@ public struct ItemCatalog: Sendable {
     /// Items currently known.
     public var count: Int { idStarts.count }
     /// New items refused because the catalog was full.
-    public private(set) var overflow: UInt64 = 0
+    public internal(set) var overflow: UInt64 = 0
 
     private var index: [UInt64: Int32] = [:]
+    private var keys: [UInt64] = []
     private var idBytes: [UInt8] = []
     private var idStarts: [Int32] = []
     private var idLengths: [Int32] = []
@@ -36,6 +37,7 @@ public struct ItemCatalog: Sendable {
         }
         let item = count
         index[key] = Int32(item)
+        keys.append(key)
         idStarts.append(Int32(idBytes.count))
         idLengths.append(Int32(id.count))
         idBytes.append(contentsOf: id)
@@ -45,6 +47,9 @@ public struct ItemCatalog: Sendable {
         featureCounts.append(0)
         return item
     }
+
+    /// The key of catalog entry `item`.
+    func keyOf(_ item: Int) -> UInt64 { keys[item] }
 
     /// The catalog index of `key`, if known.
     public func lookup(key: UInt64) -> Int? { index[key].map(Int.init) }

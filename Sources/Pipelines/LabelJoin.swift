@@ -35,9 +35,9 @@ public struct LabelJoin: Sendable {
     var byKey: [UInt64: Int] = [:]
 
     /// Examples waiting for a label.
-    public private(set) var pendingCount: Int = 0
+    public internal(set) var pendingCount: Int = 0
     /// Examples labelled negative early because the buffer or its feature arena was full.
-    public private(set) var forcedByOverflow: UInt64 = 0
+    public internal(set) var forcedByOverflow: UInt64 = 0
 
     public init(capacity: Int, featuresPerExample: Int = 48) {
         self.capacity = capacity

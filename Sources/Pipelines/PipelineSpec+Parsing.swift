@@ -26,7 +26,7 @@ extension PipelineSpec {
         } catch let error as PipelineFileError {
             throw error
         } catch let error as YamlError {
-            throw yamlSyntaxError(error, file: file)
+            throw yamlSyntaxError(error, yaml: text, file: file)
         } catch {
             throw PipelineFileError(file: file, line: 0, column: 0, key: "", message: "invalid YAML: \(error)")
         }
@@ -34,8 +34,22 @@ extension PipelineSpec {
         return try PipelineSpecParser(file: file).parse(cursor)
     }
 
-    private static func yamlSyntaxError(_ error: YamlError, file: String) -> PipelineFileError {
+    private static func yamlSyntaxError(_ error: YamlError, yaml: String, file: String) -> PipelineFileError {
         switch error {
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            // Yams reports the mapping; point at the second occurrence of the key after it.
+            let key = duplicates.first ?? ""
+            var seen = 0
+            var line = context.mark.line
+            for (number, text) in yaml.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            where number + 1 >= context.mark.line {
+                let trimmed = text.drop { $0 == " " || $0 == "-" }
+                if trimmed.hasPrefix(key + ":") {
+                    seen += 1
+                    if seen == 2 { line = number + 1; break }
+                }
+            }
+            return PipelineFileError(file: file, line: line, column: 0, key: key, message: "duplicated key")
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             return PipelineFileError(file: file, line: mark.line, column: mark.column, key: "", message: "invalid YAML: \(problem)")
         default:

@@ -1,0 +1,224 @@
+import Foundation
+import Learning
+
+/// Where the next input message of one partition starts: the offsets a checkpoint includes.
+public struct InputPosition: Sendable, Hashable, Codable, Comparable {
+    public var topic: String
+    public var partition: Int32
+    /// The offset of the next message to read (all before it are in the checkpoint's state).
+    public var offset: Int64
+
+    public init(topic: String, partition: Int32, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
+
+    public static func < (a: InputPosition, b: InputPosition) -> Bool {
+        (a.topic, a.partition, a.offset) < (b.topic, b.partition, b.offset)
+    }
+}
+
+/// Errors restoring a checkpoint.
+public enum CheckpointError: Error, Equatable, CustomStringConvertible {
+    case corrupt(path: String, reason: String)
+    case pipelineChanged(path: String, saved: String, current: String)
+
+    public var description: String {
+        switch self {
+        case .corrupt(let path, let reason): "checkpoint \(path) is unusable: \(reason)"
+        case .pipelineChanged(let path, let saved, let current):
+            "checkpoint \(path) was written by pipeline '\(saved)' with a different definition than '\(current)'; "
+                + "move the checkpoint directory away to start fresh"
+        }
+    }
+}
+
+/// The exactly-once unit of model state: pipeline state (model, pending examples, item catalog, counters) plus the
+/// input positions it includes, in one checksummed frame (`FLCK`), written atomically (temp, fsync, rename).
+///
+/// The worker restores the newest valid checkpoint and seeks each partition to the positions stored *here*, so
+/// every event is applied to the model exactly once across crashes. Progressive metrics are not part of it: after a
+/// restart they cover the events since.
+extension Pipeline {
+    static let checkpointMagic = "FLCK"
+    static let checkpointVersion: UInt32 = 1
+
+    /// A fingerprint of the definition: a checkpoint only restores into the same definition.
+    public var specFingerprint: UInt32 { Checksum.crc32c(Array(String(describing: spec).utf8)) }
+
+    /// Serializes the pipeline state and the input positions it includes.
+    public func checkpointBytes(positions: [InputPosition]) -> [UInt8] {
+        var w = BinaryWriter(capacity: 1 << 16)
+        let frame = w.beginFrame(magic: Self.checkpointMagic, version: Self.checkpointVersion)
+        w.write(string: spec.name)
+        w.write(specFingerprint)
+        w.write(UInt64(positions.count))
+        for p in positions.sorted() {
+            w.write(string: p.topic)
+            w.write(UInt32(bitPattern: p.partition))
+            w.write(p.offset)
+        }
+        w.write(bytes: model.snapshotBytes())
+        w.write(maxEventTime)
+        w.write(rng.state)
+        counters.write(to: &w)
+        w.write(featurizer.truncatedValues)
+        join.write(to: &w)
+        catalog.write(to: &w)
+        w.endFrame(frame)
+        return w.bytes
+    }
+
+    /// Restores a pipeline for `spec` from checkpoint bytes; returns it with the positions it includes.
+    public static func restore(spec: PipelineSpec, from bytes: [UInt8], path: String = "<checkpoint>") throws(CheckpointError) -> (Pipeline, [InputPosition]) {
+        var pipeline = Pipeline(spec: spec)
+        var r = BinaryReader(bytes)
+        do {
+            let frame = try r.openFrame(magic: checkpointMagic, versions: 1...checkpointVersion)
+            let name = try r.readString()
+            let fingerprint = try r.readUInt32()
+            guard fingerprint == pipeline.specFingerprint else {
+                throw CheckpointError.pipelineChanged(path: path, saved: name, current: spec.name)
+            }
+            var positions: [InputPosition] = []
+            let n = try r.readUInt64()
+            guard n < 1 << 20 else { throw SnapshotError.invalid("\(n) positions") }
+            for _ in 0..<n {
+                positions.append(InputPosition(topic: try r.readString(), partition: Int32(bitPattern: try r.readUInt32()), offset: try r.readInt64()))
+            }
+            pipeline.model = try Model(snapshotBytes: try r.readBytes())
+            guard pipeline.model.configuration == spec.model else { throw SnapshotError.invalid("model configuration differs from the pipeline's") }
+            pipeline.maxEventTime = try r.readInt64()
+            pipeline.rng.state = try r.readUInt64()
+            pipeline.counters = try PipelineCounters.read(from: &r)
+            pipeline.featurizer.truncatedValues = try r.readUInt64()
+            try pipeline.join.read(from: &r)
+            try pipeline.catalog.read(from: &r)
+            try r.closeFrame(frame)
+            return (pipeline, positions)
+        } catch let error as CheckpointError {
+            throw error
+        } catch let error as SnapshotError {
+            throw .corrupt(path: path, reason: "\(error)")
+        } catch {
+            throw .corrupt(path: path, reason: "\(error)")
+        }
+    }
+}
+
+// MARK: - Parts
+
+extension PipelineCounters {
+    func write(to w: inout BinaryWriter) {
+        for v in [events, rejected, examples, feedback, unattributedFeedback, ignored, labelled, positives,
+                  expiredNegatives, overflowNegatives, endOfInputNegatives] { w.write(v) }
+        w.write(UInt64(rejectedByReason.count))
+        for (k, v) in rejectedByReason.sorted(by: { $0.key < $1.key }) {
+            w.write(string: k)
+            w.write(v)
+        }
+    }
+
+    static func read(from r: inout BinaryReader) throws(SnapshotError) -> PipelineCounters {
+        var c = PipelineCounters()
+        c.events = try r.readUInt64(); c.rejected = try r.readUInt64(); c.examples = try r.readUInt64()
+        c.feedback = try r.readUInt64(); c.unattributedFeedback = try r.readUInt64(); c.ignored = try r.readUInt64()
+        c.labelled = try r.readUInt64(); c.positives = try r.readUInt64(); c.expiredNegatives = try r.readUInt64()
+        c.overflowNegatives = try r.readUInt64(); c.endOfInputNegatives = try r.readUInt64()
+        let n = try r.readUInt64()
+        guard n < 1 << 16 else { throw .invalid("\(n) reject reasons") }
+        for _ in 0..<n { c.rejectedByReason[try r.readString()] = try r.readUInt64() }
+        return c
+    }
+}
+
+extension LabelJoin {
+    /// Exact state: the live ring (resolved holes included) and the features of pending examples at their arena
+    /// positions, so a restored join makes the same overflow decisions as one that never stopped.
+    func write(to w: inout BinaryWriter) {
+        w.write(UInt64(capacity))
+        w.write(UInt64(arenaCapacity))
+        w.write(UInt64(head))
+        w.write(UInt64(tail))
+        w.write(UInt64(arenaTail))
+        w.write(forcedByOverflow)
+        for seq in head..<tail {
+            let s = seq % capacity
+            w.write(pending[s])
+            guard pending[s] else { continue }
+            w.write(keys[s]); w.write(deadlines[s]); w.write(probabilities[s]); w.write(weights[s])
+            w.write(UInt32(bitPattern: items[s])); w.write(UInt32(bitPattern: featureStarts[s])); w.write(UInt32(bitPattern: featureCounts[s]))
+            let start = Int(featureStarts[s])
+            for j in start..<(start + Int(featureCounts[s])) {
+                w.write(arenaIndices[j]); w.write(arenaValues[j]); w.write(arenaFields[j])
+            }
+        }
+    }
+
+    mutating func read(from r: inout BinaryReader) throws(SnapshotError) {
+        guard try r.readUInt64() == UInt64(capacity), try r.readUInt64() == UInt64(arenaCapacity) else {
+            throw .invalid("join buffer capacity differs from the pipeline's")
+        }
+        let head = Int(try r.readUInt64()), tail = Int(try r.readUInt64())
+        let arenaTail = Int(try r.readUInt64())
+        guard head <= tail, tail - head <= capacity, arenaTail <= arenaCapacity else { throw .invalid("join ring bounds") }
+        self.head = head
+        self.tail = tail
+        self.arenaTail = arenaTail
+        forcedByOverflow = try r.readUInt64()
+        pendingCount = 0
+        byKey.removeAll(keepingCapacity: true)
+        for seq in head..<tail {
+            let s = seq % capacity
+            pending[s] = try r.readBool()
+            guard pending[s] else { continue }
+            keys[s] = try r.readUInt64(); deadlines[s] = try r.readInt64(); probabilities[s] = try r.readDouble()
+            weights[s] = try r.readFloat(); items[s] = Int32(bitPattern: try r.readUInt32())
+            featureStarts[s] = Int32(bitPattern: try r.readUInt32()); featureCounts[s] = Int32(bitPattern: try r.readUInt32())
+            let start = Int(featureStarts[s]), count = Int(featureCounts[s])
+            guard start >= 0, count >= 0, start + count <= arenaCapacity else { throw .invalid("join features out of the arena") }
+            for j in start..<(start + count) {
+                arenaIndices[j] = try r.readUInt32(); arenaValues[j] = try r.readFloat(); arenaFields[j] = try r.readUInt8()
+            }
+            byKey[keys[s]] = seq
+            pendingCount += 1
+        }
+    }
+}
+
+extension ItemCatalog {
+    func write(to w: inout BinaryWriter) {
+        w.write(UInt64(count))
+        w.write(overflow)
+        for item in 0..<count {
+            w.write(keyOf(item))
+            withID(of: item) { w.write(bytes: Array($0)) }
+            let base = slotStart(item)
+            w.write(UInt32(featureCounts[item]))
+            for k in base..<(base + Int(featureCounts[item])) {
+                w.write(hashes[k]); w.write(values[k]); w.write(namespaces[k])
+            }
+        }
+    }
+
+    mutating func read(from r: inout BinaryReader) throws(SnapshotError) {
+        let n = Int(try r.readUInt64())
+        guard n <= capacity else { throw .invalid("catalog holds \(n) items, capacity \(capacity)") }
+        let savedOverflow = try r.readUInt64()
+        for expected in 0..<n {
+            let key = try r.readUInt64()
+            let id = try r.readBytes()
+            let item = id.withUnsafeBytes { lookupOrInsert(key: key, id: $0) }
+            guard item == expected else { throw .invalid("duplicate item in catalog") }
+            let count = Int(try r.readUInt32())
+            guard count <= featureWidth else { throw .invalid("item features exceed the slot width") }
+            let base = slotStart(expected)
+            for k in base..<(base + count) {
+                hashes[k] = try r.readUInt32(); values[k] = try r.readFloat(); namespaces[k] = try r.readUInt8()
+            }
+            featureCounts[expected] = UInt16(count)
+        }
+        overflow = savedOverflow
+    }
+}
