@@ -35,6 +35,9 @@ VW_CONFIGS = [
     ("VW --ftrl -b 20", ["--ftrl", "-b", "20"]),
     ("VW default (adaptive, normalized)", []),
     ("VW -q ui", ["-q", "ui"]),
+    # The crosses of pipelines/movielens-ftrl.yaml (u x G, i x g, i x a, i x o) on VW's default learner:
+    # the same feature set as Feedloop's FTRL pipeline, so a quality gap there is the learner, not the features.
+    ("VW default + Feedloop's crosses", ["-q", "uG", "-q", "ig", "-q", "ia", "-q", "io"]),
 ]
 VW_COMMON = ["--loss_function", "logistic", "--link", "logistic"]
 VW_REPEAT_CONFIG = 0  # index in VW_CONFIGS run again on the repeated stream
@@ -402,7 +405,7 @@ def main() -> None:
         date=time.strftime("%Y-%m-%d %H:%M"), commit=commit, cpu=cpu, cores=os.cpu_count(),
         python=platform.python_version(), examples=n, events=n_events, positives=sum(labels),
         events_path=os.path.relpath(opts.events, ROOT), notes=notes, runs=runs, load_before=load_before,
-        command="bench/peers " + " ".join(sys.argv[1:]),
+        command=" ".join(["bench/peers", *sys.argv[1:]]),
         bench_seconds=time.perf_counter() - t_start + float(os.environ.get("PEERS_SETUP_SECONDS", "0")),
     )
     md = render(rows, meta, opts.repeat, opts.quick)
