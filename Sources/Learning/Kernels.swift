@@ -24,87 +24,160 @@ enum Kernels {
         let mask: UInt32
         let userFields: UInt64
         let itemFields: UInt64
+        /// Factor initialisation: seed and half-width (`√3·initStd`).
+        let seed: UInt64
+        let factorScale: Float
     }
 
-    /// Floats of scratch space the kernels need: two k-vector sums from `forward` and one k-vector of factor
-    /// gradients.
-    static func scratchCount(_ layout: ParameterLayout) -> Int { max(3 &* layout.k, 1) }
+    /// Floats of scratch space the kernels need: two k-vector sums from `forward`, one k-vector of factor gradients
+    /// and one k-vector for the initial factors of a slot not yet materialized.
+    static func scratchCount(_ layout: ParameterLayout) -> Int { max(4 &* layout.k, 1) }
+
+    // MARK: Initial factors
+
+    /// Writes the initial factors of `slot`: factor `f` is `factorScale · u` with `u` uniform on `[−1, 1)` from the
+    /// `(slot·k + f + 1)`-th output of SplitMix64(seed) — exactly what drawing the whole table slot by slot, factor by
+    /// factor, from one generator would give.
+    @inline(__always)
+    static func initialFactors(_ c: Context, slot: Int, into v: UnsafeMutablePointer<Float>) {
+        let k = c.layout.k
+        let first = UInt64(slot) &* UInt64(k)
+        for f in 0..<k {
+            v[f] = c.factorScale * SplitMix64.symmetricUnit(SplitMix64.output(seed: c.seed, index: first &+ UInt64(f) &+ 1))
+        }
+    }
 
     // MARK: Forward
 
     /// Computes the raw margin. For FM leaves `S_f = Σ v_jf x_j` in `scratch[0..<k]` and `Σ v_jf² x_j²` in
     /// `scratch[k..<2k]`; for MF leaves the user tower `U` in `scratch[0..<k]` and the item tower `I` in
     /// `scratch[k..<2k]`. Non-finite inputs propagate into a non-finite margin (NaN·0 and ∞·0 are NaN).
+    /// Slots whose bit in `materialized` is clear read their initial factors (generated into `scratch[3k..<4k]`)
+    /// instead of the table's zeros.
     @inline(__always)
-    static func forward(_ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>) -> Double {
+    static func forward(
+        _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
+        materialized: UnsafePointer<UInt64>
+    ) -> Double {
+        // One function per shape: each loop gets its own register allocation (a shared one spilled the accumulator).
+        switch c.shape {
+        case .logistic: return forwardLogistic(t, row, c)
+        case .factorizationMachine: return forwardFM(t, row, c, scratch, materialized)
+        case .matrixFactorization: return forwardMF(t, row, c, scratch, materialized)
+        }
+    }
+
+    @inline(never)
+    static func forwardLogistic(_ t: UnsafePointer<Float>, _ row: RowView, _ c: Context) -> Double {
+        let stride = c.layout.stride
+        let mask = c.mask
+        let n = row.count
+        var linear = Double(t[c.layout.biasBase])
+        var j = 0
+        while j < n {
+            let base = Int(row.indices[j] & mask) &* stride
+            linear += Double(t[base]) * Double(row.values[j])
+            j &+= 1
+        }
+        return linear
+    }
+
+    @inline(never)
+    static func forwardFM(
+        _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
+        _ materialized: UnsafePointer<UInt64>
+    ) -> Double {
         let layout = c.layout
         let stride = layout.stride
         let mask = c.mask
         let n = row.count
         var linear = Double(t[layout.biasBase])
-        switch c.shape {
-        case .logistic:
-            var j = 0
-            while j < n {
-                let base = Int(row.indices[j] & mask) &* stride
-                linear += Double(t[base]) * Double(row.values[j])
-                j &+= 1
-            }
-            return linear
-
-        case .factorizationMachine:
-            let k = layout.k
-            let sums = scratch
-            let squares = scratch + k
-            sums.initialize(repeating: 0, count: k)
-            squares.initialize(repeating: 0, count: k)
-            var j = 0
-            while j < n {
-                let x = row.values[j]
-                let base = Int(row.indices[j] & mask) &* stride
-                linear += Double(t[base]) * Double(x)
-                let v = t + base + layout.factorOffset
-                var f = 0
-                while f < k {
-                    let vx = v[f] * x
-                    sums[f] += vx
-                    squares[f] += vx * vx
-                    f &+= 1
-                }
-                j &+= 1
-            }
-            var pair: Float = 0
+        let k = layout.k
+        let sums = scratch
+        let squares = scratch + k
+        let initial = scratch + 3 &* k
+        sums.initialize(repeating: 0, count: k)
+        squares.initialize(repeating: 0, count: k)
+        var j = 0
+        while j < n {
+            let x = row.values[j]
+            let slot = Int(row.indices[j] & mask)
+            let base = slot &* stride
+            linear += Double(t[base]) * Double(x)
+            let v = factorPointer(t, slot, base, c, materialized, initial)
             var f = 0
             while f < k {
-                pair += sums[f] * sums[f] - squares[f]
+                let vx = v[f] * x
+                sums[f] += vx
+                squares[f] += vx * vx
                 f &+= 1
             }
-            return linear + 0.5 * Double(pair)
-
-        case .matrixFactorization:
-            let k = layout.k
-            let user = scratch
-            let item = scratch + k
-            user.initialize(repeating: 0, count: 2 &* k)
-            var j = 0
-            while j < n {
-                let x = row.values[j]
-                let base = Int(row.indices[j] & mask) &* stride
-                linear += Double(t[base]) * Double(x)
-                let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
-                let v = t + base + layout.factorOffset
-                if c.userFields & bit != 0 { accumulate(user, v, x, k) }
-                if c.itemFields & bit != 0 { accumulate(item, v, x, k) }
-                j &+= 1
-            }
-            var dot: Float = 0
-            var f = 0
-            while f < k {
-                dot += user[f] * item[f]
-                f &+= 1
-            }
-            return linear + Double(dot)
+            j &+= 1
         }
+        var pair: Float = 0
+        var f = 0
+        while f < k {
+            pair += sums[f] * sums[f] - squares[f]
+            f &+= 1
+        }
+        return linear + 0.5 * Double(pair)
+    }
+
+    @inline(never)
+    static func forwardMF(
+        _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
+        _ materialized: UnsafePointer<UInt64>
+    ) -> Double {
+        let layout = c.layout
+        let stride = layout.stride
+        let mask = c.mask
+        let n = row.count
+        var linear = Double(t[layout.biasBase])
+        let k = layout.k
+        let user = scratch
+        let item = scratch + k
+        let initial = scratch + 3 &* k
+        user.initialize(repeating: 0, count: 2 &* k)
+        var j = 0
+        while j < n {
+            let x = row.values[j]
+            let slot = Int(row.indices[j] & mask)
+            let base = slot &* stride
+            linear += Double(t[base]) * Double(x)
+            let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
+            let inUser = c.userFields & bit != 0
+            let inItem = c.itemFields & bit != 0
+            if inUser || inItem {
+                let v = factorPointer(t, slot, base, c, materialized, initial)
+                if inUser { accumulate(user, v, x, k) }
+                if inItem { accumulate(item, v, x, k) }
+            }
+            j &+= 1
+        }
+        var dot: Float = 0
+        var f = 0
+        while f < k {
+            dot += user[f] * item[f]
+            f &+= 1
+        }
+        return linear + Double(dot)
+    }
+
+    /// Out-of-line `initialFactors`, for the cold paths inside the hot loops.
+    @inline(never)
+    static func generateInitialFactors(_ c: Context, slot: Int, into v: UnsafeMutablePointer<Float>) {
+        initialFactors(c, slot: slot, into: v)
+    }
+
+    /// The factors of `slot`: in the table once materialized, else generated into `initial`.
+    @inline(__always)
+    static func factorPointer(
+        _ t: UnsafePointer<Float>, _ slot: Int, _ base: Int, _ c: Context, _ materialized: UnsafePointer<UInt64>,
+        _ initial: UnsafeMutablePointer<Float>
+    ) -> UnsafePointer<Float> {
+        if materialized[slot &>> 6] & (1 &<< UInt64(slot & 63)) != 0 { return t + base + c.layout.factorOffset }
+        generateInitialFactors(c, slot: slot, into: initial)
+        return UnsafePointer(initial)
     }
 
     @inline(__always)
@@ -118,87 +191,137 @@ enum Kernels {
 
     // MARK: Update
 
+    /// Marks `slot` materialized; the first time, writes its initial factors (the values `forward` generated).
+    @inline(__always)
+    static func materialize(
+        _ t: UnsafeMutablePointer<Float>, _ slot: Int, _ base: Int, _ c: Context, _ bits: UnsafeMutablePointer<UInt64>
+    ) {
+        let word = bits[slot &>> 6]
+        let bit: UInt64 = 1 &<< UInt64(slot & 63)
+        if word & bit == 0 {
+            bits[slot &>> 6] = word | bit
+            generateInitialFactors(c, slot: slot, into: t + base + c.layout.factorOffset)
+        }
+    }
+
     /// Applies one example's update. `g` is the clipped, weighted loss gradient w.r.t. the margin; every gradient
-    /// uses parameter values from before this update (the factor sums in `scratch` come from `forward`).
+    /// uses parameter values from before this update (the factor sums in `scratch` come from `forward`). Slots the
+    /// row touches for the first time are materialized on the way.
     /// Returns the number of coordinates skipped because their new value would have been non-finite.
     @inline(__always)
     static func update<L: CoordinateUpdater, F: CoordinateUpdater>(
         _ t: UnsafeMutablePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
-        gradient g: Float, linear: L, factor: F
+        materialized bits: UnsafeMutablePointer<UInt64>, gradient g: Float, linear: L, factor: F
+    ) -> Int {
+        // Bias: same optimizer, never regularised.
+        let biasBase = c.layout.biasBase
+        var skipped = linear.unregularized().apply(t + biasBase, t + biasBase + 1, 1, g) ? 0 : 1
+        switch c.shape {
+        case .logistic: skipped &+= updateLogistic(t, row, c, bits, g, linear)
+        case .factorizationMachine: skipped &+= updateFM(t, row, c, scratch, bits, g, linear, factor)
+        case .matrixFactorization: skipped &+= updateMF(t, row, c, scratch, bits, g, linear, factor)
+        }
+        return skipped
+    }
+
+    @inline(never)
+    static func updateLogistic<L: CoordinateUpdater>(
+        _ t: UnsafeMutablePointer<Float>, _ row: RowView, _ c: Context, _ bits: UnsafeMutablePointer<UInt64>,
+        _ g: Float, _ linear: L
+    ) -> Int {
+        let stride = c.layout.stride
+        let mask = c.mask
+        let n = row.count
+        var skipped = 0
+        var j = 0
+        while j < n {
+            let slot = Int(row.indices[j] & mask)
+            bits[slot &>> 6] |= 1 &<< UInt64(slot & 63)  // no factors: marking is all materializing takes
+            let base = slot &* stride
+            if !linear.apply(t + base, t + base + 1, 1, g * row.values[j]) { skipped &+= 1 }
+            j &+= 1
+        }
+        return skipped
+    }
+
+    /// FM: ∂margin/∂v_jf = x_j (S_f − v_jf x_j).
+    @inline(never)
+    static func updateFM<L: CoordinateUpdater, F: CoordinateUpdater>(
+        _ t: UnsafeMutablePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
+        _ bits: UnsafeMutablePointer<UInt64>, _ g: Float, _ linear: L, _ factor: F
     ) -> Int {
         let layout = c.layout
         let stride = layout.stride
         let mask = c.mask
         let n = row.count
         let k = layout.k
+        let sums = scratch
+        let grads = scratch + 2 &* k
         var skipped = 0
-
-        // Bias: same optimizer, never regularised.
-        let biasBase = layout.biasBase
-        if !linear.unregularized().apply(t + biasBase, t + biasBase + 1, 1, g) { skipped &+= 1 }
-
-        switch c.shape {
-        case .logistic:
-            var j = 0
-            while j < n {
-                let base = Int(row.indices[j] & mask) &* stride
-                if !linear.apply(t + base, t + base + 1, 1, g * row.values[j]) { skipped &+= 1 }
-                j &+= 1
+        var j = 0
+        while j < n {
+            let x = row.values[j]
+            let gx = g * x
+            let slot = Int(row.indices[j] & mask)
+            let base = slot &* stride
+            materialize(t, slot, base, c, bits)
+            if !linear.apply(t + base, t + base + 1, 1, gx) { skipped &+= 1 }
+            let v = t + base + layout.factorOffset
+            var f = 0
+            while f < k {
+                grads[f] = gx * (sums[f] - v[f] * x)
+                f &+= 1
             }
+            skipped &+= factor.applyBlock(v, t + base + layout.factorStateOffset, k, grads)
+            j &+= 1
+        }
+        return skipped
+    }
 
-        case .factorizationMachine:
-            // ∂margin/∂v_jf = x_j (S_f − v_jf x_j)
-            let sums = scratch
-            let grads = scratch + 2 &* k
-            var j = 0
-            while j < n {
-                let x = row.values[j]
-                let gx = g * x
-                let base = Int(row.indices[j] & mask) &* stride
-                if !linear.apply(t + base, t + base + 1, 1, gx) { skipped &+= 1 }
-                let v = t + base + layout.factorOffset
+    /// MF: ∂margin/∂v_jf = x_j I_f for a user-tower feature, x_j U_f for an item-tower feature (both if in both).
+    @inline(never)
+    static func updateMF<L: CoordinateUpdater, F: CoordinateUpdater>(
+        _ t: UnsafeMutablePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
+        _ bits: UnsafeMutablePointer<UInt64>, _ g: Float, _ linear: L, _ factor: F
+    ) -> Int {
+        let layout = c.layout
+        let stride = layout.stride
+        let mask = c.mask
+        let n = row.count
+        let k = layout.k
+        let user = scratch
+        let item = scratch + k
+        let grads = scratch + 2 &* k
+        var skipped = 0
+        var j = 0
+        while j < n {
+            let x = row.values[j]
+            let gx = g * x
+            let slot = Int(row.indices[j] & mask)
+            let base = slot &* stride
+            materialize(t, slot, base, c, bits)
+            if !linear.apply(t + base, t + base + 1, 1, gx) { skipped &+= 1 }
+            let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
+            let inUser = c.userFields & bit != 0
+            let inItem = c.itemFields & bit != 0
+            if inUser || inItem {
                 var f = 0
-                while f < k {
-                    grads[f] = gx * (sums[f] - v[f] * x)
-                    f &+= 1
-                }
-                skipped &+= factor.applyBlock(v, t + base + layout.factorStateOffset, k, grads)
-                j &+= 1
-            }
-
-        case .matrixFactorization:
-            // ∂margin/∂v_jf = x_j I_f for a user-tower feature, x_j U_f for an item-tower feature (both if in both).
-            let user = scratch
-            let item = scratch + k
-            let grads = scratch + 2 &* k
-            var j = 0
-            while j < n {
-                let x = row.values[j]
-                let gx = g * x
-                let base = Int(row.indices[j] & mask) &* stride
-                if !linear.apply(t + base, t + base + 1, 1, gx) { skipped &+= 1 }
-                let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
-                let inUser = c.userFields & bit != 0
-                let inItem = c.itemFields & bit != 0
-                if inUser || inItem {
-                    var f = 0
-                    if inUser && inItem {
-                        while f < k {
-                            grads[f] = gx * (item[f] + user[f])
-                            f &+= 1
-                        }
-                    } else {
-                        let partner = inUser ? item : user
-                        while f < k {
-                            grads[f] = gx * partner[f]
-                            f &+= 1
-                        }
+                if inUser && inItem {
+                    while f < k {
+                        grads[f] = gx * (item[f] + user[f])
+                        f &+= 1
                     }
-                    skipped &+= factor.applyBlock(
-                        t + base + layout.factorOffset, t + base + layout.factorStateOffset, k, grads)
+                } else {
+                    let partner = inUser ? item : user
+                    while f < k {
+                        grads[f] = gx * partner[f]
+                        f &+= 1
+                    }
                 }
-                j &+= 1
+                skipped &+= factor.applyBlock(
+                    t + base + layout.factorOffset, t + base + layout.factorStateOffset, k, grads)
             }
+            j &+= 1
         }
         return skipped
     }

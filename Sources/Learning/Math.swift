@@ -22,22 +22,29 @@ func clampedSigmoid(_ margin: Double) -> Double {
 // MARK: - SplitMix64
 
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fully specified PRNG, so a seed gives the same factors everywhere.
+/// Its state after `i` steps is `seed + i·γ`, so the `i`-th output can be computed directly (`output(seed:index:)`),
+/// which lets factors be materialized lazily, slot by slot, yet identically to a sequential draw.
 struct SplitMix64 {
-    private var state: UInt64
+    static let gamma: UInt64 = 0x9e37_79b9_7f4a_7c15
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
+    /// The finalizer that turns a state into an output.
+    @inline(__always)
+    static func mix(_ state: UInt64) -> UInt64 {
         var z = state
         z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
         z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
         return z ^ (z >> 31)
     }
 
-    /// Uniform on `[−1, 1)` with 24 bits of resolution (exactly representable as Float).
-    mutating func nextSymmetricUnit() -> Float {
-        let u = Float(next() >> 40) * 0x1p-24  // [0, 1)
-        return 2 * u - 1
+    /// The `index`-th output (1-based) of the generator seeded with `seed`.
+    @inline(__always)
+    static func output(seed: UInt64, index: UInt64) -> UInt64 {
+        mix(seed &+ index &* gamma)
+    }
+
+    /// Maps 64 random bits to a Float uniform on `[−1, 1)` with 24 bits of resolution (exactly representable).
+    @inline(__always)
+    static func symmetricUnit(_ bits: UInt64) -> Float {
+        2 * (Float(bits >> 40) * 0x1p-24) - 1
     }
 }

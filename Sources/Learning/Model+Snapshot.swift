@@ -5,9 +5,13 @@
 /// "FLMS"  UInt32 formatVersion = 1  UInt64 payloadLength
 /// payload: configuration (see ModelConfiguration.encode(into:))
 ///          UInt64 version, UInt64 rejectedNonFinite, UInt64 skippedNonFiniteCoordinates
-///          UInt64 floatCount, floatCount × Float32 bit patterns (the parameter table: weights, factors, state)
+///          UInt64 stride, stride × Float32                     the bias slot
+///          UInt64 words, words × UInt64                        materialized-slot bitmap (bit s of word s/64)
+///          UInt64 m·stride, m·stride × Float32                 the m materialized slots, ascending
 /// UInt32 CRC-32C of everything above
 /// ```
+/// Slots never touched by an update are in their initial state (zero weights and optimizer state, factors from the
+/// seed) and are not stored, so a snapshot's size follows the slots the stream used, not `2^bits`.
 /// Exact: a model read back is bit-identical to the one written and continues training identically.
 extension Model {
     /// The snapshot frame's magic.
@@ -29,7 +33,22 @@ extension Model {
         writer.write(version)
         writer.write(rejectedNonFinite)
         writer.write(skippedNonFiniteCoordinates)
-        writer.write(floats: table)
+        let layout = context.layout
+        let storage = self.storage
+        writer.write(floats: Array(UnsafeBufferPointer(start: storage.floats + layout.biasBase, count: layout.stride)))
+        writer.write(UInt64(storage.wordCount))
+        for w in 0..<storage.wordCount { writer.write(storage.bits[w]) }
+        var slots = [Float]()
+        slots.reserveCapacity(storage.materializedCount &* layout.stride)
+        for w in 0..<storage.wordCount {
+            var word = storage.bits[w]
+            while word != 0 {
+                let slot = w &* 64 &+ word.trailingZeroBitCount
+                word &= word &- 1
+                slots.append(contentsOf: UnsafeBufferPointer(start: storage.floats + slot &* layout.stride, count: layout.stride))
+            }
+        }
+        writer.write(floats: slots)
         writer.endFrame(frame)
     }
 
@@ -54,14 +73,44 @@ extension Model {
         let version = try reader.readUInt64()
         let rejected = try reader.readUInt64()
         let skipped = try reader.readUInt64()
-        let table = try reader.readFloats()
-        let expected = ParameterLayout(configuration).floatCount
-        guard table.count == expected else {
-            throw .invalid("parameter table has \(table.count) floats, configuration needs \(expected)")
+        let layout = ParameterLayout(configuration)
+        let bias = try reader.readFloats()
+        guard bias.count == layout.stride else {
+            throw .invalid("bias slot has \(bias.count) floats, configuration needs \(layout.stride)")
+        }
+        let storage = ParameterStorage(floatCount: layout.floatCount, slots: layout.slots)
+        let words = try reader.readUInt64()
+        guard words == UInt64(storage.wordCount) else {
+            throw .invalid("bitmap has \(words) words, configuration needs \(storage.wordCount)")
+        }
+        var materialized = 0
+        for w in 0..<storage.wordCount {
+            let word = try reader.readUInt64()
+            storage.bits[w] = word
+            materialized += word.nonzeroBitCount
+        }
+        if layout.slots < 64, storage.bits[0] >> UInt64(layout.slots) != 0 {
+            throw .invalid("bitmap marks slots beyond the table")
+        }
+        let slots = try reader.readFloats()
+        guard slots.count == materialized &* layout.stride else {
+            throw .invalid("\(slots.count) slot floats for \(materialized) materialized slots of \(layout.stride)")
         }
         try reader.closeFrame(frame)
-        self.init(
-            validated: configuration, table: table, version: version, rejected: rejected, skipped: skipped)
+        bias.withUnsafeBufferPointer { (storage.floats + layout.biasBase).update(from: $0.baseAddress!, count: layout.stride) }
+        slots.withUnsafeBufferPointer { source in
+            var next = 0
+            for w in 0..<storage.wordCount {
+                var word = storage.bits[w]
+                while word != 0 {
+                    let slot = w &* 64 &+ word.trailingZeroBitCount
+                    word &= word &- 1
+                    (storage.floats + slot &* layout.stride).update(from: source.baseAddress! + next, count: layout.stride)
+                    next &+= layout.stride
+                }
+            }
+        }
+        self.init(validated: configuration, storage: storage, version: version, rejected: rejected, skipped: skipped)
     }
 
     /// Writes the snapshot to `path` atomically (`AtomicFile.write`).

@@ -3,8 +3,13 @@
 /// An online binary classifier trained by per-example logloss updates: logistic regression, a factorization machine
 /// or a bilinear two-tower (matrix factorization) model, with SGD, AdaGrad or FTRL-Proximal.
 ///
-/// A value type: all parameters and optimizer state live in one contiguous `[Float]` (copy-on-write), so copying a
-/// model is cheap until one copy learns. Single writer, no locks: share copies across tasks, mutate one per task.
+/// A value type: all parameters and optimizer state live in one contiguous table of floats with copy-on-write
+/// semantics, so copying a model is cheap until one copy learns. Single writer, no locks: share copies across tasks,
+/// mutate one per task.
+///
+/// The table is allocated zeroed and lazily: a slot's random initial factors are materialized (from the seed, the
+/// same values a sequential draw would give) the first time an update touches it. Creating a model is O(1), resident
+/// memory and snapshot size grow with the slots the stream uses, never with `2^bits` or the number of events.
 ///
 /// Each `learn` call dispatches once on the configuration, then runs loops specialised for that model kind and
 /// optimizer pair (`Kernels`). A non-finite input value, margin or gradient never reaches the parameters: the update
@@ -12,8 +17,8 @@
 public struct Model: Sendable {
     /// The configuration the model was created with.
     public let configuration: ModelConfiguration
-    /// Weights, factors and optimizer state; see `ParameterLayout`.
-    var table: [Float]
+    /// Weights, factors and optimizer state (see `ParameterLayout`) and the materialized-slot bitmap.
+    var storage: ParameterStorage
     /// Constants the kernels need, derived from the configuration.
     let context: Kernels.Context
     /// Number of applied updates.
@@ -34,11 +39,15 @@ public struct Model: Sendable {
         } catch {
             fatalError("Model: invalid configuration: \(error.message)")
         }
-        self.init(validated: configuration, table: Self.initialTable(configuration))
+        let layout = ParameterLayout(configuration)
+        self.init(validated: configuration, storage: ParameterStorage(floatCount: layout.floatCount, slots: layout.slots))
     }
 
-    /// Creates a model over an existing table (already checked to have the layout's size).
-    init(validated configuration: ModelConfiguration, table: [Float], version: UInt64 = 0, rejected: UInt64 = 0, skipped: UInt64 = 0) {
+    /// Creates a model over existing storage (already checked to have the layout's size).
+    init(
+        validated configuration: ModelConfiguration, storage: ParameterStorage, version: UInt64 = 0, rejected: UInt64 = 0,
+        skipped: UInt64 = 0
+    ) {
         let layout = ParameterLayout(configuration)
         let shape: Kernels.Shape
         var user: UInt64 = 0
@@ -54,31 +63,28 @@ public struct Model: Sendable {
             item = i
         }
         self.configuration = configuration
-        self.table = table
+        self.storage = storage
         self.context = Kernels.Context(
-            shape: shape, layout: layout, mask: UInt32(layout.slots - 1), userFields: user, itemFields: item)
+            shape: shape, layout: layout, mask: UInt32(layout.slots - 1), userFields: user, itemFields: item,
+            seed: configuration.seed, factorScale: Float(configuration.initStd * 3.0.squareRoot()))
         self.version = version
         self.rejectedNonFinite = rejected
         self.skippedNonFiniteCoordinates = skipped
     }
 
-    /// Zero weights and state; factors uniform on `[−√3·initStd, √3·initStd]` (std = initStd), drawn slot by slot,
-    /// factor by factor, from SplitMix64(seed). The bias slot's factors stay 0 (unused).
-    static func initialTable(_ configuration: ModelConfiguration) -> [Float] {
-        let layout = ParameterLayout(configuration)
-        var table = [Float](repeating: 0, count: layout.floatCount)
-        let k = layout.k
-        guard k > 0 else { return table }
-        let scale = Float(configuration.initStd * 3.0.squareRoot())
-        var rng = SplitMix64(seed: configuration.seed)
-        table.withUnsafeMutableBufferPointer { t in
-            var base = layout.factorOffset
-            for _ in 0..<layout.slots {
-                for f in 0..<k { t[base + f] = scale * rng.nextSymmetricUnit() }
-                base += layout.stride
-            }
+    /// Copies the storage if another `Model` value shares it (copy-on-write).
+    @inline(__always)
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+    }
+
+    /// Materializes every slot of `row` that is not yet: marks it and writes its initial factors. (`learn` does
+    /// this inside its update loop; this form is for tests and tools.)
+    func materialize(_ row: Kernels.RowView) {
+        for j in 0..<row.count {
+            let slot = Int(row.indices[j] & context.mask)
+            Kernels.materialize(storage.floats, slot, slot &* context.layout.stride, context, storage.bits)
         }
-        return table
     }
 
     // MARK: Prediction
@@ -86,11 +92,10 @@ public struct Model: Sendable {
     /// The raw score `b + Σ w x + (pairwise term)`, unclamped. Non-finite when an input value is non-finite.
     public func margin(_ row: FeatureRow) -> Double {
         let context = self.context
+        let storage = self.storage
         return row.withView { view in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
-                table.withUnsafeBufferPointer { t in
-                    Kernels.forward(t.baseAddress!, view, context, scratch.baseAddress!)
-                }
+                Kernels.forward(storage.floats, view, context, scratch.baseAddress!, materialized: storage.bits)
             }
         }
     }
@@ -155,11 +160,13 @@ public struct Model: Sendable {
         let context = self.context
         let clip = configuration.gradientClip
         let weightValid = weight.isFinite && weight >= 0
+        makeUnique()
+        let storage = self.storage
         let result: (margin: Double, applied: Bool, skipped: Int) = row.withView { view in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
-                table.withUnsafeMutableBufferPointer { t in
-                    let base = t.baseAddress!
-                    let margin = Kernels.forward(base, view, context, scratch.baseAddress!)
+                    let base = storage.floats
+                    // Reads see initial factors either way; only an applied update materializes slots.
+                    let margin = Kernels.forward(base, view, context, scratch.baseAddress!, materialized: storage.bits)
                     guard margin.isFinite, weightValid else { return (margin, false, 0) }
                     var g = weight * (clampedSigmoid(margin) - (label ? 1 : 0))
                     if clip > 0 { g = g > clip ? clip : (g < -clip ? -clip : g) }
@@ -167,9 +174,9 @@ public struct Model: Sendable {
                     guard gradient.isFinite else { return (margin, false, 0) }
                     if gradient == 0 { return (margin, true, 0) }
                     let skipped = Kernels.update(
-                        base, view, context, scratch.baseAddress!, gradient: gradient, linear: linear, factor: factor)
+                        base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
+                        linear: linear, factor: factor)
                     return (margin, true, skipped)
-                }
             }
         }
         if result.applied {
@@ -185,27 +192,57 @@ public struct Model: Sendable {
 
     /// The linear weight of hashed slot `index` (masked to the model's table).
     public func linearWeight(at index: UInt32) -> Float {
-        table[Int(index & context.mask) &* context.layout.stride]
+        storage.floats[Int(index & context.mask) &* context.layout.stride]
     }
 
     /// The intercept.
-    public var bias: Double { Double(table[context.layout.biasBase]) }
+    public var bias: Double { Double(storage.floats[context.layout.biasBase]) }
 
     /// Latent factors per feature (0 for logistic regression).
     public var factorCount: Int { context.layout.k }
 
-    /// The factor vector of hashed slot `index` (masked), `factorCount` floats; empty for logistic regression.
-    /// A slice of the model's storage: O(1), no copy until the model next learns.
-    public func factors(at index: UInt32) -> ArraySlice<Float> {
-        let start = Int(index & context.mask) &* context.layout.stride &+ context.layout.factorOffset
-        return table[start..<(start + context.layout.k)]
+    /// The factor vector of hashed slot `index` (masked), `factorCount` floats (the initial values if no update has
+    /// touched the slot yet); empty for logistic regression.
+    public func factors(at index: UInt32) -> [Float] {
+        let k = context.layout.k
+        let slot = Int(index & context.mask)
+        let storage = self.storage
+        let context = self.context
+        return [Float](unsafeUninitializedCapacity: k) { buffer, initialized in
+            if k > 0 {
+                if storage.isMaterialized(slot) {
+                    buffer.baseAddress!.initialize(
+                        from: storage.floats + (slot &* context.layout.stride &+ context.layout.factorOffset), count: k)
+                } else {
+                    Kernels.initialFactors(context, slot: slot, into: buffer.baseAddress!)
+                }
+            }
+            initialized = k
+        }
     }
 
-    /// Memory held by parameters and optimizer state, in bytes: fixed by `bits` and the factor count, never by the
-    /// number of events.
-    public var parameterBytes: Int { table.count &* MemoryLayout<Float>.stride }
+    /// Memory reserved for parameters and optimizer state, in bytes: fixed by `bits`, the factor count and the
+    /// optimizers, never by the number of events. Pages are committed lazily (see `materializedSlots`).
+    public var parameterBytes: Int {
+        storage.floatCount &* MemoryLayout<Float>.stride &+ storage.wordCount &* MemoryLayout<UInt64>.stride
+    }
+
+    /// Number of hashed slots that updates have touched (their factors materialized). Resident parameter memory and
+    /// snapshot size are proportional to it.
+    public var materializedSlots: Int { storage.materializedCount }
 
     // MARK: Internal access (tests, snapshots)
+
+    /// The raw table as an array. Setting it replaces every value and marks every slot materialized.
+    var table: [Float] {
+        get { Array(UnsafeBufferPointer(start: storage.floats, count: storage.floatCount)) }
+        set {
+            guard newValue.count == storage.floatCount else { fatalError("Model.table: wrong length") }
+            makeUnique()
+            newValue.withUnsafeBufferPointer { storage.floats.update(from: $0.baseAddress!, count: $0.count) }
+            for slot in 0..<context.layout.slots { storage.markMaterialized(slot) }
+        }
+    }
 
     /// Table offset of the linear weight of slot `index`.
     func linearOffset(_ index: UInt32) -> Int { Int(index & context.mask) &* context.layout.stride }

@@ -104,9 +104,13 @@ public struct ModelConfiguration: Sendable, Equatable, Hashable {
 
     // MARK: Memory
 
-    /// Bytes the parameter table of a model with this configuration holds (weights, factors and optimizer state for
-    /// `2^bits` slots plus the bias slot). Independent of how many events the model sees.
-    public var parameterBytes: Int { ParameterLayout(self).floatCount &* MemoryLayout<Float>.stride }
+    /// Bytes reserved for a model with this configuration (weights, factors and optimizer state for `2^bits` slots
+    /// plus the bias slot, and the materialized-slot bitmap). Independent of how many events the model sees; pages
+    /// are committed only as slots are used.
+    public var parameterBytes: Int {
+        let layout = ParameterLayout(self)
+        return layout.floatCount &* MemoryLayout<Float>.stride &+ (layout.slots + 63) / 64 &* MemoryLayout<UInt64>.stride
+    }
 }
 
 // MARK: - ModelConfigurationError

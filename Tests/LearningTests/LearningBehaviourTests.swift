@@ -140,12 +140,12 @@ struct ConfigurationTests {
         // FTRL linear (w, z, n) + 8 factors + FTRL factor state n per factor = 3 + 16 = 19 floats per slot.
         let configuration = ModelConfiguration(kind: .factorizationMachine(factors: 8), bits: 10)
         var model = Model(configuration)
-        #expect(configuration.parameterBytes == (1024 + 1) * 19 * 4)
+        #expect(configuration.parameterBytes == (1024 + 1) * 19 * 4 + 1024 / 8)  // + the materialized-slot bitmap
         #expect(model.parameterBytes == configuration.parameterBytes)
         let row = FeatureRow(indices: [1, 2, 3], values: [1, 1, 1], fields: [0, 1, 2])
         for _ in 0..<1000 { model.learn(row, label: true) }
         #expect(model.parameterBytes == configuration.parameterBytes)
-        #expect(ModelConfiguration(kind: .logistic, optimizer: .sgd(learningRate: 0.1, decay: 0), bits: 4).parameterBytes == 17 * 4)
+        #expect(ModelConfiguration(kind: .logistic, optimizer: .sgd(learningRate: 0.1, decay: 0), bits: 4).parameterBytes == 17 * 4 + 8)
     }
 
     @Test func indicesWiderThanTheModelAreMaskedIntoIt() {

@@ -120,15 +120,34 @@ struct SnapshotTests {
         #expect(throws: SnapshotError.invalid("configuration: bits must be in 1...30, got 31")) {
             try Model(snapshotBytes: writer.bytes)
         }
-        // A valid configuration with a table of the wrong length.
-        var short = BinaryWriter()
-        let f2 = short.beginFrame(magic: Model.snapshotMagic, version: Model.snapshotFormatVersion)
-        ModelConfiguration(kind: .logistic, bits: 2).encode(into: &short)
-        for _ in 0..<3 { short.write(UInt64(0)) }
-        short.write(floats: [1, 2, 3])
-        short.endFrame(f2)
-        #expect(throws: SnapshotError.invalid("parameter table has 3 floats, configuration needs 15")) {
-            try Model(snapshotBytes: short.bytes)
+        // Valid configurations (logistic FTRL, bits 2: 4 slots of stride 3, one bitmap word) with wrong contents.
+        func payload(bias: [Float], words: [UInt64], slots: [Float]) -> [UInt8] {
+            var w = BinaryWriter()
+            let f = w.beginFrame(magic: Model.snapshotMagic, version: Model.snapshotFormatVersion)
+            ModelConfiguration(kind: .logistic, bits: 2).encode(into: &w)
+            for _ in 0..<3 { w.write(UInt64(0)) }
+            w.write(floats: bias)
+            w.write(UInt64(words.count))
+            for word in words { w.write(word) }
+            w.write(floats: slots)
+            w.endFrame(f)
+            return w.bytes
+        }
+        let fine = try? Model(snapshotBytes: payload(bias: [0.5, 0, 0], words: [0b0101], slots: [Float](repeating: 1, count: 6)))
+        #expect(fine?.materializedSlots == 2)
+        #expect(fine?.linearWeight(at: 2) == 1)
+        #expect(fine?.bias == 0.5)
+        #expect(throws: SnapshotError.invalid("bias slot has 2 floats, configuration needs 3")) {
+            try Model(snapshotBytes: payload(bias: [0, 0], words: [0], slots: []))
+        }
+        #expect(throws: SnapshotError.invalid("bitmap has 2 words, configuration needs 1")) {
+            try Model(snapshotBytes: payload(bias: [0, 0, 0], words: [0, 0], slots: []))
+        }
+        #expect(throws: SnapshotError.invalid("bitmap marks slots beyond the table")) {
+            try Model(snapshotBytes: payload(bias: [0, 0, 0], words: [1 << 4], slots: [0, 0, 0]))
+        }
+        #expect(throws: SnapshotError.invalid("3 slot floats for 2 materialized slots of 3")) {
+            try Model(snapshotBytes: payload(bias: [0, 0, 0], words: [0b11], slots: [0, 0, 0]))
         }
     }
 
