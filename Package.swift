@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // librdkafka through pkg-config (Debian: librdkafka-dev).
@@ -38,10 +41,22 @@ let package = Package(
         .target(name: "Kafka", dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")]),
         // Offline evaluation: sources, progressive validation, reports.
         .target(name: "Replay", dependencies: ["Pipelines", "Learning", "Events"]),
+        // The long-running service: consume → pipeline → produce, checkpoints, metrics, graceful shutdown.
+        .target(
+            name: "Worker",
+            dependencies: [
+                "Pipelines", "Kafka", "Events", "Learning",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "feedloop",
             dependencies: [
-                "Replay", "Pipelines", "Kafka",
+                "Replay", "Pipelines", "Kafka", "Worker",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -51,6 +66,7 @@ let package = Package(
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Kafka", "Pipelines", "Learning"]),
         .testTarget(name: "DeploymentTests", dependencies: [.product(name: "Yams", package: "Yams")]),
     ]
 )

@@ -168,7 +168,7 @@ extension LabelJoin {
         self.arenaTail = arenaTail
         forcedByOverflow = try r.readUInt64()
         pendingCount = 0
-        byKey.removeAll(keepingCapacity: true)
+        byKey.removeAll()
         for seq in head..<tail {
             let s = seq % capacity
             pending[s] = try r.readBool()

@@ -10,7 +10,7 @@ public struct ItemCatalog: Sendable {
     /// New items refused because the catalog was full.
     public internal(set) var overflow: UInt64 = 0
 
-    private var index: [UInt64: Int32] = [:]
+    private var index = UInt64Map()
     private var keys: [UInt64] = []
     private var idBytes: [UInt8] = []
     private var idStarts: [Int32] = []
@@ -23,20 +23,20 @@ public struct ItemCatalog: Sendable {
     public init(capacity: Int, featureWidth: Int) {
         self.capacity = capacity
         self.featureWidth = max(1, featureWidth)
-        index.reserveCapacity(min(capacity, 1 << 16))
+        index = UInt64Map(minimumCapacity: min(capacity, 1 << 12))
     }
 
     @inline(__always) func slotStart(_ item: Int) -> Int { item * featureWidth }
 
     /// The catalog index of the item with `key` (a 64-bit hash of its id), inserting it when new; nil when full.
     public mutating func lookupOrInsert(key: UInt64, id: UnsafeRawBufferPointer) -> Int? {
-        if let found = index[key] { return Int(found) }
+        if let found = index[key] { return found }
         guard count < capacity else {
             overflow &+= 1
             return nil
         }
         let item = count
-        index[key] = Int32(item)
+        index[key] = item
         keys.append(key)
         idStarts.append(Int32(idBytes.count))
         idLengths.append(Int32(id.count))
@@ -52,7 +52,7 @@ public struct ItemCatalog: Sendable {
     func keyOf(_ item: Int) -> UInt64 { keys[item] }
 
     /// The catalog index of `key`, if known.
-    public func lookup(key: UInt64) -> Int? { index[key].map(Int.init) }
+    public func lookup(key: UInt64) -> Int? { index[key] }
 
     /// The item's id as a string.
     public func id(of item: Int) -> String {

@@ -32,7 +32,7 @@ public struct LabelJoin: Sendable {
     var arenaTail: Int = 0
 
     /// Newest pending slot (sequence number) per (user, item) key.
-    var byKey: [UInt64: Int] = [:]
+    var byKey = UInt64Map()
 
     /// Examples waiting for a label.
     public internal(set) var pendingCount: Int = 0
@@ -53,7 +53,7 @@ public struct LabelJoin: Sendable {
         arenaIndices = Array(repeating: 0, count: arenaCapacity)
         arenaValues = Array(repeating: 0, count: arenaCapacity)
         arenaFields = Array(repeating: 0, count: arenaCapacity)
-        byKey.reserveCapacity(min(capacity, 1 << 16))
+        byKey = UInt64Map(minimumCapacity: min(capacity, 1 << 16))
     }
 
     /// A pending example handed back for learning.

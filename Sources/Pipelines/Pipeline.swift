@@ -34,6 +34,8 @@ public struct Pipeline: Sendable {
     let exampleWeights: [Double]
     /// Whether each `EventType.rawValue` is feedback.
     let isPositive: [Bool]
+    /// Field id of the first `item_id` namespace (its weight is the item's bias), if any.
+    let itemIDField: UInt8?
     let userSeed = FeatureHasher.seed(forNamespace: "__user_key")
     let itemSeed = FeatureHasher.seed(forNamespace: "__item_key")
     let itemSeed2 = FeatureHasher.seed(forNamespace: "__item_key2")
@@ -57,6 +59,7 @@ public struct Pipeline: Sendable {
         for type in spec.label.positiveTypes { positive[Int(type.rawValue)] = true }
         self.exampleWeights = weights
         self.isPositive = positive
+        self.itemIDField = spec.features.namespaces.firstIndex { $0.source == .itemID }.map { UInt8($0) }
         if let negatives = spec.evaluation.ranking?.negatives { candidateScores.reserveCapacity(negatives) }
     }
 
@@ -127,6 +130,14 @@ public struct Pipeline: Sendable {
 
     mutating func learn<S: PipelineSink>(_ example: LabelJoin.Resolved, label: Bool, cause: LabelCause, sink: inout S) {
         join.withRow(example, into: &learnRow)
+        var biasIndex: UInt32? = nil
+        if let field = itemIDField {
+            for j in 0..<learnRow.count where learnRow.fields[j] == field {
+                biasIndex = learnRow.indices[j]
+                break
+            }
+        }
+        let before = biasIndex.map { model.linearWeight(at: $0) }
         let outcome = model.learn(learnRow, label: label, weight: example.weight)
         metrics.record(probability: example.probability, label: label, weight: example.weight)
         counters.labelled &+= 1
@@ -137,9 +148,15 @@ public struct Pipeline: Sendable {
         case .overflow: counters.overflowNegatives &+= 1
         case .endOfInput: counters.endOfInputNegatives &+= 1
         }
-        sink.labelled(LabelledExample(
+        let labelled = LabelledExample(
             probability: example.probability, label: label, weight: example.weight, item: example.item,
-            cause: cause, applied: outcome.applied))
+            cause: cause, applied: outcome.applied, itemBiasBefore: before,
+            itemBiasAfter: biasIndex.map { model.linearWeight(at: $0) })
+        if example.item >= 0 {
+            catalog.withID(of: example.item) { sink.labelled(labelled, itemID: $0) }
+        } else {
+            sink.labelled(labelled, itemID: UnsafeRawBufferPointer(start: nil, count: 0))
+        }
     }
 
     // MARK: Keys and items

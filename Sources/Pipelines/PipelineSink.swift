@@ -8,8 +8,9 @@ public protocol PipelineSink {
     mutating func rejected(_ reason: RejectReason, input: UnsafeRawBufferPointer)
     /// An example event was scored before learning (its label comes later).
     mutating func scored(_ event: borrowing EventView, probability: Double)
-    /// A pending example got its label and the model learned from it.
-    mutating func labelled(_ example: LabelledExample)
+    /// A pending example got its label and the model learned from it; `itemID` is the item's id bytes (empty when
+    /// the item is not in the catalog), valid during the call.
+    mutating func labelled(_ example: LabelledExample, itemID: UnsafeRawBufferPointer)
     /// The event was fully processed (after any labels it triggered).
     mutating func processed(_ event: borrowing EventView)
 }
@@ -26,6 +27,10 @@ public struct LabelledExample: Sendable, Equatable {
     public var cause: LabelCause
     /// Whether the update was applied (false: refused by the non-finite guard).
     public var applied: Bool
+    /// The item-id feature's linear weight (the item's bias) before and after the update; nil when the pipeline
+    /// has no `item_id` namespace.
+    public var itemBiasBefore: Float?
+    public var itemBiasAfter: Float?
 }
 
 /// Why an example got its label.
@@ -45,6 +50,6 @@ public struct NullSink: PipelineSink {
     public init() {}
     @inlinable public mutating func rejected(_ reason: RejectReason, input: UnsafeRawBufferPointer) {}
     @inlinable public mutating func scored(_ event: borrowing EventView, probability: Double) {}
-    @inlinable public mutating func labelled(_ example: LabelledExample) {}
+    @inlinable public mutating func labelled(_ example: LabelledExample, itemID: UnsafeRawBufferPointer) {}
     @inlinable public mutating func processed(_ event: borrowing EventView) {}
 }

@@ -100,7 +100,7 @@ struct ReplaySink: PipelineSink {
     var deadLetters: DeadLetterFile?
     mutating func rejected(_ reason: RejectReason, input: UnsafeRawBufferPointer) { deadLetters?.write(reason, input: input) }
     func scored(_ event: borrowing EventView, probability: Double) {}
-    func labelled(_ example: LabelledExample) {}
+    func labelled(_ example: LabelledExample, itemID: UnsafeRawBufferPointer) {}
     func processed(_ event: borrowing EventView) {}
 }
 

@@ -42,7 +42,7 @@ import Testing
         var processed = 0
         mutating func rejected(_ reason: RejectReason, input: UnsafeRawBufferPointer) { rejected.append(reason.code) }
         mutating func scored(_ event: borrowing EventView, probability: Double) { scored.append(probability) }
-        mutating func labelled(_ example: LabelledExample) { labelled.append(example) }
+        mutating func labelled(_ example: LabelledExample, itemID: UnsafeRawBufferPointer) { labelled.append(example) }
         mutating func processed(_ event: borrowing EventView) { processed += 1 }
     }
 
@@ -156,5 +156,32 @@ import Testing
         #expect(top.count == 3)
         #expect(p.catalog.id(of: top[0].item) == "i3")
         #expect(top[0].probability >= top[1].probability && top[1].probability >= top[2].probability)
+    }
+}
+
+/// The join/catalog hash map behaves like a Dictionary under random inserts, updates and deletes.
+@Suite struct UInt64MapTests {
+    @Test func matchesDictionaryUnderRandomOperations() {
+        var map = UInt64Map()
+        var reference: [UInt64: Int] = [:]
+        var state: UInt64 = 42
+        for step in 0..<200_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let key = (state >> 40) % 5000  // small key space: many collisions, updates and deletes
+            switch (state >> 20) % 3 {
+            case 0, 1:
+                map[key] = step
+                reference[key] = step
+            default:
+                #expect(map.removeValue(forKey: key) == reference.removeValue(forKey: key))
+            }
+            if step % 9973 == 0 {
+                #expect(map.count == reference.count)
+                for k in 0..<UInt64(5000) where map[k] != reference[k] {
+                    Issue.record("key \(k): \(String(describing: map[k])) vs \(String(describing: reference[k]))")
+                    return
+                }
+            }
+        }
     }
 }

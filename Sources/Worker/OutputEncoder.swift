@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Builds the JSON of output messages into a reusable byte buffer (no Foundation, no String per message).
+///
+/// Output schemas are versioned by the `"schema"` field; see README "Worker outputs".
+public struct OutputEncoder: Sendable {
+    /// The current output schema version.
+    public static let schemaVersion = 1
+    /// The encoded message (valid until the next `begin`).
+    public private(set) var bytes: [UInt8] = []
+
+    public init() { bytes.reserveCapacity(2048) }
+
+    public mutating func begin() { bytes.removeAll(keepingCapacity: true) }
+
+    public mutating func raw(_ s: StaticString) {
+        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends `"…"` with JSON escaping.
+    public mutating func string(_ b: UnsafeRawBufferPointer) {
+        bytes.append(0x22)
+        for c in b {
+            switch c {
+            case 0x22: bytes.append(0x5C); bytes.append(0x22)
+            case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
+            case 0x00..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 15)]])
+            default: bytes.append(c)
+            }
+        }
+        bytes.append(0x22)
+    }
+
+    public mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { string(UnsafeRawBufferPointer($0)) }
+    }
+
+    public mutating func int(_ v: Int64) {
+        var buffer = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) as (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar)
+        withUnsafeMutableBytes(of: &buffer) { raw in
+            var v = v
+            var i = raw.count
+            let negative = v < 0
+            repeat {
+                i -= 1
+                raw[i] = UInt8(48 + Int(abs(v % 10)))
+                v /= 10
+            } while v != 0
+            if negative { i -= 1; raw[i] = 0x2D }
+            bytes.append(contentsOf: raw[i...])
+        }
+    }
+
+    /// Appends a number with up to 9 significant digits (enough for Float); non-finite values become `null`.
+    public mutating func number(_ v: Double) {
+        guard v.isFinite else { raw("null"); return }
+        var buffer = [CChar](repeating: 0, count: 32)
+        let n = buffer.withUnsafeMutableBufferPointer { p in
+            withVaList([v]) { vsnprintf(p.baseAddress, 32, "%.9g", $0) }
+        }
+        buffer.withUnsafeBytes { bytes.append(contentsOf: $0[0..<Int(n)]) }
+    }
+}
