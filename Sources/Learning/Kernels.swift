@@ -61,25 +61,35 @@ enum Kernels {
     ) -> Double {
         // One function per shape: each loop gets its own register allocation (a shared one spilled the accumulator).
         switch c.shape {
-        case .logistic: return forwardLogistic(t, row, c)
+        case .logistic: return forwardLogistic(t, row, c, materialized)
         case .factorizationMachine: return forwardFM(t, row, c, scratch, materialized)
         case .matrixFactorization: return forwardMF(t, row, c, scratch, materialized)
         }
     }
 
     @inline(never)
-    static func forwardLogistic(_ t: UnsafePointer<Float>, _ row: RowView, _ c: Context) -> Double {
+    static func forwardLogistic(
+        _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ materialized: UnsafePointer<UInt64>
+    ) -> Double {
         let stride = c.layout.stride
         let mask = c.mask
         let n = row.count
         var linear = Double(t[c.layout.biasBase])
         var j = 0
         while j < n {
-            let base = Int(row.indices[j] & mask) &* stride
-            linear += Double(t[base]) * Double(row.values[j])
+            let slot = Int(row.indices[j] & mask)
+            linear += Double(weight(t, slot, slot &* stride, materialized)) * Double(row.values[j])
             j &+= 1
         }
         return linear
+    }
+
+    /// The linear weight of `slot`, without touching the table's memory while the slot is not materialized (its
+    /// weight is then 0): the first access to a fresh page is then the update's write, one page fault instead of a
+    /// zero-page read fault followed by a copy-on-write fault.
+    @inline(__always)
+    static func weight(_ t: UnsafePointer<Float>, _ slot: Int, _ base: Int, _ materialized: UnsafePointer<UInt64>) -> Float {
+        materialized[slot &>> 6] & (1 &<< UInt64(slot & 63)) != 0 ? t[base] : 0
     }
 
     @inline(never)
@@ -103,7 +113,7 @@ enum Kernels {
             let x = row.values[j]
             let slot = Int(row.indices[j] & mask)
             let base = slot &* stride
-            linear += Double(t[base]) * Double(x)
+            linear += Double(weight(t, slot, base, materialized)) * Double(x)
             let v = factorPointer(t, slot, base, c, materialized, initial)
             var f = 0
             while f < k {
@@ -143,7 +153,7 @@ enum Kernels {
             let x = row.values[j]
             let slot = Int(row.indices[j] & mask)
             let base = slot &* stride
-            linear += Double(t[base]) * Double(x)
+            linear += Double(weight(t, slot, base, materialized)) * Double(x)
             let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
             let inUser = c.userFields & bit != 0
             let inItem = c.itemFields & bit != 0
@@ -236,8 +246,13 @@ enum Kernels {
         var j = 0
         while j < n {
             let slot = Int(row.indices[j] & mask)
-            bits[slot &>> 6] |= 1 &<< UInt64(slot & 63)  // no factors: marking is all materializing takes
             let base = slot &* stride
+            let word = bits[slot &>> 6]
+            let bit: UInt64 = 1 &<< UInt64(slot & 63)
+            if word & bit == 0 {  // no factors to draw: materializing is marking (and writing first, see `weight`)
+                bits[slot &>> 6] = word | bit
+                t[base] = 0
+            }
             if !linear.apply(t + base, t + base + 1, 1, g * row.values[j]) { skipped &+= 1 }
             j &+= 1
         }

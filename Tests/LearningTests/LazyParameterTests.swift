@@ -62,7 +62,9 @@ struct LazyParameterTests {
         #expect(model.materializedSlots == 0)  // copy-on-write: the original is untouched
 
         // A rejected update materializes nothing; an applied one materializes the row's slots.
-        model.learn(FeatureRow(indices: [5, 900], values: [.nan, 1], fields: [0, 1]), label: true)
+        let rejected = model.learn(FeatureRow(indices: [5, 900], values: [.nan, 1], fields: [0, 1]), label: true)
+        #expect(!rejected.applied)  // NaN on a fresh slot still poisons the margin (0·NaN = NaN)
+        #expect(model.rejectedNonFinite == 1)
         #expect(model.materializedSlots == 0)
         model.learn(Self.row, label: true)
         #expect(model.materializedSlots == 3)

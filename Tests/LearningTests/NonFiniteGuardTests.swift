@@ -33,6 +33,16 @@ struct NonFiniteGuardTests {
         #expect(model.table.allSatisfy { $0.isFinite })
     }
 
+    @Test(arguments: configurations)
+    func nonFiniteValueOnAFreshModelIsRejected(configuration: ModelConfiguration) {
+        var model = Model(configuration)
+        let before = CoreTest.tableBits(model)
+        let outcome = model.learn(FeatureRow(indices: [1, 2, 3], values: [1, .infinity, 1], fields: [0, 1, 2]), label: true)
+        #expect(!outcome.applied)
+        #expect(model.rejectedNonFinite == 1)
+        #expect(CoreTest.tableBits(model) == before)
+    }
+
     @Test func invalidImportanceWeightsAreRejected() {
         var model = Model(ModelConfiguration(kind: .logistic, bits: 6))
         let row = FeatureRow(indices: [1], values: [1], fields: [0])
