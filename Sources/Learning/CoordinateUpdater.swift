@@ -221,9 +221,10 @@ struct FTRLUpdater: CoordinateUpdater {
 // MARK: - FTRL on factors
 
 /// FTRL-Proximal's per-coordinate schedule on factor coordinates, without L1 and without proximal re-centring:
-/// `g' = g + l2·v`, `n ← n + g'²`, `v ← v − α·g'/(β + √n)`. Without regularisation FTRL-Proximal and this online
-/// gradient descent produce the same iterates (McMahan et al. 2013, §3.1); unlike FTRL with L1 it keeps random
-/// initial factors alive. State: `n` at `s[0]`.
+/// `g' = g + l2·v`, `n ← n + g'²`, `v ← v − α·g'/(β + √n)`. McMahan et al. (2013, §3.1) note that without
+/// regularisation FTRL-Proximal and online gradient descent with the same per-coordinate rates give the same
+/// iterates (β only smooths the rate); written as OGD it starts from the random initial factors, which FTRL's
+/// closed form (centred at 0, and with L1 snapping small values to 0) would not. State: `n` at `s[0]`.
 struct FTRLFactorUpdater: CoordinateUpdater {
     let alpha: Float
     let beta: Float

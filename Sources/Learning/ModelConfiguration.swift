@@ -9,11 +9,11 @@ public struct ModelConfiguration: Sendable, Equatable, Hashable {
     public var optimizer: OptimizerKind
     /// Optimizer for factor vectors; `nil` = the same as `optimizer`.
     ///
-    /// FTRL on factors runs as FTRL-Proximal without L1 and without proximal re-centring, i.e. online gradient
-    /// descent with FTRL's per-coordinate rate `η = α / (β + √n)` (`n` = sum of squared factor gradients), which is
-    /// what FTRL-Proximal reduces to without regularisation (McMahan et al. 2013, §3.1). L1 on factors would snap the
-    /// randomly initialised vectors to zero, where every factor gradient vanishes and they could never recover;
-    /// FTRL's `l1`/`l2` therefore apply to linear weights only, and factors are regularised by `factorL2`.
+    /// FTRL on factors runs without L1, as online gradient descent with FTRL's per-coordinate rate
+    /// `η = α / (β + √n)` (`n` = sum of squared factor gradients); without regularisation FTRL-Proximal and OGD with
+    /// those rates coincide (McMahan et al. 2013, §3.1). L1 on factors would snap the randomly initialised vectors to
+    /// zero, where every factor gradient vanishes and they could never recover; FTRL's `l1`/`l2` therefore apply to
+    /// linear weights only, and factors are regularised by `factorL2`.
     public var factorOptimizer: OptimizerKind?
     /// Table size is `2^bits` hashed slots (`1...30`).
     public var bits: Int

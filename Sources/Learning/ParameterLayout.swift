@@ -1,6 +1,6 @@
 // MARK: - ParameterLayout
 
-/// Where each parameter lives in the model's single contiguous `[Float]` table.
+/// Where each parameter lives in the model's single contiguous table of floats (`ParameterStorage`).
 ///
 /// The table holds `2^bits + 1` slots of `stride` floats; slot `2^bits` is the bias. A slot is
 /// `[w, linear state (S_l), v_0 … v_{k−1}, factor state (S_f·k, state-major: s_r of factor f at r·k + f)]`.
