@@ -124,6 +124,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// for a revoke, checkpoint/commit there; for an assign, return start offsets. If `onRebalance`
     /// throws, the rebalance is still acknowledged (newly assigned partitions are then paused) and
     /// the error is rethrown from `poll`. Non-fatal consumer errors are logged; fatal ones are thrown.
+    /// If `body` throws, polling stops and the error propagates; the position is already past that
+    /// message, so seek back to its offset to read it again.
     ///
     /// - Returns: the number of messages handed to `body`.
     @discardableResult
@@ -140,10 +142,11 @@ public final class KafkaConsumer: @unchecked Sendable {
                 defer { rebalance.handler = nil }
                 var count = 0
                 var waitMs = timeout.wholeMilliseconds
-                while count < maxMessages, let message = rd_kafka_consumer_poll(handle, waitMs) {
+                // A handler error is thrown after the message already in hand is delivered: librdkafka has
+                // moved the position past it, so dropping it here would skip it for good.
+                while count < maxMessages, !rebalance.hasPendingError, let message = rd_kafka_consumer_poll(handle, waitMs) {
                     waitMs = 0
                     defer { rd_kafka_message_destroy(message) }
-                    try rebalance.throwPendingError()
                     if message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                         try handleMessageError(message)
                         continue
@@ -326,6 +329,8 @@ private final class RebalanceState: @unchecked Sendable {
     init(logger: Logger) {
         self.logger = logger
     }
+
+    var hasPendingError: Bool { pendingError != nil }
 
     func throwPendingError() throws {
         if let error = pendingError {

@@ -85,6 +85,37 @@ struct KafkaConsumerTests {
         try consumer.close()
     }
 
+    @Test func failingAssignHandlerPausesTheNewPartitionsAndRethrows() throws {
+        struct CheckpointUnreadable: Error {}
+        let topic = try KafkaTestEnvironment.createTopic("assign-fails", partitions: 1)
+        _ = try TestMessages.produce(0..<5, to: topic)
+        let consumer = try KafkaConsumer(
+            configuration: KafkaTestEnvironment.configuration(groupID: KafkaTestEnvironment.uniqueName("assign-fails")),
+            logger: KafkaTestEnvironment.quietLogger)
+        try consumer.subscribe(topics: [topic])
+        var thrown: (any Error)?
+        let deadline = ContinuousClock.now + .seconds(30)
+        while thrown == nil && ContinuousClock.now < deadline {
+            do {
+                let messages: [KafkaMessage] = try consumer.poll(timeout: .milliseconds(100)) { event in
+                    if event.kind == .assigned { throw CheckpointUnreadable() }
+                    return .proceed
+                }
+                #expect(messages.isEmpty)
+            } catch {
+                thrown = error
+            }
+        }
+        #expect(thrown is CheckpointUnreadable)
+        let partition = KafkaTopicPartition(topic: topic, partition: 0)
+        #expect(try consumer.assignment() == [partition], "the rebalance is acknowledged all the same")
+        let whilePaused = try consumer.collect(timeout: .seconds(1), until: { _ in false })
+        #expect(whilePaused.isEmpty, "paused until the caller decides")
+        try consumer.resume([partition])
+        #expect(try consumer.collect(until: { $0.count >= 5 }).map(\.offset) == [0, 1, 2, 3, 4])
+        try consumer.close()
+    }
+
     @Test func assignedPartitionsHonourPauseResumeSeekAndPosition() throws {
         let topic = try KafkaTestEnvironment.createTopic("flow", partitions: 2)
         let p0 = KafkaTopicPartition(topic: topic, partition: 0)
