@@ -2,9 +2,9 @@ import ArgumentParser
 
 /// `feedloop`: streaming online learning for personalization.
 @main
-struct Feedloop: ParsableCommand {
+struct Feedloop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "feedloop",
         abstract: "Streaming online learning: click/purchase events in, refreshed personalization scores out.",
-        subcommands: [ReplayCommand.self, CheckCommand.self])
+        subcommands: [WorkerCommand.self, ReplayCommand.self, ProduceCommand.self, TopicsCommand.self, CheckCommand.self])
 }

@@ -1,0 +1,306 @@
+import Events
+import Foundation
+import Kafka
+import Learning
+import Logging
+import Metrics
+import Pipelines
+import ServiceLifecycle
+import Synchronization
+
+/// The long-running service: consumes events, runs the pipeline step (decode → featurize → predict → label →
+/// update), publishes score refreshes, adjustments and dead letters, and checkpoints model state exactly once.
+///
+/// ## Exactly-once model state
+/// A checkpoint = pipeline state + the next input offset of every partition it includes. Before writing one the
+/// producer is flushed (so outputs of included events are delivered: outputs are at-least-once), after writing it
+/// the offsets are committed to the group (they trail the checkpoint). On start the newest valid checkpoint is
+/// restored, and each assigned partition starts at max(checkpoint offset, committed offset): the checkpoint's
+/// for partitions this worker owned, the group's when another member moved past it. A delivery that finally
+/// fails stops the worker *without* checkpointing, so a restart replays from the last checkpoint.
+///
+/// ## Threading
+/// The loop runs on its own thread (librdkafka polls block); the model is single-writer there, no locks on the
+/// hot path. `run()` awaits that thread; graceful shutdown (SIGTERM/SIGINT via swift-service-lifecycle) sets a
+/// flag the loop checks between polls: it stops fetching, finishes the batch, checkpoints, flushes, commits and
+/// leaves the group.
+public final class Worker: Service, Sendable {
+    let options: WorkerOptions
+    let logger: Logger
+    private let stopRequested = Atomic<Bool>(false)
+
+    public init(options: WorkerOptions, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Asks the loop to stop gracefully (also done by service-lifecycle's graceful shutdown).
+    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                let thread = Thread { [self] in
+                    do {
+                        var loop = try WorkerLoop(options: options, logger: logger, stop: { self.stopRequested.load(ordering: .relaxed) })
+                        try loop.run()
+                        continuation.resume()
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+                thread.name = "feedloop-worker"
+                thread.stackSize = 8 << 20
+                thread.start()
+            }
+        } onGracefulShutdown: {
+            self.requestStop()
+        }
+    }
+}
+
+/// Publishes through the Kafka producer; a full local queue makes `send` poll and wait (back-pressure).
+struct KafkaPublisher: OutputPublisher {
+    let producer: KafkaProducer
+    var failure: KafkaError?
+
+    mutating func publish(topic: String, key: UnsafeRawBufferPointer, value: [UInt8], headers: [(String, [UInt8])]) {
+        do {
+            try value.withUnsafeBytes { v in
+                try producer.send(
+                    topic: topic, key: key.count > 0 ? key : nil, value: v,
+                    headers: headers.map { KafkaHeader(name: $0.0, value: $0.1) })
+            }
+        } catch let error as KafkaError {
+            failure = failure ?? error
+        } catch {
+            failure = failure ?? KafkaError(code: .state, message: "\(error)")
+        }
+    }
+}
+
+/// The loop's state; lives on the worker thread only.
+struct WorkerLoop {
+    let options: WorkerOptions
+    let logger: Logger
+    let stop: () -> Bool
+    let consumer: KafkaConsumer
+    let producer: KafkaProducer
+    let store: CheckpointStore
+    var pipeline: Pipeline
+    var sink: WorkerSink<KafkaPublisher>
+    /// Next offset to read per partition: restored from the checkpoint, advanced per message.
+    var positions: [KafkaTopicPartition: Int64] = [:]
+    var assigned: Set<KafkaTopicPartition> = []
+    var eventsSinceCheckpoint = 0
+    var lastCheckpoint = Date()
+    var top: [(item: Int, probability: Double)] = []
+    var metrics: WorkerMetrics
+    var deliveryFailures = 0
+
+    init(options: WorkerOptions, logger: Logger, stop: @escaping () -> Bool) throws {
+        self.options = options
+        self.logger = logger
+        self.stop = stop
+        logger.info("starting worker", metadata: [
+            "pipeline": "\(options.spec.name)", "librdkafka": "\(KafkaRuntime.version)", "brokers": "\(options.brokers)",
+            "group": "\(options.groupID)", "checkpoints": "\(options.checkpointDirectory)",
+        ])
+        if KafkaRuntime.runtimeVersion < KafkaRuntime.minimumVersionForTaggedFields {
+            logger.warning("librdkafka \(KafkaRuntime.version) mis-reads tagged protocol fields (fixed in 2.1.2); use a newer runtime (see README)")
+        }
+        var config = KafkaConfiguration(brokers: options.brokers, clientID: "feedloop-worker", groupID: options.groupID)
+        config.properties = options.kafkaProperties
+        if let seconds = options.sessionTimeoutSeconds { config.sessionTimeout = .milliseconds(Int64(seconds * 1000)) }
+        consumer = try KafkaConsumer(configuration: config, logger: logger)
+        producer = try KafkaProducer(configuration: config, logger: logger)
+        if options.createOutputTopics {
+            let admin = try KafkaAdmin(configuration: config, logger: logger)
+            let o = options.spec.outputs
+            try admin.createTopics([
+                KafkaNewTopic(name: o.scoresTopic, partitions: 1, configs: ["cleanup.policy": "compact"]),
+                KafkaNewTopic(name: o.adjustmentsTopic, partitions: 1),
+                KafkaNewTopic(name: o.deadLetterTopic, partitions: 1),
+            ], ignoreExisting: true)
+        }
+        store = try CheckpointStore(directory: options.checkpointDirectory, keep: options.checkpointsKept)
+        let restored = try store.restoreNewest(spec: options.spec) { skipped in
+            logger.error("skipping checkpoint: \(skipped)")
+        }
+        if let restored {
+            pipeline = restored.pipeline
+            for p in restored.positions { positions[KafkaTopicPartition(topic: p.topic, partition: p.partition)] = p.offset }
+            logger.info("restored checkpoint", metadata: [
+                "path": "\(restored.path)", "model_version": "\(pipeline.model.version)",
+                "positions": "\(restored.positions.map { "\($0.topic)[\($0.partition)]@\($0.offset)" }.joined(separator: " "))",
+            ])
+        } else {
+            pipeline = Pipeline(spec: options.spec)
+            logger.info("no checkpoint: starting with a fresh model")
+        }
+        sink = WorkerSink(
+            publisher: KafkaPublisher(producer: producer), spec: options.spec,
+            refreshTypes: options.refreshTypes, refreshIntervalMs: options.refreshIntervalMs)
+        metrics = WorkerMetrics(pipeline: options.spec.name)
+    }
+
+    // MARK: Loop
+
+    mutating func run() throws {
+        try consumer.subscribe(topics: options.spec.inputTopics)
+        var lastMessage = Date()
+        var lastProgress = Date()
+        var progressEvents = pipeline.counters.events
+        while !stop() {
+            let batchStart = DispatchTime.now().uptimeNanoseconds
+            let n = try consumer.poll(timeout: .milliseconds(100), maxMessages: options.maxMessagesPerPoll, onRebalance: { event in
+                try self.rebalance(event)
+            }) { message in
+                self.handle(message)
+            }
+            if n > 0 {
+                lastMessage = Date()
+                metrics.batch(events: n, nanoseconds: DispatchTime.now().uptimeNanoseconds - batchStart)
+                metrics.observe(pipeline: pipeline, sink: sink.published)
+            }
+            try serveDeliveries()
+            if eventsSinceCheckpoint >= options.checkpointEveryEvents
+                || (eventsSinceCheckpoint > 0 && Date().timeIntervalSince(lastCheckpoint) >= options.checkpointEverySeconds) {
+                try checkpoint(reason: "periodic")
+            }
+            metrics.checkpointAge(Date().timeIntervalSince(lastCheckpoint))
+            if options.progressEverySeconds > 0, Date().timeIntervalSince(lastProgress) >= options.progressEverySeconds {
+                let elapsed = Date().timeIntervalSince(lastProgress)
+                let lag = (try? consumer.lag(timeout: .seconds(2)))?.reduce(Int64(0)) { $0 + max(0, $1.lag ?? 0) } ?? -1
+                metrics.lag(lag)
+                logProgress(rate: Double(pipeline.counters.events - progressEvents) / elapsed, lag: lag)
+                progressEvents = pipeline.counters.events
+                lastProgress = Date()
+            }
+            if assigned.isEmpty { lastMessage = Date() }  // idle time counts from the first assignment (joins are slow)
+            if let idle = options.exitWhenIdleSeconds, Date().timeIntervalSince(lastMessage) >= idle {
+                logger.info("no input for \(idle) s: stopping")
+                break
+            }
+        }
+        try shutdown()
+    }
+
+    mutating func handle(_ message: KafkaMessageView) {
+        let tp = KafkaTopicPartition(topic: message.topic, partition: message.partition)
+        if let known = positions[tp], message.offset < known { return }  // already in the model (re-delivery)
+        sink.source = SourceMessage(topic: tp.topic, partition: tp.partition, offset: message.offset)
+        sink.key = message.key ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        sink.modelVersion = pipeline.model.version
+        let value = message.value ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        pipeline.process(value, sink: &sink)
+        if sink.refreshDue {
+            pipeline.topItems(k: options.spec.outputs.topK, into: &top)
+            sink.publishScores(items: top, catalog: pipeline.catalog)
+        }
+        positions[tp] = message.offset + 1
+        eventsSinceCheckpoint += 1
+    }
+
+    /// Delivery reports: failures after librdkafka's own retries stop the worker without a checkpoint.
+    mutating func serveDeliveries() throws {
+        var failed: KafkaDeliveryReport?
+        _ = producer.poll(timeout: .zero) { report in
+            if !report.isDelivered { failed = failed ?? report }
+        }
+        if let failed {
+            metrics.deliveryFailure()
+            throw WorkerError.kafka("delivery to \(failed.topic) failed: \(failed.error.map { "\($0)" } ?? "?"); stopping without a checkpoint so a restart replays from the last one")
+        }
+        if let failure = sink.publisher.failure {
+            throw WorkerError.kafka("cannot enqueue output: \(failure); stopping without a checkpoint")
+        }
+    }
+
+    // MARK: Checkpoints
+
+    mutating func checkpoint(reason: String) throws {
+        // Outputs of the included events must be delivered before the checkpoint says they are done.
+        while producer.outstandingCount > 0 {
+            try serveDeliveries()
+            do {
+                try producer.flush(timeout: .seconds(5))
+            } catch {
+                logger.warning("waiting for output deliveries before checkpoint (\(producer.outstandingCount) outstanding): \(error)")
+                if stop() && producer.outstandingCount > 0 { continue }
+            }
+        }
+        try serveDeliveries()
+        let included = positions.map { InputPosition(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
+        let path = try store.write(pipeline, positions: included)
+        eventsSinceCheckpoint = 0
+        lastCheckpoint = Date()
+        metrics.checkpointWritten()
+        logger.debug("checkpoint written", metadata: ["path": "\(path)", "reason": "\(reason)", "model_version": "\(pipeline.model.version)"])
+        let commits = positions.filter { assigned.contains($0.key) }.map { KafkaTopicPartitionOffset($0.key, offset: KafkaOffset($0.value)) }
+        if !commits.isEmpty {
+            do {
+                try consumer.commit(offsets: commits, synchronous: reason != "periodic")
+            } catch {
+                // The checkpoint is authoritative; a failed commit only makes the group's offsets trail further.
+                logger.warning("offset commit failed (checkpoint is authoritative): \(error)")
+            }
+        }
+    }
+
+    // MARK: Rebalance
+
+    mutating func rebalance(_ event: KafkaRebalanceEvent) throws -> KafkaRebalanceResponse {
+        switch event.kind {
+        case .revoked:
+            logger.info("partitions revoked", metadata: ["partitions": "\(event.partitions)", "lost": "\(event.isAssignmentLost)"])
+            if !event.isAssignmentLost { try checkpoint(reason: "revoke") }
+            for tp in event.partitions {
+                assigned.remove(tp)
+                positions[tp] = nil  // another member continues from the committed offset
+            }
+            return .proceed
+        case .assigned:
+            let committed = (try? consumer.committed(event.partitions)) ?? []
+            var starts: [KafkaTopicPartitionOffset] = []
+            for tp in event.partitions {
+                assigned.insert(tp)
+                let group = committed.first { $0.topicPartition == tp }?.offset.value
+                let mine = positions[tp]
+                if let start = [group, mine].compactMap({ $0 }).max() {
+                    positions[tp] = start
+                    starts.append(KafkaTopicPartitionOffset(tp, offset: KafkaOffset(start)))
+                }
+            }
+            logger.info("partitions assigned", metadata: ["partitions": "\(event.partitions)", "starts": "\(starts)"])
+            return .start(at: starts)
+        }
+    }
+
+    // MARK: Shutdown
+
+    mutating func shutdown() throws {
+        logger.info("draining: final checkpoint, flush, commit, leave group")
+        try checkpoint(reason: "shutdown")
+        try consumer.close(onRebalance: { _ in .proceed })
+        try producer.flush(timeout: .seconds(30))
+        if let path = options.finalSnapshotPath {
+            try pipeline.model.writeSnapshot(to: path)
+        }
+        logProgress(rate: nil, lag: nil)
+        logger.info("stopped", metadata: ["events": "\(pipeline.counters.events)", "model_version": "\(pipeline.model.version)"])
+    }
+
+    func logProgress(rate: Double?, lag: Int64?) {
+        let m = pipeline.metrics
+        var meta: Logger.Metadata = [
+            "events": "\(pipeline.counters.events)", "examples": "\(m.count)", "rejected": "\(pipeline.counters.rejected)",
+            "logloss": "\(String(format: "%.4f", m.logloss))", "auc": "\(String(format: "%.4f", m.auc))",
+            "scores": "\(sink.published.scores)", "adjustments": "\(sink.published.adjustments)",
+            "dead_letters": "\(sink.published.deadLetters)",
+        ]
+        if let rate { meta["events_per_second"] = "\(Int(rate))" }
+        if let lag { meta["lag"] = "\(lag)" }
+        logger.info("progress", metadata: meta)
+    }
+}

@@ -1,0 +1,63 @@
+import CoreMetrics
+import Metrics
+import Pipelines
+
+/// The worker's metrics (swift-metrics; exported by the Prometheus endpoint).
+struct WorkerMetrics {
+    let events: Counter
+    let rejected: Counter
+    let deliveryFailures: Counter
+    let checkpoints: Counter
+    let updateLatency: Timer
+    let lagGauge: Gauge
+    let checkpointAgeGauge: Gauge
+    let modelVersion: Gauge
+    let logloss: Gauge
+    let auc: Gauge
+    let scores: Gauge
+    let adjustments: Gauge
+    var lastEvents: UInt64 = 0
+    var lastRejected: UInt64 = 0
+
+    init(pipeline: String) {
+        let d = [("pipeline", pipeline)]
+        events = Counter(label: "feedloop_events_total", dimensions: d)
+        rejected = Counter(label: "feedloop_dead_letters_total", dimensions: d)
+        deliveryFailures = Counter(label: "feedloop_delivery_failures_total", dimensions: d)
+        checkpoints = Counter(label: "feedloop_checkpoints_total", dimensions: d)
+        updateLatency = Timer(label: "feedloop_event_seconds", dimensions: d, preferredDisplayUnit: .seconds)
+        lagGauge = Gauge(label: "feedloop_consumer_lag", dimensions: d)
+        checkpointAgeGauge = Gauge(label: "feedloop_checkpoint_age_seconds", dimensions: d)
+        modelVersion = Gauge(label: "feedloop_model_version", dimensions: d)
+        logloss = Gauge(label: "feedloop_progressive_logloss", dimensions: d)
+        auc = Gauge(label: "feedloop_progressive_auc", dimensions: d)
+        scores = Gauge(label: "feedloop_scores_published", dimensions: d)
+        adjustments = Gauge(label: "feedloop_adjustments_published", dimensions: d)
+    }
+
+    /// Mean per-event processing time of a poll batch.
+    func batch(events n: Int, nanoseconds: UInt64) {
+        updateLatency.recordNanoseconds(Int64(nanoseconds) / Int64(max(n, 1)))
+    }
+
+    mutating func observe(pipeline: Pipeline, sink published: (scores: UInt64, adjustments: UInt64, deadLetters: UInt64)) {
+        let e = pipeline.counters.events
+        events.increment(by: Int64(e - lastEvents))
+        lastEvents = e
+        let r = pipeline.counters.rejected
+        rejected.increment(by: Int64(r - lastRejected))
+        lastRejected = r
+        modelVersion.record(Double(pipeline.model.version))
+        if pipeline.metrics.count > 0 {
+            logloss.record(pipeline.metrics.logloss)
+            auc.record(pipeline.metrics.auc)
+        }
+        scores.record(Double(published.scores))
+        adjustments.record(Double(published.adjustments))
+    }
+
+    func lag(_ value: Int64) { if value >= 0 { lagGauge.record(Double(value)) } }
+    func checkpointAge(_ seconds: Double) { checkpointAgeGauge.record(seconds) }
+    func checkpointWritten() { checkpoints.increment() }
+    func deliveryFailure() { deliveryFailures.increment() }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Events
+import Foundation
+import Kafka
+import Logging
+import Metrics
+import Pipelines
+import Prometheus
+import ServiceLifecycle
+import Worker
+
+/// `feedloop worker`: the long-running service.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Consume events from Kafka, learn online, publish refreshed scores, adjustments and dead letters.",
+        discussion: """
+            Restores the newest valid checkpoint in --checkpoint-dir and continues exactly where it left off. \
+            SIGTERM/SIGINT drain: stop fetching, finish the batch, checkpoint, flush, commit, leave the group.
+            """)
+
+    @Option(name: .long, help: "Pipeline YAML file.") var pipeline: String
+    @Option(name: .long, help: "Bootstrap brokers host:port[,host:port…] (default: $FEEDLOOP_BROKERS).") var brokers: String?
+    @Option(name: .long, help: "Consumer group id.") var group = "feedloop"
+    @Option(name: .customLong("session-timeout"), help: "Group session timeout in seconds (librdkafka default 45).") var sessionTimeout: Double?
+    @Option(name: .customLong("checkpoint-dir"), help: "Checkpoint directory (one per worker).") var checkpointDir = ".checkpoints"
+    @Option(name: .customLong("checkpoint-events"), help: "Checkpoint after this many events.") var checkpointEvents = 100_000
+    @Option(name: .customLong("checkpoint-seconds"), help: "…or after this many seconds.") var checkpointSeconds = 10.0
+    @Option(name: .customLong("metrics-host"), help: "Prometheus endpoint address.") var metricsHost = "127.0.0.1"
+    @Option(name: .customLong("metrics-port"), help: "Prometheus endpoint port (0: any free port, -1: off).") var metricsPort = 9464
+    @Option(name: .customLong("refresh-interval"), help: "At most one score refresh per user per this much event time (e.g. 0s, 1m).") var refreshInterval = "0s"
+    @Option(name: .customLong("exit-when-idle"), help: "Stop gracefully after this many seconds without input (demos, tests).") var exitWhenIdle: Double?
+    @Option(name: .customLong("final-snapshot"), help: "Write the model snapshot here on graceful exit.") var finalSnapshot: String?
+    @Option(name: .customLong("progress-seconds"), help: "Progress log period in seconds (0: off).") var progressSeconds = 5.0
+    @Option(name: .customLong("kafka-property"), parsing: .singleValue, help: "Raw librdkafka property KEY=VALUE (repeatable; SASL/SSL…).") var kafkaProperties: [String] = []
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "feedloop.worker")
+        let spec = try PipelinesLoader.load(pipeline)
+        guard let brokers = brokers ?? ProcessInfo.processInfo.environment["FEEDLOOP_BROKERS"] else {
+            throw ValidationError("give --brokers HOST:PORT or set FEEDLOOP_BROKERS")
+        }
+        var options = WorkerOptions(spec: spec, brokers: brokers)
+        options.groupID = group
+        options.checkpointDirectory = checkpointDir
+        options.sessionTimeoutSeconds = sessionTimeout
+        options.checkpointEveryEvents = checkpointEvents
+        options.checkpointEverySeconds = checkpointSeconds
+        options.exitWhenIdleSeconds = exitWhenIdle
+        options.finalSnapshotPath = finalSnapshot
+        options.progressEverySeconds = progressSeconds
+        options.refreshIntervalMs = try parseDuration(refreshInterval, option: "--refresh-interval")
+        for property in kafkaProperties {
+            guard let eq = property.firstIndex(of: "=") else { throw ValidationError("--kafka-property needs KEY=VALUE, got '\(property)'") }
+            options.kafkaProperties[String(property[..<eq])] = String(property[property.index(after: eq)...])
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var server: MetricsServer? = nil
+        if metricsPort >= 0 {
+            let s = MetricsServer(registry: registry)
+            try s.start(host: metricsHost, port: metricsPort)
+            logger.info("metrics on http://\(metricsHost):\(s.port)/metrics")
+            server = s
+        }
+        defer { server?.stop() }
+        let worker = Worker(options: options, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.error("worker failed: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Parses durations like `0s`, `1500ms`, `30m` into milliseconds.
+func parseDuration(_ text: String, option: String) throws -> Int64 {
+    for (unit, factor) in [("ms", Int64(1)), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)] where text.hasSuffix(unit) {
+        let digits = text.dropLast(unit.count)
+        if unit == "s" && digits.hasSuffix("m") { continue }
+        if let n = Int64(digits), n >= 0 { return n * factor }
+    }
+    throw ValidationError("\(option): expected a duration like 0s, 1500ms, 30m, got '\(text)'")
+}
