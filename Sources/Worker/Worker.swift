@@ -287,8 +287,26 @@ struct WorkerLoop {
         if let path = options.finalSnapshotPath {
             try pipeline.model.writeSnapshot(to: path)
         }
+        if let path = options.summaryPath { try writeSummary(to: path) }
         logProgress(rate: nil, lag: nil)
         logger.info("stopped", metadata: ["events": "\(pipeline.counters.events)", "model_version": "\(pipeline.model.version)"])
+    }
+
+    /// The exit summary: what this worker applied (cumulative over restarts, from its checkpoints).
+    func writeSummary(to path: String) throws {
+        let c = pipeline.counters
+        let summary: [String: Any] = [
+            "pipeline": options.spec.name,
+            "events": c.events, "rejected": c.rejected, "rejected_by_reason": c.rejectedByReason,
+            "examples": c.examples, "labelled": c.labelled, "positives": c.positives,
+            "pending": pipeline.join.pendingCount, "model_version": pipeline.model.version,
+            "logloss": pipeline.metrics.count > 0 ? pipeline.metrics.logloss : 0,
+            "auc": pipeline.metrics.auc.isFinite ? pipeline.metrics.auc : 0,
+            "positions": positions.map { ["topic": $0.key.topic, "partition": $0.key.partition, "offset": $0.value] as [String: Any] },
+            "published": ["scores": sink.published.scores, "adjustments": sink.published.adjustments, "dead_letters": sink.published.deadLetters],
+        ]
+        let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(Array(data), to: path)
     }
 
     func logProgress(rate: Double?, lag: Int64?) {

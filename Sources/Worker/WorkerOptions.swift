@@ -30,6 +30,8 @@ public struct WorkerOptions: Sendable {
     public var exitWhenIdleSeconds: Double? = nil
     /// Write the model snapshot here on graceful exit (for comparisons and hand-off).
     public var finalSnapshotPath: String? = nil
+    /// Write a JSON summary here on graceful exit (events, examples, positions, model version, outputs).
+    public var summaryPath: String? = nil
     /// Progress line period on the log, seconds (0 = off).
     public var progressEverySeconds: Double = 5
     /// Messages taken per poll.

@@ -31,6 +31,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("refresh-interval"), help: "At most one score refresh per user per this much event time (e.g. 0s, 1m).") var refreshInterval = "0s"
     @Option(name: .customLong("exit-when-idle"), help: "Stop gracefully after this many seconds without input (demos, tests).") var exitWhenIdle: Double?
     @Option(name: .customLong("final-snapshot"), help: "Write the model snapshot here on graceful exit.") var finalSnapshot: String?
+    @Option(name: .customLong("summary-json"), help: "Write a JSON summary (events, positions, outputs) on graceful exit.") var summaryJSON: String?
     @Option(name: .customLong("progress-seconds"), help: "Progress log period in seconds (0: off).") var progressSeconds = 5.0
     @Option(name: .customLong("kafka-property"), parsing: .singleValue, help: "Raw librdkafka property KEY=VALUE (repeatable; SASL/SSL…).") var kafkaProperties: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
@@ -55,6 +56,7 @@ struct WorkerCommand: AsyncParsableCommand {
         options.checkpointEverySeconds = checkpointSeconds
         options.exitWhenIdleSeconds = exitWhenIdle
         options.finalSnapshotPath = finalSnapshot
+        options.summaryPath = summaryJSON
         options.progressEverySeconds = progressSeconds
         options.refreshIntervalMs = try parseDuration(refreshInterval, option: "--refresh-interval")
         for property in kafkaProperties {
