@@ -97,6 +97,10 @@ struct WorkerLoop {
     var top: [(item: Int, probability: Double)] = []
     var metrics: WorkerMetrics
     var deliveryFailures = 0
+    /// Wall-clock time of the first and the latest message of this run (throughput = events / busy time).
+    var firstMessageAt: Date?
+    var lastMessageAt: Date?
+    var eventsAtStart: UInt64 = 0
 
     init(options: WorkerOptions, logger: Logger, stop: @escaping () -> Bool) throws {
         self.options = options
@@ -153,6 +157,7 @@ struct WorkerLoop {
         var progressEvents = pipeline.counters.events
         while !stop() {
             let batchStart = DispatchTime.now().uptimeNanoseconds
+            let batchStartDate = Date()
             let n = try consumer.poll(timeout: .milliseconds(100), maxMessages: options.maxMessagesPerPoll, onRebalance: { event in
                 try self.rebalance(event)
             }) { message in
@@ -160,6 +165,8 @@ struct WorkerLoop {
             }
             if n > 0 {
                 lastMessage = Date()
+                if firstMessageAt == nil { firstMessageAt = batchStartDate; eventsAtStart = pipeline.counters.events - UInt64(n) }
+                lastMessageAt = lastMessage
                 metrics.batch(events: n, nanoseconds: DispatchTime.now().uptimeNanoseconds - batchStart)
                 metrics.observe(pipeline: pipeline, sink: sink.published)
             }
@@ -303,6 +310,12 @@ struct WorkerLoop {
             "logloss": pipeline.metrics.count > 0 ? pipeline.metrics.logloss : 0,
             "auc": pipeline.metrics.auc.isFinite ? pipeline.metrics.auc : 0,
             "positions": positions.map { ["topic": $0.key.topic, "partition": $0.key.partition, "offset": $0.value] as [String: Any] },
+            "run": [
+                "events": pipeline.counters.events - eventsAtStart,
+                "first_message_at": firstMessageAt?.timeIntervalSince1970 ?? 0,
+                "last_message_at": lastMessageAt?.timeIntervalSince1970 ?? 0,
+                "busy_seconds": (lastMessageAt?.timeIntervalSince(firstMessageAt ?? Date()) ?? 0),
+            ] as [String: Any],
             "published": ["scores": sink.published.scores, "adjustments": sink.published.adjustments, "dead_letters": sink.published.deadLetters],
         ]
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
