@@ -105,6 +105,47 @@ public struct Model: Sendable {
         clampedSigmoid(margin(row))
     }
 
+    /// The raw score of features held elsewhere (see ``FeatureSlice``); equal to `margin(_:)` of a row with the
+    /// same features.
+    @inline(__always)
+    public func margin(_ features: FeatureSlice) -> Double {
+        let context = self.context
+        let storage = self.storage
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
+            Kernels.forward(storage.floats, features.view, context, scratch.baseAddress!, materialized: storage.bits)
+        }
+    }
+
+    /// Starts loading the parameters `margin(_:)` of `features` will read (a cache hint; changes nothing). Issue it
+    /// early — e.g. before other work on the same event — so the loads overlap that work instead of stalling it.
+    @inline(__always)
+    public func prefetch(_ features: FeatureSlice) {
+        let t = UnsafeRawPointer(storage.floats)
+        let bits = UnsafeRawPointer(storage.bits)
+        let stride = context.layout.stride &* MemoryLayout<Float>.stride
+        // Bytes of a slot the forward pass reads: the weight, and the factors of factor models.
+        let span = context.layout.k == 0 ? 1 : (context.layout.factorOffset &+ context.layout.k) &* MemoryLayout<Float>.stride
+        let mask = context.mask
+        for j in 0..<features.count {
+            let slot = Int(features.indices[j] & mask)
+            Learning.prefetch(bits + (slot &>> 6) &* MemoryLayout<UInt64>.stride)
+            let base = t + slot &* stride
+            var offset = 0
+            while offset < span {
+                Learning.prefetch(base + offset)
+                offset &+= 64
+            }
+            if span > 1 { Learning.prefetch(base + (span &- 1)) }
+        }
+    }
+
+    /// The raw score of `features`, stamped with the model state it was computed on (pass it back to
+    /// ``learn(_:label:weight:reusing:)`` to save the second forward pass when nothing was learned in between).
+    @inline(__always)
+    public func stampedMargin(_ features: FeatureSlice) -> MarginStamp {
+        MarginStamp(margin: margin(features), storage: ObjectIdentifier(storage), version: version)
+    }
+
     /// The logistic link used by `predict`: σ of the margin clamped to `[−35, 35]`.
     public static func probability(margin: Double) -> Double {
         clampedSigmoid(margin)
@@ -121,18 +162,40 @@ public struct Model: Sendable {
     /// Weight 0 counts as an applied update that changes no parameter.
     @discardableResult
     public mutating func learn(_ row: FeatureRow, label: Bool, weight: Double = 1) -> LearnOutcome {
+        row.withView { view in learn(view, label, weight, nil) }
+    }
+
+    /// ``learn(_:label:weight:)`` for features held elsewhere (see ``FeatureSlice``). When `stamp` was computed by
+    /// ``stampedMargin(_:)`` on these same features and the model has not changed since (same table, no update
+    /// applied in between), its margin is used instead of a second forward pass for logistic models — the result,
+    /// and every parameter, is bit-identical to recomputing it. Factor models always recompute (their update needs
+    /// the forward pass's factor sums).
+    @discardableResult
+    public mutating func learn(_ features: FeatureSlice, label: Bool, weight: Double = 1, reusing stamp: MarginStamp = .none)
+        -> LearnOutcome
+    {
+        let view = features.view
+        var known: Double? = nil
+        if context.shape == .logistic, stamp.version == version, stamp.storage == ObjectIdentifier(storage) {
+            known = stamp.margin
+        }
+        return learn(view, label, weight, known)
+    }
+
+    @inline(__always)
+    private mutating func learn(_ view: Kernels.RowView, _ label: Bool, _ weight: Double, _ known: Double?) -> LearnOutcome {
         let factorL2 = Float(configuration.factorL2)
         let factorOptimizer = configuration.effectiveFactorOptimizer
         switch configuration.optimizer {
         case .sgd(let rate, let decay):
             let linear = SGDUpdater(rate: Self.sgdRate(rate, decay, version), l2: 0)
-            return learn(row, label, weight, linear, factorOptimizer, factorL2)
+            return learn(view, label, weight, known, linear, factorOptimizer, factorL2)
         case .adagrad(let rate, let epsilon):
             let linear = AdaGradUpdater(rate: Float(rate), epsilon: Float(epsilon), l2: 0)
-            return learn(row, label, weight, linear, factorOptimizer, factorL2)
+            return learn(view, label, weight, known, linear, factorOptimizer, factorL2)
         case .ftrl(let alpha, let beta, let l1, let l2):
             let linear = FTRLUpdater(alpha: Float(alpha), beta: Float(beta), l1: Float(l1), l2: Float(l2))
-            return learn(row, label, weight, linear, factorOptimizer, factorL2)
+            return learn(view, label, weight, known, linear, factorOptimizer, factorL2)
         }
     }
 
@@ -142,43 +205,46 @@ public struct Model: Sendable {
     }
 
     private mutating func learn<L: CoordinateUpdater>(
-        _ row: FeatureRow, _ label: Bool, _ weight: Double, _ linear: L, _ factorOptimizer: OptimizerKind, _ l2: Float
+        _ view: Kernels.RowView, _ label: Bool, _ weight: Double, _ known: Double?, _ linear: L,
+        _ factorOptimizer: OptimizerKind, _ l2: Float
     ) -> LearnOutcome {
         switch factorOptimizer {
         case .sgd(let rate, let decay):
-            return step(row, label, weight, linear, SGDUpdater(rate: Self.sgdRate(rate, decay, version), l2: l2))
+            return step(view, label, weight, known, linear, SGDUpdater(rate: Self.sgdRate(rate, decay, version), l2: l2))
         case .adagrad(let rate, let epsilon):
-            return step(row, label, weight, linear, AdaGradUpdater(rate: Float(rate), epsilon: Float(epsilon), l2: l2))
+            return step(view, label, weight, known, linear, AdaGradUpdater(rate: Float(rate), epsilon: Float(epsilon), l2: l2))
         case .ftrl(let alpha, let beta, _, _):
-            return step(row, label, weight, linear, FTRLFactorUpdater(alpha: Float(alpha), beta: Float(beta), l2: l2))
+            return step(view, label, weight, known, linear, FTRLFactorUpdater(alpha: Float(alpha), beta: Float(beta), l2: l2))
         }
     }
 
+    /// One update. `known` is the margin of `view` on the current parameters when the caller already has it
+    /// (logistic only: factor models need the forward pass's sums in scratch).
     private mutating func step<L: CoordinateUpdater, F: CoordinateUpdater>(
-        _ row: FeatureRow, _ label: Bool, _ weight: Double, _ linear: L, _ factor: F
+        _ view: Kernels.RowView, _ label: Bool, _ weight: Double, _ known: Double?, _ linear: L, _ factor: F
     ) -> LearnOutcome {
         let context = self.context
         let clip = configuration.gradientClip
         let weightValid = weight.isFinite && weight >= 0
         makeUnique()
         let storage = self.storage
-        let result: (margin: Double, applied: Bool, skipped: Int) = row.withView { view in
+        let result: (margin: Double, applied: Bool, skipped: Int) =
             withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
-                    let base = storage.floats
-                    // Reads see initial factors either way; only an applied update materializes slots.
-                    let margin = Kernels.forward(base, view, context, scratch.baseAddress!, materialized: storage.bits)
-                    guard margin.isFinite, weightValid else { return (margin, false, 0) }
-                    var g = weight * (clampedSigmoid(margin) - (label ? 1 : 0))
-                    if clip > 0 { g = g > clip ? clip : (g < -clip ? -clip : g) }
-                    let gradient = Float(g)
-                    guard gradient.isFinite else { return (margin, false, 0) }
-                    if gradient == 0 { return (margin, true, 0) }
-                    let skipped = Kernels.update(
-                        base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
-                        linear: linear, factor: factor)
-                    return (margin, true, skipped)
+                let base = storage.floats
+                // Reads see initial factors either way; only an applied update materializes slots.
+                let margin =
+                    known ?? Kernels.forward(base, view, context, scratch.baseAddress!, materialized: storage.bits)
+                guard margin.isFinite, weightValid else { return (margin, false, 0) }
+                var g = weight * (clampedSigmoid(margin) - (label ? 1 : 0))
+                if clip > 0 { g = g > clip ? clip : (g < -clip ? -clip : g) }
+                let gradient = Float(g)
+                guard gradient.isFinite else { return (margin, false, 0) }
+                if gradient == 0 { return (margin, true, 0) }
+                let skipped = Kernels.update(
+                    base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
+                    linear: linear, factor: factor)
+                return (margin, true, skipped)
             }
-        }
         if result.applied {
             version &+= 1
             skippedNonFiniteCoordinates &+= UInt64(result.skipped)

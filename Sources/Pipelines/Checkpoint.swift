@@ -160,6 +160,7 @@ extension LabelJoin {
         guard try r.readUInt64() == UInt64(capacity), try r.readUInt64() == UInt64(arenaCapacity) else {
             throw .invalid("join buffer capacity differs from the pipeline's")
         }
+        makeUnique()
         let head = Int(try r.readUInt64()), tail = Int(try r.readUInt64())
         let arenaTail = Int(try r.readUInt64())
         guard head <= tail, tail - head <= capacity, arenaTail <= arenaCapacity else { throw .invalid("join ring bounds") }
@@ -181,6 +182,9 @@ extension LabelJoin {
             for j in start..<(start + count) {
                 arenaIndices[j] = try r.readUInt32(); arenaValues[j] = try r.readFloat(); arenaFields[j] = try r.readUInt8()
             }
+            // Arrival margins are not part of the checkpoint: a restored example recomputes its margin when it learns
+            // (bit-identical: the stamp only ever saves recomputing the same value).
+            stamps[s] = .none
             byKey[keys[s]] = seq
             pendingCount += 1
         }

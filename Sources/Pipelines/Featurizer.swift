@@ -17,10 +17,12 @@ public struct Featurizer: Sendable {
 
     let plans: [NamespacePlan]
     let crosses: [CrossSpec]
-    /// Scratch: namespace `n` holds `counts[n]` hashes/values at `n * slotWidth`.
-    var hashes: [UInt32]
-    var values: [Float]
-    var counts: [Int]
+    /// Scratch: namespace `n` holds `counts[n]` hashes/values at `n * slotWidth`, and the emitted row.
+    var scratch: FeaturizerScratch
+    var hashes: UnsafeMutablePointer<UInt32> { scratch.hashes }
+    var values: UnsafeMutablePointer<Float> { scratch.values }
+    var counts: UnsafeMutablePointer<Int> { scratch.counts }
+    let namespaceCount: Int
     let slotWidth: Int
     /// Values dropped because an array held more than `maxValuesPerField`.
     public internal(set) var truncatedValues: UInt64 = 0
@@ -58,20 +60,27 @@ public struct Featurizer: Sendable {
         self.crosses = spec.crosses
         self.contextKeys = keys
         self.slotWidth = spec.maxValuesPerField
-        self.hashes = Array(repeating: 0, count: plans.count * spec.maxValuesPerField)
-        self.values = Array(repeating: 0, count: plans.count * spec.maxValuesPerField)
-        self.counts = Array(repeating: 0, count: plans.count)
+        self.namespaceCount = plans.count
         self.itemNamespaces = spec.namespaces.indices.filter { spec.namespaces[$0].side == .item }
         var maxFeatures = plans.count * spec.maxValuesPerField
         for _ in spec.crosses { maxFeatures += spec.maxValuesPerField * spec.maxValuesPerField }
         self.maxFeatures = maxFeatures
+        self.scratch = FeaturizerScratch(namespaces: plans.count, slotWidth: spec.maxValuesPerField, maxFeatures: maxFeatures)
+    }
+
+    /// Copies the scratch if another featurizer value shares it (copy-on-write); every mutating entry point calls it
+    /// once, so the per-value writes below need no checks.
+    @inline(__always)
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&scratch) { scratch = scratch.copy() }
     }
 
     // MARK: Extract
 
     /// Hashes every namespace of `event` into scratch.
     public mutating func extract(_ event: borrowing EventView) {
-        for n in plans.indices {
+        makeUnique()
+        for n in 0..<namespaceCount {
             counts[n] = 0
             let plan = plans[n]
             switch plan.source {
@@ -188,6 +197,7 @@ public struct Featurizer: Sendable {
 
     /// Replaces the item-side scratch with catalog entry `item` (to score it as a candidate for the current user).
     public mutating func loadItem(_ item: Int, from catalog: ItemCatalog) {
+        makeUnique()
         for n in itemNamespaces { counts[n] = 0 }
         let base = catalog.slotStart(item)
         for k in 0..<Int(catalog.featureCounts[item]) {
@@ -203,32 +213,110 @@ public struct Featurizer: Sendable {
     // MARK: Emit
 
     /// Writes the scratch namespaces and their crosses into `row` (cleared first).
-
     public func emit(into row: inout FeatureRow) {
         row.removeAll()
+        let n = writeRow(scratch.rowIndices, scratch.rowValues, scratch.rowFields)
+        for j in 0..<n { row.append(index: scratch.rowIndices[j], value: scratch.rowValues[j], field: scratch.rowFields[j]) }
+    }
+
+    /// Writes the scratch namespaces and their crosses into the featurizer's own row buffer and returns a view of
+    /// it, valid until the next mutating call on this featurizer. Same features, same order as ``emit(into:)``.
+    @inline(__always)
+    public mutating func emit() -> FeatureSlice {
+        makeUnique()
+        let n = writeRow(scratch.rowIndices, scratch.rowValues, scratch.rowFields)
+        return FeatureSlice(indices: scratch.rowIndices, values: scratch.rowValues, fields: scratch.rowFields, count: n)
+    }
+
+    /// Namespaces in order, then crosses in order (at most `maxFeatures`); returns the count.
+    @inline(__always)
+    func writeRow(
+        _ indices: UnsafeMutablePointer<UInt32>, _ outValues: UnsafeMutablePointer<Float>, _ fields: UnsafeMutablePointer<UInt8>
+    ) -> Int {
         let width = slotWidth
-        hashes.withUnsafeBufferPointer { h in
-            values.withUnsafeBufferPointer { v in
-                for n in 0..<counts.count {
-                    let base = n * width
-                    for j in 0..<counts[n] {
-                        row.append(index: hasher.index(h[base + j]), value: v[base + j], field: UInt8(truncatingIfNeeded: n))
-                    }
-                }
-                let crossBase = counts.count
-                for (c, cross) in crosses.enumerated() {
-                    let a = cross.first * width
-                    let b = cross.second * width
-                    let field = UInt8(truncatingIfNeeded: crossBase + c)
-                    for i in 0..<counts[cross.first] {
-                        for j in 0..<counts[cross.second] {
-                            let hash = hasher.cross(h[a + i], h[b + j])
-                            row.append(index: hasher.index(hash), value: v[a + i] * v[b + j], field: field)
-                        }
+        let h = hashes, v = values, counts = self.counts
+        let mask = hasher.mask
+        var k = 0
+        for n in 0..<namespaceCount {
+            let base = n &* width
+            let field = UInt8(truncatingIfNeeded: n) & 63
+            for j in 0..<counts[n] {
+                indices[k] = h[base &+ j] & mask
+                outValues[k] = v[base &+ j]
+                fields[k] = field
+                k &+= 1
+            }
+        }
+        let crossBase = namespaceCount
+        crosses.withUnsafeBufferPointer { crosses in
+            for c in 0..<crosses.count {
+                let cross = crosses[c]
+                let a = cross.first &* width
+                let b = cross.second &* width
+                let field = UInt8(truncatingIfNeeded: crossBase &+ c) & 63
+                let ca = counts[cross.first], cb = counts[cross.second]
+                for i in 0..<ca {
+                    let ha = h[a &+ i], va = v[a &+ i]
+                    for j in 0..<cb {
+                        indices[k] = hasher.cross(ha, h[b &+ j]) & mask
+                        outValues[k] = va * v[b &+ j]
+                        fields[k] = field
+                        k &+= 1
                     }
                 }
             }
         }
+        return k
+    }
+}
+
+/// The featurizer's scratch: per-namespace hashes and values, and the emitted row, in memory allocated once.
+/// Owned by one ``Featurizer`` value at a time (copy-on-write through ``Featurizer/makeUnique()``), so the
+/// unchecked `Sendable` holds: a shared instance is never written.
+final class FeaturizerScratch: @unchecked Sendable {
+    let namespaces: Int
+    let slotWidth: Int
+    let maxFeatures: Int
+    let hashes: UnsafeMutablePointer<UInt32>
+    let values: UnsafeMutablePointer<Float>
+    let counts: UnsafeMutablePointer<Int>
+    let rowIndices: UnsafeMutablePointer<UInt32>
+    let rowValues: UnsafeMutablePointer<Float>
+    let rowFields: UnsafeMutablePointer<UInt8>
+
+    init(namespaces: Int, slotWidth: Int, maxFeatures: Int) {
+        self.namespaces = namespaces
+        self.slotWidth = slotWidth
+        self.maxFeatures = maxFeatures
+        let slots = max(namespaces * slotWidth, 1)
+        hashes = .allocate(capacity: slots)
+        hashes.initialize(repeating: 0, count: slots)
+        values = .allocate(capacity: slots)
+        values.initialize(repeating: 0, count: slots)
+        counts = .allocate(capacity: max(namespaces, 1))
+        counts.initialize(repeating: 0, count: max(namespaces, 1))
+        let row = max(maxFeatures, 1)
+        rowIndices = .allocate(capacity: row)
+        rowIndices.initialize(repeating: 0, count: row)
+        rowValues = .allocate(capacity: row)
+        rowValues.initialize(repeating: 0, count: row)
+        rowFields = .allocate(capacity: row)
+        rowFields.initialize(repeating: 0, count: row)
+    }
+
+    deinit {
+        hashes.deallocate(); values.deallocate(); counts.deallocate()
+        rowIndices.deallocate(); rowValues.deallocate(); rowFields.deallocate()
+    }
+
+    func copy() -> FeaturizerScratch {
+        let c = FeaturizerScratch(namespaces: namespaces, slotWidth: slotWidth, maxFeatures: maxFeatures)
+        let slots = max(namespaces * slotWidth, 1)
+        c.hashes.update(from: hashes, count: slots)
+        c.values.update(from: values, count: slots)
+        c.counts.update(from: counts, count: max(namespaces, 1))
+        // The row buffer is output only (rewritten by every emit); nothing to carry over.
+        return c
     }
 }
 

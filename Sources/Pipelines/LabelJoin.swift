@@ -12,27 +12,29 @@ public struct LabelJoin: Sendable {
     /// Stored features at most (all pending examples together).
     public let arenaCapacity: Int
 
-    // Slot ring (metadata of pending examples), indexed by sequence number modulo capacity.
-    var keys: [UInt64]
-    var deadlines: [Int64]
-    var probabilities: [Double]
-    var weights: [Float]
-    var items: [Int32]
-    var featureStarts: [Int32]
-    var featureCounts: [Int32]
-    var pending: [Bool]
+    /// Slot ring (metadata of pending examples, indexed by sequence number modulo capacity) and feature arena.
+    var storage: JoinStorage
     /// Sequence numbers: slots `head..<tail` are live (pending or already resolved out of order).
     var head: Int = 0
     var tail: Int = 0
-
-    // Feature arena ring.
-    var arenaIndices: [UInt32]
-    var arenaValues: [Float]
-    var arenaFields: [UInt8]
     var arenaTail: Int = 0
 
     /// Newest pending slot (sequence number) per (user, item) key.
     var byKey = UInt64Map()
+
+    // Views of the storage's buffers (the checkpoint reads and writes them; call `makeUnique()` before writing).
+    var keys: UnsafeMutablePointer<UInt64> { storage.keys }
+    var deadlines: UnsafeMutablePointer<Int64> { storage.deadlines }
+    var probabilities: UnsafeMutablePointer<Double> { storage.probabilities }
+    var weights: UnsafeMutablePointer<Float> { storage.weights }
+    var items: UnsafeMutablePointer<Int32> { storage.items }
+    var featureStarts: UnsafeMutablePointer<Int32> { storage.featureStarts }
+    var featureCounts: UnsafeMutablePointer<Int32> { storage.featureCounts }
+    var pending: UnsafeMutablePointer<Bool> { storage.pending }
+    var stamps: UnsafeMutablePointer<MarginStamp> { storage.stamps }
+    var arenaIndices: UnsafeMutablePointer<UInt32> { storage.arenaIndices }
+    var arenaValues: UnsafeMutablePointer<Float> { storage.arenaValues }
+    var arenaFields: UnsafeMutablePointer<UInt8> { storage.arenaFields }
 
     /// Examples waiting for a label.
     public internal(set) var pendingCount: Int = 0
@@ -42,18 +44,16 @@ public struct LabelJoin: Sendable {
     public init(capacity: Int, featuresPerExample: Int = 48) {
         self.capacity = capacity
         self.arenaCapacity = max(capacity * featuresPerExample, 1024)
-        keys = Array(repeating: 0, count: capacity)
-        deadlines = Array(repeating: 0, count: capacity)
-        probabilities = Array(repeating: 0, count: capacity)
-        weights = Array(repeating: 0, count: capacity)
-        items = Array(repeating: -1, count: capacity)
-        featureStarts = Array(repeating: 0, count: capacity)
-        featureCounts = Array(repeating: 0, count: capacity)
-        pending = Array(repeating: false, count: capacity)
-        arenaIndices = Array(repeating: 0, count: arenaCapacity)
-        arenaValues = Array(repeating: 0, count: arenaCapacity)
-        arenaFields = Array(repeating: 0, count: arenaCapacity)
-        byKey = UInt64Map(minimumCapacity: min(capacity, 1 << 16))
+        storage = JoinStorage(capacity: capacity, arenaCapacity: arenaCapacity)
+        // Starts small and grows with the pending keys actually live (a sparse 2^17-bucket table costs a cache miss
+        // per lookup; pending examples are usually few).
+        byKey = UInt64Map(minimumCapacity: min(capacity, 1024))
+    }
+
+    /// Copies the storage if another join value shares it (copy-on-write); call before writing through the views.
+    @inline(__always)
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
     }
 
     /// A pending example handed back for learning.
@@ -64,6 +64,8 @@ public struct LabelJoin: Sendable {
         public var weight: Double
         /// Catalog index of the item, or -1.
         public var item: Int
+        /// The margin computed at arrival, stamped with the model state it was computed on.
+        public var stamp: MarginStamp
     }
 
     // MARK: Adding
@@ -71,6 +73,7 @@ public struct LabelJoin: Sendable {
     /// Makes room for an example of `featureCount` features: returns the oldest pending example forced out (label it
     /// negative now, before the insert reuses its storage), or nil when there is room. Call until nil, then ``insert``.
     public mutating func makeRoom(for featureCount: Int) -> Resolved? {
+        let pending = self.pending
         while head < tail && !pending[head % capacity] { head += 1 }
         if tail - head < capacity && arenaPlace(min(featureCount, arenaCapacity)) != nil { return nil }
         return popHead(forced: true)
@@ -78,7 +81,26 @@ public struct LabelJoin: Sendable {
 
     /// Stores a pending example (after ``makeRoom(for:)`` returned nil).
     public mutating func insert(key: UInt64, deadline: Int64, probability: Double, weight: Double, item: Int, row: FeatureRow) {
-        let n = min(row.count, arenaCapacity)
+        row.indices.withUnsafeBufferPointer { i in
+            row.values.withUnsafeBufferPointer { v in
+                row.fields.withUnsafeBufferPointer { f in
+                    let features = FeatureSlice(
+                        indices: i.baseAddress!, values: v.baseAddress!, fields: f.baseAddress!, count: row.count)
+                    insert(key: key, deadline: deadline, probability: probability, weight: weight, item: item,
+                           features: features, stamp: .none)
+                }
+            }
+        }
+    }
+
+    /// Stores a pending example (after ``makeRoom(for:)`` returned nil), copying `features`. `stamp` is the margin
+    /// the prediction came from (handed back in ``Resolved/stamp``; dropped when the features were truncated).
+    public mutating func insert(
+        key: UInt64, deadline: Int64, probability: Double, weight: Double, item: Int, features: FeatureSlice,
+        stamp: MarginStamp
+    ) {
+        makeUnique()
+        let n = min(features.count, arenaCapacity)
         let start = arenaAllocate(n)
         let s = tail % capacity
         keys[s] = key
@@ -89,10 +111,15 @@ public struct LabelJoin: Sendable {
         featureStarts[s] = Int32(start)
         featureCounts[s] = Int32(n)
         pending[s] = true
-        for j in 0..<n {
-            arenaIndices[start + j] = row.indices[j]
-            arenaValues[start + j] = row.values[j]
-            arenaFields[start + j] = row.fields[j]
+        stamps[s] = n == features.count ? stamp : .none
+        // Plain loops: rows are a few dozen features, where a memmove call per array costs more than the copy.
+        let i = arenaIndices + start, v = arenaValues + start, f = arenaFields + start
+        var j = 0
+        while j < n {
+            i[j] = features.indices[j]
+            v[j] = features.values[j]
+            f[j] = features.fields[j]
+            j &+= 1
         }
         byKey[key] = tail
         tail += 1
@@ -104,15 +131,18 @@ public struct LabelJoin: Sendable {
     /// Takes the newest pending example of `key` (feedback arrived): returns it for a positive label.
     public mutating func takePending(key: UInt64) -> Resolved? {
         guard let seq = byKey.removeValue(forKey: key) else { return nil }
+        makeUnique()
         let s = seq % capacity
         guard pending[s] else { return nil }
         pending[s] = false
         pendingCount -= 1
-        return Resolved(slot: seq, probability: probabilities[s], weight: Double(weights[s]), item: Int(items[s]))
+        return Resolved(
+                slot: seq, probability: probabilities[s], weight: Double(weights[s]), item: Int(items[s]), stamp: stamps[s])
     }
 
     /// The oldest pending example whose deadline is before `watermark` (label negative), or nil.
     public mutating func popExpired(watermark: Int64) -> Resolved? {
+        let pending = self.pending
         while head < tail {
             let s = head % capacity
             if !pending[s] {
@@ -129,6 +159,7 @@ public struct LabelJoin: Sendable {
     public mutating func popOldest() -> Resolved? { popHead(forced: false) }
 
     private mutating func popHead(forced: Bool) -> Resolved? {
+        makeUnique()
         while head < tail {
             let seq = head
             let s = seq % capacity
@@ -140,19 +171,27 @@ public struct LabelJoin: Sendable {
             if forced { forcedByOverflow &+= 1 }
             // The features stay readable until the next insert: the arena head is derived from `head`, which moved
             // past this slot, so nothing reuses them before the next insert.
-            return Resolved(slot: seq, probability: probabilities[s], weight: Double(weights[s]), item: Int(items[s]))
+            return Resolved(
+                slot: seq, probability: probabilities[s], weight: Double(weights[s]), item: Int(items[s]), stamp: stamps[s])
         }
         return nil
     }
 
     /// Copies the stored features of a resolved example into `row` (valid until the next insert).
     public func withRow(_ resolved: Resolved, into row: inout FeatureRow) {
+        let f = features(of: resolved)
+        row.removeAll()
+        for j in 0..<f.count { row.append(index: f.indices[j], value: f.values[j], field: f.fields[j]) }
+    }
+
+    /// The stored features of a resolved example, in place: valid until the next mutating call on this join.
+    @inline(__always)
+    public func features(of resolved: Resolved) -> FeatureSlice {
         let s = resolved.slot % capacity
         let start = Int(featureStarts[s])
-        row.removeAll()
-        for j in 0..<Int(featureCounts[s]) {
-            row.append(index: arenaIndices[start + j], value: arenaValues[start + j], field: arenaFields[start + j])
-        }
+        return FeatureSlice(
+            indices: arenaIndices + start, values: arenaValues + start, fields: arenaFields + start,
+            count: Int(featureCounts[s]))
     }
 
     // MARK: Arena
@@ -182,5 +221,78 @@ public struct LabelJoin: Sendable {
         let start = arenaPlace(n) ?? 0
         arenaTail = start + n
         return start
+    }
+}
+
+/// The join's buffers, in memory allocated once (capacity fixed at creation): one uniqueness check per mutating call
+/// of ``LabelJoin`` (copy-on-write), none per element. Only the ``LabelJoin`` value holding the sole reference writes.
+final class JoinStorage: @unchecked Sendable {
+    let capacity: Int
+    let arenaCapacity: Int
+    let keys: UnsafeMutablePointer<UInt64>
+    let deadlines: UnsafeMutablePointer<Int64>
+    let probabilities: UnsafeMutablePointer<Double>
+    let weights: UnsafeMutablePointer<Float>
+    let items: UnsafeMutablePointer<Int32>
+    let featureStarts: UnsafeMutablePointer<Int32>
+    let featureCounts: UnsafeMutablePointer<Int32>
+    let pending: UnsafeMutablePointer<Bool>
+    let stamps: UnsafeMutablePointer<MarginStamp>
+    let arenaIndices: UnsafeMutablePointer<UInt32>
+    let arenaValues: UnsafeMutablePointer<Float>
+    let arenaFields: UnsafeMutablePointer<UInt8>
+
+    init(capacity: Int, arenaCapacity: Int) {
+        self.capacity = capacity
+        self.arenaCapacity = arenaCapacity
+        let c = max(capacity, 1)
+        keys = .allocate(capacity: c)
+        keys.initialize(repeating: 0, count: c)
+        deadlines = .allocate(capacity: c)
+        deadlines.initialize(repeating: 0, count: c)
+        probabilities = .allocate(capacity: c)
+        probabilities.initialize(repeating: 0, count: c)
+        weights = .allocate(capacity: c)
+        weights.initialize(repeating: 0, count: c)
+        items = .allocate(capacity: c)
+        items.initialize(repeating: -1, count: c)
+        featureStarts = .allocate(capacity: c)
+        featureStarts.initialize(repeating: 0, count: c)
+        featureCounts = .allocate(capacity: c)
+        featureCounts.initialize(repeating: 0, count: c)
+        pending = .allocate(capacity: c)
+        pending.initialize(repeating: false, count: c)
+        stamps = .allocate(capacity: c)
+        stamps.initialize(repeating: .none, count: c)
+        arenaIndices = .allocate(capacity: arenaCapacity)
+        arenaIndices.initialize(repeating: 0, count: arenaCapacity)
+        arenaValues = .allocate(capacity: arenaCapacity)
+        arenaValues.initialize(repeating: 0, count: arenaCapacity)
+        arenaFields = .allocate(capacity: arenaCapacity)
+        arenaFields.initialize(repeating: 0, count: arenaCapacity)
+    }
+
+    deinit {
+        keys.deallocate(); deadlines.deallocate(); probabilities.deallocate(); weights.deallocate()
+        items.deallocate(); featureStarts.deallocate(); featureCounts.deallocate(); pending.deallocate()
+        stamps.deallocate(); arenaIndices.deallocate(); arenaValues.deallocate(); arenaFields.deallocate()
+    }
+
+    func copy() -> JoinStorage {
+        let c = JoinStorage(capacity: capacity, arenaCapacity: arenaCapacity)
+        let n = max(capacity, 1)
+        c.keys.update(from: keys, count: n)
+        c.deadlines.update(from: deadlines, count: n)
+        c.probabilities.update(from: probabilities, count: n)
+        c.weights.update(from: weights, count: n)
+        c.items.update(from: items, count: n)
+        c.featureStarts.update(from: featureStarts, count: n)
+        c.featureCounts.update(from: featureCounts, count: n)
+        c.pending.update(from: pending, count: n)
+        c.stamps.update(from: stamps, count: n)
+        c.arenaIndices.update(from: arenaIndices, count: arenaCapacity)
+        c.arenaValues.update(from: arenaValues, count: arenaCapacity)
+        c.arenaFields.update(from: arenaFields, count: arenaCapacity)
+        return c
     }
 }

@@ -26,8 +26,6 @@ public struct Pipeline: Sendable {
 
     var decoder: EventDecoder
     var featurizer: Featurizer
-    var row = FeatureRow(capacity: 256)
-    var learnRow = FeatureRow(capacity: 256)
     var candidateScores: [Double] = []
     var rng: SplitMix64
     /// Example weight by `EventType.rawValue` (0 = not an example type).
@@ -82,6 +80,13 @@ public struct Pipeline: Sendable {
             sink.rejected(error, input: input)
             return
         }
+        // Featurizing reads no model state, so it goes first: the example's parameters are then requested from
+        // memory (prefetch) while the windows that closed learn, instead of stalling its prediction afterwards.
+        featurizer.extract(event)
+        let type = Int(event.type.rawValue)
+        let weight = exampleWeights[type]
+        let features = weight > 0 ? featurizer.emit() : nil
+        if let features { model.prefetch(features) }
         // Event time drives the watermark; windows that closed label their examples negative first.
         if event.timestamp > maxEventTime {
             maxEventTime = event.timestamp
@@ -90,20 +95,19 @@ public struct Pipeline: Sendable {
                 learn(expired, label: false, cause: .windowExpired, sink: &sink)
             }
         }
-        featurizer.extract(event)
         let item = itemIndex(event)
-        let type = Int(event.type.rawValue)
-        let weight = exampleWeights[type]
-        if weight > 0 {
+        if let features {
             counters.examples &+= 1
-            featurizer.emit(into: &row)
-            let p = model.predict(row)
-            while let forced = join.makeRoom(for: row.count) {
+            // The row stays in the featurizer's buffer (untouched by learning) until the insert copies it.
+            let stamp = model.stampedMargin(features)
+            let p = Model.probability(margin: stamp.margin)
+            metrics.prefetch(probability: p)
+            while let forced = join.makeRoom(for: features.count) {
                 learn(forced, label: false, cause: .overflow, sink: &sink)
             }
             join.insert(
                 key: joinKey(event), deadline: event.timestamp &+ spec.label.attributionWindowMs,
-                probability: p, weight: weight, item: item ?? -1, row: row)
+                probability: p, weight: weight, item: item ?? -1, features: features, stamp: stamp)
             sink.scored(event, probability: p)
         } else if isPositive[type] {
             counters.feedback &+= 1
@@ -129,16 +133,17 @@ public struct Pipeline: Sendable {
     // MARK: Learning
 
     mutating func learn<S: PipelineSink>(_ example: LabelJoin.Resolved, label: Bool, cause: LabelCause, sink: inout S) {
-        join.withRow(example, into: &learnRow)
+        // Learned in place from the join's arena (valid until the join's next mutation, after this call).
+        let features = join.features(of: example)
         var biasIndex: UInt32? = nil
         if let field = itemIDField {
-            for j in 0..<learnRow.count where learnRow.fields[j] == field {
-                biasIndex = learnRow.indices[j]
+            for j in 0..<features.count where features.fields[j] == field {
+                biasIndex = features.indices[j]
                 break
             }
         }
         let before = biasIndex.map { model.linearWeight(at: $0) }
-        let outcome = model.learn(learnRow, label: label, weight: example.weight)
+        let outcome = model.learn(features, label: label, weight: example.weight, reusing: example.stamp)
         metrics.record(probability: example.probability, label: label, weight: example.weight)
         counters.labelled &+= 1
         if label { counters.positives &+= 1 }
@@ -181,8 +186,7 @@ public struct Pipeline: Sendable {
     /// Ranks the bought item among sampled (or all) catalog items for the current user, before learning.
     mutating func evaluateRanking(target: Int) {
         guard let spec = spec.evaluation.ranking, catalog.count > 1 else { return }
-        featurizer.emit(into: &row)
-        let targetScore = model.margin(row)
+        let targetScore = model.margin(featurizer.emit())
         candidateScores.removeAll(keepingCapacity: true)
         if let negatives = spec.negatives {
             for _ in 0..<negatives {
@@ -201,8 +205,7 @@ public struct Pipeline: Sendable {
     @inline(__always)
     mutating func score(candidate j: Int) -> Double {
         featurizer.loadItem(j, from: catalog)
-        featurizer.emit(into: &row)
-        return model.margin(row)
+        return model.margin(featurizer.emit())
     }
 
     /// The `k` best catalog items for the user of the last processed event, best first, as (item, probability).

@@ -144,6 +144,13 @@ public struct ProgressiveMetrics: Sendable {
         if window.count == windowSize { closeWindow() }
     }
 
+    /// Starts loading the histogram counters a later ``record(probability:label:weight:)`` of `probability` will
+    /// touch (a cache hint; changes nothing). Call it when the prediction is made, long before its label arrives.
+    @inline(__always)
+    public func prefetch(probability: Double) {
+        histogram.prefetch(probability)
+    }
+
     /// Log loss of one prediction, the probability clamped to `[1e-15, 1 − 1e-15]`.
     @inline(__always)
     public static func logloss(probability: Double, label: Bool) -> Double {

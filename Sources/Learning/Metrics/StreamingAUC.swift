@@ -115,6 +115,26 @@ public struct StreamingAUC: Sendable {
         recorded &+= 1
     }
 
+    /// Starts loading the counters ``record(_:label:weight:)`` of `p` will touch (a cache hint; changes nothing).
+    @inline(__always)
+    public func prefetch(_ p: Double) {
+        guard p >= 0, p <= 1 else { return }
+        let bin = min(Int(p * Double(bins)), bins &- 1)
+        let block = bin &>> Self.blockShift
+        let blockStart = block &<< Self.blockShift
+        counts.withUnsafeBufferPointer { c in
+            let first = UnsafeRawPointer(c.baseAddress! + 2 &* blockStart)
+            let bytes = 2 &* Self.blockSize &* MemoryLayout<Double>.stride
+            var offset = 0
+            while offset < bytes {
+                Learning.prefetch(first + offset)
+                offset &+= 64
+            }
+            Learning.prefetch(first + (bytes &- 1))
+        }
+        blockCounts.withUnsafeBufferPointer { b in Learning.prefetch(UnsafeRawPointer(b.baseAddress! + 2 &* block)) }
+    }
+
     // MARK: Results
 
     /// Examples recorded (rejected ones excluded).
