@@ -20,6 +20,11 @@ public struct KafkaMessageView {
     /// The topic name (copied into a `String` on each access; cache it if you need it per message).
     public var topic: String { String(cString: rd_kafka_topic_name(message.pointee.rkt)) }
 
+    /// An identity for the message's topic, stable for the client's lifetime (librdkafka's topic handle):
+    /// lets a hot loop cache per-topic state without building the topic name per message.
+    @inlinable
+    public var topicIdentity: UnsafeRawPointer? { message.pointee.rkt.map { UnsafeRawPointer($0) } }
+
     /// The partition the message came from.
     @inlinable
     public var partition: Int32 { message.pointee.partition }

@@ -69,7 +69,7 @@ struct KafkaPublisher: OutputPublisher {
             try value.withUnsafeBytes { v in
                 try producer.send(
                     topic: topic, key: key.count > 0 ? key : nil, value: v,
-                    headers: headers.map { KafkaHeader(name: $0.0, value: $0.1) })
+                    headers: headers.isEmpty ? [] : headers.map { KafkaHeader(name: $0.0, value: $0.1) })
             }
         } catch let error as KafkaError {
             failure = failure ?? error
@@ -128,7 +128,7 @@ struct WorkerLoop {
             ], ignoreExisting: true)
         }
         store = try CheckpointStore(directory: options.checkpointDirectory, keep: options.checkpointsKept)
-        let restored = try store.restoreNewest(spec: options.spec) { skipped in
+        let restored = try store.restoreNewest(spec: options.onlineSpec) { skipped in
             logger.error("skipping checkpoint: \(skipped)")
         }
         if let restored {
@@ -139,7 +139,7 @@ struct WorkerLoop {
                 "positions": "\(restored.positions.map { "\($0.topic)[\($0.partition)]@\($0.offset)" }.joined(separator: " "))",
             ])
         } else {
-            pipeline = Pipeline(spec: options.spec)
+            pipeline = Pipeline(spec: options.onlineSpec)
             logger.info("no checkpoint: starting with a fresh model")
         }
         sink = WorkerSink(
@@ -193,10 +193,26 @@ struct WorkerLoop {
         try shutdown()
     }
 
+    /// The current message's partition and its next offset, kept out of `positions` while messages of the same
+    /// partition follow each other (no topic-name String or hashing per message); see ``syncPositions()``.
+    var hot: (identity: UnsafeRawPointer?, tp: KafkaTopicPartition, next: Int64?)? = nil
+
+    /// Writes the hot partition's position back into `positions` (before anything reads them).
+    mutating func syncPositions() {
+        if let h = hot, let next = h.next { positions[h.tp] = next }
+        hot = nil
+    }
+
     mutating func handle(_ message: KafkaMessageView) {
-        let tp = KafkaTopicPartition(topic: message.topic, partition: message.partition)
-        if let known = positions[tp], message.offset < known { return }  // already in the model (re-delivery)
-        sink.source = SourceMessage(topic: tp.topic, partition: tp.partition, offset: message.offset)
+        if hot == nil || hot!.identity != message.topicIdentity || hot!.tp.partition != message.partition {
+            syncPositions()
+            let tp = KafkaTopicPartition(topic: message.topic, partition: message.partition)
+            hot = (message.topicIdentity, tp, positions[tp])
+            sink.source.topic = tp.topic
+            sink.source.partition = tp.partition
+        }
+        if let known = hot!.next, message.offset < known { return }  // already in the model (re-delivery)
+        sink.source.offset = message.offset
         sink.key = message.key ?? UnsafeRawBufferPointer(start: nil, count: 0)
         sink.modelVersion = pipeline.model.version
         let value = message.value ?? UnsafeRawBufferPointer(start: nil, count: 0)
@@ -205,7 +221,7 @@ struct WorkerLoop {
             pipeline.topItems(k: options.spec.outputs.topK, into: &top)
             sink.publishScores(items: top, catalog: pipeline.catalog)
         }
-        positions[tp] = message.offset + 1
+        hot!.next = message.offset + 1
         eventsSinceCheckpoint += 1
     }
 
@@ -238,6 +254,7 @@ struct WorkerLoop {
             }
         }
         try serveDeliveries()
+        syncPositions()
         let included = positions.map { InputPosition(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
         let path = try store.write(pipeline, positions: included)
         eventsSinceCheckpoint = 0
@@ -258,6 +275,7 @@ struct WorkerLoop {
     // MARK: Rebalance
 
     mutating func rebalance(_ event: KafkaRebalanceEvent) throws -> KafkaRebalanceResponse {
+        syncPositions()
         switch event.kind {
         case .revoked:
             logger.info("partitions revoked", metadata: ["partitions": "\(event.partitions)", "lost": "\(event.isAssignmentLost)"])

@@ -41,6 +41,14 @@ public struct WorkerOptions: Sendable {
     /// Create the output topics when missing (1 partition each; `scores` compacted).
     public var createOutputTopics: Bool = true
 
+    /// The pipeline as the worker runs it: the sampled ranking evaluation is an offline metric (replay) and is
+    /// not run online, where it would cost 101 predictions per purchase.
+    public var onlineSpec: PipelineSpec {
+        var s = spec
+        s.evaluation.ranking = nil
+        return s
+    }
+
     public init(spec: PipelineSpec, brokers: String) {
         self.spec = spec
         self.brokers = brokers
