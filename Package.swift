@@ -40,7 +40,9 @@ let package = Package(
         // Small Swift API over librdkafka.
         .target(name: "Kafka", dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")]),
         // Offline evaluation: sources, progressive validation, reports.
-        .target(name: "Replay", dependencies: ["Pipelines", "Learning", "Events"]),
+        .target(
+            name: "Replay",
+            dependencies: ["Pipelines", "Learning", "Events", "Kafka", .product(name: "Logging", package: "swift-log")]),
         // The long-running service: consume → pipeline → produce, checkpoints, metrics, graceful shutdown.
         .target(
             name: "Worker",

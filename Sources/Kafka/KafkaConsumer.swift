@@ -259,6 +259,17 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// For each partition, the earliest offset whose timestamp is ≥ the given time (ms since the epoch);
+    /// ``KafkaOffset/end`` where no such message exists (ListOffsets by timestamp).
+    public func offsets(forTimes times: [KafkaTopicPartition: Int64], timeout: Duration = .seconds(10)) throws -> [KafkaTopicPartitionOffset] {
+        let query = times.map { KafkaTopicPartitionOffset($0.key, offset: KafkaOffset($0.value)) }
+        return try TopicPartitionList.with(query) { list in
+            try KafkaError.check(rd_kafka_offsets_for_times(handle, list, timeout.wholeMilliseconds), "offsets for times")
+            try TopicPartitionList.checkPartitionErrors(list, "offsets for times")
+            return TopicPartitionList.offsets(list)
+        }
+    }
+
     // MARK: Watermarks and lag
 
     /// The low and high watermarks of a partition, asked from the broker (ListOffsets).

@@ -13,7 +13,7 @@ public struct Replay {
     var stepSeconds: [Double]
     var readSeconds = 0.0
     /// Events seen (per pipeline they are the same).
-    public private(set) var events: UInt64 = 0
+    public internal(set) var events: UInt64 = 0
 
     public init(pipelines: [(spec: PipelineSpec, file: String)]) {
         self.pipelines = pipelines.map { Pipeline(spec: $0.spec) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Pipelines
 import Replay
 
@@ -25,7 +26,19 @@ struct ReplayCommand: ParsableCommand {
     var compare: [String] = []
 
     @Option(name: .long, help: "JSONL event log ('-' for standard input).")
-    var input: String
+    var input: String?
+
+    @Option(name: .long, help: "Replay a Kafka topic range instead of a file: bootstrap brokers (or $FEEDLOOP_BROKERS with --topic).")
+    var brokers: String?
+
+    @Option(name: .long, help: "Topic to replay (with --brokers).")
+    var topic: String?
+
+    @Option(name: .long, help: "Range start: beginning, an offset, ts:MILLISECONDS or an ISO-8601 time.")
+    var from = "beginning"
+
+    @Option(name: .long, help: "Range end (exclusive): end, an offset, ts:MILLISECONDS or an ISO-8601 time.")
+    var to = "end"
 
     @Option(name: .customLong("report-json"), help: "Write the JSON report here.")
     var reportJSON: String?
@@ -44,6 +57,7 @@ struct ReplayCommand: ParsableCommand {
 
     func validate() throws {
         if pipeline == nil && compare.isEmpty { throw ValidationError("give --pipeline FILE or --compare A.yaml B.yaml …") }
+        if (input == nil) == (topic == nil) { throw ValidationError("give either --input FILE.jsonl or --topic TOPIC (with --brokers)") }
     }
 
     func run() throws {
@@ -63,12 +77,22 @@ struct ReplayCommand: ParsableCommand {
         var dlq: DeadLetterFile? = nil
         do {
             if let deadLetters { dlq = try DeadLetterFile(path: deadLetters) }
-            try replay.run(path: input, progress: noProgress ? nil : Progress(), deadLetters: &dlq)
+            if let input {
+                try replay.run(path: input, progress: noProgress ? nil : Progress(), deadLetters: &dlq)
+            } else if let topic {
+                guard let brokers = brokers ?? ProcessInfo.processInfo.environment["FEEDLOOP_BROKERS"] else {
+                    throw ValidationError("give --brokers HOST:PORT or set FEEDLOOP_BROKERS")
+                }
+                var logger = Logger(label: "feedloop.replay")
+                logger.logLevel = .warning
+                let range = KafkaRange(topic: topic, from: try .init(parsing: from), to: try .init(parsing: to))
+                try replay.run(brokers: brokers, range: range, progress: noProgress ? nil : Progress(), deadLetters: &dlq, logger: logger)
+            }
         } catch {
-            printError(error.description)
+            printError("\(error)")
             throw ExitCode(1)
         }
-        let reports = replay.reports(input: input)
+        let reports = replay.reports(input: input ?? "kafka:\(topic ?? "")[\(from), \(to))")
         print(ReportRendering.table(reports), terminator: "")
         if let reportJSON {
             try ReportRendering.json(reports).write(to: URL(fileURLWithPath: reportJSON))
