@@ -109,8 +109,12 @@ public struct Model: Sendable {
     /// same features.
     @inline(__always)
     public func margin(_ features: FeatureSlice) -> Double {
-        let context = self.context
         let storage = self.storage
+        // Logistic models need no scratch: call the kernel directly (no closure, no copy of the model value).
+        if context.shape == .logistic {
+            return Kernels.forwardLogistic(storage.floats, features.view, context, storage.bits)
+        }
+        let context = self.context
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
             Kernels.forward(storage.floats, features.view, context, scratch.baseAddress!, materialized: storage.bits)
         }

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Learning
 
 /// The delayed-feedback join: examples wait here, with the features and prediction of their arrival, until feedback
@@ -246,36 +253,32 @@ final class JoinStorage: @unchecked Sendable {
         self.capacity = capacity
         self.arenaCapacity = arenaCapacity
         let c = max(capacity, 1)
-        keys = .allocate(capacity: c)
-        keys.initialize(repeating: 0, count: c)
-        deadlines = .allocate(capacity: c)
-        deadlines.initialize(repeating: 0, count: c)
-        probabilities = .allocate(capacity: c)
-        probabilities.initialize(repeating: 0, count: c)
-        weights = .allocate(capacity: c)
-        weights.initialize(repeating: 0, count: c)
-        items = .allocate(capacity: c)
-        items.initialize(repeating: -1, count: c)
-        featureStarts = .allocate(capacity: c)
-        featureStarts.initialize(repeating: 0, count: c)
-        featureCounts = .allocate(capacity: c)
-        featureCounts.initialize(repeating: 0, count: c)
-        pending = .allocate(capacity: c)
-        pending.initialize(repeating: false, count: c)
-        stamps = .allocate(capacity: c)
-        stamps.initialize(repeating: .none, count: c)
-        arenaIndices = .allocate(capacity: arenaCapacity)
-        arenaIndices.initialize(repeating: 0, count: arenaCapacity)
-        arenaValues = .allocate(capacity: arenaCapacity)
-        arenaValues.initialize(repeating: 0, count: arenaCapacity)
-        arenaFields = .allocate(capacity: arenaCapacity)
-        arenaFields.initialize(repeating: 0, count: arenaCapacity)
+        keys = Self.zeroed(c)
+        deadlines = Self.zeroed(c)
+        probabilities = Self.zeroed(c)
+        weights = Self.zeroed(c)
+        items = Self.zeroed(c)
+        featureStarts = Self.zeroed(c)
+        featureCounts = Self.zeroed(c)
+        pending = Self.zeroed(c)
+        stamps = Self.zeroed(c)  // all-zero bits: no table identity, so never matches (like `.none`)
+        let a = max(arenaCapacity, 1)
+        arenaIndices = Self.zeroed(a)
+        arenaValues = Self.zeroed(a)
+        arenaFields = Self.zeroed(a)
+    }
+
+    /// Zeroed memory from `calloc`: large blocks come as untouched zero pages, so a join sized for 65,536 examples
+    /// costs resident memory (and page faults) only for the part a stream uses. All element types here are trivial
+    /// and all-zero bits are a valid value of each; slots are written before they are read (`pending` is false).
+    private static func zeroed<T>(_ count: Int) -> UnsafeMutablePointer<T> {
+        guard let raw = calloc(count, MemoryLayout<T>.stride) else { fatalError("LabelJoin: cannot allocate \(count) slots") }
+        return raw.bindMemory(to: T.self, capacity: count)
     }
 
     deinit {
-        keys.deallocate(); deadlines.deallocate(); probabilities.deallocate(); weights.deallocate()
-        items.deallocate(); featureStarts.deallocate(); featureCounts.deallocate(); pending.deallocate()
-        stamps.deallocate(); arenaIndices.deallocate(); arenaValues.deallocate(); arenaFields.deallocate()
+        free(keys); free(deadlines); free(probabilities); free(weights); free(items); free(featureStarts)
+        free(featureCounts); free(pending); free(stamps); free(arenaIndices); free(arenaValues); free(arenaFields)
     }
 
     func copy() -> JoinStorage {
@@ -290,9 +293,9 @@ final class JoinStorage: @unchecked Sendable {
         c.featureCounts.update(from: featureCounts, count: n)
         c.pending.update(from: pending, count: n)
         c.stamps.update(from: stamps, count: n)
-        c.arenaIndices.update(from: arenaIndices, count: arenaCapacity)
-        c.arenaValues.update(from: arenaValues, count: arenaCapacity)
-        c.arenaFields.update(from: arenaFields, count: arenaCapacity)
+        c.arenaIndices.update(from: arenaIndices, count: max(arenaCapacity, 1))
+        c.arenaValues.update(from: arenaValues, count: max(arenaCapacity, 1))
+        c.arenaFields.update(from: arenaFields, count: max(arenaCapacity, 1))
         return c
     }
 }

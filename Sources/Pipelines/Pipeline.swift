@@ -142,7 +142,8 @@ public struct Pipeline: Sendable {
                 break
             }
         }
-        let before = biasIndex.map { model.linearWeight(at: $0) }
+        var before: Float? = nil
+        if let biasIndex { before = model.linearWeight(at: biasIndex) }
         let outcome = model.learn(features, label: label, weight: example.weight, reusing: example.stamp)
         metrics.record(probability: example.probability, label: label, weight: example.weight)
         counters.labelled &+= 1
@@ -153,10 +154,12 @@ public struct Pipeline: Sendable {
         case .overflow: counters.overflowNegatives &+= 1
         case .endOfInput: counters.endOfInputNegatives &+= 1
         }
+        var after: Float? = nil
+        if let biasIndex { after = model.linearWeight(at: biasIndex) }
         let labelled = LabelledExample(
             probability: example.probability, label: label, weight: example.weight, item: example.item,
             cause: cause, applied: outcome.applied, itemBiasBefore: before,
-            itemBiasAfter: biasIndex.map { model.linearWeight(at: $0) })
+            itemBiasAfter: after)
         if example.item >= 0 {
             catalog.withID(of: example.item) { sink.labelled(labelled, itemID: $0) }
         } else {
