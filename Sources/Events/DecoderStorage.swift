@@ -33,6 +33,9 @@ final class DecoderStorage: @unchecked Sendable {
     let keyStarts: UnsafeMutablePointer<Int>
     /// Per-slot state while parsing.
     let rawSlots: UnsafeMutablePointer<RawSlot>
+    /// The context keys of the last event, by position (see ``ContextKeyPattern``): `contextPatternCapacity` entries.
+    let contextPatterns: UnsafeMutablePointer<ContextKeyPattern>
+    static let contextPatternCapacity = 16
     /// Per-slot values handed out through ``EventView/context(_:)``.
     let slots: UnsafeMutablePointer<ContextValue>
     /// The growable buffers, behind a pointer: reading them costs no dynamic exclusivity check (a class `var`
@@ -68,6 +71,8 @@ final class DecoderStorage: @unchecked Sendable {
             at += key.count
         }
         keyStarts[keyCount] = at
+        contextPatterns = .allocate(capacity: Self.contextPatternCapacity)
+        contextPatterns.initialize(repeating: ContextKeyPattern(), count: Self.contextPatternCapacity)
         rawSlots = .allocate(capacity: max(keyCount, 1))
         rawSlots.initialize(repeating: .absent, count: max(keyCount, 1))
         slots = .allocate(capacity: max(keyCount, 1))
@@ -83,6 +88,7 @@ final class DecoderStorage: @unchecked Sendable {
         keyBytes.deallocate()
         keyStarts.deallocate()
         rawSlots.deallocate()
+        contextPatterns.deallocate()
         slots.deallocate()
         scratch.deallocate()
         spans.deallocate()
@@ -138,4 +144,20 @@ final class DecoderStorage: @unchecked Sendable {
             slots[i] = value
         }
     }
+}
+
+// MARK: - ContextKeyPattern
+
+/// A context member's key exactly as the last event wrote it at the same position: the bytes `"key":` (at most 16)
+/// as two little-endian words padded with zeros, their masks, the length (0: no pattern), and the slot the key
+/// resolved to (-1: not extracted). Events of one producer repeat their keys in order, so the parser usually
+/// recognises a key with one 16-byte compare; the pattern only ever stands for those exact bytes, so the slot is
+/// the one a full parse of the key would find.
+struct ContextKeyPattern {
+    var word0: UInt64 = 0
+    var word1: UInt64 = 0
+    var mask0: UInt64 = 0
+    var mask1: UInt64 = 0
+    var length = 0
+    var slot = -1
 }

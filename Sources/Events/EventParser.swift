@@ -112,6 +112,7 @@ struct EventParser {
     let keyStarts: UnsafeMutablePointer<Int>
     let keyCount: Int
     let rawSlots: UnsafeMutablePointer<RawSlot>
+    let contextPatterns: UnsafeMutablePointer<ContextKeyPattern>
     var spans: UnsafeMutablePointer<UnsafeRawBufferPointer>
     var spanCapacity: Int
     /// Spans used so far in `spans`.
@@ -143,6 +144,7 @@ struct EventParser {
         keyStarts = storage.keyStarts
         keyCount = storage.keyCount
         rawSlots = storage.rawSlots
+        contextPatterns = storage.contextPatterns
         spans = storage.spans
         spanCapacity = storage.spanCapacity
     }
@@ -187,15 +189,45 @@ struct EventParser {
         if peek(Byte.closeBrace) {
             p += 1
         } else {
+            // Producers usually write the members in one order: try the next key of that order first, as a 16-byte
+            // compare of `"key":` (see `canonicalKey`). On any difference the general path parses the key; both
+            // reach `parseMember` with the same field, key and offsets, so the result is the same either way.
+            var expected = 0
             while true {
                 guard peek(Byte.quote) else { throw fail(.expectedKey) }
                 let keyOffset = offset
+                if expected < Self.canonicalKeyCount, end - p >= 16 {
+                    let c = Self.canonicalKey(expected)
+                    let w0 = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+                    let w1 = UInt64(littleEndian: UnsafeRawPointer(p + 8).loadUnaligned(as: UInt64.self))
+                    if w0 & c.mask0 == c.word0 && w1 & c.mask1 == c.word1 {
+                        let key = UnsafeRawBufferPointer(start: p + 1, count: c.length &- 3)
+                        p += c.length
+                        expected &+= 1
+                        skipWhitespace()
+                        try parseMember(field: c.field, key: key, keyOffset: keyOffset)
+                        skipWhitespace()
+                        guard p < end else { throw fail(.expectedCommaOrBrace) }
+                        let next = p.pointee
+                        if next == Byte.comma {
+                            p += 1
+                            skipWhitespace()
+                            continue
+                        } else if next == Byte.closeBrace {
+                            p += 1
+                            break
+                        } else {
+                            throw fail(.expectedCommaOrBrace)
+                        }
+                    }
+                    expected = Self.canonicalKeyCount  // another order: parse keys in general from here on
+                }
                 let key = try parseString(keep: true)
                 skipWhitespace()
                 guard peek(Byte.colon) else { throw fail(.expectedColon) }
                 p += 1
                 skipWhitespace()
-                try parseMember(key: key, keyOffset: keyOffset)
+                try parseMember(field: TopField(key: key), key: key, keyOffset: keyOffset)
                 skipWhitespace()
                 guard p < end else { throw fail(.expectedCommaOrBrace) }
                 let c = p.pointee
@@ -214,10 +246,29 @@ struct EventParser {
         guard p == end else { throw fail(.trailingData) }
     }
 
-    /// Parses the value of one top-level member (the cursor is at the value).
+    /// Number of members in the canonical order.
+    static let canonicalKeyCount = 7
+
+    /// The `i`-th member of the canonical order (`event_id, type, user_id, item_id, ts, context, value`) as the
+    /// little-endian words of `"key":` padded to 16 bytes with zeros, the masks of its bytes, and its length.
     @inline(__always)
-    mutating func parseMember(key: UnsafeRawBufferPointer, keyOffset: Int) throws(SyntaxError) {
-        let field = TopField(key: key)
+    static func canonicalKey(_ i: Int)
+        -> (word0: UInt64, word1: UInt64, mask0: UInt64, mask1: UInt64, length: Int, field: TopField)
+    {
+        switch i {
+        case 0: return (0x695F_746E_6576_6522, 0x0000_0000_003A_2264, ~0, 0x0000_0000_00FF_FFFF, 11, .eventID)  // "event_id":
+        case 1: return (0x003A_2265_7079_7422, 0, 0x00FF_FFFF_FFFF_FFFF, 0, 7, .type)  // "type":
+        case 2: return (0x6469_5F72_6573_7522, 0x0000_0000_0000_3A22, ~0, 0x0000_0000_0000_FFFF, 10, .userID)  // "user_id":
+        case 3: return (0x6469_5F6D_6574_6922, 0x0000_0000_0000_3A22, ~0, 0x0000_0000_0000_FFFF, 10, .itemID)  // "item_id":
+        case 4: return (0x0000_003A_2273_7422, 0, 0x0000_00FF_FFFF_FFFF, 0, 5, .ts)  // "ts":
+        case 5: return (0x7478_6574_6E6F_6322, 0x0000_0000_0000_3A22, ~0, 0x0000_0000_0000_FFFF, 10, .context)  // "context":
+        default: return (0x3A22_6575_6C61_7622, 0, ~0, 0, 8, .value)  // "value":
+        }
+    }
+
+    /// Parses the value of one top-level member (the cursor is at the value); `field` is `TopField(key: key)`.
+    @inline(__always)
+    mutating func parseMember(field: TopField, key: UnsafeRawBufferPointer, keyOffset: Int) throws(SyntaxError) {
         if field != .unknown {
             let bit: UInt8 = 1 << field.rawValue
             if seen & bit != 0 {
@@ -335,15 +386,28 @@ struct EventParser {
             p += 1
             return
         }
+        var position = 0
         while true {
             guard peek(Byte.quote) else { throw fail(.expectedKey) }
             let keyOffset = offset
-            let key = try parseString(keep: true)
+            let key: UnsafeRawBufferPointer
+            var slot: Int
+            if let known = matchContextPattern(at: position) {
+                // Same bytes `"key":` as the last event's key at this position: same key, same slot.
+                key = UnsafeRawBufferPointer(start: p + 1, count: known.length &- 3)
+                slot = known.slot
+                p += known.length
+            } else {
+                let quote = p
+                key = try parseString(keep: true)
+                slot = self.slot(for: key)
+                if p < end && p.pointee == Byte.colon { rememberContextKey(at: position, quote: quote, key: key, slot: slot) }
+                skipWhitespace()
+                guard peek(Byte.colon) else { throw fail(.expectedColon) }
+                p += 1
+            }
+            position &+= 1
             skipWhitespace()
-            guard peek(Byte.colon) else { throw fail(.expectedColon) }
-            p += 1
-            skipWhitespace()
-            var slot = slot(for: key)
             if slot >= 0 && !rawSlots[slot].isAbsent {
                 note(.duplicateField, field: "context." + Self.text(key),
                      detail: "duplicate context key \"\(Self.text(key))\" at byte \(keyOffset)")
@@ -397,6 +461,34 @@ struct EventParser {
                 throw fail(.expectedCommaOrBrace)
             }
         }
+    }
+
+    /// The remembered key at `position` when the input at the cursor starts with exactly its bytes `"key":`.
+    @inline(__always)
+    func matchContextPattern(at position: Int) -> ContextKeyPattern? {
+        guard position < DecoderStorage.contextPatternCapacity, end - p >= 16 else { return nil }
+        let k = contextPatterns[position]
+        guard k.length > 0 else { return nil }
+        let w0 = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+        let w1 = UInt64(littleEndian: UnsafeRawPointer(p + 8).loadUnaligned(as: UInt64.self))
+        return w0 & k.mask0 == k.word0 && w1 & k.mask1 == k.word1 ? k : nil
+    }
+
+    /// Remembers the key just parsed at `position` (the cursor is right after its closing quote, at the colon),
+    /// when it was written without escapes and `"key":` fits 16 bytes.
+    @inline(__always)
+    func rememberContextKey(at position: Int, quote: UnsafePointer<UInt8>, key: UnsafeRawBufferPointer, slot: Int) {
+        guard position < DecoderStorage.contextPatternCapacity, p < end else { return }
+        let length = p + 1 - quote  // `"key":`
+        // In place (no escapes: the span is the input between the quotes) and short enough.
+        guard length <= 16, key.baseAddress == UnsafeRawPointer(quote + 1), key.count == length - 3 else { return }
+        var bytes: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &bytes) { $0.baseAddress!.copyMemory(from: quote, byteCount: length) }
+        var masks: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &masks) { $0.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0xFF, count: length) }
+        contextPatterns[position] = ContextKeyPattern(
+            word0: UInt64(littleEndian: bytes.0), word1: UInt64(littleEndian: bytes.1), mask0: UInt64(littleEndian: masks.0),
+            mask1: UInt64(littleEndian: masks.1), length: length, slot: slot)
     }
 
     /// Parses a context array (the cursor is at `[`): strings only; records spans when `slot >= 0`.
