@@ -42,6 +42,8 @@ public struct FeatureSlice {
 public struct MarginStamp: Sendable, Equatable {
     /// The raw margin.
     public let margin: Double
+    /// `Model.probability(margin: margin)`, computed once (the prediction and the update both need it).
+    public let probability: Double
     let storage: ObjectIdentifier?
     let version: UInt64
 
@@ -50,6 +52,7 @@ public struct MarginStamp: Sendable, Equatable {
 
     init(margin: Double, storage: ObjectIdentifier?, version: UInt64) {
         self.margin = margin
+        self.probability = clampedSigmoid(margin)
         self.storage = storage
         self.version = version
     }

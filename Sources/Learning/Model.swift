@@ -109,11 +109,17 @@ public struct Model: Sendable {
     /// same features.
     @inline(__always)
     public func margin(_ features: FeatureSlice) -> Double {
-        let storage = self.storage
         // Logistic models need no scratch: call the kernel directly (no closure, no copy of the model value).
         if context.shape == .logistic {
             return Kernels.forwardLogistic(storage.floats, features.view, context, storage.bits)
         }
+        return factorMargin(features)
+    }
+
+    /// `margin(_:)` of factor models (scratch for the factor sums).
+    @inline(never)
+    func factorMargin(_ features: FeatureSlice) -> Double {
+        let storage = self.storage
         let context = self.context
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
             Kernels.forward(storage.floats, features.view, context, scratch.baseAddress!, materialized: storage.bits)
@@ -125,14 +131,12 @@ public struct Model: Sendable {
     @inline(__always)
     public func prefetch(_ features: FeatureSlice) {
         let t = UnsafeRawPointer(storage.floats)
-        let bits = UnsafeRawPointer(storage.bits)
         let stride = context.layout.stride &* MemoryLayout<Float>.stride
         // Bytes of a slot the forward pass reads: the weight, and the factors of factor models.
         let span = context.layout.k == 0 ? 1 : (context.layout.factorOffset &+ context.layout.k) &* MemoryLayout<Float>.stride
         let mask = context.mask
         for j in 0..<features.count {
             let slot = Int(features.indices[j] & mask)
-            Learning.prefetch(bits + (slot &>> 6) &* MemoryLayout<UInt64>.stride)
             let base = t + slot &* stride
             var offset = 0
             while offset < span {
@@ -179,15 +183,17 @@ public struct Model: Sendable {
         -> LearnOutcome
     {
         let view = features.view
-        var known: Double? = nil
+        var known: (margin: Double, probability: Double)? = nil
         if context.shape == .logistic, stamp.version == version, stamp.storage == ObjectIdentifier(storage) {
-            known = stamp.margin
+            known = (stamp.margin, stamp.probability)
         }
         return learn(view, label, weight, known)
     }
 
     @inline(__always)
-    private mutating func learn(_ view: Kernels.RowView, _ label: Bool, _ weight: Double, _ known: Double?) -> LearnOutcome {
+    private mutating func learn(
+        _ view: Kernels.RowView, _ label: Bool, _ weight: Double, _ known: (margin: Double, probability: Double)?
+    ) -> LearnOutcome {
         let factorL2 = Float(configuration.factorL2)
         let factorOptimizer = configuration.effectiveFactorOptimizer
         switch configuration.optimizer {
@@ -209,8 +215,8 @@ public struct Model: Sendable {
     }
 
     private mutating func learn<L: CoordinateUpdater>(
-        _ view: Kernels.RowView, _ label: Bool, _ weight: Double, _ known: Double?, _ linear: L,
-        _ factorOptimizer: OptimizerKind, _ l2: Float
+        _ view: Kernels.RowView, _ label: Bool, _ weight: Double, _ known: (margin: Double, probability: Double)?,
+        _ linear: L, _ factorOptimizer: OptimizerKind, _ l2: Float
     ) -> LearnOutcome {
         switch factorOptimizer {
         case .sgd(let rate, let decay):
@@ -222,32 +228,35 @@ public struct Model: Sendable {
         }
     }
 
-    /// One update. `known` is the margin of `view` on the current parameters when the caller already has it
-    /// (logistic only: factor models need the forward pass's sums in scratch).
+    /// One update. `known` is the margin of `view` on the current parameters (and its probability) when the caller
+    /// already has it (logistic only: factor models need the forward pass's sums in scratch).
     private mutating func step<L: CoordinateUpdater, F: CoordinateUpdater>(
-        _ view: Kernels.RowView, _ label: Bool, _ weight: Double, _ known: Double?, _ linear: L, _ factor: F
+        _ view: Kernels.RowView, _ label: Bool, _ weight: Double, _ known: (margin: Double, probability: Double)?,
+        _ linear: L, _ factor: F
     ) -> LearnOutcome {
         let context = self.context
         let clip = configuration.gradientClip
         let weightValid = weight.isFinite && weight >= 0
         makeUnique()
         let storage = self.storage
-        let result: (margin: Double, applied: Bool, skipped: Int) =
+        let result: (probability: Double, applied: Bool, skipped: Int) =
             withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
                 let base = storage.floats
                 // Reads see initial factors either way; only an applied update materializes slots.
                 let margin =
-                    known ?? Kernels.forward(base, view, context, scratch.baseAddress!, materialized: storage.bits)
-                guard margin.isFinite, weightValid else { return (margin, false, 0) }
-                var g = weight * (clampedSigmoid(margin) - (label ? 1 : 0))
+                    known?.margin ?? Kernels.forward(base, view, context, scratch.baseAddress!, materialized: storage.bits)
+                // σ once, for the gradient and the outcome (the same value either way).
+                let probability = known?.probability ?? clampedSigmoid(margin)
+                guard margin.isFinite, weightValid else { return (probability, false, 0) }
+                var g = weight * (probability - (label ? 1 : 0))
                 if clip > 0 { g = g > clip ? clip : (g < -clip ? -clip : g) }
                 let gradient = Float(g)
-                guard gradient.isFinite else { return (margin, false, 0) }
-                if gradient == 0 { return (margin, true, 0) }
+                guard gradient.isFinite else { return (probability, false, 0) }
+                if gradient == 0 { return (probability, true, 0) }
                 let skipped = Kernels.update(
                     base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
                     linear: linear, factor: factor)
-                return (margin, true, skipped)
+                return (probability, true, skipped)
             }
         if result.applied {
             version &+= 1
@@ -255,7 +264,7 @@ public struct Model: Sendable {
         } else {
             rejectedNonFinite &+= 1
         }
-        return LearnOutcome(probability: clampedSigmoid(result.margin), applied: result.applied)
+        return LearnOutcome(probability: result.probability, applied: result.applied)
     }
 
     // MARK: Parameters

@@ -95,24 +95,26 @@ public struct Pipeline: Sendable {
                 learn(expired, label: false, cause: .windowExpired, sink: &sink)
             }
         }
-        let item = itemIndex(event)
+        // The item id's hash under `itemSeed` is part of both the catalog key and the join key: computed once.
+        let itemHash = featurizer.hasher.hash(bytes: event.itemID, seed: itemSeed)
+        let item = itemIndex(event, itemHash: itemHash)
         if let features {
             counters.examples &+= 1
             // The row stays in the featurizer's buffer (untouched by learning) until the insert copies it.
             let stamp = model.stampedMargin(features)
-            let p = Model.probability(margin: stamp.margin)
+            let p = stamp.probability
             metrics.prefetch(probability: p)
             while let forced = join.makeRoom(for: features.count) {
                 learn(forced, label: false, cause: .overflow, sink: &sink)
             }
             join.insert(
-                key: joinKey(event), deadline: event.timestamp &+ spec.label.attributionWindowMs,
+                key: joinKey(event, itemHash: itemHash), deadline: event.timestamp &+ spec.label.attributionWindowMs,
                 probability: p, weight: weight, item: item ?? -1, features: features, stamp: stamp)
             sink.scored(event, probability: p)
         } else if isPositive[type] {
             counters.feedback &+= 1
             if let item, ranking != nil { evaluateRanking(target: item) }
-            if let example = join.takePending(key: joinKey(event)) {
+            if let example = join.takePending(key: joinKey(event, itemHash: itemHash)) {
                 learn(example, label: true, cause: .feedback, sink: &sink)
             } else {
                 counters.unattributedFeedback &+= 1
@@ -170,15 +172,14 @@ public struct Pipeline: Sendable {
     // MARK: Keys and items
 
     @inline(__always)
-    func joinKey(_ event: borrowing EventView) -> UInt64 {
-        let h = featurizer.hasher
-        return UInt64(h.hash(bytes: event.userID, seed: userSeed)) << 32 | UInt64(h.hash(bytes: event.itemID, seed: itemSeed))
+    func joinKey(_ event: borrowing EventView, itemHash: UInt32) -> UInt64 {
+        UInt64(featurizer.hasher.hash(bytes: event.userID, seed: userSeed)) << 32 | UInt64(itemHash)
     }
 
     /// The event's item in the catalog (inserted when new) with its item-side features refreshed.
-    mutating func itemIndex(_ event: borrowing EventView) -> Int? {
+    mutating func itemIndex(_ event: borrowing EventView, itemHash: UInt32) -> Int? {
         let h = featurizer.hasher
-        let key = UInt64(h.hash(bytes: event.itemID, seed: itemSeed)) << 32 | UInt64(h.hash(bytes: event.itemID, seed: itemSeed2))
+        let key = UInt64(itemHash) << 32 | UInt64(h.hash(bytes: event.itemID, seed: itemSeed2))
         guard let item = catalog.lookupOrInsert(key: key, id: event.itemID) else { return nil }
         featurizer.storeItem(item, in: &catalog)
         return item
