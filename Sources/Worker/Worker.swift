@@ -282,7 +282,10 @@ struct WorkerLoop {
             if !event.isAssignmentLost { try checkpoint(reason: "revoke") }
             for tp in event.partitions {
                 assigned.remove(tp)
-                positions[tp] = nil  // another member continues from the committed offset
+                // Revoked: another member continues from the offset just committed. Lost (session timed out, the
+                // commit may have failed): keep the position, the model holds those events; when the partition comes
+                // back it restarts at max(committed, position), so nothing is applied twice.
+                if !event.isAssignmentLost { positions[tp] = nil }
             }
             return .proceed
         case .assigned:
