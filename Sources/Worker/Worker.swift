@@ -281,11 +281,10 @@ struct WorkerLoop {
             logger.info("partitions revoked", metadata: ["partitions": "\(event.partitions)", "lost": "\(event.isAssignmentLost)"])
             if !event.isAssignmentLost { try checkpoint(reason: "revoke") }
             for tp in event.partitions {
+                // The position stays: the model holds those events. If the partition comes back it restarts at
+                // max(committed, position), so nothing is applied twice whether the revoke's commit succeeded,
+                // failed, or the assignment was lost (session timeout) before it.
                 assigned.remove(tp)
-                // Revoked: another member continues from the offset just committed. Lost (session timed out, the
-                // commit may have failed): keep the position, the model holds those events; when the partition comes
-                // back it restarts at max(committed, position), so nothing is applied twice.
-                if !event.isAssignmentLost { positions[tp] = nil }
             }
             return .proceed
         case .assigned:
