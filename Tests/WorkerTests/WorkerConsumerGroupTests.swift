@@ -1,0 +1,48 @@
+import Foundation
+import Kafka
+import Testing
+
+extension WorkerIntegrationTests {
+    /// Scale-out: two workers in one group share a 4-partition topic; across the rebalances (B joins, then the
+    /// first to go idle leaves) every event is applied exactly once, by one of them.
+    @Test func twoWorkersInOneGroupApplyEveryEventExactlyOnce() async throws {
+        let scenario = try WorkerScenario("group")
+        let lines = try WorkerTestEnvironment.eventLines(20_000)
+        let firstHalf = Array(lines[..<10_000]), secondHalf = Array(lines[10_000...])
+        try await scenario.createTopics(partitions: 4)
+        var reports = try scenario.produce(firstHalf)
+
+        // A starts alone; B joins after A made progress; the second half is produced once B owns partitions,
+        // so both have work. Idle exit is long enough to span B's join and the rebalance.
+        let a = try scenario.startWorker(run: "a", group: "shared", checkpoints: "checkpoints-a", exitWhenIdle: 8)
+        try await a.waitForProgress(atLeast: 2_000, timeout: .seconds(90))
+        let b = try scenario.startWorker(run: "b", group: "shared", checkpoints: "checkpoints-b", exitWhenIdle: 8)
+        try await b.waitForLog("B's partition assignment", timeout: .seconds(90)) { log in
+            log.split(separator: "\n").contains { $0.contains("[Worker] partitions assigned") && $0.contains("\(scenario.inputTopic)[") }
+        }
+        reports += try scenario.produce(secondHalf)
+
+        let terminations = (try await a.waitForExit(timeout: .seconds(150)), try await b.waitForExit(timeout: .seconds(150)))
+        try #require(terminations.0 == .exited(0), "A: \(terminations.0)\n\(a.logTail())")
+        try #require(terminations.1 == .exited(0), "B: \(terminations.1)\n\(b.logTail())")
+        let summaryA = try scenario.summary("a"), summaryB = try scenario.summary("b")
+        print("group test: A applied \(summaryA.events), B applied \(summaryB.events) of \(lines.count) events")
+
+        #expect(summaryA.events + summaryB.events == lines.count, "A \(summaryA.events) + B \(summaryB.events)")
+        #expect(summaryA.events > 0 && summaryB.events > 0, "both workers should have had work")
+        #expect(summaryA.examples + summaryB.examples == EventLine.clickCount(lines))
+        #expect(summaryA.rejected == 0 && summaryB.rejected == 0)
+
+        // End of each partition (from the delivery reports) vs the furthest position either worker reached.
+        var ends: [Int32: Int64] = [:]
+        for r in reports { ends[r.partition] = max(ends[r.partition] ?? 0, (r.offset ?? -1) + 1) }
+        try #require(Set(ends.keys) == [0, 1, 2, 3], "the keys did not spread over all 4 partitions: \(ends)")
+        let positionsA = summaryA.offsets(of: scenario.inputTopic), positionsB = summaryB.offsets(of: scenario.inputTopic)
+        for (partition, end) in ends {
+            let reached = max(positionsA[partition] ?? 0, positionsB[partition] ?? 0)
+            #expect(reached == end, "partition \(partition): reached \(reached), end \(end) (A \(positionsA), B \(positionsB))")
+        }
+        #expect(summaryA.positions.allSatisfy { $0.topic == scenario.inputTopic && $0.offset <= ends[$0.partition] ?? -1 })
+        #expect(summaryB.positions.allSatisfy { $0.topic == scenario.inputTopic && $0.offset <= ends[$0.partition] ?? -1 })
+    }
+}
