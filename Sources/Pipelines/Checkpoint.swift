@@ -149,9 +149,10 @@ extension LabelJoin {
             guard pending[s] else { continue }
             w.write(keys[s]); w.write(deadlines[s]); w.write(probabilities[s]); w.write(weights[s])
             w.write(UInt32(bitPattern: items[s])); w.write(UInt32(bitPattern: featureStarts[s])); w.write(UInt32(bitPattern: featureCounts[s]))
-            let start = Int(featureStarts[s])
-            for j in start..<(start + Int(featureCounts[s])) {
-                w.write(arenaIndices[j]); w.write(arenaValues[j]); w.write(arenaFields[j])
+            let row = Int(rowStarts[s])
+            let st = storage
+            for j in row..<(row + Int(featureCounts[s])) {
+                w.write(st.rowIndices[j]); w.write(st.rowValues[j]); w.write(st.rowFields[j])
             }
         }
     }
@@ -170,6 +171,7 @@ extension LabelJoin {
         forcedByOverflow = try r.readUInt64()
         pendingCount = 0
         byKey.removeAll()
+        for seq in head..<tail { pending[seq % capacity] = false }  // live again only once read back
         for seq in head..<tail {
             let s = seq % capacity
             pending[s] = try r.readBool()
@@ -179,9 +181,14 @@ extension LabelJoin {
             featureStarts[s] = Int32(bitPattern: try r.readUInt32()); featureCounts[s] = Int32(bitPattern: try r.readUInt32())
             let start = Int(featureStarts[s]), count = Int(featureCounts[s])
             guard start >= 0, count >= 0, start + count <= arenaCapacity else { throw .invalid("join features out of the arena") }
-            for j in start..<(start + count) {
-                arenaIndices[j] = try r.readUInt32(); arenaValues[j] = try r.readFloat(); arenaFields[j] = try r.readUInt8()
+            pending[s] = false  // not live until its row is stored (a compaction must not move it half-read)
+            let row = rowAllocate(count)
+            let st = storage
+            for j in row..<(row + count) {
+                st.rowIndices[j] = try r.readUInt32(); st.rowValues[j] = try r.readFloat(); st.rowFields[j] = try r.readUInt8()
             }
+            rowStarts[s] = Int32(row)
+            pending[s] = true
             // Arrival margins are not part of the checkpoint: a restored example recomputes its margin when it learns
             // (bit-identical: the stamp only ever saves recomputing the same value).
             stamps[s] = .none
