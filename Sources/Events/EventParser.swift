@@ -485,7 +485,7 @@ struct EventParser {
         var bytes: (UInt64, UInt64) = (0, 0)
         withUnsafeMutableBytes(of: &bytes) { $0.baseAddress!.copyMemory(from: quote, byteCount: length) }
         var masks: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &masks) { $0.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0xFF, count: length) }
+        withUnsafeMutableBytes(of: &masks) { _ = $0.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0xFF, count: length) }
         contextPatterns[position] = ContextKeyPattern(
             word0: UInt64(littleEndian: bytes.0), word1: UInt64(littleEndian: bytes.1), mask0: UInt64(littleEndian: masks.0),
             mask1: UInt64(littleEndian: masks.1), length: length, slot: slot)
