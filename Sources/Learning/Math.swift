@@ -24,8 +24,22 @@ func clampedSigmoid(_ margin: Double) -> Double {
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fully specified PRNG, so a seed gives the same factors everywhere.
 /// Its state after `i` steps is `seed + i·γ`, so the `i`-th output can be computed directly (`output(seed:index:)`),
 /// which lets factors be materialized lazily, slot by slot, yet identically to a sequential draw.
-struct SplitMix64 {
+/// Also a sequential generator (``next()``) for seeded sampling elsewhere (e.g. ranking negatives).
+public struct SplitMix64: Sendable {
     static let gamma: UInt64 = 0x9e37_79b9_7f4a_7c15
+
+    /// The generator's state (checkpointed by pipelines so sampling continues identically).
+    public var state: UInt64
+
+    /// A generator seeded with `seed`.
+    public init(seed: UInt64) { state = seed }
+
+    /// The next 64 random bits.
+    @inline(__always)
+    public mutating func next() -> UInt64 {
+        state &+= Self.gamma
+        return Self.mix(state)
+    }
 
     /// The finalizer that turns a state into an output.
     @inline(__always)
