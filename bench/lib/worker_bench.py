@@ -235,7 +235,7 @@ class Bench:
         busy = run["busy_seconds"]
         res = {
             "events": run["events"], "busy_seconds": busy, "rate": run["events"] / busy if busy > 0 else 0.0,
-            "published": s["published"], "rejected": s["rejected"], "refresh": refresh,
+            "published": s["published"], "rejected": s["rejected"], "refresh": refresh, "pending": s.get("pending"),
             "cpu_seconds_total": (w.samples[-1].cpu_seconds if w.samples else None),
             "memory": memory_profile(w.samples, run["events"]),
             "cpu": cpu_share(w.samples, run["first_message_at"], run["last_message_at"]),
@@ -564,7 +564,8 @@ def details_md(results: dict) -> str:
                 f" | {w['load1_before']:.2f} |")
         pub = t["worker"][0]["published"] if t["worker"] else {}
         out.append(f"\nWorker outputs per run: {pub.get('scores', 0):,} scores, {pub.get('adjustments', 0):,} "
-                   f"adjustments, {pub.get('dead_letters', 0):,} dead letters (`--refresh-interval 10m`). "
+                   f"adjustments, {pub.get('dead_letters', 0):,} dead letters (`--refresh-interval 10m`); clicks "
+                   f"pending in the join buffer at exit: {', '.join(str(w.get('pending')) for w in t['worker'])}. "
                    f"Logs: `{os.path.dirname(t['worker'][0]['log']) if t['worker'] else ''}/`.")
         for k, w in enumerate(t["worker"]):
             curve = " ".join(f"{d}%:{kib / 1024:.0f}" for d, kib in w["memory"]["curve"])
