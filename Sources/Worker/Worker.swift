@@ -114,7 +114,9 @@ struct WorkerLoop {
             logger.warning("librdkafka \(KafkaRuntime.version) mis-reads tagged protocol fields (fixed in 2.1.2); use a newer runtime (see README)")
         }
         var config = KafkaConfiguration(brokers: options.brokers, clientID: "feedloop-worker", groupID: options.groupID)
-        config.properties = options.kafkaProperties
+        // Latency: librdkafka's default fetch wait (500 ms) holds a fetch that long when a partition has little data;
+        // a scoring service wants new events at once. Overridable with --kafka-property fetch.wait.max.ms=N.
+        config.properties = ["fetch.wait.max.ms": "10"].merging(options.kafkaProperties) { _, explicit in explicit }
         if let seconds = options.sessionTimeoutSeconds { config.sessionTimeout = .milliseconds(Int64(seconds * 1000)) }
         consumer = try KafkaConsumer(configuration: config, logger: logger)
         producer = try KafkaProducer(configuration: config, logger: logger)
