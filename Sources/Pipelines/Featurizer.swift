@@ -26,6 +26,8 @@ public struct Featurizer: Sendable {
     let slotWidth: Int
     /// Values dropped because an array held more than `maxValuesPerField`.
     public internal(set) var truncatedValues: UInt64 = 0
+    /// Whether each namespace is item-side, by namespace index.
+    let itemSide: [Bool]
     /// Indices of item-side namespaces.
     public let itemNamespaces: [Int]
 
@@ -62,6 +64,7 @@ public struct Featurizer: Sendable {
         self.slotWidth = spec.maxValuesPerField
         self.namespaceCount = plans.count
         self.itemNamespaces = spec.namespaces.indices.filter { spec.namespaces[$0].side == .item }
+        self.itemSide = spec.namespaces.map { $0.side == .item }
         var maxFeatures = plans.count * spec.maxValuesPerField
         for _ in spec.crosses { maxFeatures += spec.maxValuesPerField * spec.maxValuesPerField }
         self.maxFeatures = maxFeatures
@@ -210,6 +213,144 @@ public struct Featurizer: Sendable {
         }
     }
 
+    // MARK: Candidate scoring (logistic)
+
+    /// Caches, for the user whose event is in scratch, the linear term `w·x` of every feature that involves no
+    /// item-side namespace (user-side namespaces, and crosses of two of them), in row order. Those terms are the
+    /// same for every candidate item: ``stagedLinearMargin(_:count:model:bias:)`` then adds them instead of
+    /// hashing and looking them up again. Valid until the next ``extract(_:)`` or model update.
+    public mutating func prepareLinearCandidates(model: Model) {
+        makeUnique()
+        let terms = scratch.userTerms
+        let h = hashes, v = values, counts = self.counts, width = slotWidth, mask = hasher.mask
+        var u = 0
+        for n in 0..<namespaceCount where !itemSide[n] {
+            let base = n &* width
+            for j in 0..<counts[n] {
+                terms[u] = Double(model.linearWeight(at: h[base &+ j] & mask)) * Double(v[base &+ j])
+                u &+= 1
+            }
+        }
+        for cross in crosses where !itemSide[cross.first] && !itemSide[cross.second] {
+            let a = cross.first &* width, b = cross.second &* width
+            for i in 0..<counts[cross.first] {
+                let ha = h[a &+ i], va = v[a &+ i]
+                for j in 0..<counts[cross.second] {
+                    let value = va * v[b &+ j]
+                    terms[u] = Double(model.linearWeight(at: hasher.cross(ha, h[b &+ j]) & mask)) * Double(value)
+                    u &+= 1
+                }
+            }
+        }
+    }
+
+    /// Writes the row of catalog entry `item` as a candidate for the user prepared by
+    /// ``prepareLinearCandidates(model:)`` into staging slot `slot` (`0..<FeaturizerScratch.stageSlots`): the same
+    /// features in the same order as ``emit()`` after ``loadItem(_:from:)``, except that features involving no
+    /// item-side namespace are only marked (their terms are cached). Returns the feature count. Staging a few
+    /// candidates ahead lets their parameters be prefetched (``stagedSlice(_:count:)``) before they are summed.
+    @inline(__always)
+    public mutating func stageCandidate(_ item: Int, from catalog: ItemCatalog, slot: Int) -> Int {
+        loadItem(item, from: catalog)
+        let start = slot &* maxFeatures
+        let indices = scratch.stageIndices + start, outValues = scratch.stageValues + start
+        let userMark = scratch.stageUser + start
+        let h = hashes, v = values, counts = self.counts, width = slotWidth, mask = hasher.mask
+        var k = 0
+        for n in 0..<namespaceCount {
+            let base = n &* width
+            let user: UInt8 = itemSide[n] ? 0 : 1
+            for j in 0..<counts[n] {
+                indices[k] = h[base &+ j] & mask
+                outValues[k] = v[base &+ j]
+                userMark[k] = user
+                k &+= 1
+            }
+        }
+        crosses.withUnsafeBufferPointer { crosses in
+            for c in 0..<crosses.count {
+                let cross = crosses[c]
+                let ca = counts[cross.first], cb = counts[cross.second]
+                if !itemSide[cross.first] && !itemSide[cross.second] {
+                    for _ in 0..<(ca &* cb) {
+                        indices[k] = 0
+                        outValues[k] = 0
+                        userMark[k] = 1
+                        k &+= 1
+                    }
+                    continue
+                }
+                let a = cross.first &* width, b = cross.second &* width
+                for i in 0..<ca {
+                    let ha = h[a &+ i], va = v[a &+ i]
+                    for j in 0..<cb {
+                        indices[k] = hasher.cross(ha, h[b &+ j]) & mask
+                        outValues[k] = va * v[b &+ j]
+                        userMark[k] = 0
+                        k &+= 1
+                    }
+                }
+            }
+        }
+        return k
+    }
+
+    /// The staged row in `slot` as a slice (for ``Model/prefetch(_:)``).
+    @inline(__always)
+    public func stagedSlice(_ slot: Int, count: Int) -> FeatureSlice {
+        let start = slot &* maxFeatures
+        return FeatureSlice(
+            indices: scratch.stageIndices + start, values: scratch.stageValues + start, fields: scratch.stageUser + start,
+            count: count)
+    }
+
+    /// Scores every entry of `catalog` as a candidate for the user prepared by ``prepareLinearCandidates(model:)``
+    /// and offers each margin to `heap`. Candidates are staged `stageSlots - 1` items before they are summed and
+    /// their parameters prefetched meanwhile: the table reads are cache misses, and this overlaps them instead of
+    /// stalling on each in turn. Margins are bit-identical to ``stagedLinearMargin(_:count:model:bias:)``.
+    mutating func offerLinearCandidates(_ catalog: ItemCatalog, model: Model, to heap: inout TopK) {
+        let bias = model.bias
+        let slots = FeaturizerScratch.stageSlots
+        let ahead = slots &- 1
+        let n = catalog.count
+        let staged = scratch.stageCounts
+        for j in 0..<(n &+ ahead) {
+            if j < n {
+                let slot = j % slots
+                let count = stageCandidate(j, from: catalog, slot: slot)
+                staged[slot] = count
+                model.prefetch(stagedSlice(slot, count: count))
+            }
+            let i = j &- ahead
+            if i >= 0 {
+                heap.offer(item: i, score: stagedLinearMargin(i % slots, count: staged[i % slots], model: model, bias: bias))
+            }
+        }
+    }
+
+    /// The logistic margin of the candidate staged in `slot`: bit-identical to `model.margin` of the row ``emit()``
+    /// would write after ``loadItem(_:from:)``, because it adds the same terms `w·x` in the same order as the
+    /// kernel (bias, namespaces, then crosses), taking the item-independent ones from the cache. `bias` is
+    /// `model.bias`.
+    @inline(__always)
+    public func stagedLinearMargin(_ slot: Int, count: Int, model: Model, bias: Double) -> Double {
+        let start = slot &* maxFeatures
+        let indices = scratch.stageIndices + start, stagedValues = scratch.stageValues + start
+        let userMark = scratch.stageUser + start
+        let terms = scratch.userTerms
+        var linear = bias
+        var u = 0
+        for k in 0..<count {
+            if userMark[k] != 0 {
+                linear += terms[u]
+                u &+= 1
+            } else {
+                linear += Double(model.linearWeight(at: indices[k])) * Double(stagedValues[k])
+            }
+        }
+        return linear
+    }
+
     // MARK: Emit
 
     /// Writes the scratch namespaces and their crosses into `row` (cleared first).
@@ -283,6 +424,17 @@ final class FeaturizerScratch: @unchecked Sendable {
     let rowIndices: UnsafeMutablePointer<UInt32>
     let rowValues: UnsafeMutablePointer<Float>
     let rowFields: UnsafeMutablePointer<UInt8>
+    /// Linear terms of the current user's item-independent features (``Featurizer/prepareLinearCandidates(model:)``).
+    let userTerms: UnsafeMutablePointer<Double>
+    /// Candidate rows staged for scoring (``Featurizer/stageCandidate(_:from:slot:)``), `stageSlots` rows of
+    /// `maxFeatures`: indices, values, and 1 where the term is an item-independent (cached) one.
+    let stageIndices: UnsafeMutablePointer<UInt32>
+    let stageValues: UnsafeMutablePointer<Float>
+    let stageUser: UnsafeMutablePointer<UInt8>
+    /// Feature count of each staged row.
+    let stageCounts: UnsafeMutablePointer<Int>
+    /// Candidates staged ahead of the one being summed, plus one.
+    static let stageSlots = 4
 
     init(namespaces: Int, slotWidth: Int, maxFeatures: Int) {
         self.namespaces = namespaces
@@ -302,11 +454,23 @@ final class FeaturizerScratch: @unchecked Sendable {
         rowValues.initialize(repeating: 0, count: row)
         rowFields = .allocate(capacity: row)
         rowFields.initialize(repeating: 0, count: row)
+        userTerms = .allocate(capacity: row)
+        userTerms.initialize(repeating: 0, count: row)
+        let staged = row * FeaturizerScratch.stageSlots
+        stageIndices = .allocate(capacity: staged)
+        stageIndices.initialize(repeating: 0, count: staged)
+        stageValues = .allocate(capacity: staged)
+        stageValues.initialize(repeating: 0, count: staged)
+        stageUser = .allocate(capacity: staged)
+        stageUser.initialize(repeating: 0, count: staged)
+        stageCounts = .allocate(capacity: FeaturizerScratch.stageSlots)
+        stageCounts.initialize(repeating: 0, count: FeaturizerScratch.stageSlots)
     }
 
     deinit {
         hashes.deallocate(); values.deallocate(); counts.deallocate()
-        rowIndices.deallocate(); rowValues.deallocate(); rowFields.deallocate()
+        rowIndices.deallocate(); rowValues.deallocate(); rowFields.deallocate(); userTerms.deallocate()
+        stageIndices.deallocate(); stageValues.deallocate(); stageUser.deallocate(); stageCounts.deallocate()
     }
 
     func copy() -> FeaturizerScratch {
@@ -316,6 +480,12 @@ final class FeaturizerScratch: @unchecked Sendable {
         c.values.update(from: values, count: slots)
         c.counts.update(from: counts, count: max(namespaces, 1))
         // The row buffer is output only (rewritten by every emit); nothing to carry over.
+        c.userTerms.update(from: userTerms, count: max(maxFeatures, 1))
+        let staged = max(maxFeatures, 1) * FeaturizerScratch.stageSlots
+        c.stageIndices.update(from: stageIndices, count: staged)
+        c.stageValues.update(from: stageValues, count: staged)
+        c.stageUser.update(from: stageUser, count: staged)
+        c.stageCounts.update(from: stageCounts, count: FeaturizerScratch.stageSlots)
         return c
     }
 }

@@ -213,12 +213,20 @@ public struct Pipeline: Sendable {
     }
 
     /// The `k` best catalog items for the user of the last processed event, best first, as (item, probability).
-    /// Used by the worker's score refresh. Costs one prediction per catalog item.
+    /// Used by the worker's score refresh. Scores every catalog item. For logistic models the terms of features
+    /// that involve no item-side namespace are looked up once per call, not once per item (same sums in the same
+    /// order, so the probabilities are bit-identical to scoring each item's full row); factor models score the
+    /// full row of each item.
     public mutating func topItems(k: Int, into result: inout [(item: Int, probability: Double)]) {
         result.removeAll(keepingCapacity: true)
         guard catalog.count > 0 else { return }
         var heap = TopK(k: k)
-        for j in 0..<catalog.count { heap.offer(item: j, score: score(candidate: j)) }
+        if case .logistic = model.configuration.kind {
+            featurizer.prepareLinearCandidates(model: model)
+            featurizer.offerLinearCandidates(catalog, model: model, to: &heap)
+        } else {
+            for j in 0..<catalog.count { heap.offer(item: j, score: score(candidate: j)) }
+        }
         heap.drainDescending(into: &result)
         for i in result.indices { result[i].probability = sigmoid(result[i].probability) }
     }
