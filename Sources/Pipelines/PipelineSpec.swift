@@ -139,3 +139,17 @@ public struct RankingSpec: Sendable, Equatable {
     public var negatives: Int?
     public var seed: UInt64
 }
+
+extension PipelineSpec {
+    /// Parses a duration written as a non-negative integer with unit `ms`, `s`, `m`, `h` or `d` (`30m`, `0s`,
+    /// `1500ms`) into milliseconds; nil when malformed. Pipeline files and the CLI share this spelling.
+    public static func durationMilliseconds(_ text: String) -> Int64? {
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        for (unit, factor) in units where text.hasSuffix(unit) {
+            let digits = text.dropLast(unit.count)
+            if unit == "s" && digits.hasSuffix("m") { continue }  // "ms" handled first
+            if let n = Int64(digits), n >= 0, n <= Int64.max / factor { return n * factor }
+        }
+        return nil
+    }
+}

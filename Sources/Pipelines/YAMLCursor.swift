@@ -82,13 +82,10 @@ struct YAMLCursor {
     /// Durations: an integer with unit `ms`, `s`, `m`, `h` or `d` (`30m`, `0s`, `1500ms`).
     func durationMs() throws(PipelineFileError) -> Int64 {
         let text = try string()
-        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
-        for (unit, factor) in units where text.hasSuffix(unit) {
-            let digits = text.dropLast(unit.count)
-            if unit == "s" && digits.hasSuffix("m") { continue }  // "ms" handled first
-            if let n = Int64(digits), n >= 0, n <= Int64.max / factor { return n * factor }
+        guard let ms = PipelineSpec.durationMilliseconds(text) else {
+            throw error("expected a duration like 0s, 1500ms, 30m, 2h or 7d, got '\(text)'")
         }
-        throw error("expected a duration like 0s, 1500ms, 30m, 2h or 7d, got '\(text)'")
+        return ms
     }
 
     var kindName: String {

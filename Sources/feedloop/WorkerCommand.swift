@@ -87,12 +87,10 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 }
 
-/// Parses durations like `0s`, `1500ms`, `30m` into milliseconds.
+/// Parses a CLI duration (same spelling as pipeline files: `0s`, `1500ms`, `30m`) into milliseconds.
 func parseDuration(_ text: String, option: String) throws -> Int64 {
-    for (unit, factor) in [("ms", Int64(1)), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)] where text.hasSuffix(unit) {
-        let digits = text.dropLast(unit.count)
-        if unit == "s" && digits.hasSuffix("m") { continue }
-        if let n = Int64(digits), n >= 0 { return n * factor }
+    guard let ms = PipelineSpec.durationMilliseconds(text) else {
+        throw ValidationError("\(option): expected a duration like 0s, 1500ms, 30m, got '\(text)'")
     }
-    throw ValidationError("\(option): expected a duration like 0s, 1500ms, 30m, got '\(text)'")
+    return ms
 }
