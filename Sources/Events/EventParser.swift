@@ -161,6 +161,23 @@ struct EventParser {
 
     @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c &- Byte.zero < 10 }
 
+    /// After an object member or array element: skips whitespace, then consumes `,` and the whitespace after it
+    /// (returns false: another member follows) or `close` (returns true: the container ended); anything else, or the
+    /// end of input, is `problem`.
+    @inline(__always) mutating func endOfElement(closing close: UInt8, _ problem: SyntaxError.Problem) throws(SyntaxError) -> Bool {
+        skipWhitespace()
+        guard p < end else { throw fail(problem) }
+        let c = p.pointee
+        if c == Byte.comma {
+            p += 1
+            skipWhitespace()
+            return false
+        }
+        guard c == close else { throw fail(problem) }
+        p += 1
+        return true
+    }
+
     @inline(__always) mutating func skipWhitespace() {
         while p < end {
             let c = p.pointee
@@ -206,19 +223,8 @@ struct EventParser {
                         expected &+= 1
                         skipWhitespace()
                         try parseMember(field: c.field, key: key, keyOffset: keyOffset)
-                        skipWhitespace()
-                        guard p < end else { throw fail(.expectedCommaOrBrace) }
-                        let next = p.pointee
-                        if next == Byte.comma {
-                            p += 1
-                            skipWhitespace()
-                            continue
-                        } else if next == Byte.closeBrace {
-                            p += 1
-                            break
-                        } else {
-                            throw fail(.expectedCommaOrBrace)
-                        }
+                        if try endOfElement(closing: Byte.closeBrace, .expectedCommaOrBrace) { break }
+                        continue
                     }
                     expected = Self.canonicalKeyCount  // another order: parse keys in general from here on
                 }
@@ -228,18 +234,7 @@ struct EventParser {
                 p += 1
                 skipWhitespace()
                 try parseMember(field: TopField(key: key), key: key, keyOffset: keyOffset)
-                skipWhitespace()
-                guard p < end else { throw fail(.expectedCommaOrBrace) }
-                let c = p.pointee
-                if c == Byte.comma {
-                    p += 1
-                    skipWhitespace()
-                } else if c == Byte.closeBrace {
-                    p += 1
-                    break
-                } else {
-                    throw fail(.expectedCommaOrBrace)
-                }
+                if try endOfElement(closing: Byte.closeBrace, .expectedCommaOrBrace) { break }
             }
         }
         skipWhitespace()
@@ -449,17 +444,7 @@ struct EventParser {
                          detail: "context key \"\(Self.text(key))\" at byte \(at) holds \(kind); expected a string, number, boolean, null or array of strings")
                 }
             }
-            skipWhitespace()
-            guard p < end else { throw fail(.expectedCommaOrBrace) }
-            if p.pointee == Byte.comma {
-                p += 1
-                skipWhitespace()
-            } else if p.pointee == Byte.closeBrace {
-                p += 1
-                return
-            } else {
-                throw fail(.expectedCommaOrBrace)
-            }
+            if try endOfElement(closing: Byte.closeBrace, .expectedCommaOrBrace) { return }
         }
     }
 
@@ -518,17 +503,7 @@ struct EventParser {
                     note(.badContext, field: "context." + Self.text(key),
                          detail: "context array \"\(Self.text(key))\" holds \(kind) at byte \(at); only strings are allowed")
                 }
-                skipWhitespace()
-                guard p < end else { throw fail(.expectedCommaOrBracket) }
-                if p.pointee == Byte.comma {
-                    p += 1
-                    skipWhitespace()
-                } else if p.pointee == Byte.closeBracket {
-                    p += 1
-                    break
-                } else {
-                    throw fail(.expectedCommaOrBracket)
-                }
+                if try endOfElement(closing: Byte.closeBracket, .expectedCommaOrBracket) { break }
             }
         }
         if slot >= 0 { rawSlots[slot] = .strings(start: first, count: spanCount - first) }
@@ -577,17 +552,7 @@ struct EventParser {
                 p += 1
                 skipWhitespace()
                 _ = try skipValue(depth: depth + 1)
-                skipWhitespace()
-                guard p < end else { throw fail(.expectedCommaOrBrace) }
-                if p.pointee == Byte.comma {
-                    p += 1
-                    skipWhitespace()
-                } else if p.pointee == Byte.closeBrace {
-                    p += 1
-                    return .object
-                } else {
-                    throw fail(.expectedCommaOrBrace)
-                }
+                if try endOfElement(closing: Byte.closeBrace, .expectedCommaOrBrace) { return .object }
             }
         case Byte.openBracket:
             guard depth < EventDecoder.maxDepth else { throw fail(.tooDeep) }
@@ -599,17 +564,7 @@ struct EventParser {
             }
             while true {
                 _ = try skipValue(depth: depth + 1)
-                skipWhitespace()
-                guard p < end else { throw fail(.expectedCommaOrBracket) }
-                if p.pointee == Byte.comma {
-                    p += 1
-                    skipWhitespace()
-                } else if p.pointee == Byte.closeBracket {
-                    p += 1
-                    return .array
-                } else {
-                    throw fail(.expectedCommaOrBracket)
-                }
+                if try endOfElement(closing: Byte.closeBracket, .expectedCommaOrBracket) { return .array }
             }
         case Byte.minus:
             if p + 1 < end && p[1] == UInt8(ascii: "I") {
