@@ -42,7 +42,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 /// restart they cover the events since.
 extension Pipeline {
     static let checkpointMagic = "FLCK"
-    static let checkpointVersion: UInt32 = 1
+    static let checkpointVersion: UInt32 = 2
 
     /// A fingerprint of the definition: a checkpoint only restores into the same definition.
     public var specFingerprint: UInt32 { Checksum.crc32c(Array(String(describing: spec).utf8)) }
@@ -94,7 +94,7 @@ extension Pipeline {
             pipeline.counters = try PipelineCounters.read(from: &r)
             pipeline.featurizer.truncatedValues = try r.readUInt64()
             try pipeline.join.read(from: &r)
-            try pipeline.catalog.read(from: &r)
+            try pipeline.catalog.read(from: &r, version: frame.version)
             try r.closeFrame(frame)
             return (pipeline, positions)
         } catch let error as CheckpointError {
@@ -210,10 +210,12 @@ extension ItemCatalog {
             for k in base..<(base + Int(featureCounts[item])) {
                 w.write(hashes[k]); w.write(values[k]); w.write(namespaces[k])
             }
+            w.write(positives[item])  // since version 2
         }
     }
 
-    mutating func read(from r: inout BinaryReader) throws(SnapshotError) {
+    /// Reads the catalog of a checkpoint frame of `version` (1: no positive counts, they restart at 0).
+    mutating func read(from r: inout BinaryReader, version: UInt32) throws(SnapshotError) {
         let n = Int(try r.readUInt64())
         guard n <= capacity else { throw .invalid("catalog holds \(n) items, capacity \(capacity)") }
         let savedOverflow = try r.readUInt64()
@@ -229,7 +231,9 @@ extension ItemCatalog {
                 hashes[k] = try r.readUInt32(); values[k] = try r.readFloat(); namespaces[k] = try r.readUInt8()
             }
             featureCounts[expected] = UInt16(count)
+            if version >= 2 { setPositiveCount(of: expected, try r.readUInt32()) }
         }
         overflow = savedOverflow
+        rebuildPool()
     }
 }

@@ -304,26 +304,29 @@ public struct Featurizer: Sendable {
             count: count)
     }
 
-    /// Scores every entry of `catalog` as a candidate for the user prepared by ``prepareLinearCandidates(model:)``
-    /// and offers each margin to `heap`. Candidates are staged `stageSlots - 1` items before they are summed and
-    /// their parameters prefetched meanwhile: the table reads are cache misses, and this overlaps them instead of
-    /// stalling on each in turn. Margins are bit-identical to ``stagedLinearMargin(_:count:model:bias:)``.
-    mutating func offerLinearCandidates(_ catalog: ItemCatalog, model: Model, to heap: inout TopK) {
+    /// Scores `candidates` entries of `catalog` — `pool[0..<candidates]`, or items `0..<candidates` without a pool — as
+    /// candidates for the user prepared by ``prepareLinearCandidates(model:)`` and offers each margin to `heap`.
+    /// Candidates are staged `stageSlots - 1` items before they are summed and their parameters prefetched
+    /// meanwhile: the table reads are cache misses, and this overlaps them instead of stalling on each in turn.
+    /// Margins are bit-identical to ``stagedLinearMargin(_:count:model:bias:)``.
+    mutating func offerLinearCandidates(
+        _ catalog: ItemCatalog, candidates n: Int, pool: UnsafeBufferPointer<Int32>?, model: Model, to heap: inout TopK
+    ) {
         let bias = model.bias
         let slots = FeaturizerScratch.stageSlots
         let ahead = slots &- 1
-        let n = catalog.count
         let staged = scratch.stageCounts
+        @inline(__always) func item(_ c: Int) -> Int { pool.map { Int($0[c]) } ?? c }
         for j in 0..<(n &+ ahead) {
             if j < n {
                 let slot = j % slots
-                let count = stageCandidate(j, from: catalog, slot: slot)
+                let count = stageCandidate(item(j), from: catalog, slot: slot)
                 staged[slot] = count
                 model.prefetch(stagedSlice(slot, count: count))
             }
             let i = j &- ahead
             if i >= 0 {
-                heap.offer(item: i, score: stagedLinearMargin(i % slots, count: staged[i % slots], model: model, bias: bias))
+                heap.offer(item: item(i), score: stagedLinearMargin(i % slots, count: staged[i % slots], model: model, bias: bias))
             }
         }
     }

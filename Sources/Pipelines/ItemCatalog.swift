@@ -1,8 +1,17 @@
-/// Items seen on the stream: their ids (for score messages) and their latest item-side features (for scoring
-/// them as candidates). Bounded by `capacity`; storage grows with distinct items up to it, never with events.
+/// Items seen on the stream: their ids (for score messages), their latest item-side features (for scoring
+/// them as candidates) and their positive-feedback counts. Bounded by `capacity`; storage grows with distinct items
+/// up to it, never with events.
+///
+/// **Candidate pool.** With `poolCapacity` N > 0 the catalog keeps, exactly and incrementally, the N items with
+/// the most positive feedback (ties: the item seen first), best first: the retrieval stage of a score refresh,
+/// whose cost is then proportional to N instead of to the catalog. A count only ever grows by one, so an item
+/// moves up a few places at most; the pool after any sequence of events equals the one rebuilt by sorting all
+/// counts (tested), which is how a checkpoint restores it.
 public struct ItemCatalog: Sendable {
     /// Maximum number of items kept; new items past it are counted in ``overflow`` and not added.
     public let capacity: Int
+    /// Size of the popularity pool (0: no pool, candidates are the whole catalog).
+    public let poolCapacity: Int
     /// Item-side feature slots per item.
     public let featureWidth: Int
     /// Items currently known.
@@ -19,11 +28,19 @@ public struct ItemCatalog: Sendable {
     var values: [Float] = []
     var namespaces: [UInt8] = []
     var featureCounts: [UInt16] = []
+    /// Positive feedback per item.
+    private(set) var positives: [UInt32] = []
+    /// The pool, best first (item indices).
+    private(set) var pool: [Int32] = []
+    /// Each item's place in `pool`, or -1.
+    private var poolPlace: [Int32] = []
 
-    public init(capacity: Int, featureWidth: Int) {
+    public init(capacity: Int, featureWidth: Int, poolCapacity: Int = 0) {
         self.capacity = capacity
         self.featureWidth = max(1, featureWidth)
+        self.poolCapacity = max(0, poolCapacity)
         index = UInt64Map(minimumCapacity: min(capacity, 1 << 12))
+        if poolCapacity > 0 { pool.reserveCapacity(min(poolCapacity, capacity)) }
     }
 
     @inline(__always) func slotStart(_ item: Int) -> Int { item * featureWidth }
@@ -45,7 +62,75 @@ public struct ItemCatalog: Sendable {
         values.append(contentsOf: repeatElement(0, count: featureWidth))
         namespaces.append(contentsOf: repeatElement(0, count: featureWidth))
         featureCounts.append(0)
+        positives.append(0)
+        if pool.count < poolCapacity {
+            // Count 0 and the highest index: last in the pool's order.
+            poolPlace.append(Int32(pool.count))
+            pool.append(Int32(item))
+        } else {
+            poolPlace.append(-1)
+        }
         return item
+    }
+
+    // MARK: Popularity
+
+    /// Positive feedback recorded for `item`.
+    public func positiveCount(of item: Int) -> Int { Int(positives[item]) }
+
+    /// Whether `a` ranks before `b` in the pool: more positives, then seen first.
+    @inline(__always) private func ranksBefore(_ a: Int, _ b: Int) -> Bool {
+        positives[a] > positives[b] || (positives[a] == positives[b] && a < b)
+    }
+
+    /// Records one positive feedback for `item` and keeps the pool exact.
+    public mutating func recordPositive(_ item: Int) {
+        positives[item] &+= 1
+        guard poolCapacity > 0 else { return }
+        var place = Int(poolPlace[item])
+        if place < 0 {
+            // Outside the pool every item ranks after the pool's last; only `item` moved, so it enters iff it now
+            // ranks before that last one, which leaves.
+            let last = pool.count - 1
+            let leaving = Int(pool[last])
+            guard ranksBefore(item, leaving) else { return }
+            poolPlace[leaving] = -1
+            pool[last] = Int32(item)
+            place = last
+        }
+        while place > 0 {
+            let ahead = Int(pool[place - 1])
+            guard ranksBefore(item, ahead) else { break }
+            pool[place] = Int32(ahead)
+            poolPlace[ahead] = Int32(place)
+            place -= 1
+        }
+        pool[place] = Int32(item)
+        poolPlace[item] = Int32(place)
+    }
+
+    /// Sets a restored count (call ``rebuildPool()`` after the last one).
+    mutating func setPositiveCount(of item: Int, _ n: UInt32) { positives[item] = n }
+
+    /// Rebuilds the pool from the counts (after a restore): the same pool the incremental updates keep.
+    mutating func rebuildPool() {
+        pool.removeAll(keepingCapacity: true)
+        for i in poolPlace.indices { poolPlace[i] = -1 }
+        guard poolCapacity > 0 else { return }
+        let order = (0..<count).sorted { ranksBefore($0, $1) }
+        for (place, item) in order.prefix(poolCapacity).enumerated() {
+            pool.append(Int32(item))
+            poolPlace[item] = Int32(place)
+        }
+    }
+
+    /// Calls `body` with the candidates of a score refresh: the pool, or every item when there is no pool.
+    @inline(__always)
+    public func withCandidates<R>(_ body: (_ count: Int, _ pool: UnsafeBufferPointer<Int32>?) throws -> R) rethrows -> R {
+        if poolCapacity > 0 {
+            return try pool.withUnsafeBufferPointer { try body($0.count, $0) }
+        }
+        return try body(count, nil)
     }
 
     /// The key of catalog entry `item`.

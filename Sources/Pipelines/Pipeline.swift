@@ -48,7 +48,9 @@ public struct Pipeline: Sendable {
         self.featurizer = Featurizer(spec: spec.features)
         self.decoder = EventDecoder(contextKeys: featurizer.contextKeys)
         let itemWidth = featurizer.itemNamespaces.count * spec.features.maxValuesPerField
-        self.catalog = ItemCatalog(capacity: spec.outputs.catalogCapacity, featureWidth: itemWidth)
+        self.catalog = ItemCatalog(
+            capacity: spec.outputs.catalogCapacity, featureWidth: itemWidth,
+            poolCapacity: spec.outputs.candidates < spec.outputs.catalogCapacity ? spec.outputs.candidates : 0)
         self.join = LabelJoin(capacity: spec.label.bufferCapacity)
         self.rng = SplitMix64(seed: spec.evaluation.ranking?.seed ?? 0)
         var weights = Array(repeating: 0.0, count: EventType.allCases.count)
@@ -70,16 +72,31 @@ public struct Pipeline: Sendable {
     // MARK: Step
 
     /// Processes one input message (one JSON event). Never throws: bad input goes to `sink.rejected` with its reason.
+    /// The same as ``decode(_:sink:)`` followed by ``apply(_:sink:)``.
+    @inline(__always)
     public mutating func process<S: PipelineSink>(_ input: UnsafeRawBufferPointer, sink: inout S) {
+        guard let event = decode(input, sink: &sink) else { return }
+        apply(event, sink: &sink)
+    }
+
+    /// The first half of ``process(_:sink:)``: counts the input and decodes it; bad input goes to `sink.rejected`
+    /// and yields nil. The view is valid until the next decode; until ``apply(_:sink:)`` nothing else changed, so
+    /// a caller may still act on the previous event's state (the worker publishes a pending score refresh when
+    /// the next event is another user's).
+    @inline(__always)
+    public mutating func decode<S: PipelineSink>(_ input: UnsafeRawBufferPointer, sink: inout S) -> EventView? {
         counters.events &+= 1
-        let event: EventView
         do {
-            event = try decoder.decode(input)
+            return try decoder.decode(input)
         } catch {
             counters.countRejected(error)
             sink.rejected(error, input: input)
-            return
+            return nil
         }
+    }
+
+    /// The second half of ``process(_:sink:)``: featurize, predict, label, learn the event just decoded.
+    public mutating func apply<S: PipelineSink>(_ event: EventView, sink: inout S) {
         // Featurizing reads no model state, so it goes first: the example's parameters are then requested from
         // memory (prefetch) while the windows that closed learn, instead of stalling its prediction afterwards.
         featurizer.extract(event)
@@ -113,7 +130,10 @@ public struct Pipeline: Sendable {
             sink.scored(event, probability: p)
         } else if isPositive[type] {
             counters.feedback &+= 1
-            if let item, ranking != nil { evaluateRanking(target: item) }
+            if let item {
+                if ranking != nil { evaluateRanking(target: item) }
+                catalog.recordPositive(item)
+            }
             if let example = join.takePending(key: joinKey(event, itemHash: itemHash)) {
                 learn(example, label: true, cause: .feedback, sink: &sink)
             } else {
@@ -212,8 +232,9 @@ public struct Pipeline: Sendable {
         return model.margin(featurizer.emit())
     }
 
-    /// The `k` best catalog items for the user of the last processed event, best first, as (item, probability).
-    /// Used by the worker's score refresh. Scores every catalog item. For logistic models the terms of features
+    /// The `k` best candidate items for the user of the last processed event, best first, as (item, probability).
+    /// Used by the worker's score refresh. The candidates are the catalog's popularity pool (`outputs.candidates`
+    /// items with the most positive feedback), or every catalog item without a pool. For logistic models the terms of features
     /// that involve no item-side namespace are looked up once per call, not once per item (same sums in the same
     /// order, so the probabilities are bit-identical to scoring each item's full row); factor models score the
     /// full row of each item.
@@ -221,11 +242,16 @@ public struct Pipeline: Sendable {
         result.removeAll(keepingCapacity: true)
         guard catalog.count > 0 else { return }
         var heap = TopK(k: k)
-        if case .logistic = model.configuration.kind {
-            featurizer.prepareLinearCandidates(model: model)
-            featurizer.offerLinearCandidates(catalog, model: model, to: &heap)
-        } else {
-            for j in 0..<catalog.count { heap.offer(item: j, score: score(candidate: j)) }
+        let catalog = self.catalog
+        catalog.withCandidates { count, pool in
+            if case .logistic = model.configuration.kind {
+                featurizer.prepareLinearCandidates(model: model)
+                featurizer.offerLinearCandidates(catalog, candidates: count, pool: pool, model: model, to: &heap)
+            } else if let pool {
+                for c in 0..<count { heap.offer(item: Int(pool[c]), score: score(candidate: Int(pool[c]))) }
+            } else {
+                for j in 0..<count { heap.offer(item: j, score: score(candidate: j)) }
+            }
         }
         heap.drainDescending(into: &result)
         for i in result.indices { result[i].probability = sigmoid(result[i].probability) }

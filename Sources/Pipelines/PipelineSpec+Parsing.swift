@@ -256,13 +256,25 @@ private struct PipelineSpecParser {
     }
 
     func parseOutputs(_ c: YAMLCursor) throws(PipelineFileError) -> OutputSpec {
-        let f = try c.fields(["top_k", "scores_topic", "adjustments_topic", "dlq_topic", "catalog_capacity"])
+        let f = try c.fields(["top_k", "scores_topic", "adjustments_topic", "dlq_topic", "catalog_capacity", "candidates",
+                              "min_bias_shift"])
         var o = OutputSpec.defaults
         if let v = f["top_k"] { o.topK = try v.int(in: 1...1000) }
         if let v = f["scores_topic"] { o.scoresTopic = try v.string() }
         if let v = f["adjustments_topic"] { o.adjustmentsTopic = try v.string() }
         if let v = f["dlq_topic"] { o.deadLetterTopic = try v.string() }
         if let v = f["catalog_capacity"] { o.catalogCapacity = try v.int(in: 1...10_000_000) }
+        if let v = f["candidates"] {
+            if case .scalar(let s) = v.node, s.string == "all" { o.candidates = 0 } else { o.candidates = try v.int(in: 1...10_000_000) }
+        }
+        if let v = f["min_bias_shift"] { o.minBiasShift = try v.double(in: 0...1_000) }
+        if let v = f["candidates"] {
+            guard o.candidates == 0 || o.candidates >= o.topK else {
+                throw v.error("must be at least top_k (\(o.topK)), got \(o.candidates)")
+            }
+        } else {
+            o.candidates = max(o.candidates, o.topK)
+        }
         return o
     }
 
@@ -295,9 +307,11 @@ private struct PipelineSpecParser {
 }
 
 extension OutputSpec {
-    /// Defaults used when `outputs:` is absent: top 10, topics `scores`, `adjustments`, `events.dlq`.
+    /// Defaults used when `outputs:` is absent: top 10 of the 500 items with the most positive feedback, topics
+    /// `scores`, `adjustments`, `events.dlq`, every item-bias change published.
     public static let defaults = OutputSpec(
-        topK: 10, scoresTopic: "scores", adjustmentsTopic: "adjustments", deadLetterTopic: "events.dlq", catalogCapacity: 100_000)
+        topK: 10, scoresTopic: "scores", adjustmentsTopic: "adjustments", deadLetterTopic: "events.dlq", catalogCapacity: 100_000,
+        candidates: 500, minBiasShift: 0)
 }
 
 extension EvaluationSpec {

@@ -117,6 +117,12 @@ public struct OutputSpec: Sendable, Equatable {
     public var deadLetterTopic: String
     /// Capacity of the item catalog used for candidate scoring.
     public var catalogCapacity: Int
+    /// Candidates of a score refresh: the `candidates` items with the most positive feedback (0: the whole
+    /// catalog). The refresh costs one prediction per candidate.
+    public var candidates: Int
+    /// The worker publishes an `item_bias` adjustment only when the bias moved at least this much over a poll
+    /// batch (0: any change).
+    public var minBiasShift: Double
 }
 
 /// Progressive-validation options.

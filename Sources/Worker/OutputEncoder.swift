@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Builds the JSON of output messages into a reusable byte buffer (no Foundation, no String per message).
 ///
 /// Output schemas are versioned by the `"schema"` field; see README "Worker outputs".
@@ -58,13 +52,13 @@ public struct OutputEncoder: Sendable {
         }
     }
 
-    /// Appends a number with up to 9 significant digits (enough for Float); non-finite values become `null`.
+    /// Appends a number as the shortest decimal that reads back to the same `Float` (at most 9 significant
+    /// digits; model parameters are Floats); non-finite values become `null`. No allocation: Swift's
+    /// shortest-representation printing, into a small (inline) string.
     public mutating func number(_ v: Double) {
-        guard v.isFinite else { raw("null"); return }
-        var buffer = [CChar](repeating: 0, count: 32)
-        let n = buffer.withUnsafeMutableBufferPointer { p in
-            withVaList([v]) { vsnprintf(p.baseAddress, 32, "%.9g", $0) }
-        }
-        buffer.withUnsafeBytes { bytes.append(contentsOf: $0[0..<Int(n)]) }
+        let f = Float(v)
+        guard f.isFinite else { raw("null"); return }
+        var text = f.description
+        text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 }

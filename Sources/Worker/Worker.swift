@@ -165,6 +165,7 @@ struct WorkerLoop {
             }) { message in
                 self.handle(message)
             }
+            publishPending()
             if n > 0 {
                 lastMessage = Date()
                 if firstMessageAt == nil { firstMessageAt = batchStartDate; eventsAtStart = pipeline.counters.events - UInt64(n) }
@@ -216,15 +217,30 @@ struct WorkerLoop {
         if let known = hot!.next, message.offset < known { return }  // already in the model (re-delivery)
         sink.source.offset = message.offset
         sink.key = message.key ?? UnsafeRawBufferPointer(start: nil, count: 0)
-        sink.modelVersion = pipeline.model.version
         let value = message.value ?? UnsafeRawBufferPointer(start: nil, count: 0)
-        pipeline.process(value, sink: &sink)
-        if sink.refreshDue {
-            pipeline.topItems(k: options.spec.outputs.topK, into: &top)
-            sink.publishScores(items: top, catalog: pipeline.catalog)
+        if let event = pipeline.decode(value, sink: &sink) {
+            // The pipeline still holds the previous event: a run of another user ends here.
+            if sink.refreshDue(otherThan: event.userID) { publishRefresh() }
+            sink.modelVersion = pipeline.model.version
+            pipeline.apply(event, sink: &sink)
         }
         hot!.next = message.offset + 1
         eventsSinceCheckpoint += 1
+    }
+
+    /// Publishes the pending score refresh: the top-K candidates for the user of the last applied event.
+    mutating func publishRefresh() {
+        sink.modelVersion = pipeline.model.version
+        pipeline.topItems(k: options.spec.outputs.topK, into: &top)
+        sink.publishScores(items: top, catalog: pipeline.catalog)
+    }
+
+    /// Hands everything pending to the producer: the refresh of the last user run and the batch's item-bias
+    /// shifts. At the end of each poll batch and before every checkpoint.
+    mutating func publishPending() {
+        if sink.refreshDue { publishRefresh() }
+        sink.modelVersion = pipeline.model.version
+        sink.publishBiasShifts(catalog: pipeline.catalog)
     }
 
     /// Delivery reports: failures after librdkafka's own retries stop the worker without a checkpoint.
@@ -246,6 +262,7 @@ struct WorkerLoop {
 
     mutating func checkpoint(reason: String) throws {
         // Outputs of the included events must be delivered before the checkpoint says they are done.
+        publishPending()
         while producer.outstandingCount > 0 {
             try serveDeliveries()
             do {

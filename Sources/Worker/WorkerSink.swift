@@ -23,12 +23,18 @@ public struct SourceMessage: Sendable {
 /// Turns what the pipeline did into output messages: dead letters, adjustments and score refreshes.
 ///
 /// - Rejected input → the dead-letter topic, original key and bytes, headers `feedloop.reason`,
-///   `feedloop.field`, `feedloop.detail`, `feedloop.source` (topic/partition/offset).
-/// - A labelled example whose update moved the item's bias → `adjustments` `item_bias` (old/new).
+///   `feedloop.field`, `feedloop.detail`, `feedloop.source` (topic/partition/offset). One per bad input, at once.
 /// - Feedback (a purchase) → `adjustments` `suppress_item` for that user (downstream caches drop it from the
-///   user's recommendations).
-/// - After an event of a refresh type, at most once per user per `refreshIntervalMs` of event time →
-///   `scores`: the user's top-K catalog items.
+///   user's recommendations). One per purchase, at once.
+/// - Labelled examples that moved an item's bias → `adjustments` `item_bias`, **coalesced per poll batch**: one
+///   message per item with the bias before its first update and after its last one in the batch, the number of
+///   updates and positives, published at the end of the batch when it moved at least `outputs.min_bias_shift`.
+/// - A refresh-type event → `scores`: the user's top-K candidates, **coalesced per run**: consecutive events of
+///   one user (in a poll batch) get one refresh, published when the next event is another user's or the batch
+///   ends, so it reflects all of them; at most one per user per `refreshIntervalMs` of event time.
+///
+/// The worker loop publishes what is pending (``WorkerLoop/publishPending()``) at those points and before every
+/// checkpoint, so a checkpoint never covers an event whose outputs are not yet handed to the producer.
 struct WorkerSink<P: OutputPublisher>: PipelineSink {
     var publisher: P
     var encoder = OutputEncoder()
@@ -38,12 +44,39 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     let pipelineName: String
     let refreshTypes: [Bool]
     let refreshIntervalMs: Int64
-    /// Last refresh per user key (event time).
+    /// Last published refresh per user key (event time); kept only with a refresh interval.
     var lastRefresh: [UInt64: Int64] = [:]
-    /// Users whose scores should be refreshed after the current event (set in `processed`).
-    var refreshDue = false
     var modelVersion: UInt64 = 0
     var published: (scores: UInt64, adjustments: UInt64, deadLetters: UInt64) = (0, 0, 0)
+
+    // MARK: Pending score refresh (the current user run)
+
+    /// Whether a score refresh waits for the end of its user's run.
+    private(set) var refreshDue = false
+    /// The run's user, its last event's time and source, and the offset of its first event.
+    var refreshUser: [UInt8] = []
+    var refreshTimestamp: Int64 = 0
+    var refreshSource = SourceMessage(topic: "", partition: 0, offset: 0)
+    var refreshFirstOffset: Int64 = 0
+
+    // MARK: Pending item-bias shifts (the current poll batch)
+
+    /// One item's bias movement in the current batch.
+    struct BiasShift {
+        var item: Int
+        var old: Float
+        var new: Float
+        var updates: UInt32
+        var positives: UInt32
+        var cause: LabelCause
+        var label: Bool
+        var predicted: Double
+        var source: SourceMessage
+    }
+    /// Shifts in order of each item's first update in the batch.
+    var biasShifts: [BiasShift] = []
+    /// Per catalog item: its index in `biasShifts` + 1, or 0.
+    var biasSlot: [Int32] = []
 
     init(publisher: P, spec: PipelineSpec, refreshTypes: Set<EventType>, refreshIntervalMs: Int64) {
         self.publisher = publisher
@@ -53,7 +86,10 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
         for t in refreshTypes { types[Int(t.rawValue)] = true }
         self.refreshTypes = types
         self.refreshIntervalMs = refreshIntervalMs
+        refreshUser.reserveCapacity(256)
     }
+
+    // MARK: PipelineSink
 
     mutating func rejected(_ reason: RejectReason, input: UnsafeRawBufferPointer) {
         let headers: [(String, [UInt8])] = [
@@ -69,18 +105,26 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     mutating func scored(_ event: borrowing EventView, probability: Double) {}
 
     mutating func labelled(_ example: LabelledExample, itemID item: UnsafeRawBufferPointer) {
-        guard let before = example.itemBiasBefore, let after = example.itemBiasAfter, before != after, item.count > 0 else { return }
-        encoder.begin()
-        encoder.raw(#"{"schema":1,"kind":"item_bias","item_id":"#)
-        encoder.string(item)
-        encoder.raw(#","old":"#); encoder.number(Double(before))
-        encoder.raw(#","new":"#); encoder.number(Double(after))
-        encoder.raw(#","reason":"#); encoder.string(example.cause.rawValue)
-        encoder.raw(#","label":"#); encoder.raw(example.label ? "true" : "false")
-        encoder.raw(#","predicted":"#); encoder.number(example.probability)
-        appendProvenance()
-        publisher.publish(topic: outputs.adjustmentsTopic, key: item, value: encoder.bytes, headers: [])
-        published.adjustments &+= 1
+        guard let before = example.itemBiasBefore, let after = example.itemBiasAfter, example.item >= 0 else { return }
+        if example.item >= biasSlot.count { biasSlot.append(contentsOf: repeatElement(0, count: example.item + 1 - biasSlot.count)) }
+        let slot = Int(biasSlot[example.item])
+        if slot == 0 {
+            biasShifts.append(BiasShift(
+                item: example.item, old: before, new: after, updates: 1, positives: example.label ? 1 : 0,
+                cause: example.cause, label: example.label, predicted: example.probability, source: source))
+            biasSlot[example.item] = Int32(biasShifts.count)
+        } else {
+            biasShifts.withUnsafeMutableBufferPointer { shifts in
+                let i = slot - 1
+                shifts[i].new = after
+                shifts[i].updates &+= 1
+                if example.label { shifts[i].positives &+= 1 }
+                shifts[i].cause = example.cause
+                shifts[i].label = example.label
+                shifts[i].predicted = example.probability
+                shifts[i].source = source
+            }
+        }
     }
 
     mutating func processed(_ event: borrowing EventView) {
@@ -90,27 +134,41 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
             encoder.string(event.userID)
             encoder.raw(#","item_id":"#); encoder.string(event.itemID)
             encoder.raw(#","reason":"purchase""#)
-            appendProvenance(timestamp: event.timestamp)
+            appendProvenance(source, timestamp: event.timestamp)
             publisher.publish(topic: outputs.adjustmentsTopic, key: event.userID, value: encoder.bytes, headers: [])
             published.adjustments &+= 1
         }
-        refreshDue = false
+        if refreshDue {
+            // The loop publishes a pending refresh before another user's event: this one extends the run.
+            let user = event.userID
+            assert(refreshUser.elementsEqual(user), "a user run must end before another user's event")
+            refreshTimestamp = event.timestamp
+            refreshSource = source
+            return
+        }
         guard refreshTypes[Int(event.type.rawValue)] else { return }
-        let userKey = Self.userKey(event.userID)
-        if let last = lastRefresh[userKey], refreshIntervalMs > 0, event.timestamp < last &+ refreshIntervalMs { return }
-        lastRefresh[userKey] = event.timestamp
+        if refreshIntervalMs > 0, let last = lastRefresh[Self.userKey(event.userID)], event.timestamp < last &+ refreshIntervalMs {
+            return
+        }
         refreshDue = true
         refreshTimestamp = event.timestamp
+        refreshSource = source
+        refreshFirstOffset = source.offset
         refreshUser.removeAll(keepingCapacity: true)
         refreshUser.append(contentsOf: event.userID)
     }
 
-    var refreshTimestamp: Int64 = 0
-    var refreshUser: [UInt8] = []
+    // MARK: Publishing what is pending
 
-    /// Encodes and publishes the score refresh due after the last event, with the ranked items.
+    /// Whether a refresh is pending for a user other than `user` (its run ends before `user`'s event).
+    func refreshDue(otherThan user: UnsafeRawBufferPointer) -> Bool {
+        refreshDue && !refreshUser.elementsEqual(user)
+    }
+
+    /// Encodes and publishes the pending score refresh with the ranked items.
     mutating func publishScores(items: [(item: Int, probability: Double)], catalog: ItemCatalog) {
         refreshDue = false
+        if refreshIntervalMs > 0 { refreshUser.withUnsafeBytes { lastRefresh[Self.userKey($0)] = refreshTimestamp } }
         encoder.begin()
         encoder.raw(#"{"schema":1,"user_id":"#)
         refreshUser.withUnsafeBytes { encoder.string($0) }
@@ -123,18 +181,44 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
             encoder.raw("}")
         }
         encoder.raw("]")
-        appendProvenance(timestamp: refreshTimestamp)
+        appendProvenance(refreshSource, timestamp: refreshTimestamp, firstOffset: refreshFirstOffset)
         let value = encoder.bytes
         refreshUser.withUnsafeBytes { publisher.publish(topic: outputs.scoresTopic, key: $0, value: value, headers: []) }
         published.scores &+= 1
     }
 
-    mutating func appendProvenance(timestamp: Int64? = nil) {
+    /// Publishes the batch's item-bias shifts (those that moved at least `min_bias_shift`) and starts a new batch.
+    mutating func publishBiasShifts(catalog: ItemCatalog) {
+        guard !biasShifts.isEmpty else { return }
+        for shift in biasShifts {
+            biasSlot[shift.item] = 0
+            let moved = abs(Double(shift.new) - Double(shift.old))
+            guard shift.new != shift.old, moved >= outputs.minBiasShift else { continue }
+            encoder.begin()
+            encoder.raw(#"{"schema":1,"kind":"item_bias","item_id":"#)
+            catalog.withID(of: shift.item) { encoder.string($0) }
+            encoder.raw(#","old":"#); encoder.number(Double(shift.old))
+            encoder.raw(#","new":"#); encoder.number(Double(shift.new))
+            encoder.raw(#","updates":"#); encoder.int(Int64(shift.updates))
+            encoder.raw(#","positives":"#); encoder.int(Int64(shift.positives))
+            encoder.raw(#","reason":"#); encoder.string(shift.cause.rawValue)
+            encoder.raw(#","label":"#); encoder.raw(shift.label ? "true" : "false")
+            encoder.raw(#","predicted":"#); encoder.number(shift.predicted)
+            appendProvenance(shift.source)
+            let value = encoder.bytes
+            catalog.withID(of: shift.item) { publisher.publish(topic: outputs.adjustmentsTopic, key: $0, value: value, headers: []) }
+            published.adjustments &+= 1
+        }
+        biasShifts.removeAll(keepingCapacity: true)
+    }
+
+    mutating func appendProvenance(_ source: SourceMessage, timestamp: Int64? = nil, firstOffset: Int64? = nil) {
         encoder.raw(#","pipeline":"#); encoder.string(pipelineName)
         encoder.raw(#","model_version":"#); encoder.int(Int64(bitPattern: modelVersion))
         encoder.raw(#","source":{"topic":"#); encoder.string(source.topic)
         encoder.raw(#","partition":"#); encoder.int(Int64(source.partition))
         encoder.raw(#","offset":"#); encoder.int(source.offset)
+        if let firstOffset { encoder.raw(#","first_offset":"#); encoder.int(firstOffset) }
         if let timestamp { encoder.raw(#","ts":"#); encoder.int(timestamp) }
         encoder.raw("}}")
     }

@@ -32,6 +32,7 @@ extension WorkerIntegrationTests {
         let scores = try scenario.readAll(scenario.scoresTopic, expected: summary.published.scores)
         #expect(scores.count == summary.published.scores)
         var scoredUsers: Set<String> = []
+        var coalescedRefreshes = 0
         for message in scores {
             let json = try #require(EventLine.object(message.value ?? []), "scores value is not JSON: \(message.text)")
             let key = String(decoding: message.key ?? [], as: UTF8.self)
@@ -44,6 +45,11 @@ extension WorkerIntegrationTests {
             let offset = try #require(source["offset"] as? Int)
             try #require(offset >= 0 && offset < events.count, "source offset \(offset) out of range")
             #expect(events[offset]["user_id"] as? String == key, "the event at the source offset is another user's")
+            // One refresh per user run: it covers the events first_offset...offset, all of them this user's.
+            let first = try #require(source["first_offset"] as? Int, "no first_offset: \(message.text)")
+            try #require(first <= offset)
+            #expect(events[first...offset].allSatisfy { $0["user_id"] as? String == key }, "refresh spans another user's event")
+            if first < offset { coalescedRefreshes += 1 }
             #expect((source["ts"] as? Int64) == (events[offset]["ts"] as? Int64))
             let ranked = try #require(json["items"] as? [[String: Any]], "no items: \(message.text)")
             #expect(!ranked.isEmpty && ranked.count <= 10)
@@ -55,6 +61,7 @@ extension WorkerIntegrationTests {
             #expect(ids.count == ranked.count && Set(ids).count == ids.count && Set(ids).isSubset(of: items))
             scoredUsers.insert(key)
         }
+        #expect(coalescedRefreshes > 0, "no refresh covered more than one event of its user's run")
         // --refresh-interval 1h: at most one refresh per user per hour of event time.
         var refreshTimes: [String: [Int64]] = [:]
         for message in scores {
@@ -68,10 +75,12 @@ extension WorkerIntegrationTests {
             #expect(gaps.allSatisfy { $0 >= 3_600_000 }, "user \(user) refreshed less than 1 h (event time) apart: \(times)")
         }
 
-        // adjustments: item_bias (key = item id) after each labelled example, suppress_item (key = user id) per purchase.
+        // adjustments: item_bias (key = item id) per item whose bias moved in a poll batch, suppress_item (key = user
+        // id) per purchase.
         let adjustments = try scenario.readAll(scenario.adjustmentsTopic, expected: summary.published.adjustments)
         #expect(adjustments.count == summary.published.adjustments)
         var kinds: [String: Int] = [:]
+        var biasUpdates = 0
         for message in adjustments {
             let json = try #require(EventLine.object(message.value ?? []), "adjustments value is not JSON: \(message.text)")
             let key = String(decoding: message.key ?? [], as: UTF8.self)
@@ -87,6 +96,10 @@ extension WorkerIntegrationTests {
                 let old = try #require(json["old"] as? Double), new = try #require(json["new"] as? Double)
                 #expect(old != new && old.isFinite && new.isFinite)
                 #expect(json["label"] is Bool)
+                let updates = try #require(json["updates"] as? Int), positives = try #require(json["positives"] as? Int)
+                #expect(updates >= 1 && positives >= 0 && positives <= updates)
+                #expect(json["reason"] as? String != nil && json["predicted"] is Double)
+                biasUpdates += updates
             case "suppress_item":
                 #expect(json["user_id"] as? String == key)
                 #expect(events[offset]["type"] as? String == "purchase")
@@ -99,5 +112,7 @@ extension WorkerIntegrationTests {
         let purchases = events.filter { $0["type"] as? String == "purchase" }.count
         #expect(kinds["suppress_item"] == purchases)
         #expect((kinds["item_bias"] ?? 0) > 0)
+        // Coalesced: fewer messages than updates, and no update counted twice.
+        #expect(biasUpdates <= summary.labelled && (kinds["item_bias"] ?? 0) < biasUpdates)
     }
 }

@@ -4,7 +4,7 @@ Assigns partition 0 of TOPIC from the beginning (no group join), prints "ready" 
 then records for each message CLOCK_MONOTONIC in ns (system-wide, so comparable with the producer process)
 before anything else. On SIGTERM/SIGINT it stops and writes OUT: one line `partition offset receive_ns` per
 message, where partition/offset name the *input event* it answers: the score's `source.partition` and
-`source.offset` fields, or with --raw the message's own position (to time a bare producer → consumer hop).
+`source.offset` fields (one line per event of the run `source.first_offset`..`offset` a refresh covers), or with --raw the message's own position (to time a bare producer → consumer hop).
 Extra KEY=VALUE arguments are librdkafka consumer properties (e.g. fetch.wait.max.ms=5).
 A separate process (not a thread of the producer) so neither side's timestamps wait for the other's GIL.
 """
@@ -64,7 +64,11 @@ def main() -> None:
                 continue
             try:
                 source = json.loads(m.value())["source"]
-                out.write(f"{source['partition']} {source['offset']} {t}\n")
+                # A refresh coalesces its user's run first_offset..offset: it answers every event of it, each
+                # timed from its own send (the run's first event waited longest).
+                first = source.get("first_offset", source["offset"])
+                for o in range(first, source["offset"] + 1):
+                    out.write(f"{source['partition']} {o} {t}\n")
             except (ValueError, KeyError, TypeError):
                 out.write(f"-1 -1 {t}\n")
 
