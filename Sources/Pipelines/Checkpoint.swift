@@ -44,8 +44,13 @@ extension Pipeline {
     static let checkpointMagic = "FLCK"
     static let checkpointVersion: UInt32 = 2
 
-    /// A fingerprint of the definition: a checkpoint only restores into the same definition.
-    public var specFingerprint: UInt32 { Checksum.crc32c(Array(String(describing: spec).utf8)) }
+    /// A fingerprint of the parts of the definition that give the checkpointed state its meaning: a checkpoint
+    /// only restores into a pipeline whose fingerprint matches. CRC-32C of ``PipelineSpec/encodeStateDefinition(into:)``.
+    public var specFingerprint: UInt32 {
+        var w = BinaryWriter(capacity: 512)
+        spec.encodeStateDefinition(into: &w)
+        return Checksum.crc32c(w.bytes)
+    }
 
     /// Serializes the pipeline state and the input positions it includes.
     public func checkpointBytes(positions: [InputPosition]) -> [UInt8] {
@@ -108,6 +113,44 @@ extension Pipeline {
 }
 
 // MARK: - Parts
+
+extension PipelineSpec {
+    /// A canonical, versioned encoding of what the checkpointed state depends on: the features (hashing, namespaces,
+    /// crosses), the label rule (which examples are pending, their windows and buffer) and the model configuration,
+    /// plus the catalog capacity. Explicit fields in a fixed order — no `String(describing:)` and no dictionary or
+    /// set iteration order, which Swift randomises per process — so the fingerprint is the same in every process
+    /// and every build. Topics, `top_k`, `candidates`, `min_bias_shift` and the evaluation options are left out:
+    /// changing them keeps the learned model.
+    public func encodeStateDefinition(into w: inout BinaryWriter) {
+        w.write(UInt32(1))  // version of this encoding
+        w.write(UInt64(features.bits))
+        w.write(UInt64(features.maxValuesPerField))
+        w.write(UInt64(features.namespaces.count))
+        for n in features.namespaces {
+            w.write(string: n.name)
+            w.write(string: n.source.fieldName)
+            switch n.transform {
+            case .categorical: w.write(UInt8(0))
+            case .bucket(let width): w.write(UInt8(1)); w.write(width)
+            case .numeric(let scale): w.write(UInt8(2)); w.write(scale)
+            }
+            w.write(string: n.side.rawValue)
+        }
+        w.write(UInt64(features.crosses.count))
+        for c in features.crosses { w.write(UInt64(c.first)); w.write(UInt64(c.second)) }
+        let weights = label.exampleWeights.sorted { $0.key.rawValue < $1.key.rawValue }
+        w.write(UInt64(weights.count))
+        for (type, weight) in weights { w.write(type.rawValue); w.write(weight) }
+        let positives = label.positiveTypes.map(\.rawValue).sorted()
+        w.write(UInt64(positives.count))
+        for type in positives { w.write(type) }
+        w.write(label.attributionWindowMs)
+        w.write(label.allowedLatenessMs)
+        w.write(UInt64(label.bufferCapacity))
+        model.encode(into: &w)
+        w.write(UInt64(outputs.catalogCapacity))
+    }
+}
 
 extension PipelineCounters {
     func write(to w: inout BinaryWriter) {

@@ -8,6 +8,7 @@ struct WorkerMetrics {
     let rejected: Counter
     let deliveryFailures: Counter
     let checkpoints: Counter
+    let checkpointDuration: Timer
     let updateLatency: Timer
     let lagGauge: Gauge
     let checkpointAgeGauge: Gauge
@@ -25,6 +26,7 @@ struct WorkerMetrics {
         rejected = Counter(label: "feedloop_dead_letters_total", dimensions: d)
         deliveryFailures = Counter(label: "feedloop_delivery_failures_total", dimensions: d)
         checkpoints = Counter(label: "feedloop_checkpoints_total", dimensions: d)
+        checkpointDuration = Timer(label: "feedloop_checkpoint_seconds", dimensions: d, preferredDisplayUnit: .seconds)
         updateLatency = Timer(label: "feedloop_event_seconds", dimensions: d, preferredDisplayUnit: .seconds)
         lagGauge = Gauge(label: "feedloop_consumer_lag", dimensions: d)
         checkpointAgeGauge = Gauge(label: "feedloop_checkpoint_age_seconds", dimensions: d)
@@ -58,6 +60,11 @@ struct WorkerMetrics {
 
     func lag(_ value: Int64) { if value >= 0 { lagGauge.record(Double(value)) } }
     func checkpointAge(_ seconds: Double) { checkpointAgeGauge.record(seconds) }
-    func checkpointWritten() { checkpoints.increment() }
+    /// A checkpoint was written; `nanoseconds` is the time the loop stood still for it (output flush, state
+    /// serialization, write and fsync).
+    func checkpointWritten(nanoseconds: UInt64) {
+        checkpoints.increment()
+        checkpointDuration.recordNanoseconds(Int64(nanoseconds))
+    }
     func deliveryFailure() { deliveryFailures.increment() }
 }

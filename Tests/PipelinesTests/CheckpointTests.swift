@@ -75,3 +75,77 @@ import Testing
         }
     }
 }
+
+/// The checkpoint's spec fingerprint: canonical (same in every process and build), and sensitive to exactly the
+/// parts of the definition the state depends on.
+@Suite struct CheckpointFingerprintTests {
+    static let yaml = """
+        version: 1
+        name: fp
+        features:
+          bits: 18
+          namespaces:
+            - {name: u, field: user_id}
+            - {name: i, field: item_id}
+            - {name: a, field: context.age, transform: bucket, width: 10, side: user}
+            - {name: p, field: context.price, transform: numeric, scale: 0.5, side: item}
+          crosses: [[u, i]]
+        label:
+          examples: {click: 1.0, view: 0.25}
+          positives: [purchase, add_to_cart]
+          attribution_window: 30m
+        model:
+          type: fm
+          factors: 4
+        optimizer: {type: ftrl, alpha: 0.1}
+        """
+
+    static func fingerprint(_ yaml: String) throws -> UInt32 {
+        Pipeline(spec: try PipelineSpec.parse(yaml: yaml)).specFingerprint
+    }
+
+    @Test func fingerprintIsPinnedAcrossProcessesAndBuilds() throws {
+        // Several example weights and positives: their Dictionary/Set order is randomised per process, so a
+        // fingerprint over that order would miss this constant in about every other run.
+        let got = try Self.fingerprint(Self.yaml)
+        #expect(got == 0x27f9_3209, "got 0x\(String(got, radix: 16))")
+    }
+
+    @Test func outputAndEvaluationOptionsKeepTheFingerprintStateDefinitionChangesIt() throws {
+        let base = try Self.fingerprint(Self.yaml)
+        let kept = [
+            Self.yaml.replacingOccurrences(of: "name: fp", with: "name: renamed"),
+            Self.yaml + "\noutputs: {top_k: 20, candidates: 50, min_bias_shift: 0.1, scores_topic: s2}",
+            Self.yaml + "\nevaluation: {window: 10, ranking: off}",
+            Self.yaml + "\ninput: {topics: [other]}",
+        ]
+        for yaml in kept { #expect(try Self.fingerprint(yaml) == base, "\(yaml)") }
+        let changed = [
+            Self.yaml.replacingOccurrences(of: "bits: 18", with: "bits: 19"),
+            Self.yaml.replacingOccurrences(of: "width: 10", with: "width: 5"),
+            Self.yaml.replacingOccurrences(of: "scale: 0.5", with: "scale: 0.25"),
+            Self.yaml.replacingOccurrences(of: "[[u, i]]", with: "[[i, u]]"),
+            Self.yaml.replacingOccurrences(of: "view: 0.25", with: "view: 0.3"),
+            Self.yaml.replacingOccurrences(of: "[purchase, add_to_cart]", with: "[purchase]"),
+            Self.yaml.replacingOccurrences(of: "attribution_window: 30m", with: "attribution_window: 31m"),
+            Self.yaml.replacingOccurrences(of: "alpha: 0.1", with: "alpha: 0.2"),
+            Self.yaml.replacingOccurrences(of: "factors: 4", with: "factors: 8"),
+            Self.yaml + "\noutputs: {catalog_capacity: 10}",
+        ]
+        for yaml in changed { #expect(try Self.fingerprint(yaml) != base, "\(yaml)") }
+    }
+
+    @Test func checkpointOfAChangedDefinitionIsRefusedNotSkipped() throws {
+        let spec = try PipelineSpec.parse(yaml: Self.yaml)
+        let bytes = Pipeline(spec: spec).checkpointBytes(positions: [])
+        let other = try PipelineSpec.parse(yaml: Self.yaml.replacingOccurrences(of: "bits: 18", with: "bits: 19"))
+        #expect(throws: CheckpointError.self) { _ = try Pipeline.restore(spec: other, from: bytes) }
+        do {
+            _ = try Pipeline.restore(spec: other, from: bytes)
+        } catch {
+            guard case .pipelineChanged = error else { Issue.record("expected pipelineChanged, got \(error)"); return }
+        }
+        let retuned = try PipelineSpec.parse(yaml: Self.yaml + "\noutputs: {top_k: 3}")
+        _ = try Pipeline.restore(spec: retuned, from: bytes)
+    }
+}
