@@ -11,7 +11,8 @@ starts the broker and exports FEEDLOOP_BROKERS and LD_LIBRARY_PATH). Sections:
    RSS after 10 % and 50 % of the events, at the end and the peak (median run).
 3. Latency: a worker (`--refresh-interval 0s`) on fresh topics; once it is assigned, events are produced at
    a fixed rate while another process timestamps every score message; latency = score receive time − send
-   time of the input event named by the score's `source.offset` (same CLOCK_MONOTONIC), in an HdrHistogram.
+   time of each input event the score covers, `source.first_offset`..`source.offset` (a refresh coalesces its
+   user's run of events; same CLOCK_MONOTONIC), in an HdrHistogram.
 4. Optionally (default on) one more worker run under `perf record -g`: top symbols by self time and by DSO.
 
 Writes bench/out/worker-<date>.md (the table, the command, load, versions, per-run details, profile) and
@@ -690,9 +691,10 @@ def main() -> None:
           "verdict on the second half (end ≤ RSS at 50% of the events + 10%), since the first part is warm-up "
           "(librdkafka's prefetch queue fills up to `queued.max.messages.kbytes` when the worker is slower than the "
           "broker; buffers and allocator arenas grow). "
-          "Latency: events produced at a fixed rate once the worker (`--refresh-interval 0s`: every click/purchase "
-          "refreshes the user's scores) is assigned; latency = receive time of the score − send time of the input "
-          "event at the score's `source.offset`. Capacity: a fresh worker draining the latency input at full speed "
+          "Latency: events produced at a fixed rate once the worker (`--refresh-interval 0s`: every run of a user's "
+          "click/purchase events refreshes the user's scores) is assigned; latency = receive time of the score − send "
+          "time of each input event it covers (`source.first_offset`..`source.offset`), so the first event of a "
+          "coalesced run counts with its full wait. Capacity: a fresh worker draining the latency input at full speed "
           "with `--refresh-interval 0s`. Worker µs/event = worker CPU time (all threads) in its busy time / events.",
           details_md(results)]
     if bench.notes:
