@@ -218,6 +218,7 @@ struct WorkerLoop {
         }
         if let known = hot!.next, message.offset < known { return }  // already in the model (re-delivery)
         sink.source.offset = message.offset
+        sink.source.timestampMs = message.timestamp?.milliseconds ?? 0
         sink.key = message.key ?? UnsafeRawBufferPointer(start: nil, count: 0)
         let value = message.value ?? UnsafeRawBufferPointer(start: nil, count: 0)
         if let event = pipeline.decode(value, sink: &sink) {
@@ -235,6 +236,11 @@ struct WorkerLoop {
         sink.modelVersion = pipeline.model.version
         pipeline.topItems(k: options.spec.outputs.topK, into: &top)
         sink.publishScores(items: top, catalog: pipeline.catalog)
+        if sink.refreshFirstMessageMs > 0 {
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            metrics.scoreDelay(milliseconds: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000 - sink.refreshFirstMessageMs)
+        }
     }
 
     /// Hands everything pending to the producer: the refresh of the last user run and the batch's item-bias

@@ -9,6 +9,7 @@ struct WorkerMetrics {
     let deliveryFailures: Counter
     let checkpoints: Counter
     let checkpointDuration: Timer
+    let scoreDelay: Timer
     let updateLatency: Timer
     let lagGauge: Gauge
     let checkpointAgeGauge: Gauge
@@ -26,6 +27,7 @@ struct WorkerMetrics {
         rejected = Counter(label: "feedloop_dead_letters_total", dimensions: d)
         deliveryFailures = Counter(label: "feedloop_delivery_failures_total", dimensions: d)
         checkpoints = Counter(label: "feedloop_checkpoints_total", dimensions: d)
+        scoreDelay = Timer(label: "feedloop_event_to_score_seconds", dimensions: d, preferredDisplayUnit: .seconds)
         checkpointDuration = Timer(label: "feedloop_checkpoint_seconds", dimensions: d, preferredDisplayUnit: .seconds)
         updateLatency = Timer(label: "feedloop_event_seconds", dimensions: d, preferredDisplayUnit: .seconds)
         lagGauge = Gauge(label: "feedloop_consumer_lag", dimensions: d)
@@ -66,5 +68,8 @@ struct WorkerMetrics {
         checkpoints.increment()
         checkpointDuration.recordNanoseconds(Int64(nanoseconds))
     }
+    /// From the Kafka timestamp of the first input message a score refresh covers to the refresh being handed to
+    /// the producer: the input's hop through the broker plus the worker's queueing and work (ms resolution).
+    func scoreDelay(milliseconds: Int64) { scoreDelay.recordMilliseconds(max(0, milliseconds)) }
     func deliveryFailure() { deliveryFailures.increment() }
 }

@@ -13,10 +13,14 @@ public struct SourceMessage: Sendable {
     public var topic: String
     public var partition: Int32
     public var offset: Int64
-    public init(topic: String, partition: Int32, offset: Int64) {
+    /// The message's Kafka timestamp (ms since the epoch; producer's CreateTime or the broker's LogAppendTime), 0
+    /// when it has none.
+    public var timestampMs: Int64
+    public init(topic: String, partition: Int32, offset: Int64, timestampMs: Int64 = 0) {
         self.topic = topic
         self.partition = partition
         self.offset = offset
+        self.timestampMs = timestampMs
     }
 }
 
@@ -58,6 +62,8 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     var refreshTimestamp: Int64 = 0
     var refreshSource = SourceMessage(topic: "", partition: 0, offset: 0)
     var refreshFirstOffset: Int64 = 0
+    /// Kafka timestamp of the run's first message (0: none), for the event → score delay metric.
+    var refreshFirstMessageMs: Int64 = 0
 
     // MARK: Pending item-bias shifts (the current poll batch)
 
@@ -154,6 +160,7 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
         refreshTimestamp = event.timestamp
         refreshSource = source
         refreshFirstOffset = source.offset
+        refreshFirstMessageMs = source.timestampMs
         refreshUser.removeAll(keepingCapacity: true)
         refreshUser.append(contentsOf: event.userID)
     }

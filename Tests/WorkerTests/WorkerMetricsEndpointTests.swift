@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension WorkerIntegrationTests {
+    /// The Prometheus endpoint of a running worker reports what it did: events, dead letters, checkpoints and their
+    /// duration, model version, lag, and the event → score delay, in the text exposition format.
+    @Test func metricsEndpointReportsWhatTheRunningWorkerDid() async throws {
+        let scenario = try WorkerScenario("metrics")
+        var lines = try WorkerTestEnvironment.eventLines(3_000)
+        lines.insert(Array(#"{"type":"click"}"#.utf8), at: 1_500)  // one dead letter
+        try await scenario.createTopics(partitions: 1)
+        _ = try scenario.produce(lines)
+
+        let worker = try scenario.startWorker(run: "worker", group: "g", checkpoints: "checkpoints", exitWhenIdle: nil)
+        var port = 0
+        try await worker.waitForLog("the metrics address", timeout: .seconds(60)) { log in
+            guard let range = log.range(of: "metrics on http://127.0.0.1:") else { return false }
+            port = Int(log[range.upperBound...].prefix { $0.isNumber }) ?? 0
+            return port > 0
+        }
+        try await worker.waitForProgress(atLeast: lines.count, timeout: .seconds(120))
+        // The lag gauge is set with the progress line; one more second makes sure it reflects the end of the input.
+        try await Task.sleep(for: .seconds(2))
+        let text = try Self.httpGet(port: port, path: "/metrics")
+        worker.send(SIGTERM)
+        let termination = try await worker.waitForExit(timeout: .seconds(60))
+        try #require(termination == .exited(0), "\(termination)\n\(worker.logTail())")
+
+        func value(_ name: String) -> Double? {
+            for line in text.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+                return line.split(separator: " ").last.flatMap { Double($0) }
+            }
+            return nil
+        }
+        #expect(value("feedloop_events_total") == Double(lines.count), "\(text)")
+        #expect(value("feedloop_dead_letters_total") == 1)
+        #expect((value("feedloop_checkpoints_total") ?? 0) >= 1, "a checkpoint after the batches that passed 1000 events")
+        #expect((value("feedloop_checkpoint_seconds_count") ?? 0) == value("feedloop_checkpoints_total"))
+        #expect((value("feedloop_checkpoint_seconds_sum") ?? -1) > 0)
+        #expect((value("feedloop_model_version") ?? 0) > 0)
+        #expect(value("feedloop_consumer_lag") == 0)
+        #expect((value("feedloop_progressive_auc") ?? 0) > 0.5)
+        // Every score refresh records its delay from the input message's Kafka timestamp.
+        let delays = try #require(value("feedloop_event_to_score_seconds_count"), "\(text)")
+        let summary = try scenario.summary("worker")
+        #expect(delays > 0 && delays <= Double(summary.published.scores))
+        #expect(text.contains("# TYPE feedloop_events_total counter"))
+    }
+
+    /// A minimal HTTP/1.0 GET on 127.0.0.1 (the test needs no HTTP client library).
+    static func httpGet(port: Int, path: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(connected == 0, "cannot connect to the metrics port \(port)")
+        let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        try #require(request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } == request.count)
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            response += buffer[0..<n]
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        try #require(text.hasPrefix("HTTP/1.") && text.contains(" 200 "), "response: \(text.prefix(200))")
+        return text
+    }
+}
