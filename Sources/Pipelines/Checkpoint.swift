@@ -255,6 +255,8 @@ extension ItemCatalog {
             }
             w.write(positives[item])  // since version 2
         }
+        w.write(UInt64(pool.count))  // since version 2
+        for item in pool { w.write(UInt32(bitPattern: item)) }
     }
 
     /// Reads the catalog of a checkpoint frame of `version` (1: no positive counts, they restart at 0).
@@ -277,6 +279,13 @@ extension ItemCatalog {
             if version >= 2 { setPositiveCount(of: expected, try r.readUInt32()) }
         }
         overflow = savedOverflow
-        rebuildPool()
+        guard version >= 2 else { rebuildPool(); return }
+        let poolCount = Int(try r.readUInt64())
+        guard poolCount <= count else { throw .invalid("pool of \(poolCount) items in a catalog of \(count)") }
+        var saved: [Int32] = []
+        saved.reserveCapacity(poolCount)
+        for _ in 0..<poolCount { saved.append(Int32(bitPattern: try r.readUInt32())) }
+        // A pool of another size (outputs.candidates changed) or one that does not fit is rebuilt from the counts.
+        if !restorePool(saved) { rebuildPool() }
     }
 }

@@ -2,11 +2,12 @@
 /// them as candidates) and their positive-feedback counts. Bounded by `capacity`; storage grows with distinct items
 /// up to it, never with events.
 ///
-/// **Candidate pool.** With `poolCapacity` N > 0 the catalog keeps, exactly and incrementally, the N items with
-/// the most positive feedback (ties: the item seen first), best first: the retrieval stage of a score refresh,
-/// whose cost is then proportional to N instead of to the catalog. A count only ever grows by one, so an item
-/// moves up a few places at most; the pool after any sequence of events equals the one rebuilt by sorting all
-/// counts (tested), which is how a checkpoint restores it.
+/// **Candidate pool.** With `poolCapacity` N > 0 the catalog keeps, exactly and incrementally, N items with the
+/// most positive feedback, sorted by count (descending): the retrieval stage of a score refresh, whose cost is
+/// then proportional to N instead of to the catalog. A count only ever grows by one, so one swap with the first
+/// item of its old count keeps the order (O(log N) per positive; ties keep their history order, and at the
+/// pool's edge the incumbent stays). Invariants, tested against a reference: sorted by count, every item
+/// outside has at most the smallest count inside. Checkpoints store the pool's order.
 public struct ItemCatalog: Sendable {
     /// Maximum number of items kept; new items past it are counted in ``overflow`` and not added.
     public let capacity: Int
@@ -78,50 +79,75 @@ public struct ItemCatalog: Sendable {
     /// Positive feedback recorded for `item`.
     public func positiveCount(of item: Int) -> Int { Int(positives[item]) }
 
-    /// Whether `a` ranks before `b` in the pool: more positives, then seen first.
-    @inline(__always) private func ranksBefore(_ a: Int, _ b: Int) -> Bool {
-        positives[a] > positives[b] || (positives[a] == positives[b] && a < b)
-    }
-
-    /// Records one positive feedback for `item` and keeps the pool exact.
+    /// Records one positive feedback for `item` and keeps the pool: O(log N), one swap at most.
     public mutating func recordPositive(_ item: Int) {
-        positives[item] &+= 1
+        let old = positives[item]
+        positives[item] = old &+ 1
         guard poolCapacity > 0 else { return }
         var place = Int(poolPlace[item])
         if place < 0 {
-            // Outside the pool every item ranks after the pool's last; only `item` moved, so it enters iff it now
-            // ranks before that last one, which leaves.
+            // Outside the pool every count is ≤ the pool's smallest (its last item's): the item enters only by
+            // passing it — it then had that count — and the last one leaves. A tie stays out.
             let last = pool.count - 1
             let leaving = Int(pool[last])
-            guard ranksBefore(item, leaving) else { return }
+            guard old &+ 1 > positives[leaving] else { return }
             poolPlace[leaving] = -1
             pool[last] = Int32(item)
+            poolPlace[item] = Int32(last)
             place = last
         }
-        while place > 0 {
-            let ahead = Int(pool[place - 1])
-            guard ranksBefore(item, ahead) else { break }
-            pool[place] = Int32(ahead)
-            poolPlace[ahead] = Int32(place)
-            place -= 1
+        // Swap with the first item of its old count's block (binary search: the pool is sorted by count,
+        // descending): the pool stays sorted with one swap.
+        var lo = 0, hi = place
+        while lo < hi {
+            let mid = (lo &+ hi) >> 1
+            if positives[Int(pool[mid])] > old { lo = mid &+ 1 } else { hi = mid }
         }
-        pool[place] = Int32(item)
-        poolPlace[item] = Int32(place)
+        guard lo < place else { return }
+        let other = Int(pool[lo])
+        pool[lo] = Int32(item)
+        poolPlace[item] = Int32(lo)
+        pool[place] = Int32(other)
+        poolPlace[other] = Int32(place)
     }
 
-    /// Sets a restored count (call ``rebuildPool()`` after the last one).
+    /// Sets a restored count (then ``restorePool(_:)`` or ``rebuildPool()``).
     mutating func setPositiveCount(of item: Int, _ n: UInt32) { positives[item] = n }
 
-    /// Rebuilds the pool from the counts (after a restore): the same pool the incremental updates keep.
+    /// Rebuilds the pool from the counts alone (ties: the item seen first): for checkpoints without a pool, or
+    /// whose pool size differs from the current `outputs.candidates`.
     mutating func rebuildPool() {
         pool.removeAll(keepingCapacity: true)
         for i in poolPlace.indices { poolPlace[i] = -1 }
         guard poolCapacity > 0 else { return }
-        let order = (0..<count).sorted { ranksBefore($0, $1) }
+        let order = (0..<count).sorted { positives[$0] > positives[$1] || (positives[$0] == positives[$1] && $0 < $1) }
         for (place, item) in order.prefix(poolCapacity).enumerated() {
             pool.append(Int32(item))
             poolPlace[item] = Int32(place)
         }
+    }
+
+    /// Restores a checkpointed pool exactly (its order settles ties, so a restored run evolves identically); false
+    /// when it does not fit this catalog — wrong size for `poolCapacity`, unknown or repeated items, not sorted by
+    /// count, or an item outside it with more positives than its last.
+    mutating func restorePool(_ saved: [Int32]) -> Bool {
+        guard poolCapacity > 0, saved.count == min(poolCapacity, count) else { return false }
+        for i in poolPlace.indices { poolPlace[i] = -1 }
+        pool.removeAll(keepingCapacity: true)
+        for (place, entry) in saved.enumerated() {
+            let item = Int(entry)
+            guard item >= 0, item < count, poolPlace[item] < 0 else { rebuildPool(); return false }
+            if place > 0, positives[item] > positives[Int(saved[place - 1])] { rebuildPool(); return false }
+            poolPlace[item] = Int32(place)
+            pool.append(entry)
+        }
+        if let last = pool.last {
+            for item in 0..<count where poolPlace[item] < 0 && positives[item] > positives[Int(last)] {
+                rebuildPool()
+                return false
+            }
+        }
+        return true
     }
 
     /// Calls `body` with the candidates of a score refresh: the pool, or every item when there is no pool.
