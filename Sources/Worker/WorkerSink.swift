@@ -48,8 +48,8 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     let pipelineName: String
     let refreshTypes: [Bool]
     let refreshIntervalMs: Int64
-    /// Last published refresh per user key (event time); kept only with a refresh interval.
-    var lastRefresh: [UInt64: Int64] = [:]
+    /// Last published refresh per user (event time), in bounded memory.
+    var refreshLimiter: RefreshLimiter
     var modelVersion: UInt64 = 0
     var published: (scores: UInt64, adjustments: UInt64, deadLetters: UInt64) = (0, 0, 0)
 
@@ -92,6 +92,7 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
         for t in refreshTypes { types[Int(t.rawValue)] = true }
         self.refreshTypes = types
         self.refreshIntervalMs = refreshIntervalMs
+        self.refreshLimiter = RefreshLimiter(intervalMs: refreshIntervalMs)
         refreshUser.reserveCapacity(256)
     }
 
@@ -153,9 +154,7 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
             return
         }
         guard refreshTypes[Int(event.type.rawValue)] else { return }
-        if refreshIntervalMs > 0, let last = lastRefresh[Self.userKey(event.userID)], event.timestamp < last &+ refreshIntervalMs {
-            return
-        }
+        if refreshIntervalMs > 0, !refreshLimiter.allows(Self.userKey(event.userID), at: event.timestamp) { return }
         refreshDue = true
         refreshTimestamp = event.timestamp
         refreshSource = source
@@ -175,7 +174,7 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     /// Encodes and publishes the pending score refresh with the ranked items.
     mutating func publishScores(items: [(item: Int, probability: Double)], catalog: ItemCatalog) {
         refreshDue = false
-        if refreshIntervalMs > 0 { refreshUser.withUnsafeBytes { lastRefresh[Self.userKey($0)] = refreshTimestamp } }
+        if refreshIntervalMs > 0 { refreshUser.withUnsafeBytes { refreshLimiter.record(Self.userKey($0), at: refreshTimestamp) } }
         encoder.begin()
         encoder.raw(#"{"schema":1,"user_id":"#)
         refreshUser.withUnsafeBytes { encoder.string($0) }
@@ -230,9 +229,10 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
         encoder.raw("}}")
     }
 
+    /// FNV-1a 64 of the user id (never 0, the limiter's empty key).
     static func userKey(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
+        return h == 0 ? 1 : h
     }
 }
