@@ -23,6 +23,8 @@ public struct Pipeline: Sendable {
     public internal(set) var join: LabelJoin
     /// Maximum event time seen (ms), or `Int64.min`.
     public internal(set) var maxEventTime: Int64 = .min
+    /// Catalog index of the last applied event's item, or -1 (not in the catalog, or the catalog is full).
+    public internal(set) var lastItem: Int = -1
 
     var decoder: EventDecoder
     var featurizer: Featurizer
@@ -62,6 +64,9 @@ public struct Pipeline: Sendable {
         self.itemIDField = spec.features.namespaces.firstIndex { $0.source == .itemID }.map { UInt8($0) }
         if let negatives = spec.evaluation.ranking?.negatives { candidateScores.reserveCapacity(negatives) }
     }
+
+    /// Whether events of `type` are feedback (label pending examples positive), e.g. purchases.
+    public func isFeedback(_ type: EventType) -> Bool { isPositive[Int(type.rawValue)] }
 
     /// Values dropped because an array field held more than `max_values_per_field`.
     public var truncatedValues: UInt64 { featurizer.truncatedValues }
@@ -115,6 +120,7 @@ public struct Pipeline: Sendable {
         // The item id's hash under `itemSeed` is part of both the catalog key and the join key: computed once.
         let itemHash = featurizer.hasher.hash(bytes: event.itemID, seed: itemSeed)
         let item = itemIndex(event, itemHash: itemHash)
+        lastItem = item ?? -1
         if let features {
             counters.examples &+= 1
             // The row stays in the featurizer's buffer (untouched by learning) until the insert copies it.
@@ -238,10 +244,11 @@ public struct Pipeline: Sendable {
     /// that involve no item-side namespace are looked up once per call, not once per item (same sums in the same
     /// order, so the probabilities are bit-identical to scoring each item's full row); factor models score the
     /// full row of each item.
-    public mutating func topItems(k: Int, into result: inout [(item: Int, probability: Double)]) {
+    /// Catalog items in `excluding` (e.g. what the user just bought) are not ranked.
+    public mutating func topItems(k: Int, excluding: [Int] = [], into result: inout [(item: Int, probability: Double)]) {
         result.removeAll(keepingCapacity: true)
         guard catalog.count > 0 else { return }
-        var heap = TopK(k: k)
+        var heap = TopK(k: k, excluding: excluding)
         let catalog = self.catalog
         catalog.withCandidates { count, pool in
             if case .logistic = model.configuration.kind {
@@ -290,9 +297,12 @@ public struct PipelineCounters: Sendable, Equatable {
 /// Keeps the k highest-scoring items (min-heap).
 struct TopK {
     let k: Int
+    /// Items never kept (a short list: checked per offer).
+    let excluded: [Int]
     var items: [(item: Int, score: Double)] = []
-    init(k: Int) { self.k = k; items.reserveCapacity(k) }
+    init(k: Int, excluding: [Int] = []) { self.k = k; self.excluded = excluding; items.reserveCapacity(k) }
     mutating func offer(item: Int, score: Double) {
+        if !excluded.isEmpty, excluded.contains(item) { return }
         if items.count < k {
             items.append((item, score))
             var i = items.count - 1

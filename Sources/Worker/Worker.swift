@@ -226,6 +226,7 @@ struct WorkerLoop {
             if sink.refreshDue(otherThan: event.userID) { publishRefresh() }
             sink.modelVersion = pipeline.model.version
             pipeline.apply(event, sink: &sink)
+            if sink.refreshDue, pipeline.lastItem >= 0, pipeline.isFeedback(event.type) { sink.refreshExcluded.append(pipeline.lastItem) }
         }
         hot!.next = message.offset + 1
         eventsSinceCheckpoint += 1
@@ -234,7 +235,7 @@ struct WorkerLoop {
     /// Publishes the pending score refresh: the top-K candidates for the user of the last applied event.
     mutating func publishRefresh() {
         sink.modelVersion = pipeline.model.version
-        pipeline.topItems(k: options.spec.outputs.topK, into: &top)
+        pipeline.topItems(k: options.spec.outputs.topK, excluding: sink.refreshExcluded, into: &top)
         sink.publishScores(items: top, catalog: pipeline.catalog)
         if sink.refreshFirstMessageMs > 0 {
             var now = timespec()

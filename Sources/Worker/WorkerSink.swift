@@ -62,6 +62,9 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     var refreshTimestamp: Int64 = 0
     var refreshSource = SourceMessage(topic: "", partition: 0, offset: 0)
     var refreshFirstOffset: Int64 = 0
+    /// Catalog items the run's user gave feedback on (bought) during the run: left out of the refresh, whose
+    /// `suppress_item` adjustments were just published.
+    var refreshExcluded: [Int] = []
     /// Kafka timestamp of the run's first message (0: none), for the event → score delay metric.
     var refreshFirstMessageMs: Int64 = 0
 
@@ -159,6 +162,7 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
         refreshTimestamp = event.timestamp
         refreshSource = source
         refreshFirstOffset = source.offset
+        refreshExcluded.removeAll(keepingCapacity: true)
         refreshFirstMessageMs = source.timestampMs
         refreshUser.removeAll(keepingCapacity: true)
         refreshUser.append(contentsOf: event.userID)

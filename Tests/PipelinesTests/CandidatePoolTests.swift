@@ -80,6 +80,13 @@ import Testing
         }
         #expect(checked > 20)
         #expect(p.catalog.count == 60)
+        // Excluded items are left out and the rest keep their order: the ranking without them.
+        var all: [(item: Int, probability: Double)] = []
+        p.topItems(k: 12, into: &all)
+        let excluded = [all[0].item, all[3].item]
+        var rest: [(item: Int, probability: Double)] = []
+        p.topItems(k: 10, excluding: excluded, into: &rest)
+        #expect(rest.map(\.item) == all.map(\.item).filter { !excluded.contains($0) })
     }
 
     @Test func checkpointRestoresCountsAndPool() throws {

@@ -33,6 +33,7 @@ extension WorkerIntegrationTests {
         #expect(scores.count == summary.published.scores)
         var scoredUsers: Set<String> = []
         var coalescedRefreshes = 0
+        var refreshesAfterPurchase = 0
         for message in scores {
             let json = try #require(EventLine.object(message.value ?? []), "scores value is not JSON: \(message.text)")
             let key = String(decoding: message.key ?? [], as: UTF8.self)
@@ -50,6 +51,11 @@ extension WorkerIntegrationTests {
             try #require(first <= offset)
             #expect(events[first...offset].allSatisfy { $0["user_id"] as? String == key }, "refresh spans another user's event")
             if first < offset { coalescedRefreshes += 1 }
+            // What the user bought in the run is not recommended back (suppress_item went out for it).
+            let bought = Set(events[first...offset].filter { $0["type"] as? String == "purchase" }.compactMap { $0["item_id"] as? String })
+            let recommended = (json["items"] as? [[String: Any]] ?? []).compactMap { $0["item_id"] as? String }
+            #expect(bought.isDisjoint(with: recommended), "user \(key) bought \(bought) in the run, recommended \(recommended)")
+            if !bought.isEmpty { refreshesAfterPurchase += 1 }
             #expect((source["ts"] as? Int64) == (events[offset]["ts"] as? Int64))
             let ranked = try #require(json["items"] as? [[String: Any]], "no items: \(message.text)")
             #expect(!ranked.isEmpty && ranked.count <= 10)
@@ -62,6 +68,7 @@ extension WorkerIntegrationTests {
             scoredUsers.insert(key)
         }
         #expect(coalescedRefreshes > 0, "no refresh covered more than one event of its user's run")
+        #expect(refreshesAfterPurchase > 0, "no refresh followed a purchase: the exclusion went untested")
         // --refresh-interval 1h: at most one refresh per user per hour of event time.
         var refreshTimes: [String: [Int64]] = [:]
         for message in scores {
