@@ -161,6 +161,7 @@ struct WorkerLoop {
         var progressEvents = pipeline.counters.events
         while !stop() {
             let batchStart = DispatchTime.now().uptimeNanoseconds
+            self.batchStart = 0  // set at the batch's first message (the poll may first wait for one)
             let batchStartDate = Date()
             let n = try consumer.poll(timeout: .milliseconds(100), maxMessages: options.maxMessagesPerPoll, onRebalance: { event in
                 try self.rebalance(event)
@@ -209,6 +210,7 @@ struct WorkerLoop {
     }
 
     mutating func handle(_ message: KafkaMessageView) {
+        if batchStart == 0 { batchStart = DispatchTime.now().uptimeNanoseconds }
         if hot == nil || hot!.identity != message.topicIdentity || hot!.tp.partition != message.partition {
             syncPositions()
             let tp = KafkaTopicPartition(topic: message.topic, partition: message.partition)
@@ -232,15 +234,27 @@ struct WorkerLoop {
         eventsSinceCheckpoint += 1
     }
 
+    /// When the current poll batch's first message was handed over (monotonic ns; 0 before it): every message of
+    /// a refresh's run came at or after it, so `now − batchStart` bounds the refresh's time inside the worker
+    /// (messages already queued in librdkafka before the poll count from the poll).
+    var batchStart: UInt64 = 0
+    /// Per refresh: poll start → score handed to the producer (in the worker), and the input message's Kafka
+    /// timestamp → the same moment (broker hop included). Summarised in `--summary-json`.
+    var inWorkerDelay = DelayHistogram()
+    var eventToScoreDelay = DelayHistogram()
+
     /// Publishes the pending score refresh: the top-K candidates for the user of the last applied event.
     mutating func publishRefresh() {
         sink.modelVersion = pipeline.model.version
         pipeline.topItems(k: options.spec.outputs.topK, excluding: sink.refreshExcluded, into: &top)
         sink.publishScores(items: top, catalog: pipeline.catalog)
+        if batchStart > 0 { inWorkerDelay.record(nanoseconds: DispatchTime.now().uptimeNanoseconds &- batchStart) }
         if sink.refreshFirstMessageMs > 0 {
             var now = timespec()
             clock_gettime(CLOCK_REALTIME, &now)
-            metrics.scoreDelay(milliseconds: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000 - sink.refreshFirstMessageMs)
+            let ms = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000 - sink.refreshFirstMessageMs
+            metrics.scoreDelay(milliseconds: ms)
+            eventToScoreDelay.record(nanoseconds: UInt64(max(0, ms)) * 1_000_000)
         }
     }
 
@@ -371,6 +385,9 @@ struct WorkerLoop {
                 "busy_seconds": (lastMessageAt?.timeIntervalSince(firstMessageAt ?? Date()) ?? 0),
             ] as [String: Any],
             "published": ["scores": sink.published.scores, "adjustments": sink.published.adjustments, "dead_letters": sink.published.deadLetters],
+            // Score refresh delays of this run: inside the worker (poll start → handed to the producer), and from
+            // the input's Kafka timestamp (ms resolution; includes the producer → broker → worker hop).
+            "score_delay": ["in_worker": inWorkerDelay.summary, "from_event_timestamp": eventToScoreDelay.summary],
         ]
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(Array(data), to: path)

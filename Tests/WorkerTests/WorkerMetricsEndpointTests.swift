@@ -45,10 +45,19 @@ extension WorkerIntegrationTests {
         #expect(value("feedloop_consumer_lag") == 0)
         #expect((value("feedloop_progressive_auc") ?? 0) > 0.5)
         // Every score refresh records its delay from the input message's Kafka timestamp.
-        let delays = try #require(value("feedloop_event_to_score_seconds_count"), "\(text)")
+        let scraped = try #require(value("feedloop_event_to_score_seconds_count"), "\(text)")
         let summary = try scenario.summary("worker")
-        #expect(delays > 0 && delays <= Double(summary.published.scores))
+        #expect(scraped > 0 && scraped <= Double(summary.published.scores))
         #expect(text.contains("# TYPE feedloop_events_total counter"))
+        // The exit summary has the same refreshes' delays: inside the worker and from the event's timestamp.
+        let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scenario.summaryPath("worker")))) as? [String: Any]
+        let delays = try #require(raw?["score_delay"] as? [String: [String: Any]], "no score_delay in the summary")
+        let inWorker = try #require(delays["in_worker"]), fromEvent = try #require(delays["from_event_timestamp"])
+        #expect(inWorker["count"] as? Int == summary.published.scores)
+        #expect(fromEvent["count"] as? Int == summary.published.scores)
+        let p50 = try #require(inWorker["p50_ms"] as? Double), p99 = try #require(inWorker["p99_ms"] as? Double)
+        let worst = try #require(inWorker["max_ms"] as? Double)
+        #expect(0 < p50 && p50 <= p99 && p99 <= worst)
     }
 
     /// A minimal HTTP/1.0 GET on 127.0.0.1 (the test needs no HTTP client library).

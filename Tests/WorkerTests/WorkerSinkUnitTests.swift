@@ -54,4 +54,20 @@ import Testing
             #expect((try? JSONSerialization.jsonObject(with: Data(e.bytes), options: [.fragmentsAllowed])) != nil, "\(text)")
         }
     }
+
+    @Test func delayHistogramQuantilesAreWithinOneBucket() {
+        var h = DelayHistogram()
+        #expect(h.quantileMilliseconds(0.99) == 0)
+        // 1..10,000 µs uniformly: p50 ≈ 5 ms, p99 ≈ 9.9 ms, max 10 ms.
+        for micros in 1...10_000 { h.record(nanoseconds: UInt64(micros) * 1_000) }
+        #expect(h.count == 10_000)
+        let width = exp2(1 / DelayHistogram.perOctave)  // one bucket, ~4.4%
+        #expect(h.quantileMilliseconds(0.5) >= 5.0 && h.quantileMilliseconds(0.5) <= 5.0 * width)
+        #expect(h.quantileMilliseconds(0.99) >= 9.9 && h.quantileMilliseconds(0.99) <= 10.0)
+        #expect(h.quantileMilliseconds(1.0) == 10.0)
+        h.record(nanoseconds: 0)
+        h.record(nanoseconds: UInt64.max / 2)  // beyond the last bucket: counted there, max kept exactly
+        #expect(h.count == 10_002)
+        #expect(h.quantileMilliseconds(1.0) == Double(UInt64.max / 2) / 1e6)
+    }
 }

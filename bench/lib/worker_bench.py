@@ -392,6 +392,7 @@ class Bench:
         res = latency_stats(sent, received)
         res.update({
             "producer": load, "worker_published": summary["published"], "worker_events": run["events"],
+            "score_delay": summary.get("score_delay"),
             "memory": memory_profile(w.samples, run["events"]),
             "cpu": cpu_share(w.samples, run["first_message_at"], run["last_message_at"]),
             "load1_before": load_before, "load1_after": load1(), "log": os.path.relpath(w.log_path, ROOT),
@@ -503,6 +504,12 @@ def table_rows(results: dict) -> List[Tuple[str, str, str, str, str]]:
                          f"{ms(w['p50_ms'])} / {ms(w['p90_ms'])} / {ms(w['p99_ms'])} / {ms(w['p99.9_ms'])} / "
                          f"{ms(w['max_ms'])}", f"p99 < {P99_TARGET_MS:.0f}",
                          verdict(w["p99_ms"] is not None and w["p99_ms"] < P99_TARGET_MS)))
+            inside = (w.get("score_delay") or {}).get("in_worker")
+            if inside and inside.get("count"):
+                rows.append((sec, "of which inside the worker, ms p50 / p90 / p99 / max (batch's first message polled → "
+                                  "score handed to the producer; its --summary-json)",
+                             f"{ms(inside['p50_ms'])} / {ms(inside['p90_ms'])} / {ms(inside['p99_ms'])} / "
+                             f"{ms(inside['max_ms'])}", "", ""))
         c = lat.get("capacity")
         if c:
             rows.append(("capacity, --refresh-interval 0s",
