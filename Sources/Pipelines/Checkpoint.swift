@@ -23,12 +23,18 @@ public struct InputPosition: Sendable, Hashable, Codable, Comparable {
 public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case corrupt(path: String, reason: String)
     case pipelineChanged(path: String, saved: String, current: String)
+    /// Written in a format whose definition fingerprint cannot be checked any more (format 1, before the canonical
+    /// fingerprint): refused like a changed definition, never restored unverified.
+    case unverifiable(path: String, version: UInt32)
 
     public var description: String {
         switch self {
         case .corrupt(let path, let reason): "checkpoint \(path) is unusable: \(reason)"
         case .pipelineChanged(let path, let saved, let current):
             "checkpoint \(path) was written by pipeline '\(saved)' with a different definition than '\(current)'; "
+                + "move the checkpoint directory away to start fresh"
+        case .unverifiable(let path, let version):
+            "checkpoint \(path) is in format \(version), whose pipeline fingerprint this version cannot verify; "
                 + "move the checkpoint directory away to start fresh"
         }
     }
@@ -81,6 +87,7 @@ extension Pipeline {
         var r = BinaryReader(bytes)
         do {
             let frame = try r.openFrame(magic: checkpointMagic, versions: 1...checkpointVersion)
+            guard frame.version >= 2 else { throw CheckpointError.unverifiable(path: path, version: frame.version) }
             let name = try r.readString()
             let fingerprint = try r.readUInt32()
             guard fingerprint == pipeline.specFingerprint else {

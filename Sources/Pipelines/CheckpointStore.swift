@@ -45,8 +45,10 @@ public struct CheckpointStore: Sendable {
                 let (pipeline, positions) = try Pipeline.restore(spec: spec, from: bytes, path: file.path)
                 return (pipeline, positions, file.path)
             } catch {
-                if case .pipelineChanged = error { throw error }
-                skipped(error)
+                switch error {
+                case .pipelineChanged, .unverifiable: throw error
+                case .corrupt: skipped(error)
+                }
             }
         }
         return nil

@@ -148,4 +148,25 @@ import Testing
         let retuned = try PipelineSpec.parse(yaml: Self.yaml + "\noutputs: {top_k: 3}")
         _ = try Pipeline.restore(spec: retuned, from: bytes)
     }
+
+    @Test func formatOneCheckpointIsRefusedNotRestoredUnverified() throws {
+        // Format 1 carried a fingerprint that cannot be recomputed; the store must refuse it, not skip it silently.
+        var w = BinaryWriter(capacity: 64)
+        let frame = w.beginFrame(magic: "FLCK", version: 1)
+        w.write(string: "fp")
+        w.endFrame(frame)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flck-v1-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try CheckpointStore(directory: dir, keep: 2)
+        try AtomicFile.write(w.bytes, to: dir + "/checkpoint-0000000000000001.flck")
+        let spec = try PipelineSpec.parse(yaml: Self.yaml)
+        do {
+            _ = try store.restoreNewest(spec: spec)
+            Issue.record("a format-1 checkpoint was accepted")
+        } catch {
+            guard case .unverifiable(_, let version) = error else { Issue.record("expected unverifiable, got \(error)"); return }
+            #expect(version == 1)
+            #expect(error.description.contains("move the checkpoint directory away"))
+        }
+    }
 }
