@@ -80,6 +80,16 @@ import Testing
                 """)
     }
 
+    /// FM whose factors follow FTRL's per-coordinate schedule (no `factor_optimizer`): pins that update path too.
+    static func ftrlFactorsFM() throws -> PipelineSpec {
+        try spec(
+            name: "fm-ftrl-factors", crosses: "", label: label(),
+            model: """
+                model: {type: fm, factors: 8, init_std: 0.02, seed: 42, factor_l2: 0.01}
+                optimizer: {type: ftrl, alpha: 0.1, beta: 1.0, l1: 0.0, l2: 0.0}
+                """)
+    }
+
     static func movielensMF() throws -> PipelineSpec {
         try spec(
             name: "mf", crosses: "  crosses: [[u, G]]", label: label(),
@@ -217,6 +227,7 @@ import Testing
         ("ftrl-overflow", 0x3bc2_ae99_f17c_31c2),
         ("fm", 0x0d34_051e_461a_feaf),
         ("mf", 0x3e76_771b_4486_ec4e),
+        ("fm-ftrl-factors", 0x9e82_86f8_7e84_fcf8),
     ])
     func replayLearnsBitIdenticalNumbers(name: String, expected: UInt64) throws {
         let spec: PipelineSpec
@@ -225,6 +236,7 @@ import Testing
         case "ftrl-windowed": spec = try Self.windowedFTRL()
         case "ftrl-overflow": spec = try Self.overflowingFTRL()
         case "fm": spec = try Self.movielensFM()
+        case "fm-ftrl-factors": spec = try Self.ftrlFactorsFM()
         default: spec = try Self.movielensMF()
         }
         let p = Self.replay(spec, Self.lines)
