@@ -104,6 +104,12 @@ struct SGDUpdater: CoordinateUpdater {
 // MARK: - AdaGrad
 
 /// AdaGrad (Duchi, Hazan & Singer, JMLR 2011), diagonal: `g' = g + l2·w`, `G ← G + g'²`, `w ← w − η·g'/(√G + ε)`.
+///
+/// Also FTRL-Proximal's per-coordinate schedule on factor coordinates, with `η = α` and `ε = β`: without L1 and
+/// without proximal re-centring that is `v ← v − α·g'/(β + √n)`. McMahan et al. (2013, §3.1) note that without
+/// regularisation FTRL-Proximal and online gradient descent with the same per-coordinate rates give the same
+/// iterates (β only smooths the rate); written as OGD it starts from the random initial factors, which FTRL's
+/// closed form (centred at 0, and with L1 snapping small values to 0) would not. State: `G` (or `n`) at `s[0]`.
 struct AdaGradUpdater: CoordinateUpdater {
     let rate: Float
     let epsilon: Float
@@ -210,67 +216,10 @@ struct FTRLUpdater: CoordinateUpdater {
         return true
     }
 
-    /// Linear-only in this model family (factors use `FTRLFactorUpdater`); provided for completeness.
+    /// Linear-only in this model family (factors use `AdaGradUpdater` with FTRL's α and β); provided for completeness.
     func applyBlock(_ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ g: UnsafePointer<Float>) -> Int {
         applyEach(v, s, k, g, from: 0, count: k)
     }
 
     func unregularized() -> Self { .init(inverseAlpha: inverseAlpha, beta: beta, l1: 0, l2: 0) }
-}
-
-// MARK: - FTRL on factors
-
-/// FTRL-Proximal's per-coordinate schedule on factor coordinates, without L1 and without proximal re-centring:
-/// `g' = g + l2·v`, `n ← n + g'²`, `v ← v − α·g'/(β + √n)`. McMahan et al. (2013, §3.1) note that without
-/// regularisation FTRL-Proximal and online gradient descent with the same per-coordinate rates give the same
-/// iterates (β only smooths the rate); written as OGD it starts from the random initial factors, which FTRL's
-/// closed form (centred at 0, and with L1 snapping small values to 0) would not. State: `n` at `s[0]`.
-struct FTRLFactorUpdater: CoordinateUpdater {
-    let alpha: Float
-    let beta: Float
-    let l2: Float
-
-    init(alpha: Float, beta: Float, l2: Float) {
-        self.alpha = alpha
-        self.beta = beta
-        self.l2 = l2
-    }
-
-    @inline(__always)
-    func apply(_ w: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ stateStride: Int, _ g: Float) -> Bool {
-        let old = w.pointee
-        let grad = g + l2 * old
-        let n = s.pointee + grad * grad
-        let new = old - alpha * grad / (beta + n.squareRoot())
-        guard new.isFinite, n.isFinite else { return false }
-        w.pointee = new
-        s.pointee = n
-        return true
-    }
-
-    @inline(__always)
-    func applyBlock(_ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ g: UnsafePointer<Float>) -> Int {
-        let alpha = Lanes(repeating: self.alpha)
-        let beta = Lanes(repeating: self.beta)
-        let l2 = Lanes(repeating: self.l2)
-        var skipped = 0
-        var f = 0
-        while f &+ 4 <= k {
-            let old = v.lanes(f)
-            let grad = g.lanes(f) + l2 * old
-            let n = s.lanes(f) + grad * grad
-            let new = old - alpha * grad / (beta + n.squareRoot())
-            if allFinite(new, n) {
-                v.store(new, f)
-                s.store(n, f)
-            } else {
-                skipped &+= applyEach(v, s, k, g, from: f, count: 4)
-            }
-            f &+= 4
-        }
-        if f < k { skipped &+= applyEach(v, s, k, g, from: f, count: k &- f) }
-        return skipped
-    }
-
-    func unregularized() -> Self { .init(alpha: alpha, beta: beta, l2: 0) }
 }

@@ -224,7 +224,8 @@ public struct Model: Sendable {
         case .adagrad(let rate, let epsilon):
             return step(view, label, weight, known, linear, AdaGradUpdater(rate: Float(rate), epsilon: Float(epsilon), l2: l2))
         case .ftrl(let alpha, let beta, _, _):
-            return step(view, label, weight, known, linear, FTRLFactorUpdater(alpha: Float(alpha), beta: Float(beta), l2: l2))
+            // FTRL's schedule on factors is AdaGrad's update with η = α, ε = β (see AdaGradUpdater).
+            return step(view, label, weight, known, linear, AdaGradUpdater(rate: Float(alpha), epsilon: Float(beta), l2: l2))
         }
     }
 
