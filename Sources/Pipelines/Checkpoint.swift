@@ -106,7 +106,7 @@ extension Pipeline {
             pipeline.counters = try PipelineCounters.read(from: &r)
             pipeline.featurizer.truncatedValues = try r.readUInt64()
             try pipeline.join.read(from: &r)
-            try pipeline.catalog.read(from: &r, version: frame.version)
+            try pipeline.catalog.read(from: &r)
             try r.closeFrame(frame)
             return (pipeline, positions)
         } catch let error as CheckpointError {
@@ -260,14 +260,13 @@ extension ItemCatalog {
             for k in base..<(base + Int(featureCounts[item])) {
                 w.write(hashes[k]); w.write(values[k]); w.write(namespaces[k])
             }
-            w.write(positives[item])  // since version 2
+            w.write(positives[item])
         }
-        w.write(UInt64(pool.count))  // since version 2
+        w.write(UInt64(pool.count))
         for item in pool { w.write(UInt32(bitPattern: item)) }
     }
 
-    /// Reads the catalog of a checkpoint frame of `version` (1: no positive counts, they restart at 0).
-    mutating func read(from r: inout BinaryReader, version: UInt32) throws(SnapshotError) {
+    mutating func read(from r: inout BinaryReader) throws(SnapshotError) {
         let n = Int(try r.readUInt64())
         guard n <= capacity else { throw .invalid("catalog holds \(n) items, capacity \(capacity)") }
         let savedOverflow = try r.readUInt64()
@@ -283,10 +282,9 @@ extension ItemCatalog {
                 hashes[k] = try r.readUInt32(); values[k] = try r.readFloat(); namespaces[k] = try r.readUInt8()
             }
             featureCounts[expected] = UInt16(count)
-            if version >= 2 { setPositiveCount(of: expected, try r.readUInt32()) }
+            setPositiveCount(of: expected, try r.readUInt32())
         }
         overflow = savedOverflow
-        guard version >= 2 else { rebuildPool(); return }
         let poolCount = Int(try r.readUInt64())
         guard poolCount <= count else { throw .invalid("pool of \(poolCount) items in a catalog of \(count)") }
         var saved: [Int32] = []

@@ -114,8 +114,8 @@ public struct ItemCatalog: Sendable {
     /// Sets a restored count (then ``restorePool(_:)`` or ``rebuildPool()``).
     mutating func setPositiveCount(of item: Int, _ n: UInt32) { positives[item] = n }
 
-    /// Rebuilds the pool from the counts alone (ties: the item seen first): for checkpoints without a pool, or
-    /// whose pool size differs from the current `outputs.candidates`.
+    /// Rebuilds the pool from the counts alone (ties: the item seen first): for a checkpoint whose pool does not
+    /// fit, e.g. written with another `outputs.candidates`.
     mutating func rebuildPool() {
         pool.removeAll(keepingCapacity: true)
         for i in poolPlace.indices { poolPlace[i] = -1 }

@@ -204,19 +204,20 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
             biasSlot[shift.item] = 0
             let moved = abs(Double(shift.new) - Double(shift.old))
             guard shift.new != shift.old, moved >= outputs.minBiasShift else { continue }
-            encoder.begin()
-            encoder.raw(#"{"schema":1,"kind":"item_bias","item_id":"#)
-            catalog.withID(of: shift.item) { encoder.string($0) }
-            encoder.raw(#","old":"#); encoder.number(Double(shift.old))
-            encoder.raw(#","new":"#); encoder.number(Double(shift.new))
-            encoder.raw(#","updates":"#); encoder.int(Int64(shift.updates))
-            encoder.raw(#","positives":"#); encoder.int(Int64(shift.positives))
-            encoder.raw(#","reason":"#); encoder.string(shift.cause.rawValue)
-            encoder.raw(#","label":"#); encoder.raw(shift.label ? "true" : "false")
-            encoder.raw(#","predicted":"#); encoder.number(shift.predicted)
-            appendProvenance(shift.source)
-            let value = encoder.bytes
-            catalog.withID(of: shift.item) { publisher.publish(topic: outputs.adjustmentsTopic, key: $0, value: value, headers: []) }
+            catalog.withID(of: shift.item) { id in
+                encoder.begin()
+                encoder.raw(#"{"schema":1,"kind":"item_bias","item_id":"#)
+                encoder.string(id)
+                encoder.raw(#","old":"#); encoder.number(Double(shift.old))
+                encoder.raw(#","new":"#); encoder.number(Double(shift.new))
+                encoder.raw(#","updates":"#); encoder.int(Int64(shift.updates))
+                encoder.raw(#","positives":"#); encoder.int(Int64(shift.positives))
+                encoder.raw(#","reason":"#); encoder.string(shift.cause.rawValue)
+                encoder.raw(#","label":"#); encoder.raw(shift.label ? "true" : "false")
+                encoder.raw(#","predicted":"#); encoder.number(shift.predicted)
+                appendProvenance(shift.source)
+                publisher.publish(topic: outputs.adjustmentsTopic, key: id, value: encoder.bytes, headers: [])
+            }
             published.adjustments &+= 1
         }
         biasShifts.removeAll(keepingCapacity: true)
