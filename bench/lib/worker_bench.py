@@ -347,14 +347,20 @@ class Bench:
             reader.kill()
             reader.wait()
 
-    def bare_hop(self, name: str, props: List[str]) -> dict:
-        """Producer → broker → consumer with no worker: the floor any score latency sits on."""
-        tag = f"{self.run_id}-hop-{name}"
-        pipeline, topic, _ = self.pipeline(tag)
+    def _latency_setup(self, name: str, props: List[str], raw: bool):
+        """Fresh topics (1 partition) and a reader timestamping the input topic (raw) or the scores topic:
+        (tag, pipeline, input topic, scores topic, sent file, received file, reader process)."""
+        tag = f"{self.run_id}-{name}"
+        pipeline, topic, scores = self.pipeline(tag)
         self.create_topics(pipeline, 1)
         received = os.path.join(self.work, f"{tag}.received.txt")
         sent = os.path.join(self.work, f"{tag}.sent.txt")
-        reader = self._reader(topic, received, props, raw=True)
+        reader = self._reader(topic if raw else scores, received, props, raw=raw)
+        return tag, pipeline, topic, scores, sent, received, reader
+
+    def bare_hop(self, name: str, props: List[str]) -> dict:
+        """Producer → broker → consumer with no worker: the floor any score latency sits on."""
+        tag, pipeline, topic, _, sent, received, reader = self._latency_setup(f"hop-{name}", props, raw=True)
         load_before = load1()
         try:
             load = self._load(topic, sent)
@@ -367,12 +373,7 @@ class Bench:
 
     def worker_latency(self, name: str, props: List[str]) -> dict:
         """Producer → worker (--refresh-interval 0s) → scores → reader, once the worker is assigned."""
-        tag = f"{self.run_id}-lat-{name}"
-        pipeline, topic, scores = self.pipeline(tag)
-        self.create_topics(pipeline, 1)
-        received = os.path.join(self.work, f"{tag}.received.txt")
-        sent = os.path.join(self.work, f"{tag}.sent.txt")
-        reader = self._reader(scores, received, props, raw=False)
+        tag, pipeline, topic, scores, sent, received, reader = self._latency_setup(f"lat-{name}", props, raw=False)
         load_before = load1()
         w, summary_path = self.worker(pipeline, tag, refresh="0s", idle=5, extra_properties=props)
         try:
