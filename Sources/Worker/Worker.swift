@@ -238,8 +238,8 @@ struct WorkerLoop {
     /// a refresh's run came at or after it, so `now − batchStart` bounds the refresh's time inside the worker
     /// (messages already queued in librdkafka before the poll count from the poll).
     var batchStart: UInt64 = 0
-    /// Per refresh: poll start → score handed to the producer (in the worker), and the input message's Kafka
-    /// timestamp → the same moment (broker hop included). Summarised in `--summary-json`.
+    /// Per refresh: the batch's first message → score handed to the producer (in the worker), and the input
+    /// message's Kafka timestamp → the same moment (broker hop included). Summarised in `--summary-json`.
     var inWorkerDelay = DelayHistogram()
     var eventToScoreDelay = DelayHistogram()
 
@@ -385,8 +385,8 @@ struct WorkerLoop {
                 "busy_seconds": (lastMessageAt?.timeIntervalSince(firstMessageAt ?? Date()) ?? 0),
             ] as [String: Any],
             "published": ["scores": sink.published.scores, "adjustments": sink.published.adjustments, "dead_letters": sink.published.deadLetters],
-            // Score refresh delays of this run: inside the worker (poll start → handed to the producer), and from
-            // the input's Kafka timestamp (ms resolution; includes the producer → broker → worker hop).
+            // Score refresh delays of this run: inside the worker (batch's first message → handed to the
+            // producer), and from the input's Kafka timestamp (ms resolution; includes the producer → broker → worker hop).
             "score_delay": ["in_worker": inWorkerDelay.summary, "from_event_timestamp": eventToScoreDelay.summary],
         ]
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
