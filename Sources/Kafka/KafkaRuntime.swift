@@ -77,4 +77,8 @@ public enum KafkaRuntime {
     /// The first librdkafka that parses tagged fields correctly ("Fix number of bytes skipped when
     /// receiving tags"); older ones fail against Tansu with `ApiVersionRequest failed: Local: Read underflow`.
     public static let minimumVersionForTaggedFields = Version(major: 2, minor: 1, patch: 2)
+
+    /// The first version with the consumer property `fetch.queue.backoff.ms` (older versions reject it as unknown
+    /// and always back off 1 s once the prefetch queue is full).
+    public static let minimumVersionForFetchQueueBackoff = Version(major: 2, minor: 2, patch: 0)
 }

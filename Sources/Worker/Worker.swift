@@ -114,13 +114,16 @@ struct WorkerLoop {
             logger.warning("librdkafka \(KafkaRuntime.version) mis-reads tagged protocol fields (fixed in 2.1.2); use a newer runtime (see README)")
         }
         var config = KafkaConfiguration(brokers: options.brokers, clientID: "feedloop-worker", groupID: options.groupID)
+        if let seconds = options.sessionTimeoutSeconds { config.sessionTimeout = .milliseconds(Int64(seconds * 1000)) }
+        config.properties = options.kafkaProperties
         // Latency: librdkafka's default fetch wait (500 ms) holds a fetch that long when a partition has little data;
         // a scoring service wants new events at once. Overridable with --kafka-property fetch.wait.max.ms=N.
-        config.properties = ["fetch.wait.max.ms": "10"].merging(options.kafkaProperties) { _, explicit in explicit }
+        // A consumer-only default, kept off the producer and admin clients (librdkafka warns about it there).
+        var consumerConfig = config
+        consumerConfig.properties = ["fetch.wait.max.ms": "10"].merging(options.kafkaProperties) { _, explicit in explicit }
         // Outputs keep librdkafka's 5 ms linger: 1 ms saves ~4 ms of score latency but costs ~15% throughput here
         // (measured: 91k vs 108k events/s) in wake-ups and produce requests. --kafka-property linger.ms=N to trade.
-        if let seconds = options.sessionTimeoutSeconds { config.sessionTimeout = .milliseconds(Int64(seconds * 1000)) }
-        consumer = try KafkaConsumer(configuration: config, logger: logger)
+        consumer = try KafkaConsumer(configuration: consumerConfig, logger: logger)
         producer = try KafkaProducer(configuration: config, logger: logger)
         if options.createOutputTopics {
             let admin = try KafkaAdmin(configuration: config, logger: logger)

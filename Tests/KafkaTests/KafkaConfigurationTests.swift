@@ -30,6 +30,18 @@ struct KafkaConfigurationTests {
         #expect(last("auto.offset.reset") == "latest")
     }
 
+    @Test func consumerFetchQueueBackoffIsShortWhereTheRuntimeHasItAndOverridable() {
+        var configuration = KafkaConfiguration(bootstrapServers: ["a:1"], groupID: "g")
+        let hasProperty = KafkaRuntime.runtimeVersion >= KafkaRuntime.minimumVersionForFetchQueueBackoff
+        func last(_ role: KafkaConfiguration.Role, _ key: String) -> String? {
+            configuration.librdkafkaProperties(for: role).last { $0.key == key }?.value
+        }
+        #expect(last(.consumer, "fetch.queue.backoff.ms") == (hasProperty ? "10" : nil))
+        #expect(last(.producer, "fetch.queue.backoff.ms") == nil)
+        configuration.properties = ["fetch.queue.backoff.ms": "250"]
+        #expect(last(.consumer, "fetch.queue.backoff.ms") == "250")
+    }
+
     @Test func producerDefaultsAreIdempotentWithAcksAll() {
         let configuration = KafkaConfiguration(bootstrapServers: ["a:1"], linger: .milliseconds(20))
         let properties = Dictionary(configuration.librdkafkaProperties(for: .producer).map { ($0.key, $0.value) }) { $1 }
