@@ -275,6 +275,13 @@ public struct Model: Sendable {
         storage.floats[Int(index & context.mask) &* context.layout.stride]
     }
 
+    /// A read-only view of the linear weights for code that reads many of them in a row (ranking candidates):
+    /// inlinable reads and prefetches instead of a call per weight. Valid while this model value is alive and
+    /// unmodified (a learn step may move or copy its storage).
+    public var linearWeights: LinearWeights {
+        LinearWeights(base: UnsafePointer(storage.floats), stride: context.layout.stride, mask: context.mask)
+    }
+
     /// The intercept.
     public var bias: Double { Double(storage.floats[context.layout.biasBase]) }
 
@@ -345,5 +352,28 @@ extension FeatureRow {
                 }
             }
         }
+    }
+}
+
+/// See ``Model/linearWeights``.
+public struct LinearWeights {
+    @usableFromInline let base: UnsafePointer<Float>
+    @usableFromInline let stride: Int
+    @usableFromInline let mask: UInt32
+
+    @usableFromInline init(base: UnsafePointer<Float>, stride: Int, mask: UInt32) {
+        self.base = base
+        self.stride = stride
+        self.mask = mask
+    }
+
+    /// The weight of hashed slot `index` (masked), the same value as ``Model/linearWeight(at:)``.
+    @inlinable @inline(__always)
+    public subscript(index: UInt32) -> Float { base[Int(index & mask) &* stride] }
+
+    /// Asks for the cache line of slot `index`'s weight (a hint; never faults).
+    @inlinable @inline(__always)
+    public func prefetch(_ index: UInt32) {
+        _llvmPrefetch(UnsafeRawPointer(base + Int(index & mask) &* stride), 0, 3, 1)
     }
 }

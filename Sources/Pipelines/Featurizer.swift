@@ -30,6 +30,10 @@ public struct Featurizer: Sendable {
     let itemSide: [Bool]
     /// Indices of item-side namespaces.
     public let itemNamespaces: [Int]
+    /// By namespace index: its position in ``itemNamespaces``, or -1 for user-side namespaces.
+    let itemGroup: [Int]
+    /// Steps compiled by ``prepareLinearCandidates(model:)`` (in `scratch.candidateSteps`).
+    var candidateStepCount = 0
 
     /// The largest number of features one event can produce (bounds join-buffer slots).
     public let maxFeatures: Int
@@ -65,6 +69,9 @@ public struct Featurizer: Sendable {
         self.namespaceCount = plans.count
         self.itemNamespaces = spec.namespaces.indices.filter { spec.namespaces[$0].side == .item }
         self.itemSide = spec.namespaces.map { $0.side == .item }
+        var itemGroup = Array(repeating: -1, count: spec.namespaces.count)
+        for (g, n) in itemNamespaces.enumerated() { itemGroup[n] = g }
+        self.itemGroup = itemGroup
         var maxFeatures = plans.count * spec.maxValuesPerField
         for _ in spec.crosses { maxFeatures += spec.maxValuesPerField * spec.maxValuesPerField }
         self.maxFeatures = maxFeatures
@@ -216,9 +223,10 @@ public struct Featurizer: Sendable {
     // MARK: Candidate scoring (logistic)
 
     /// Caches, for the user whose event is in scratch, the linear term `w·x` of every feature that involves no
-    /// item-side namespace (user-side namespaces, and crosses of two of them), in row order. Those terms are the
-    /// same for every candidate item: ``stagedLinearMargin(_:count:model:bias:)`` then adds them instead of
-    /// hashing and looking them up again. Valid until the next ``extract(_:)`` or model update.
+    /// item-side namespace (user-side namespaces, and crosses of two of them), in row order, and compiles the row
+    /// layout every candidate shares into ``CandidateStep``s: which runs of the row are those cached terms and how
+    /// the others are made from the candidate's catalog features (and the user's). Valid until the next
+    /// ``extract(_:)``, ``loadItem(_:from:)`` or model update.
     public mutating func prepareLinearCandidates(model: Model) {
         makeUnique()
         let terms = scratch.userTerms
@@ -242,116 +250,235 @@ public struct Featurizer: Sendable {
                 }
             }
         }
-    }
-
-    /// Writes the row of catalog entry `item` as a candidate for the user prepared by
-    /// ``prepareLinearCandidates(model:)`` into staging slot `slot` (`0..<FeaturizerScratch.stageSlots`): the same
-    /// features in the same order as ``emit()`` after ``loadItem(_:from:)``, except that features involving no
-    /// item-side namespace are only marked (their terms are cached). Returns the feature count. Staging a few
-    /// candidates ahead lets their parameters be prefetched (``stagedSlice(_:count:)``) before they are summed.
-    @inline(__always)
-    public mutating func stageCandidate(_ item: Int, from catalog: ItemCatalog, slot: Int) -> Int {
-        loadItem(item, from: catalog)
-        let start = slot &* maxFeatures
-        let indices = scratch.stageIndices + start, outValues = scratch.stageValues + start
-        let userMark = scratch.stageUser + start
-        let h = hashes, v = values, counts = self.counts, width = slotWidth, mask = hasher.mask
-        var k = 0
-        for n in 0..<namespaceCount {
-            let base = n &* width
-            let user: UInt8 = itemSide[n] ? 0 : 1
-            for j in 0..<counts[n] {
-                indices[k] = h[base &+ j] & mask
-                outValues[k] = v[base &+ j]
-                userMark[k] = user
-                k &+= 1
+        // The steps, in the order `writeRow` writes the row: namespaces, then crosses.
+        let steps = scratch.candidateSteps
+        var n = 0
+        func cached(_ count: Int) {
+            guard count > 0 else { return }
+            if n > 0, steps[n &- 1].kind == .cachedTerms {
+                steps[n &- 1].count &+= Int32(count)
+            } else {
+                steps[n] = CandidateStep(kind: .cachedTerms, count: Int32(count))
+                n &+= 1
             }
         }
-        crosses.withUnsafeBufferPointer { crosses in
-            for c in 0..<crosses.count {
-                let cross = crosses[c]
-                let ca = counts[cross.first], cb = counts[cross.second]
-                if !itemSide[cross.first] && !itemSide[cross.second] {
-                    for _ in 0..<(ca &* cb) {
-                        indices[k] = 0
-                        outValues[k] = 0
-                        userMark[k] = 1
-                        k &+= 1
-                    }
-                    continue
-                }
-                let a = cross.first &* width, b = cross.second &* width
-                for i in 0..<ca {
-                    let ha = h[a &+ i], va = v[a &+ i]
-                    for j in 0..<cb {
-                        indices[k] = hasher.cross(ha, h[b &+ j]) & mask
-                        outValues[k] = va * v[b &+ j]
-                        userMark[k] = 0
-                        k &+= 1
-                    }
-                }
+        for ns in 0..<namespaceCount {
+            if itemSide[ns] {
+                steps[n] = CandidateStep(kind: .item, group: Int32(itemGroup[ns]))
+                n &+= 1
+            } else {
+                cached(counts[ns])
             }
         }
-        return k
-    }
-
-    /// The staged row in `slot` as a slice (for ``Model/prefetch(_:)``).
-    @inline(__always)
-    public func stagedSlice(_ slot: Int, count: Int) -> FeatureSlice {
-        let start = slot &* maxFeatures
-        return FeatureSlice(
-            indices: scratch.stageIndices + start, values: scratch.stageValues + start, fields: scratch.stageUser + start,
-            count: count)
+        for cross in crosses {
+            let first = cross.first, second = cross.second
+            switch (itemSide[first], itemSide[second]) {
+            case (false, false):
+                cached(counts[first] &* counts[second])
+            case (false, true):
+                // One step per user value (the outer loop of the cross), each over the candidate's values.
+                for i in 0..<counts[first] {
+                    steps[n] = CandidateStep(
+                        kind: .userItem, group: Int32(itemGroup[second]), hash: h[first &* width &+ i], value: v[first &* width &+ i])
+                    n &+= 1
+                }
+            case (true, false):
+                switch counts[second] {
+                case 0: break
+                case 1:  // the common case (one gender, one age bucket, …): the user's value goes into the step
+                    steps[n] = CandidateStep(
+                        kind: .itemUserOne, group: Int32(itemGroup[first]), hash: h[second &* width], value: v[second &* width])
+                    n &+= 1
+                default:
+                    steps[n] = CandidateStep(kind: .itemUser, group: Int32(itemGroup[first]), other: Int32(second))
+                    n &+= 1
+                }
+            case (true, true):
+                steps[n] = CandidateStep(kind: .itemItem, group: Int32(itemGroup[first]), other: Int32(itemGroup[second]))
+                n &+= 1
+            }
+        }
+        candidateStepCount = n
     }
 
     /// Scores `candidates` entries of `catalog` — `pool[0..<candidates]`, or items `0..<candidates` without a pool — as
     /// candidates for the user prepared by ``prepareLinearCandidates(model:)`` and offers each margin to `heap`.
-    /// Candidates are staged `stageSlots - 1` items before they are summed and their parameters prefetched
-    /// meanwhile: the table reads are cache misses, and this overlaps them instead of stalling on each in turn.
-    /// Margins are bit-identical to ``stagedLinearMargin(_:count:model:bias:)``.
+    ///
+    /// Candidates go in blocks of ``FeaturizerScratch/candidateBlock``, step by step rather than candidate by
+    /// candidate, so each step of the row layout is one tight loop over the block: (0) find each candidate's run of
+    /// catalog features per item-side namespace and its row length; (1) write every row's weight indices and values
+    /// (the cached item-independent terms only marked), rows packed one after another; (2) sum each row while the
+    /// weights of the rows `prefetchAhead` further on are prefetched (the table reads are cache misses).
+    /// Margins are bit-identical to the model's margin of each candidate's full row (``emit()`` after
+    /// ``loadItem(_:from:)``): the same terms `w·x`, added in the same order as the kernel (bias, namespaces, then
+    /// crosses), the item-independent ones taken from the cache.
+    ///
+    /// The catalog's features of an item are grouped by namespace in `itemNamespaces` order (``storeItem(_:in:)``
+    /// writes them so), so each item-side namespace is one run of them, capped at `slotWidth` as in ``loadItem(_:from:)``.
     mutating func offerLinearCandidates(
         _ catalog: ItemCatalog, candidates n: Int, pool: UnsafeBufferPointer<Int32>?, model: Model, to heap: inout TopK
     ) {
+        makeUnique()
         let bias = model.bias
-        let slots = FeaturizerScratch.stageSlots
-        let ahead = slots &- 1
-        let staged = scratch.stageCounts
-        @inline(__always) func item(_ c: Int) -> Int { pool.map { Int($0[c]) } ?? c }
-        for j in 0..<(n &+ ahead) {
-            if j < n {
-                let slot = j % slots
-                let count = stageCandidate(item(j), from: catalog, slot: slot)
-                staged[slot] = count
-                model.prefetch(stagedSlice(slot, count: count))
-            }
-            let i = j &- ahead
-            if i >= 0 {
-                heap.offer(item: item(i), score: stagedLinearMargin(i % slots, count: staged[i % slots], model: model, bias: bias))
-            }
-        }
-    }
-
-    /// The logistic margin of the candidate staged in `slot`: bit-identical to `model.margin` of the row ``emit()``
-    /// would write after ``loadItem(_:from:)``, because it adds the same terms `w·x` in the same order as the
-    /// kernel (bias, namespaces, then crosses), taking the item-independent ones from the cache. `bias` is
-    /// `model.bias`.
-    @inline(__always)
-    public func stagedLinearMargin(_ slot: Int, count: Int, model: Model, bias: Double) -> Double {
-        let start = slot &* maxFeatures
-        let indices = scratch.stageIndices + start, stagedValues = scratch.stageValues + start
-        let userMark = scratch.stageUser + start
+        let weights = model.linearWeights
         let terms = scratch.userTerms
-        var linear = bias
-        var u = 0
-        for k in 0..<count {
-            if userMark[k] != 0 {
-                linear += terms[u]
-                u &+= 1
-            } else {
-                linear += Double(model.linearWeight(at: indices[k])) * Double(stagedValues[k])
+        let steps = scratch.candidateSteps, stepCount = candidateStepCount
+        let groups = max(itemNamespaces.count, 1)
+        let block = FeaturizerScratch.candidateBlock, ahead = FeaturizerScratch.prefetchAhead
+        let gs = scratch.groupStart, gc = scratch.groupCount
+        let offsets = scratch.rowOffsets, cursors = scratch.rowCursors
+        let rowIndices = scratch.stageIndices, rowValues = scratch.stageValues, userMark = scratch.stageUser
+        let h = hashes, v = self.values, counts = self.counts, width = slotWidth, mask = hasher.mask
+        let featureWidth = catalog.featureWidth
+        let itemGroup = self.itemGroup
+        @inline(__always) func item(_ c: Int) -> Int { pool.map { Int($0[c]) } ?? c }
+        catalog.hashes.withUnsafeBufferPointer { ch in
+        catalog.values.withUnsafeBufferPointer { cv in
+        catalog.namespaces.withUnsafeBufferPointer { cn in
+        catalog.featureCounts.withUnsafeBufferPointer { fc in
+        itemGroup.withUnsafeBufferPointer { itemGroup in
+            let ch = ch.baseAddress!, cv = cv.baseAddress!, cn = cn.baseAddress!
+            var first = 0
+            while first < n {
+                let m = min(block, n &- first)
+                // (0) Runs of catalog features per item group (absolute catalog positions), row lengths, offsets.
+                var total = 0
+                for c in 0..<m {
+                    let it = item(first &+ c), base = it &* featureWidth
+                    let g0 = c &* groups
+                    for g in 0..<groups { gc[g0 &+ g] = 0 }
+                    for k in 0..<Int(fc[it]) {
+                        let g = itemGroup[Int(cn[base &+ k])]
+                        guard g >= 0 else { continue }
+                        if gc[g0 &+ g] == 0 { gs[g0 &+ g] = base &+ k }
+                        if gc[g0 &+ g] < width { gc[g0 &+ g] &+= 1 }
+                    }
+                    var length = 0
+                    for s in 0..<stepCount {
+                        let step = steps[s]
+                        switch step.kind {
+                        case .cachedTerms: length &+= Int(step.count)
+                        case .item, .userItem, .itemUserOne: length &+= gc[g0 &+ Int(step.group)]
+                        case .itemUser: length &+= gc[g0 &+ Int(step.group)] &* counts[Int(step.other)]
+                        case .itemItem: length &+= gc[g0 &+ Int(step.group)] &* gc[g0 &+ Int(step.other)]
+                        }
+                    }
+                    offsets[c] = total
+                    cursors[c] = total
+                    total &+= length
+                }
+                offsets[m] = total
+                // (1) The rows, step by step.
+                for s in 0..<stepCount {
+                    let step = steps[s]
+                    let g = Int(step.group)
+                    switch step.kind {
+                    case .cachedTerms:
+                        let count = Int(step.count)
+                        for c in 0..<m {
+                            let k = cursors[c]
+                            for j in 0..<count { userMark[k &+ j] = 1 }
+                            cursors[c] = k &+ count
+                        }
+                    case .item:
+                        for c in 0..<m {
+                            var k = cursors[c]
+                            let b = gs[c &* groups &+ g]
+                            for j in 0..<gc[c &* groups &+ g] {
+                                rowIndices[k] = ch[b &+ j] & mask
+                                rowValues[k] = cv[b &+ j]
+                                userMark[k] = 0
+                                k &+= 1
+                            }
+                            cursors[c] = k
+                        }
+                    case .userItem:
+                        let hu = step.hash, vu = step.value
+                        for c in 0..<m {
+                            var k = cursors[c]
+                            let b = gs[c &* groups &+ g]
+                            for j in 0..<gc[c &* groups &+ g] {
+                                rowIndices[k] = hasher.cross(hu, ch[b &+ j]) & mask
+                                rowValues[k] = vu * cv[b &+ j]
+                                userMark[k] = 0
+                                k &+= 1
+                            }
+                            cursors[c] = k
+                        }
+                    case .itemUserOne:
+                        let hu = step.hash, vu = step.value
+                        for c in 0..<m {
+                            var k = cursors[c]
+                            let b = gs[c &* groups &+ g]
+                            for i in 0..<gc[c &* groups &+ g] {
+                                rowIndices[k] = hasher.cross(ch[b &+ i], hu) & mask
+                                rowValues[k] = cv[b &+ i] * vu
+                                userMark[k] = 0
+                                k &+= 1
+                            }
+                            cursors[c] = k
+                        }
+                    case .itemUser:
+                        let o = Int(step.other) &* width, co = counts[Int(step.other)]
+                        for c in 0..<m {
+                            var k = cursors[c]
+                            let b = gs[c &* groups &+ g]
+                            for i in 0..<gc[c &* groups &+ g] {
+                                let ha = ch[b &+ i], va = cv[b &+ i]
+                                for j in 0..<co {
+                                    rowIndices[k] = hasher.cross(ha, h[o &+ j]) & mask
+                                    rowValues[k] = va * v[o &+ j]
+                                    userMark[k] = 0
+                                    k &+= 1
+                                }
+                            }
+                            cursors[c] = k
+                        }
+                    case .itemItem:
+                        let g2 = Int(step.other)
+                        for c in 0..<m {
+                            var k = cursors[c]
+                            let b = gs[c &* groups &+ g], b2 = gs[c &* groups &+ g2]
+                            let c2 = gc[c &* groups &+ g2]
+                            for i in 0..<gc[c &* groups &+ g] {
+                                let ha = ch[b &+ i], va = cv[b &+ i]
+                                for j in 0..<c2 {
+                                    rowIndices[k] = hasher.cross(ha, ch[b2 &+ j]) & mask
+                                    rowValues[k] = va * cv[b2 &+ j]
+                                    userMark[k] = 0
+                                    k &+= 1
+                                }
+                            }
+                            cursors[c] = k
+                        }
+                    }
+                }
+                // (2) Sums in row order, prefetching ahead.
+                @inline(__always) func prefetchRow(_ c: Int) {
+                    for k in offsets[c]..<offsets[c &+ 1] where userMark[k] == 0 { weights.prefetch(rowIndices[k]) }
+                }
+                for c in 0..<min(ahead, m) { prefetchRow(c) }
+                for c in 0..<m {
+                    if c &+ ahead < m { prefetchRow(c &+ ahead) }
+                    var linear = bias
+                    var u = 0
+                    for k in offsets[c]..<offsets[c &+ 1] {
+                        if userMark[k] != 0 {
+                            linear += terms[u]
+                            u &+= 1
+                        } else {
+                            linear += Double(weights[rowIndices[k]]) * Double(rowValues[k])
+                        }
+                    }
+                    heap.offer(item: item(first &+ c), score: linear)
+                }
+                first &+= m
             }
         }
-        return linear
+        }
+        }
+        }
+        }
     }
 
     // MARK: Emit
@@ -429,15 +556,25 @@ final class FeaturizerScratch: @unchecked Sendable {
     let rowFields: UnsafeMutablePointer<UInt8>
     /// Linear terms of the current user's item-independent features (``Featurizer/prepareLinearCandidates(model:)``).
     let userTerms: UnsafeMutablePointer<Double>
-    /// Candidate rows staged for scoring (``Featurizer/stageCandidate(_:from:slot:)``), `stageSlots` rows of
-    /// `maxFeatures`: indices, values, and 1 where the term is an item-independent (cached) one.
+    /// The candidate rows of one block (``Featurizer/offerLinearCandidates(_:candidates:pool:model:to:)``), packed:
+    /// weight indices, values, and 1 where the term is an item-independent (cached) one. Capacity
+    /// `candidateBlock * maxFeatures` (the worst case); only the rows' actual length is touched.
     let stageIndices: UnsafeMutablePointer<UInt32>
     let stageValues: UnsafeMutablePointer<Float>
     let stageUser: UnsafeMutablePointer<UInt8>
-    /// Feature count of each staged row.
-    let stageCounts: UnsafeMutablePointer<Int>
-    /// Candidates staged ahead of the one being summed, plus one.
-    static let stageSlots = 4
+    /// Where each row of the block starts in the stage buffers (`candidateBlock + 1` entries), and the write cursors.
+    let rowOffsets: UnsafeMutablePointer<Int>
+    let rowCursors: UnsafeMutablePointer<Int>
+    /// The candidate row layout of the prepared user (``Featurizer/prepareLinearCandidates(model:)``): at most one
+    /// step per namespace and one per user value of each cross, so `maxFeatures + namespaces` bounds it.
+    let candidateSteps: UnsafeMutablePointer<CandidateStep>
+    /// Per candidate of the block and item-side namespace: where its run of catalog features starts, how long.
+    let groupStart: UnsafeMutablePointer<Int>
+    let groupCount: UnsafeMutablePointer<Int>
+    /// Candidates scored per block.
+    static let candidateBlock = 32
+    /// Rows whose weights are prefetched ahead of the one being summed.
+    static let prefetchAhead = 3
 
     init(namespaces: Int, slotWidth: Int, maxFeatures: Int) {
         self.namespaces = namespaces
@@ -459,21 +596,26 @@ final class FeaturizerScratch: @unchecked Sendable {
         rowFields.initialize(repeating: 0, count: row)
         userTerms = .allocate(capacity: row)
         userTerms.initialize(repeating: 0, count: row)
-        let staged = row * FeaturizerScratch.stageSlots
-        stageIndices = .allocate(capacity: staged)
-        stageIndices.initialize(repeating: 0, count: staged)
-        stageValues = .allocate(capacity: staged)
-        stageValues.initialize(repeating: 0, count: staged)
-        stageUser = .allocate(capacity: staged)
-        stageUser.initialize(repeating: 0, count: staged)
-        stageCounts = .allocate(capacity: FeaturizerScratch.stageSlots)
-        stageCounts.initialize(repeating: 0, count: FeaturizerScratch.stageSlots)
+        // Trivial element types, always written before they are read: left uninitialized, so that only the pages a
+        // block's rows actually use become resident (the capacity is the worst case, rows are ~1% of it).
+        let block = FeaturizerScratch.candidateBlock
+        stageIndices = .allocate(capacity: row * block)
+        stageValues = .allocate(capacity: row * block)
+        stageUser = .allocate(capacity: row * block)
+        rowOffsets = .allocate(capacity: block + 1)
+        rowCursors = .allocate(capacity: block)
+        candidateSteps = .allocate(capacity: row + namespaces)
+        candidateSteps.initialize(repeating: CandidateStep(kind: .cachedTerms), count: row + namespaces)
+        groupStart = .allocate(capacity: max(namespaces, 1) * block)
+        groupCount = .allocate(capacity: max(namespaces, 1) * block)
     }
 
     deinit {
         hashes.deallocate(); values.deallocate(); counts.deallocate()
         rowIndices.deallocate(); rowValues.deallocate(); rowFields.deallocate(); userTerms.deallocate()
-        stageIndices.deallocate(); stageValues.deallocate(); stageUser.deallocate(); stageCounts.deallocate()
+        stageIndices.deallocate(); stageValues.deallocate(); stageUser.deallocate()
+        rowOffsets.deallocate(); rowCursors.deallocate()
+        candidateSteps.deallocate(); groupStart.deallocate(); groupCount.deallocate()
     }
 
     func copy() -> FeaturizerScratch {
@@ -484,13 +626,34 @@ final class FeaturizerScratch: @unchecked Sendable {
         c.counts.update(from: counts, count: max(namespaces, 1))
         // The row buffer is output only (rewritten by every emit); nothing to carry over.
         c.userTerms.update(from: userTerms, count: max(maxFeatures, 1))
-        let staged = max(maxFeatures, 1) * FeaturizerScratch.stageSlots
-        c.stageIndices.update(from: stageIndices, count: staged)
-        c.stageValues.update(from: stageValues, count: staged)
-        c.stageUser.update(from: stageUser, count: staged)
-        c.stageCounts.update(from: stageCounts, count: FeaturizerScratch.stageSlots)
+        // The stage buffers are scratch of one offerLinearCandidates call; nothing to carry over.
+        c.candidateSteps.update(from: candidateSteps, count: max(maxFeatures, 1) + namespaces)
         return c
     }
+}
+
+/// One step of a candidate row (see ``Featurizer/prepareLinearCandidates(model:)``), in row order.
+struct CandidateStep {
+    enum Kind: UInt8 {
+        /// `count` item-independent terms, taken from the user's cached terms.
+        case cachedTerms
+        /// The candidate's values of item-side namespace `group` (a position in `itemNamespaces`).
+        case item
+        /// A user × item cross for one user value (`hash`, `value`) and the candidate's values of `group`.
+        case userItem
+        /// An item × user cross: the candidate's values of `group` × the user's values of namespace `other`.
+        case itemUser
+        /// An item × user cross whose user namespace has one value (`hash`, `value`).
+        case itemUserOne
+        /// An item × item cross: the candidate's values of `group` × those of group `other`.
+        case itemItem
+    }
+    var kind: Kind
+    var count: Int32 = 0
+    var group: Int32 = 0
+    var other: Int32 = 0
+    var hash: UInt32 = 0
+    var value: Float = 0
 }
 
 /// How one namespace is computed (resolved from the spec once).

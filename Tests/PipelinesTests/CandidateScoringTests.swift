@@ -6,7 +6,8 @@ import Testing
 /// The score refresh (`Pipeline.topItems`) reuses the item-independent part of the margin across candidates; its
 /// probabilities must equal, bit for bit, those of scoring each candidate's full row.
 @Suite struct CandidateScoringTests {
-    /// User-only, item-only and mixed crosses, multi-valued and numeric namespaces on both sides.
+    /// User-only, item-only and mixed crosses (user × item and item × user), multi-valued and numeric namespaces on
+    /// both sides.
     static let spec = """
         version: 1
         name: candidates
@@ -19,7 +20,7 @@ import Testing
             - {name: t, field: context.tags, side: user}
             - {name: G, field: context.genres, side: item}
             - {name: p, field: context.price, transform: numeric, scale: 0.37, side: item}
-          crosses: [[u, G], [a, t], [i, G], [t, p], [t, a]]
+          crosses: [[u, G], [a, t], [i, G], [t, p], [t, a], [p, t], [G, a], [G, p]]
         label:
           examples: {click: 1.0}
           positives: [purchase]

@@ -633,7 +633,10 @@ def main() -> None:
     ap.add_argument("--progress-seconds", type=float, default=2.0,
                     help="the workers' --progress-seconds (each progress line queries the lag from the broker)")
     ap.add_argument("--log-level", default="info", help="the workers' --log-level (debug logs checkpoints)")
-    ap.add_argument("--fetch-wait-ms", type=int, default=5,
+    # 15 ms: Tansu (memory engine) answers a fetch only when fetch.wait.max.ms runs out, and its CPU per fetch grows
+    # with the topic; at 5 ms the bare hop's p99 went from 30 ms to 1.8-7 s within 30 s (broker at ~94% CPU), at
+    # 15 ms it stayed at 38 ms, at 25 ms at 47 ms (bench/RESULTS.md, 2026-11-23 17:06-17:14).
+    ap.add_argument("--fetch-wait-ms", type=int, default=15,
                     help="latency: also run with fetch.wait.max.ms=N on worker and reader (0: client defaults only)")
     ap.add_argument("--no-perf", dest="perf", action="store_false", default=None, help="skip the profiled runs")
     ap.add_argument("--perf", dest="perf", action="store_true", help="profile even with --quick")
