@@ -369,6 +369,21 @@ public struct Featurizer: Sendable {
                 }
                 offsets[m] = total
                 // (1) The rows, step by step.
+                /// Appends to every row of the block one term per value of its run in item group `g`.
+                @inline(__always) func appendRuns(of g: Int, _ term: (UInt32, Float) -> (index: UInt32, value: Float)) {
+                    for c in 0..<m {
+                        var k = cursors[c]
+                        let b = gs[c &* groups &+ g]
+                        for j in 0..<gc[c &* groups &+ g] {
+                            let t = term(ch[b &+ j], cv[b &+ j])
+                            rowIndices[k] = t.index
+                            rowValues[k] = t.value
+                            userMark[k] = 0
+                            k &+= 1
+                        }
+                        cursors[c] = k
+                    }
+                }
                 for s in 0..<stepCount {
                     let step = steps[s]
                     let g = Int(step.group)
@@ -381,43 +396,13 @@ public struct Featurizer: Sendable {
                             cursors[c] = k &+ count
                         }
                     case .item:
-                        for c in 0..<m {
-                            var k = cursors[c]
-                            let b = gs[c &* groups &+ g]
-                            for j in 0..<gc[c &* groups &+ g] {
-                                rowIndices[k] = ch[b &+ j] & mask
-                                rowValues[k] = cv[b &+ j]
-                                userMark[k] = 0
-                                k &+= 1
-                            }
-                            cursors[c] = k
-                        }
+                        appendRuns(of: g) { hash, value in (hash & mask, value) }
                     case .userItem:
                         let hu = step.hash, vu = step.value
-                        for c in 0..<m {
-                            var k = cursors[c]
-                            let b = gs[c &* groups &+ g]
-                            for j in 0..<gc[c &* groups &+ g] {
-                                rowIndices[k] = hasher.cross(hu, ch[b &+ j]) & mask
-                                rowValues[k] = vu * cv[b &+ j]
-                                userMark[k] = 0
-                                k &+= 1
-                            }
-                            cursors[c] = k
-                        }
+                        appendRuns(of: g) { hash, value in (hasher.cross(hu, hash) & mask, vu * value) }
                     case .itemUserOne:
                         let hu = step.hash, vu = step.value
-                        for c in 0..<m {
-                            var k = cursors[c]
-                            let b = gs[c &* groups &+ g]
-                            for i in 0..<gc[c &* groups &+ g] {
-                                rowIndices[k] = hasher.cross(ch[b &+ i], hu) & mask
-                                rowValues[k] = cv[b &+ i] * vu
-                                userMark[k] = 0
-                                k &+= 1
-                            }
-                            cursors[c] = k
-                        }
+                        appendRuns(of: g) { hash, value in (hasher.cross(hash, hu) & mask, value * vu) }
                     case .itemUser:
                         let o = Int(step.other) &* width, co = counts[Int(step.other)]
                         for c in 0..<m {
