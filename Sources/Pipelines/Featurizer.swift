@@ -384,6 +384,27 @@ public struct Featurizer: Sendable {
                         cursors[c] = k
                     }
                 }
+                /// Appends to every row of the block the cross of its run in item group `g` (outer loop) with the
+                /// values `second(c)` gives for row `c` (inner loop).
+                @inline(__always) func appendCrosses(
+                    of g: Int, _ second: (Int) -> (hashes: UnsafePointer<UInt32>, values: UnsafePointer<Float>, count: Int)
+                ) {
+                    for c in 0..<m {
+                        var k = cursors[c]
+                        let b = gs[c &* groups &+ g]
+                        let inner = second(c)
+                        for i in 0..<gc[c &* groups &+ g] {
+                            let ha = ch[b &+ i], va = cv[b &+ i]
+                            for j in 0..<inner.count {
+                                rowIndices[k] = hasher.cross(ha, inner.hashes[j]) & mask
+                                rowValues[k] = va * inner.values[j]
+                                userMark[k] = 0
+                                k &+= 1
+                            }
+                        }
+                        cursors[c] = k
+                    }
+                }
                 for s in 0..<stepCount {
                     let step = steps[s]
                     let g = Int(step.group)
@@ -405,36 +426,12 @@ public struct Featurizer: Sendable {
                         appendRuns(of: g) { hash, value in (hasher.cross(hash, hu) & mask, value * vu) }
                     case .itemUser:
                         let o = Int(step.other) &* width, co = counts[Int(step.other)]
-                        for c in 0..<m {
-                            var k = cursors[c]
-                            let b = gs[c &* groups &+ g]
-                            for i in 0..<gc[c &* groups &+ g] {
-                                let ha = ch[b &+ i], va = cv[b &+ i]
-                                for j in 0..<co {
-                                    rowIndices[k] = hasher.cross(ha, h[o &+ j]) & mask
-                                    rowValues[k] = va * v[o &+ j]
-                                    userMark[k] = 0
-                                    k &+= 1
-                                }
-                            }
-                            cursors[c] = k
-                        }
+                        appendCrosses(of: g) { _ in (UnsafePointer(h + o), UnsafePointer(v + o), co) }
                     case .itemItem:
                         let g2 = Int(step.other)
-                        for c in 0..<m {
-                            var k = cursors[c]
-                            let b = gs[c &* groups &+ g], b2 = gs[c &* groups &+ g2]
-                            let c2 = gc[c &* groups &+ g2]
-                            for i in 0..<gc[c &* groups &+ g] {
-                                let ha = ch[b &+ i], va = cv[b &+ i]
-                                for j in 0..<c2 {
-                                    rowIndices[k] = hasher.cross(ha, ch[b2 &+ j]) & mask
-                                    rowValues[k] = va * cv[b2 &+ j]
-                                    userMark[k] = 0
-                                    k &+= 1
-                                }
-                            }
-                            cursors[c] = k
+                        appendCrosses(of: g) { c in
+                            let b2 = gs[c &* groups &+ g2]
+                            return (ch + b2, cv + b2, gc[c &* groups &+ g2])
                         }
                     }
                 }
