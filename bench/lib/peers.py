@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import subprocess
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -232,6 +233,30 @@ def ratio_section(rows: List[Row], repeat: int) -> List[str]:
     return lines
 
 
+def paired_section(paired: List[Dict]) -> List[str]:
+    """The speed targets from back-to-back rounds: per round Feedloop's examples/s over the peer's."""
+    if not paired:
+        return []
+    lines = ["### Speed targets from paired rounds", "",
+             "Each round runs Feedloop and the peer back to back (alternating which goes first); the ratio is "
+             "Feedloop's examples/s over the peer's in that round, and the verdict uses the median ratio.", ""]
+    table = []
+    for p in paired:
+        r = sorted(p["ratios"])
+        median = statistics.median(r)
+        table.append([
+            p["title"], str(len(r)),
+            f"{fmt_rate(statistics.median(p['feedloop_rates']))} / {fmt_rate(statistics.median(p['peer_rates']))}",
+            f"{median:.2f}x ({r[0]:.2f}–{r[-1]:.2f})", f"≥ {p['target']:g}x",
+            "met" if median >= p["target"] else "**not met**",
+        ])
+    lines.append(markdown_table(
+        ["comparison", "rounds", "median examples/s, Feedloop / peer", "ratio: median (min–max)", "target", "result"],
+        table))
+    lines.append("")
+    return lines
+
+
 def render(rows: List[Row], meta: Dict, repeat: int, quick: bool) -> str:
     header = ["learner", "how it ran", "logloss", "AUC", "accuracy", "examples/s", "events/s",
               f"examples/s x{repeat}", f"events/s x{repeat}", "peak RSS"]
@@ -259,6 +284,7 @@ def render(rows: List[Row], meta: Dict, repeat: int, quick: bool) -> str:
         "",
         *ratio_section(rows, repeat),
         "",
+        *paired_section(meta.get("paired", [])),
         "### How each column was measured",
         "",
         f"- logloss/AUC/accuracy: over the {n:,} single-pass predictions; peers' AUC is exact (sort, ties count half), "
@@ -301,6 +327,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=10, help="copies in the throughput stream (default 10)")
     ap.add_argument("--runs", type=int, default=3,
                     help="timed runs per learner, best (shortest) kept; River FM runs once (default 3)")
+    ap.add_argument("--pairs", type=int, default=5,
+                    help="paired speed rounds per target (Feedloop and VW alternately; median ratio); 0 skips")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
     opts = ap.parse_args()
 
@@ -397,6 +425,45 @@ def main() -> None:
                         logloss=logloss(labels, probs), auc=auc(labels, probs), accuracy=accuracy(labels, probs),
                         seconds=res["seconds"], examples_per_s=n / res["seconds"], peak_rss_bytes=m.peak_rss_bytes,
                         process_wall_seconds=m.wall_seconds))
+
+    # MARK: Paired speed ratios
+    # The best-of-N figures above come from runs minutes apart; on a shared machine the speed of either side can
+    # change in between (VW -q ui measured 438k and 1.09M examples/s on two days). Here each round runs Feedloop and
+    # VW back to back (alternating which goes first) and keeps their ratio; the verdict uses the median ratio.
+    paired: List[Dict] = []
+    if opts.pairs > 0 and not opts.skip_feedloop:
+        def pipeline_named(fragment: str) -> Optional[str]:
+            return next((p for p in pipelines if fragment in os.path.basename(p)), None)
+        targets = []
+        ftrl, fm = pipeline_named("ftrl"), pipeline_named("-fm")
+        if ftrl and not opts.quick:
+            targets.append(("FTRL pipeline vs VW --ftrl, x%d stream" % opts.repeat, ftrl, rep_events, VW_CONFIGS[0], True, 2.0))
+        if fm:
+            targets.append(("FM pipeline vs VW -q ui, single pass", fm, opts.events, VW_CONFIGS[2], False, 1.0))
+        for title, pipeline, events, (vw_name, vw_args), repeated, target in targets:
+            vw_input, vw_n = vw_file, n
+            if repeated:
+                vw_input = os.path.join(work, f"ml-100k-x{opts.repeat}.vw")
+                vw_n = write_vw_file(examples, vw_input, copies=opts.repeat)
+            name = os.path.splitext(os.path.basename(pipeline))[0]
+            ratios, ours, theirs = [], [], []
+            for k in range(opts.pairs):
+                def feedloop_rate() -> float:
+                    r, _ = run_feedloop(opts.feedloop_bin, pipeline, events, work, f"pair-{name}")
+                    return int(r["examples"]) / float(r["seconds"])
+                def vw_rate() -> float:
+                    r, _, _ = run_vw(vw_name, vw_args, vw_input, vw_n, work, f"pair-vw-{name}", predict=False)
+                    return vw_n / r["seconds"]
+                if k % 2 == 0:
+                    a = feedloop_rate(); b = vw_rate()
+                else:
+                    b = vw_rate(); a = feedloop_rate()
+                ours.append(a); theirs.append(b); ratios.append(a / b)
+            if repeated:
+                os.unlink(vw_input)
+            paired.append({"title": title, "feedloop": f"Feedloop {name}", "peer": vw_name, "target": target,
+                           "feedloop_rates": ours, "peer_rates": theirs, "ratios": ratios})
+    meta["paired"] = paired
 
     # MARK: Report
     try:
