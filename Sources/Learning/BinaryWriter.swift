@@ -62,6 +62,35 @@ public struct BinaryWriter: Sendable {
         bytes.append(contentsOf: run)
     }
 
+    /// Writes a `UInt64` count, then the floats of `run` (no intermediate array), as ``write(floats:)`` does.
+    public mutating func write(floatCount count: Int, _ appendFloats: (inout BinaryWriter) -> Void) {
+        write(UInt64(count))
+        let start = bytes.count
+        appendFloats(&self)
+        precondition(bytes.count - start == count * 4, "BinaryWriter: \(count) floats announced, \((bytes.count - start) / 4) written")
+    }
+
+    /// Appends the floats' 4-byte bit patterns, little-endian, with no count (inside ``write(floatCount:_:)``).
+    public mutating func appendFloats(_ run: UnsafeBufferPointer<Float>) {
+        #if _endian(little)
+        bytes.append(contentsOf: UnsafeRawBufferPointer(run))
+        #else
+        for f in run { write(f) }
+        #endif
+    }
+
+    /// Writes a length-prefixed byte run in place, as ``write(bytes:)`` encodes it, without building the run first:
+    /// `body` appends the run's bytes, then the `UInt64` count in front of them is patched.
+    public mutating func writeLengthPrefixed(_ body: (inout BinaryWriter) -> Void) {
+        let countAt = bytes.count
+        write(UInt64(0))
+        body(&self)
+        let count = UInt64(bytes.count - countAt - 8).littleEndian
+        withUnsafeBytes(of: count) { raw in
+            for i in 0..<8 { bytes[countAt + i] = raw[i] }
+        }
+    }
+
     /// Appends bytes with no length prefix (the reader must know the count: `BinaryReader.readRaw(count:)`).
     public mutating func writeRaw(_ run: [UInt8]) {
         bytes.append(contentsOf: run)

@@ -21,7 +21,10 @@ extension Model {
 
     /// The model as a self-checking snapshot.
     public func snapshotBytes() -> [UInt8] {
-        var writer = BinaryWriter(capacity: parameterBytes + 256)
+        // The exact size but for the configuration's few bytes: materialized slots, bitmap, bias row.
+        let layout = context.layout
+        var writer = BinaryWriter(
+            capacity: (storage.materializedCount &+ 1) &* layout.stride &* 4 &+ storage.wordCount &* 8 &+ 512)
         writeSnapshot(into: &writer)
         return writer.bytes
     }
@@ -38,17 +41,17 @@ extension Model {
         writer.write(floats: Array(UnsafeBufferPointer(start: storage.floats + layout.biasBase, count: layout.stride)))
         writer.write(UInt64(storage.wordCount))
         for w in 0..<storage.wordCount { writer.write(storage.bits[w]) }
-        var slots = [Float]()
-        slots.reserveCapacity(storage.materializedCount &* layout.stride)
-        for w in 0..<storage.wordCount {
-            var word = storage.bits[w]
-            while word != 0 {
-                let slot = w &* 64 &+ word.trailingZeroBitCount
-                word &= word &- 1
-                slots.append(contentsOf: UnsafeBufferPointer(start: storage.floats + slot &* layout.stride, count: layout.stride))
+        // The materialized slots' floats, straight from the table (no copy of them first).
+        writer.write(floatCount: storage.materializedCount &* layout.stride) { writer in
+            for w in 0..<storage.wordCount {
+                var word = storage.bits[w]
+                while word != 0 {
+                    let slot = w &* 64 &+ word.trailingZeroBitCount
+                    word &= word &- 1
+                    writer.appendFloats(UnsafeBufferPointer(start: storage.floats + slot &* layout.stride, count: layout.stride))
+                }
             }
         }
-        writer.write(floats: slots)
         writer.endFrame(frame)
     }
 

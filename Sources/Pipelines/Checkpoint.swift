@@ -61,6 +61,13 @@ extension Pipeline {
     /// Serializes the pipeline state and the input positions it includes.
     public func checkpointBytes(positions: [InputPosition]) -> [UInt8] {
         var w = BinaryWriter(capacity: 1 << 16)
+        writeCheckpoint(positions: positions, into: &w)
+        return w.bytes
+    }
+
+    /// Appends the checkpoint (the bytes ``checkpointBytes(positions:)`` returns) to `w`, so that a caller can keep
+    /// one buffer for every checkpoint instead of growing a new one each time (``CheckpointStore`` does).
+    public func writeCheckpoint(positions: [InputPosition], into w: inout BinaryWriter) {
         let frame = w.beginFrame(magic: Self.checkpointMagic, version: Self.checkpointVersion)
         w.write(string: spec.name)
         w.write(specFingerprint)
@@ -70,7 +77,7 @@ extension Pipeline {
             w.write(UInt32(bitPattern: p.partition))
             w.write(p.offset)
         }
-        w.write(bytes: model.snapshotBytes())
+        w.writeLengthPrefixed { model.writeSnapshot(into: &$0) }  // = write(bytes: model.snapshotBytes()), no copy
         w.write(maxEventTime)
         w.write(rng.state)
         counters.write(to: &w)
@@ -78,7 +85,6 @@ extension Pipeline {
         join.write(to: &w)
         catalog.write(to: &w)
         w.endFrame(frame)
-        return w.bytes
     }
 
     /// Restores a pipeline for `spec` from checkpoint bytes; returns it with the positions it includes.

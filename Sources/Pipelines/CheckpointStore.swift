@@ -23,12 +23,19 @@ public struct CheckpointStore: Sendable {
         }.sorted { $0.0 > $1.0 }
     }
 
+    /// The serialization buffer, kept from one checkpoint to the next: a long-running worker then holds one buffer
+    /// as large as its largest checkpoint, instead of growing (and freeing) a new one by doubling every time, which
+    /// left the freed blocks resident in the malloc heap and made RSS step up as checkpoints grew.
+    var buffer = BinaryWriter()
+
     /// Writes a checkpoint of `pipeline` including `positions`; returns its path.
     @discardableResult
-    public func write(_ pipeline: Pipeline, positions: [InputPosition]) throws -> String {
+    public mutating func write(_ pipeline: Pipeline, positions: [InputPosition]) throws -> String {
         let sequence = (files().first?.sequence ?? 0) + 1
         let path = directory + "/" + String(format: "checkpoint-%016llu.flck", sequence)
-        try AtomicFile.write(pipeline.checkpointBytes(positions: positions), to: path)
+        buffer.bytes.removeAll(keepingCapacity: true)
+        pipeline.writeCheckpoint(positions: positions, into: &buffer)
+        try AtomicFile.write(buffer.bytes, to: path)
         for old in files().dropFirst(keep) { try? FileManager.default.removeItem(atPath: old.path) }
         return path
     }

@@ -42,11 +42,30 @@ import Testing
         #expect(restored.checkpointBytes(positions: []) == straight.checkpointBytes(positions: []))
     }
 
+    /// The store keeps one serialization buffer across checkpoints: each file must hold exactly the checkpoint of its
+    /// moment, also when it is smaller than an earlier one (nothing of the earlier one may remain).
+    @Test func storeWritesExactlyTheCheckpointBytesWhenItsBufferIsReused() throws {
+        let spec = try PipelineStepTests.spec()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flck-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var store = try CheckpointStore(directory: dir, keep: 3)
+        var big = Pipeline(spec: spec)
+        var sink = PipelineStepTests.RecordingSink()
+        PipelineStepTests.feed(&big, Self.lines(400, seed: 3), &sink)
+        let small = Pipeline(spec: spec)
+        let position = [InputPosition(topic: "events", partition: 0, offset: 7)]
+        for pipeline in [big, small, big] {
+            let path = try store.write(pipeline, positions: position)
+            #expect(try AtomicFile.read(from: path) == pipeline.checkpointBytes(positions: position))
+        }
+        #expect(big.checkpointBytes(positions: []).count > small.checkpointBytes(positions: []).count)
+    }
+
     @Test func corruptedCheckpointIsRejectedAndStoreFallsBackToTheOlderOne() throws {
         let spec = try PipelineStepTests.spec()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flck-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try CheckpointStore(directory: dir, keep: 2)
+        var store = try CheckpointStore(directory: dir, keep: 2)
         var p = Pipeline(spec: spec)
         var sink = PipelineStepTests.RecordingSink()
         PipelineStepTests.feed(&p, Self.lines(50, seed: 1), &sink)
