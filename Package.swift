@@ -26,6 +26,8 @@ let package = Package(
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"]), .brew(["librdkafka"])]
         ),
+        // glibc's mallopt (the worker fixes the mmap threshold so RSS does not step up over a long run).
+        .systemLibrary(name: "CMalloc"),
         // Pure Swift online-learning core: hashing, models, optimizers, metrics, snapshots.
         .target(
             name: "Learning",
@@ -47,7 +49,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "Pipelines", "Kafka", "Events", "Learning",
+                "Pipelines", "Kafka", "Events", "Learning", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import CMalloc
+#endif
 import Events
 import Foundation
 import Kafka
@@ -86,7 +89,7 @@ struct WorkerLoop {
     let stop: () -> Bool
     let consumer: KafkaConsumer
     let producer: KafkaProducer
-    let store: CheckpointStore
+    var store: CheckpointStore
     var pipeline: Pipeline
     var sink: WorkerSink<KafkaPublisher>
     /// Next offset to read per partition: restored from the checkpoint, advanced per message.
@@ -110,6 +113,9 @@ struct WorkerLoop {
             "pipeline": "\(options.spec.name)", "librdkafka": "\(KafkaRuntime.version)", "brokers": "\(options.brokers)",
             "group": "\(options.groupID)", "checkpoints": "\(options.checkpointDirectory)",
         ])
+        if Self.fixAllocatorThreshold() {
+            logger.debug("malloc: mmap threshold fixed at 1 MiB (set MALLOC_MMAP_THRESHOLD_ to choose another)")
+        }
         if KafkaRuntime.runtimeVersion < KafkaRuntime.minimumVersionForTaggedFields {
             logger.warning("librdkafka \(KafkaRuntime.version) mis-reads tagged protocol fields (fixed in 2.1.2); use a newer runtime (see README)")
         }
@@ -153,6 +159,24 @@ struct WorkerLoop {
             publisher: KafkaPublisher(producer: producer), spec: options.spec,
             refreshTypes: options.refreshTypes, refreshIntervalMs: options.refreshIntervalMs)
         metrics = WorkerMetrics(pipeline: options.spec.name)
+    }
+
+    /// Keeps glibc from growing the worker's resident memory in steps over a long run.
+    ///
+    /// glibc raises its mmap threshold (up to 32 MiB) whenever a large block is freed, so later large blocks —
+    /// librdkafka's fetch buffers, checkpoint buffers — are carved from the heap instead, and the heap keeps them
+    /// resident after they are freed. On a 2-partition drain of 1.55M events RSS stepped from 144 to 161 MiB half-way
+    /// and stayed there. With the threshold fixed, blocks above it stay mmapped and go back to the kernel when freed.
+    /// Measured on that drain: at 128 KiB, 128–135 MiB but ~8% more CPU (mmap/munmap and page faults per fetch
+    /// buffer); at 1 MiB, 127–139 MiB, flat, with no CPU difference measurable against the dynamic threshold.
+    /// `MALLOC_MMAP_THRESHOLD_` in the environment (glibc's own tunable) wins. Returns whether it was set here.
+    static func fixAllocatorThreshold() -> Bool {
+        #if canImport(Glibc)
+        guard ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil else { return false }
+        return mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1
+        #else
+        return false
+        #endif
     }
 
     // MARK: Loop
