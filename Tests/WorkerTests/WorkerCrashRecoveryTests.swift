@@ -16,21 +16,24 @@ extension WorkerIntegrationTests {
         let scenario = try WorkerScenario("sigkill")
         let lines = try WorkerTestEnvironment.eventLines(24_000)
         try await scenario.createTopics(partitions: 1)
-        _ = try scenario.produce(lines)
+        // The input arrives in four parts, one before each run of the crashing worker, so that every run has events
+        // of its own to process: a release worker drains all 24,000 in a fraction of a second, and with the whole
+        // stream produced up front the first run could finish it before it was killed (the next run then had nothing
+        // left, and exited by itself).
+        let parts = stride(from: 0, to: lines.count, by: 6_000).map { Array(lines[$0..<min($0 + 6_000, lines.count)]) }
 
-        // Both runs read the same input topic, each with its own group and checkpoints.
-        let baseline = try await scenario.runWorkerToCompletion(run: "baseline", group: "baseline", checkpoints: "baseline-checkpoints")
-        #expect(baseline.events == lines.count)
-
-        // Three kills at random moments: each after the restarted worker wrote a new checkpoint (it made progress),
-        // a random 0–600 ms later, i.e. mostly while it is in the middle of its next batch (between checkpoints).
+        // Kills at random moments: each after the restarted worker wrote a new checkpoint (it made progress), a
+        // random 0–60 ms later: in the middle of its part (a release build drains the 5,000 events after its first
+        // checkpoint in ~40 ms, a debug build in several hundred), or while it waits idle after it. A restart offset
+        // that is not a multiple of 6,000 in the printed line shows a kill that landed mid-part.
         var kills: [String] = []
         var restored: [Int64] = []
         for round in 0..<3 {
+            _ = try scenario.produce(parts[round])
             let before = scenario.checkpointFiles("crash-checkpoints")
             let worker = try scenario.startWorker(run: "crash-\(round)", group: "crashing", checkpoints: "crash-checkpoints")
             try await scenario.waitForNewCheckpoint(in: "crash-checkpoints", after: before, writtenBy: worker, timeout: .seconds(120))
-            let delay = Int.random(in: 0...600)
+            let delay = Int.random(in: 0...60)
             try await Task.sleep(for: .milliseconds(delay))
             worker.send(SIGKILL)
             let termination = try await worker.waitForExit(timeout: .seconds(10))
@@ -45,6 +48,11 @@ extension WorkerIntegrationTests {
             kills.append("started at offset \(start), killed \(delay) ms after writing \(scenario.checkpointFiles("crash-checkpoints").last ?? "?")")
         }
         print("sigkill test (\(lines.count) events): " + kills.joined(separator: "; "))
+        _ = try scenario.produce(parts[3])
+
+        // The uninterrupted run reads the same complete topic with its own group and checkpoints.
+        let baseline = try await scenario.runWorkerToCompletion(run: "baseline", group: "baseline", checkpoints: "baseline-checkpoints")
+        #expect(baseline.events == lines.count)
 
         let final = try await scenario.runWorkerToCompletion(run: "crash-final", group: "crashing", checkpoints: "crash-checkpoints")
         let finalStart = ChildProcess.restoredOffset(in: (try? String(contentsOfFile: scenario.path("crash-final.log"), encoding: .utf8)) ?? "")
