@@ -67,12 +67,12 @@ struct KafkaPublisher: OutputPublisher {
     let producer: KafkaProducer
     var failure: KafkaError?
 
-    mutating func publish(topic: String, key: UnsafeRawBufferPointer, value: [UInt8], headers: [(String, [UInt8])]) {
+    mutating func publish(topic: String, key: UnsafeRawBufferPointer, value: [UInt8], headers: [(String, [UInt8])], token: UInt64) {
         do {
             try value.withUnsafeBytes { v in
                 try producer.send(
                     topic: topic, key: key.count > 0 ? key : nil, value: v,
-                    headers: headers.isEmpty ? [] : headers.map { KafkaHeader(name: $0.0, value: $0.1) })
+                    headers: headers.isEmpty ? [] : headers.map { KafkaHeader(name: $0.0, value: $0.1) }, token: token)
             }
         } catch let error as KafkaError {
             failure = failure ?? error
@@ -190,7 +190,10 @@ struct WorkerLoop {
             let pollStart = DispatchTime.now().uptimeNanoseconds
             batchStart = 0  // set at the batch's first message (the poll may first wait for one)
             let pollStartDate = Date()
-            let n = try consumer.poll(timeout: .milliseconds(100), maxMessages: options.maxMessagesPerPoll, onRebalance: { event in
+            // While outputs await the broker's acknowledgement, wait for input 1 ms at a time so their delivery
+            // reports (failures, and the score-delivered delay) are served promptly; otherwise up to 100 ms.
+            let wait: Duration = producer.outstandingCount > 0 ? .milliseconds(1) : .milliseconds(100)
+            let n = try consumer.poll(timeout: wait, maxMessages: options.maxMessagesPerPoll, onRebalance: { event in
                 try self.rebalance(event)
             }) { message in
                 self.handle(message)
@@ -269,6 +272,16 @@ struct WorkerLoop {
     /// message's Kafka timestamp → the same moment (broker hop included). Summarised in `--summary-json`.
     var inWorkerDelay = DelayHistogram()
     var eventToScoreDelay = DelayHistogram()
+    /// Per score message: the input message's Kafka timestamp → the broker's acknowledgement of the score (seen when
+    /// the loop serves delivery reports, so late by at most one loop turn; see `run`).
+    var eventToDeliveredDelay = DelayHistogram()
+
+    /// Wall-clock time in ms, the clock of Kafka's CreateTime timestamps.
+    static func realtimeMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
 
     /// Publishes the pending score refresh: the top-K candidates for the user of the last applied event.
     mutating func publishRefresh() {
@@ -277,9 +290,7 @@ struct WorkerLoop {
         sink.publishScores(items: top, catalog: pipeline.catalog)
         if batchStart > 0 { inWorkerDelay.record(nanoseconds: DispatchTime.now().uptimeNanoseconds &- batchStart) }
         if sink.refreshFirstMessageMs > 0 {
-            var now = timespec()
-            clock_gettime(CLOCK_REALTIME, &now)
-            let ms = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000 - sink.refreshFirstMessageMs
+            let ms = Self.realtimeMilliseconds() - sink.refreshFirstMessageMs
             metrics.scoreDelay(milliseconds: ms)
             eventToScoreDelay.record(nanoseconds: UInt64(max(0, ms)) * 1_000_000)
         }
@@ -296,8 +307,15 @@ struct WorkerLoop {
     /// Delivery reports: failures after librdkafka's own retries stop the worker without a checkpoint.
     mutating func serveDeliveries() throws {
         var failed: KafkaDeliveryReport?
+        var nowMs: Int64 = 0
         _ = producer.poll(timeout: .zero) { report in
-            if !report.isDelivered { failed = failed ?? report }
+            if !report.isDelivered {
+                failed = failed ?? report
+            } else if let eventMs = ScoreToken.eventTimestampMs(report.token) {
+                if nowMs == 0 { nowMs = Self.realtimeMilliseconds() }
+                metrics.scoreDelivered(milliseconds: nowMs - eventMs)
+                eventToDeliveredDelay.record(nanoseconds: UInt64(max(0, nowMs - eventMs)) * 1_000_000)
+            }
         }
         if let failed {
             metrics.deliveryFailure()
@@ -413,8 +431,12 @@ struct WorkerLoop {
             ] as [String: Any],
             "published": ["scores": sink.published.scores, "adjustments": sink.published.adjustments, "dead_letters": sink.published.deadLetters],
             // Score refresh delays of this run: inside the worker (batch's first message → handed to the
-            // producer), and from the input's Kafka timestamp (ms resolution; includes the producer → broker → worker hop).
-            "score_delay": ["in_worker": inWorkerDelay.summary, "from_event_timestamp": eventToScoreDelay.summary],
+            // producer), from the input's Kafka timestamp to that moment (ms resolution; includes the producer →
+            // broker → worker hop), and from the input's timestamp to the broker's acknowledgement of the score.
+            "score_delay": [
+                "in_worker": inWorkerDelay.summary, "from_event_timestamp": eventToScoreDelay.summary,
+                "delivered_from_event_timestamp": eventToDeliveredDelay.summary,
+            ],
         ]
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(Array(data), to: path)

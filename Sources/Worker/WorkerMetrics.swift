@@ -10,6 +10,7 @@ struct WorkerMetrics {
     let checkpoints: Counter
     let checkpointDuration: Timer
     let scoreDelay: Timer
+    let scoreDelivered: Timer
     let updateLatency: Timer
     let lagGauge: Gauge
     let checkpointAgeGauge: Gauge
@@ -28,6 +29,7 @@ struct WorkerMetrics {
         deliveryFailures = Counter(label: "feedloop_delivery_failures_total", dimensions: d)
         checkpoints = Counter(label: "feedloop_checkpoints_total", dimensions: d)
         scoreDelay = Timer(label: "feedloop_event_to_score_seconds", dimensions: d, preferredDisplayUnit: .seconds)
+        scoreDelivered = Timer(label: "feedloop_event_to_score_delivered_seconds", dimensions: d, preferredDisplayUnit: .seconds)
         checkpointDuration = Timer(label: "feedloop_checkpoint_seconds", dimensions: d, preferredDisplayUnit: .seconds)
         updateLatency = Timer(label: "feedloop_event_seconds", dimensions: d, preferredDisplayUnit: .seconds)
         lagGauge = Gauge(label: "feedloop_consumer_lag", dimensions: d)
@@ -71,5 +73,8 @@ struct WorkerMetrics {
     /// From the Kafka timestamp of the first input message a score refresh covers to the refresh being handed to
     /// the producer: the input's hop through the broker plus the worker's queueing and work (ms resolution).
     func scoreDelay(milliseconds: Int64) { scoreDelay.recordMilliseconds(max(0, milliseconds)) }
+    /// From the Kafka timestamp of the first input message a score refresh covers to the broker's acknowledgement
+    /// of the score message (its delivery report; ms resolution): event produced → refreshed score delivered.
+    func scoreDelivered(milliseconds: Int64) { scoreDelivered.recordMilliseconds(max(0, milliseconds)) }
     func deliveryFailure() { deliveryFailures.increment() }
 }

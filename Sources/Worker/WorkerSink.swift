@@ -4,8 +4,30 @@ import Pipelines
 
 /// Where the worker's sink sends encoded messages (the Kafka producer in production).
 public protocol OutputPublisher {
-    /// Sends one message. `headers` are (name, value) pairs.
-    mutating func publish(topic: String, key: UnsafeRawBufferPointer, value: [UInt8], headers: [(String, [UInt8])])
+    /// Sends one message. `headers` are (name, value) pairs; `token` comes back in the message's delivery report.
+    mutating func publish(topic: String, key: UnsafeRawBufferPointer, value: [UInt8], headers: [(String, [UInt8])], token: UInt64)
+}
+
+extension OutputPublisher {
+    mutating func publish(topic: String, key: UnsafeRawBufferPointer, value: [UInt8], headers: [(String, [UInt8])]) {
+        publish(topic: topic, key: key, value: value, headers: headers, token: 0)
+    }
+}
+
+/// Delivery-report tokens of score messages: bit 63 set, the Kafka timestamp (ms) of the first input message the
+/// refresh covers in the low bits. The worker turns the report of such a message into the event → score delivered
+/// delay. Other outputs use token 0.
+enum ScoreToken {
+    static let tag: UInt64 = 1 << 63
+
+    static func make(eventTimestampMs: Int64) -> UInt64 {
+        eventTimestampMs > 0 ? tag | UInt64(eventTimestampMs) : 0
+    }
+
+    /// The event timestamp carried by a score message's token, nil for other messages.
+    static func eventTimestampMs(_ token: UInt64) -> Int64? {
+        token & tag != 0 ? Int64(bitPattern: token & ~tag) : nil
+    }
 }
 
 /// The input message being processed, for provenance in outputs and dead letters.
@@ -193,7 +215,8 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
         encoder.raw("]")
         appendProvenance(refreshSource, timestamp: refreshTimestamp, firstOffset: refreshFirstOffset)
         let value = encoder.bytes
-        refreshUser.withUnsafeBytes { publisher.publish(topic: outputs.scoresTopic, key: $0, value: value, headers: []) }
+        let token = ScoreToken.make(eventTimestampMs: refreshFirstMessageMs)
+        refreshUser.withUnsafeBytes { publisher.publish(topic: outputs.scoresTopic, key: $0, value: value, headers: [], token: token) }
         published.scores &+= 1
     }
 

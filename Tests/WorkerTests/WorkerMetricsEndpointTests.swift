@@ -48,6 +48,7 @@ extension WorkerIntegrationTests {
         let scraped = try #require(value("feedloop_event_to_score_seconds_count"), "\(text)")
         let summary = try scenario.summary("worker")
         #expect(scraped > 0 && scraped <= Double(summary.published.scores))
+        #expect((value("feedloop_event_to_score_delivered_seconds_count") ?? 0) > 0, "\(text)")
         #expect(text.contains("# TYPE feedloop_events_total counter"))
         // The exit summary has the same refreshes' delays: inside the worker and from the event's timestamp.
         let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scenario.summaryPath("worker")))) as? [String: Any]
@@ -55,6 +56,14 @@ extension WorkerIntegrationTests {
         let inWorker = try #require(delays["in_worker"]), fromEvent = try #require(delays["from_event_timestamp"])
         #expect(inWorker["count"] as? Int == summary.published.scores)
         #expect(fromEvent["count"] as? Int == summary.published.scores)
+        // Every score's delivery report (served before the final checkpoint) records event → score delivered; per
+        // message that is at or after the hand-over to the producer, so each quantile is too.
+        let delivered = try #require(delays["delivered_from_event_timestamp"])
+        #expect(delivered["count"] as? Int == summary.published.scores)
+        for q in ["p50_ms", "p99_ms", "max_ms"] {
+            let handed = try #require(fromEvent[q] as? Double), acked = try #require(delivered[q] as? Double)
+            #expect(acked >= handed, "\(q): delivered \(acked) ms before handed over \(handed) ms")
+        }
         let p50 = try #require(inWorker["p50_ms"] as? Double), p99 = try #require(inWorker["p99_ms"] as? Double)
         let worst = try #require(inWorker["max_ms"] as? Double)
         #expect(0 < p50 && p50 <= p99 && p99 <= worst)
