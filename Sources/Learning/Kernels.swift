@@ -92,17 +92,138 @@ enum Kernels {
         materialized[slot &>> 6] & (1 &<< UInt64(slot & 63)) != 0 ? t[base] : 0
     }
 
+    /// The linear terms `b + Σ w_j x_j` of an FM or MF row, in row order, and whether the slot of a feature whose
+    /// field is in `factorFields` is not yet materialized (its factors are then not in the table).
+    @inline(__always)
+    static func linearTerms(
+        _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ materialized: UnsafePointer<UInt64>,
+        factorFields: UInt64
+    ) -> (linear: Double, fresh: Bool) {
+        let stride = c.layout.stride
+        let mask = c.mask
+        let n = row.count
+        var linear = Double(t[c.layout.biasBase])
+        var fresh = false
+        var j = 0
+        while j < n {
+            let slot = Int(row.indices[j] & mask)
+            let present = materialized[slot &>> 6] & (1 &<< UInt64(slot & 63)) != 0
+            // As `weight`: no read of the table for a slot not materialized.
+            linear += Double(present ? t[slot &* stride] : 0) * Double(row.values[j])
+            if !present && factorFields & (1 &<< UInt64(row.fields[j] & 63)) != 0 { fresh = true }
+            j &+= 1
+        }
+        return (linear, fresh)
+    }
+
+    /// FM. The linear terms first; then, if every slot of the row is materialized (the usual case), the factor sums
+    /// block by block of the factors — 16 at a time in registers (four `Lanes` of `S_f` and four of `Σ v² x²`),
+    /// then 4 at a time, then one at a time — each block over the whole row in row order, so every `S_f` and
+    /// `Σ v_jf² x_j²` adds the same terms in the same order as a feature-by-feature loop and the result is the same
+    /// to the bit. A row with a slot not yet materialized goes feature by feature instead (`forwardFMFresh`: its
+    /// initial factors are generated into the one scratch vector, one feature at a time). The pairwise term
+    /// `½ Σ_f (S_f² − Σ v² x²)` then sums over `f` in order.
     @inline(never)
     static func forwardFM(
         _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
         _ materialized: UnsafePointer<UInt64>
     ) -> Double {
-        let layout = c.layout
-        let stride = layout.stride
+        let (linear, fresh) = linearTerms(t, row, c, materialized, factorFields: ~0)
+        let k = c.layout.k
+        let sums = scratch
+        let squares = scratch + k
+        if fresh {
+            forwardFMFresh(t, row, c, scratch, materialized)
+        } else {
+            let stride = c.layout.stride
+            let mask = c.mask
+            let n = row.count
+            let factors = t + c.layout.factorOffset
+            var f = 0
+            while f &+ 16 <= k {
+                var s0 = Lanes(), s1 = Lanes(), s2 = Lanes(), s3 = Lanes()
+                var q0 = Lanes(), q1 = Lanes(), q2 = Lanes(), q3 = Lanes()
+                var j = 0
+                while j < n {
+                    let x = Lanes(repeating: row.values[j])
+                    let v = factors + (Int(row.indices[j] & mask) &* stride &+ f)
+                    let a0 = v.lanes(0) * x, a1 = v.lanes(4) * x, a2 = v.lanes(8) * x, a3 = v.lanes(12) * x
+                    s0 += a0
+                    s1 += a1
+                    s2 += a2
+                    s3 += a3
+                    q0 += a0 * a0
+                    q1 += a1 * a1
+                    q2 += a2 * a2
+                    q3 += a3 * a3
+                    j &+= 1
+                }
+                sums.store(s0, f)
+                sums.store(s1, f &+ 4)
+                sums.store(s2, f &+ 8)
+                sums.store(s3, f &+ 12)
+                squares.store(q0, f)
+                squares.store(q1, f &+ 4)
+                squares.store(q2, f &+ 8)
+                squares.store(q3, f &+ 12)
+                f &+= 16
+            }
+            while f &+ 4 <= k {
+                var s = Lanes(), q = Lanes()
+                var j = 0
+                while j < n {
+                    let a = factors.lanes(Int(row.indices[j] & mask) &* stride &+ f) * Lanes(repeating: row.values[j])
+                    s += a
+                    q += a * a
+                    j &+= 1
+                }
+                sums.store(s, f)
+                squares.store(q, f)
+                f &+= 4
+            }
+            while f < k {
+                var s: Float = 0
+                var q: Float = 0
+                var j = 0
+                while j < n {
+                    let a = factors[Int(row.indices[j] & mask) &* stride &+ f] * row.values[j]
+                    s += a
+                    q += a * a
+                    j &+= 1
+                }
+                sums[f] = s
+                squares[f] = q
+                f &+= 1
+            }
+        }
+        var pair: Float = 0
+        var f = 0
+        while f &+ 4 <= k {
+            let s = sums.lanes(f)
+            let d = s * s - squares.lanes(f)
+            pair += d[0]
+            pair += d[1]
+            pair += d[2]
+            pair += d[3]
+            f &+= 4
+        }
+        while f < k {
+            pair += sums[f] * sums[f] - squares[f]
+            f &+= 1
+        }
+        return linear + 0.5 * Double(pair)
+    }
+
+    /// FM factor sums feature by feature, for a row with a slot not yet materialized (see `forwardFM`).
+    @inline(never)
+    static func forwardFMFresh(
+        _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
+        _ materialized: UnsafePointer<UInt64>
+    ) {
+        let stride = c.layout.stride
         let mask = c.mask
         let n = row.count
-        var linear = Double(t[layout.biasBase])
-        let k = layout.k
+        let k = c.layout.k
         let sums = scratch
         let squares = scratch + k
         let initial = scratch + 3 &* k
@@ -112,9 +233,7 @@ enum Kernels {
         while j < n {
             let x = row.values[j]
             let slot = Int(row.indices[j] & mask)
-            let base = slot &* stride
-            linear += Double(weight(t, slot, base, materialized)) * Double(x)
-            let v = factorPointer(t, slot, base, c, materialized, initial)
+            let v = factorPointer(t, slot, slot &* stride, c, materialized, initial)
             var f = 0
             while f < k {
                 let vx = v[f] * x
@@ -124,26 +243,133 @@ enum Kernels {
             }
             j &+= 1
         }
-        var pair: Float = 0
-        var f = 0
-        while f < k {
-            pair += sums[f] * sums[f] - squares[f]
-            f &+= 1
-        }
-        return linear + 0.5 * Double(pair)
     }
 
+    /// MF. As `forwardFM`: the linear terms, then, if every slot of a tower feature is materialized, the towers
+    /// `U` and `I` block by block of the factors (16 at a time in registers, then 4, then 1), each over the whole
+    /// row in row order (the same sums to the bit as feature by feature); else feature by feature
+    /// (`forwardMFFresh`). The dot product `U·I` then sums over `f` in order.
     @inline(never)
     static func forwardMF(
         _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
         _ materialized: UnsafePointer<UInt64>
     ) -> Double {
-        let layout = c.layout
-        let stride = layout.stride
+        let (linear, fresh) = linearTerms(t, row, c, materialized, factorFields: c.userFields | c.itemFields)
+        let k = c.layout.k
+        let user = scratch
+        let item = scratch + k
+        if fresh {
+            forwardMFFresh(t, row, c, scratch, materialized)
+        } else {
+            let stride = c.layout.stride
+            let mask = c.mask
+            let n = row.count
+            let factors = t + c.layout.factorOffset
+            let userFields = c.userFields
+            let itemFields = c.itemFields
+            var f = 0
+            while f &+ 16 <= k {
+                var u0 = Lanes(), u1 = Lanes(), u2 = Lanes(), u3 = Lanes()
+                var i0 = Lanes(), i1 = Lanes(), i2 = Lanes(), i3 = Lanes()
+                var j = 0
+                while j < n {
+                    let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
+                    let inUser = userFields & bit != 0
+                    let inItem = itemFields & bit != 0
+                    if inUser || inItem {
+                        let x = Lanes(repeating: row.values[j])
+                        let v = factors + (Int(row.indices[j] & mask) &* stride &+ f)
+                        let a0 = v.lanes(0) * x, a1 = v.lanes(4) * x, a2 = v.lanes(8) * x, a3 = v.lanes(12) * x
+                        if inUser {
+                            u0 += a0
+                            u1 += a1
+                            u2 += a2
+                            u3 += a3
+                        }
+                        if inItem {
+                            i0 += a0
+                            i1 += a1
+                            i2 += a2
+                            i3 += a3
+                        }
+                    }
+                    j &+= 1
+                }
+                user.store(u0, f)
+                user.store(u1, f &+ 4)
+                user.store(u2, f &+ 8)
+                user.store(u3, f &+ 12)
+                item.store(i0, f)
+                item.store(i1, f &+ 4)
+                item.store(i2, f &+ 8)
+                item.store(i3, f &+ 12)
+                f &+= 16
+            }
+            while f &+ 4 <= k {
+                var u = Lanes(), i = Lanes()
+                var j = 0
+                while j < n {
+                    let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
+                    let inUser = userFields & bit != 0
+                    let inItem = itemFields & bit != 0
+                    if inUser || inItem {
+                        let a = factors.lanes(Int(row.indices[j] & mask) &* stride &+ f) * Lanes(repeating: row.values[j])
+                        if inUser { u += a }
+                        if inItem { i += a }
+                    }
+                    j &+= 1
+                }
+                user.store(u, f)
+                item.store(i, f)
+                f &+= 4
+            }
+            while f < k {
+                var u: Float = 0
+                var i: Float = 0
+                var j = 0
+                while j < n {
+                    let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
+                    let inUser = userFields & bit != 0
+                    let inItem = itemFields & bit != 0
+                    if inUser || inItem {
+                        let a = factors[Int(row.indices[j] & mask) &* stride &+ f] * row.values[j]
+                        if inUser { u += a }
+                        if inItem { i += a }
+                    }
+                    j &+= 1
+                }
+                user[f] = u
+                item[f] = i
+                f &+= 1
+            }
+        }
+        var dot: Float = 0
+        var f = 0
+        while f &+ 4 <= k {
+            let d = user.lanes(f) * item.lanes(f)
+            dot += d[0]
+            dot += d[1]
+            dot += d[2]
+            dot += d[3]
+            f &+= 4
+        }
+        while f < k {
+            dot += user[f] * item[f]
+            f &+= 1
+        }
+        return linear + Double(dot)
+    }
+
+    /// MF towers feature by feature, for a row with a tower feature's slot not yet materialized (see `forwardMF`).
+    @inline(never)
+    static func forwardMFFresh(
+        _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
+        _ materialized: UnsafePointer<UInt64>
+    ) {
+        let stride = c.layout.stride
         let mask = c.mask
         let n = row.count
-        var linear = Double(t[layout.biasBase])
-        let k = layout.k
+        let k = c.layout.k
         let user = scratch
         let item = scratch + k
         let initial = scratch + 3 &* k
@@ -152,25 +378,16 @@ enum Kernels {
         while j < n {
             let x = row.values[j]
             let slot = Int(row.indices[j] & mask)
-            let base = slot &* stride
-            linear += Double(weight(t, slot, base, materialized)) * Double(x)
             let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
             let inUser = c.userFields & bit != 0
             let inItem = c.itemFields & bit != 0
             if inUser || inItem {
-                let v = factorPointer(t, slot, base, c, materialized, initial)
+                let v = factorPointer(t, slot, slot &* stride, c, materialized, initial)
                 if inUser { accumulate(user, v, x, k) }
                 if inItem { accumulate(item, v, x, k) }
             }
             j &+= 1
         }
-        var dot: Float = 0
-        var f = 0
-        while f < k {
-            dot += user[f] * item[f]
-            f &+= 1
-        }
-        return linear + Double(dot)
     }
 
     /// Out-of-line `initialFactors`, for the cold paths inside the hot loops.
