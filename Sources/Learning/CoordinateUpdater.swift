@@ -7,11 +7,18 @@ protocol CoordinateUpdater {
     /// Applies gradient `g` (of the loss w.r.t. the weight at `w`, before any L2 term) to the weight at `w`, whose
     /// state floats are `s[0], s[stateStride], …`.
     func apply(_ w: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ stateStride: Int, _ g: Float) -> Bool
-    /// Applies `k` gradients `g[0..<k]` to the contiguous factor block `v[0..<k]` whose state `r` is
-    /// `s[r·k ..< (r+1)·k]`, four coordinates at a time with SIMD. A group of four is committed only if all its new
-    /// values are finite; otherwise those four go through `apply` one by one (which skips the non-finite ones).
+    /// Applies the `k` gradients `gradients` gives to the contiguous factor block `v[0..<k]` whose state `r` is
+    /// `s[r·k ..< (r+1)·k]`, four coordinates at a time with SIMD, each group's gradients computed in the loop from
+    /// its values before the step. A group of four is committed only if all its new values are finite; otherwise its
+    /// gradients are written to `g[f..<f+4]` and those four go through `apply` one by one (which skips the
+    /// non-finite ones), as do the last `k mod 4` coordinates (gradients written to `g` first). The SIMD loops
+    /// leave for an out-of-line copy of themselves (`applyBlockChecked`) at the first group with a non-finite value,
+    /// so the hot loop holds no call and keeps its constants in registers.
     /// Returns the number of coordinates skipped as non-finite.
-    func applyBlock(_ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ g: UnsafePointer<Float>) -> Int
+    func applyBlock<G: FactorGradients>(
+        _ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ gradients: G,
+        _ g: UnsafeMutablePointer<Float>
+    ) -> Int
     /// The same optimizer without any regularisation (for the bias).
     func unregularized() -> Self
 }
@@ -27,6 +34,32 @@ extension CoordinateUpdater {
         for i in f..<(f + count) where !apply(v + i, s + i, k, g[i]) { skipped += 1 }
         return skipped
     }
+
+    /// `applyEach` over the coordinates `f..<k` (the SIMD remainder), their gradients first written to `g[f..<k]`.
+    @inline(__always)
+    func applyRest<G: FactorGradients>(
+        _ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ gradients: G,
+        _ g: UnsafeMutablePointer<Float>, from f: Int
+    ) -> Int {
+        var i = f
+        while i < k {
+            g[i] = gradients.scalar(i, v[i])
+            i &+= 1
+        }
+        return applyEach(v, s, k, UnsafePointer(g), from: f, count: k &- f)
+    }
+}
+
+// MARK: - FactorGradients
+
+/// The gradients of one feature's factor block, as a model kind defines them; an optimizer's `applyBlock` computes
+/// them inside its SIMD loop, four at a time from the factors' values before the step, so they reach the update in
+/// registers instead of through a buffer. Both members must do the same arithmetic per coordinate.
+protocol FactorGradients {
+    /// The gradients of factors `f ..< f + 4`, whose values are `v`.
+    func lanes(_ f: Int, _ v: Lanes) -> Lanes
+    /// The gradient of factor `f`, whose value is `v`.
+    func scalar(_ f: Int, _ v: Float) -> Float
 }
 
 // MARK: - SIMD helpers
@@ -83,19 +116,50 @@ struct SGDUpdater: CoordinateUpdater {
     }
 
     @inline(__always)
-    func applyBlock(_ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ g: UnsafePointer<Float>) -> Int {
-        let rate = Lanes(repeating: self.rate)
-        let l2 = Lanes(repeating: self.l2)
-        var skipped = 0
+    func applyBlock<G: FactorGradients>(
+        _ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ gradients: G,
+        _ g: UnsafeMutablePointer<Float>
+    ) -> Int {
         var f = 0
-        while f &+ 4 <= k {
+        while f < k &- 3 {
             let old = v.lanes(f)
-            let new = old - rate * (g.lanes(f) + l2 * old)
-            if allFinite(new, new) { v.store(new, f) } else { skipped &+= applyEach(v, s, k, g, from: f, count: 4) }
+            let new = step(old, gradients.lanes(f, old))
+            guard allFinite(new, new) else { return applyBlockChecked(v, s, k, gradients, g, from: f) }
+            v.store(new, f)
             f &+= 4
         }
-        if f < k { skipped &+= applyEach(v, s, k, g, from: f, count: k &- f) }
+        return f < k ? applyRest(v, s, k, gradients, g, from: f) : 0
+    }
+
+    /// `applyBlock` from coordinate `f` on, each group of four checked: the path after a group with a non-finite
+    /// new value.
+    @inline(never)
+    func applyBlockChecked<G: FactorGradients>(
+        _ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ gradients: G,
+        _ g: UnsafeMutablePointer<Float>, from start: Int
+    ) -> Int {
+        var skipped = 0
+        var f = start
+        while f < k &- 3 {
+            let old = v.lanes(f)
+            let gradient = gradients.lanes(f, old)
+            let new = step(old, gradient)
+            if allFinite(new, new) {
+                v.store(new, f)
+            } else {
+                g.store(gradient, f)
+                skipped &+= applyEach(v, s, k, UnsafePointer(g), from: f, count: 4)
+            }
+            f &+= 4
+        }
+        if f < k { skipped &+= applyRest(v, s, k, gradients, g, from: f) }
         return skipped
+    }
+
+    /// `apply`'s arithmetic on four coordinates.
+    @inline(__always)
+    func step(_ old: Lanes, _ gradient: Lanes) -> Lanes {
+        old - Lanes(repeating: rate) * (gradient + Lanes(repeating: l2) * old)
     }
 
     func unregularized() -> Self { .init(rate: rate, l2: 0) }
@@ -134,27 +198,54 @@ struct AdaGradUpdater: CoordinateUpdater {
     }
 
     @inline(__always)
-    func applyBlock(_ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ g: UnsafePointer<Float>) -> Int {
-        let rate = Lanes(repeating: self.rate)
-        let epsilon = Lanes(repeating: self.epsilon)
-        let l2 = Lanes(repeating: self.l2)
-        var skipped = 0
+    func applyBlock<G: FactorGradients>(
+        _ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ gradients: G,
+        _ g: UnsafeMutablePointer<Float>
+    ) -> Int {
         var f = 0
-        while f &+ 4 <= k {
+        while f < k &- 3 {
             let old = v.lanes(f)
-            let grad = g.lanes(f) + l2 * old
-            let sum = s.lanes(f) + grad * grad
-            let new = old - rate * grad / (sum.squareRoot() + epsilon)
+            let (new, sum) = step(old, s.lanes(f), gradients.lanes(f, old))
+            guard allFinite(new, sum) else { return applyBlockChecked(v, s, k, gradients, g, from: f) }
+            v.store(new, f)
+            s.store(sum, f)
+            f &+= 4
+        }
+        return f < k ? applyRest(v, s, k, gradients, g, from: f) : 0
+    }
+
+    /// `applyBlock` from coordinate `f` on, each group of four checked: the path after a group with a non-finite
+    /// new value or state.
+    @inline(never)
+    func applyBlockChecked<G: FactorGradients>(
+        _ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ gradients: G,
+        _ g: UnsafeMutablePointer<Float>, from start: Int
+    ) -> Int {
+        var skipped = 0
+        var f = start
+        while f < k &- 3 {
+            let old = v.lanes(f)
+            let gradient = gradients.lanes(f, old)
+            let (new, sum) = step(old, s.lanes(f), gradient)
             if allFinite(new, sum) {
                 v.store(new, f)
                 s.store(sum, f)
             } else {
-                skipped &+= applyEach(v, s, k, g, from: f, count: 4)
+                g.store(gradient, f)
+                skipped &+= applyEach(v, s, k, UnsafePointer(g), from: f, count: 4)
             }
             f &+= 4
         }
-        if f < k { skipped &+= applyEach(v, s, k, g, from: f, count: k &- f) }
+        if f < k { skipped &+= applyRest(v, s, k, gradients, g, from: f) }
         return skipped
+    }
+
+    /// `apply`'s arithmetic on four coordinates: the new values and the new sums of squared gradients.
+    @inline(__always)
+    func step(_ old: Lanes, _ state: Lanes, _ gradient: Lanes) -> (new: Lanes, sum: Lanes) {
+        let grad = gradient + Lanes(repeating: l2) * old
+        let sum = state + grad * grad
+        return (old - Lanes(repeating: rate) * grad / (sum.squareRoot() + Lanes(repeating: epsilon)), sum)
     }
 
     func unregularized() -> Self { .init(rate: rate, epsilon: epsilon, l2: 0) }
@@ -217,8 +308,11 @@ struct FTRLUpdater: CoordinateUpdater {
     }
 
     /// Linear-only in this model family (factors use `AdaGradUpdater` with FTRL's α and β); provided for completeness.
-    func applyBlock(_ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ g: UnsafePointer<Float>) -> Int {
-        applyEach(v, s, k, g, from: 0, count: k)
+    func applyBlock<G: FactorGradients>(
+        _ v: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ k: Int, _ gradients: G,
+        _ g: UnsafeMutablePointer<Float>
+    ) -> Int {
+        applyRest(v, s, k, gradients, g, from: 0)
     }
 
     func unregularized() -> Self { .init(inverseAlpha: inverseAlpha, beta: beta, l1: 0, l2: 0) }

@@ -29,8 +29,9 @@ enum Kernels {
         let factorScale: Float
     }
 
-    /// Floats of scratch space the kernels need: two k-vector sums from `forward`, one k-vector of factor gradients
-    /// and one k-vector for the initial factors of a slot not yet materialized.
+    /// Floats of scratch space the kernels need: two k-vector sums from `forward`, one k-vector for the factor
+    /// gradients of coordinates that take the per-coordinate path and one k-vector for the initial factors of a slot
+    /// not yet materialized.
     static func scratchCount(_ layout: ParameterLayout) -> Int { max(4 &* layout.k, 1) }
 
     // MARK: Initial factors
@@ -476,7 +477,8 @@ enum Kernels {
         return skipped
     }
 
-    /// FM: ∂margin/∂v_jf = x_j (S_f − v_jf x_j).
+    /// FM: ∂margin/∂v_jf = x_j (S_f − v_jf x_j) (`FMGradients`, computed inside the factor optimizer's SIMD loop;
+    /// `scratch[2k..<3k]` takes the gradients of coordinates that go one by one).
     @inline(never)
     static func updateFM<L: CoordinateUpdater, F: CoordinateUpdater>(
         _ t: UnsafeMutablePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
@@ -487,7 +489,7 @@ enum Kernels {
         let mask = c.mask
         let n = row.count
         let k = layout.k
-        let sums = scratch
+        let sums = UnsafePointer(scratch)
         let grads = scratch + 2 &* k
         var skipped = 0
         var j = 0
@@ -498,19 +500,32 @@ enum Kernels {
             let base = slot &* stride
             materialize(t, slot, base, c, bits)
             if !linear.apply(t + base, t + base + 1, 1, gx) { skipped &+= 1 }
-            let v = t + base + layout.factorOffset
-            var f = 0
-            while f < k {
-                grads[f] = gx * (sums[f] - v[f] * x)
-                f &+= 1
-            }
-            skipped &+= factor.applyBlock(v, t + base + layout.factorStateOffset, k, grads)
+            skipped &+= factor.applyBlock(
+                t + base + layout.factorOffset, t + base + layout.factorStateOffset, k,
+                FMGradients(sums: sums, x: x, gx: gx), grads)
             j &+= 1
         }
         return skipped
     }
 
-    /// MF: ∂margin/∂v_jf = x_j I_f for a user-tower feature, x_j U_f for an item-tower feature (both if in both).
+    /// FM factor gradients of one feature: `g·x_j·(S_f − v_jf x_j)`, as `gx · (S_f − v_jf · x_j)`.
+    struct FMGradients: FactorGradients {
+        let sums: UnsafePointer<Float>
+        let x: Float
+        let gx: Float
+
+        @inline(__always)
+        func lanes(_ f: Int, _ v: Lanes) -> Lanes {
+            Lanes(repeating: gx) * (sums.lanes(f) - v * Lanes(repeating: x))
+        }
+
+        @inline(__always)
+        func scalar(_ f: Int, _ v: Float) -> Float { gx * (sums[f] - v * x) }
+    }
+
+    /// MF: ∂margin/∂v_jf = x_j I_f for a user-tower feature, x_j U_f for an item-tower feature (both if in both)
+    /// (`TowerGradients`, `BothTowersGradients`, computed inside the factor optimizer's SIMD loop; `scratch[2k..<3k]`
+    /// takes the gradients of coordinates that go one by one).
     @inline(never)
     static func updateMF<L: CoordinateUpdater, F: CoordinateUpdater>(
         _ t: UnsafeMutablePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
@@ -521,8 +536,8 @@ enum Kernels {
         let mask = c.mask
         let n = row.count
         let k = layout.k
-        let user = scratch
-        let item = scratch + k
+        let user = UnsafePointer(scratch)
+        let item = UnsafePointer(scratch + k)
         let grads = scratch + 2 &* k
         var skipped = 0
         var j = 0
@@ -536,25 +551,42 @@ enum Kernels {
             let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
             let inUser = c.userFields & bit != 0
             let inItem = c.itemFields & bit != 0
-            if inUser || inItem {
-                var f = 0
-                if inUser && inItem {
-                    while f < k {
-                        grads[f] = gx * (item[f] + user[f])
-                        f &+= 1
-                    }
-                } else {
-                    let partner = inUser ? item : user
-                    while f < k {
-                        grads[f] = gx * partner[f]
-                        f &+= 1
-                    }
-                }
+            if inUser && inItem {
                 skipped &+= factor.applyBlock(
-                    t + base + layout.factorOffset, t + base + layout.factorStateOffset, k, grads)
+                    t + base + layout.factorOffset, t + base + layout.factorStateOffset, k,
+                    BothTowersGradients(user: user, item: item, gx: gx), grads)
+            } else if inUser || inItem {
+                skipped &+= factor.applyBlock(
+                    t + base + layout.factorOffset, t + base + layout.factorStateOffset, k,
+                    TowerGradients(partner: inUser ? item : user, gx: gx), grads)
             }
             j &+= 1
         }
         return skipped
+    }
+
+    /// MF factor gradients of a feature in one tower: `g·x_j` times the other tower.
+    struct TowerGradients: FactorGradients {
+        let partner: UnsafePointer<Float>
+        let gx: Float
+
+        @inline(__always)
+        func lanes(_ f: Int, _ v: Lanes) -> Lanes { Lanes(repeating: gx) * partner.lanes(f) }
+
+        @inline(__always)
+        func scalar(_ f: Int, _ v: Float) -> Float { gx * partner[f] }
+    }
+
+    /// MF factor gradients of a feature in both towers: `g·x_j·(I_f + U_f)`.
+    struct BothTowersGradients: FactorGradients {
+        let user: UnsafePointer<Float>
+        let item: UnsafePointer<Float>
+        let gx: Float
+
+        @inline(__always)
+        func lanes(_ f: Int, _ v: Lanes) -> Lanes { Lanes(repeating: gx) * (item.lanes(f) + user.lanes(f)) }
+
+        @inline(__always)
+        func scalar(_ f: Int, _ v: Float) -> Float { gx * (item[f] + user[f]) }
     }
 }
