@@ -495,7 +495,7 @@ def table_rows(results: dict) -> List[Tuple[str, str, str, str, str]]:
     if lat:
         for v in lat["variants"]:
             hop, w = v["hop"], v["worker"]
-            sec = "latency, client defaults" if not v["properties"] else f"latency, {', '.join(v['properties'])}"
+            sec = "latency, defaults (worker: its fetch.wait.max.ms=10; reader, bare hop: 500)" if not v["properties"] else f"latency, {', '.join(v['properties'])}"
             pr = w["producer"]
             rows.append((sec, f"bare hop producer → consumer ms p50 / p99 / max ({hop['matched']:,} msgs)",
                          f"{ms(hop['p50_ms'])} / {ms(hop['p99_ms'])} / {ms(hop['max_ms'])}", "", ""))
@@ -640,11 +640,12 @@ def main() -> None:
     ap.add_argument("--progress-seconds", type=float, default=2.0,
                     help="the workers' --progress-seconds (each progress line queries the lag from the broker)")
     ap.add_argument("--log-level", default="info", help="the workers' --log-level (debug logs checkpoints)")
-    # 15 ms: Tansu (memory engine) answers a fetch only when fetch.wait.max.ms runs out, and its CPU per fetch grows
-    # with the topic; at 5 ms the bare hop's p99 went from 30 ms to 1.8-7 s within 30 s (broker at ~94% CPU), at
+    # 15 ms: Tansu 0.6 (memory engine) answers a fetch only when fetch.wait.max.ms runs out — its fetch handler reads
+    # the log once, then sleeps the rest of the wait even when it found data — so a message waits W to 2W per hop;
+    # and its CPU per fetch grows with the topic; at 5 ms the bare hop's p99 went from 30 ms to 1.8-7 s within 30 s (broker at ~94% CPU), at
     # 15 ms it stayed at 38 ms, at 25 ms at 47 ms (bench/RESULTS.md, 2026-11-23 17:06-17:14).
     ap.add_argument("--fetch-wait-ms", type=int, default=15,
-                    help="latency: also run with fetch.wait.max.ms=N on worker and reader (0: client defaults only)")
+                    help="latency: also run with fetch.wait.max.ms=N on worker and reader (0: only the defaults variant)")
     ap.add_argument("--no-perf", dest="perf", action="store_false", default=None, help="skip the profiled runs")
     ap.add_argument("--perf", dest="perf", action="store_true", help="profile even with --quick")
     ap.add_argument("--no-python-bare", action="store_true", help="skip the confluent-kafka bare consumer")
