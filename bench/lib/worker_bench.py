@@ -641,7 +641,8 @@ def main() -> None:
                     help="the workers' --progress-seconds (each progress line queries the lag from the broker)")
     ap.add_argument("--log-level", default="info", help="the workers' --log-level (debug logs checkpoints)")
     # 15 ms: Tansu 0.6 (memory engine) answers a fetch only when fetch.wait.max.ms runs out — its fetch handler reads
-    # the log once, then sleeps the rest of the wait even when it found data — so a message waits W to 2W per hop;
+    # the log once, then sleeps the rest of a wait under 250 ms even when it found data — so a message waits W to
+    # 2W per hop;
     # and its CPU per fetch grows with the topic; at 5 ms the bare hop's p99 went from 30 ms to 1.8-7 s within 30 s (broker at ~94% CPU), at
     # 15 ms it stayed at 38 ms, at 25 ms at 47 ms (bench/RESULTS.md, 2026-11-23 17:06-17:14).
     ap.add_argument("--fetch-wait-ms", type=int, default=15,
