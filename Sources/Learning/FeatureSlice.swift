@@ -26,7 +26,7 @@ public struct FeatureSlice {
     }
 
     /// The kernels' view.
-    @inline(__always)
+    @inlinable @inline(__always)
     var view: Kernels.RowView {
         Kernels.RowView(
             indices: UnsafeBufferPointer(start: indices, count: count), values: UnsafeBufferPointer(start: values, count: count),
@@ -44,12 +44,13 @@ public struct MarginStamp: Sendable, Equatable {
     public let margin: Double
     /// `Model.probability(margin: margin)`, computed once (the prediction and the update both need it).
     public let probability: Double
-    let storage: ObjectIdentifier?
-    let version: UInt64
+    @usableFromInline let storage: ObjectIdentifier?
+    @usableFromInline let version: UInt64
 
     /// A stamp that never matches (forces recomputation), e.g. after a restore.
     public static let none = MarginStamp(margin: .nan, storage: nil, version: 0)
 
+    @usableFromInline
     init(margin: Double, storage: ObjectIdentifier?, version: UInt64) {
         self.margin = margin
         self.probability = clampedSigmoid(margin)

@@ -3,25 +3,36 @@
 /// The hot loops: a forward pass (margin, plus the factor sums the update needs) and an update pass, per model kind,
 /// over raw pointers into the contiguous parameter table. Generic over the updaters so each optimizer combination is
 /// specialised by the compiler; no allocation, no existentials, no closures per feature.
+@usableFromInline
 enum Kernels {
     /// The model's shape, as the kernels need it.
+    @usableFromInline
     enum Shape: UInt8, Sendable {
         case logistic, factorizationMachine, matrixFactorization
     }
 
     /// Read-only view of a `FeatureRow`'s three parallel arrays.
+    @usableFromInline
     struct RowView {
         let indices: UnsafeBufferPointer<UInt32>
         let values: UnsafeBufferPointer<Float>
         let fields: UnsafeBufferPointer<UInt8>
         var count: Int { indices.count }
+
+        @usableFromInline
+        init(indices: UnsafeBufferPointer<UInt32>, values: UnsafeBufferPointer<Float>, fields: UnsafeBufferPointer<UInt8>) {
+            self.indices = indices
+            self.values = values
+            self.fields = fields
+        }
     }
 
     /// Constants of one model.
+    @usableFromInline
     struct Context: Sendable {
-        let shape: Shape
-        let layout: ParameterLayout
-        let mask: UInt32
+        @usableFromInline let shape: Shape
+        @usableFromInline let layout: ParameterLayout
+        @usableFromInline let mask: UInt32
         let userFields: UInt64
         let itemFields: UInt64
         /// Factor initialisation: seed and half-width (`√3·initStd`).
@@ -68,7 +79,7 @@ enum Kernels {
         }
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     static func forwardLogistic(
         _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ materialized: UnsafePointer<UInt64>
     ) -> Double {

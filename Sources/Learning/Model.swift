@@ -18,9 +18,9 @@ public struct Model: Sendable {
     /// The configuration the model was created with.
     public let configuration: ModelConfiguration
     /// Weights, factors and optimizer state (see `ParameterLayout`) and the materialized-slot bitmap.
-    var storage: ParameterStorage
+    @usableFromInline var storage: ParameterStorage
     /// Constants the kernels need, derived from the configuration.
-    let context: Kernels.Context
+    @usableFromInline let context: Kernels.Context
     /// Number of applied updates.
     public internal(set) var version: UInt64
     /// Updates refused by the non-finite guard (non-finite input value, margin, weight or gradient).
@@ -107,28 +107,31 @@ public struct Model: Sendable {
 
     /// The raw score of features held elsewhere (see ``FeatureSlice``); equal to `margin(_:)` of a row with the
     /// same features.
-    @inline(__always)
+    ///
+    /// Inlinable, like the other per-event reads (``prefetch(_:)``, ``stampedMargin(_:)``, ``linearWeight(at:)``):
+    /// a call into this module would pass the model value by address to a copy of it (hundreds of bytes per call),
+    /// inlined it reads the few fields it needs in place.
+    @inlinable @inline(__always)
     public func margin(_ features: FeatureSlice) -> Double {
         // Logistic models need no scratch: call the kernel directly (no closure, no copy of the model value).
         if context.shape == .logistic {
             return Kernels.forwardLogistic(storage.floats, features.view, context, storage.bits)
         }
-        return factorMargin(features)
+        return Self.factorMargin(features, storage, context)
     }
 
-    /// `margin(_:)` of factor models (scratch for the factor sums).
-    @inline(never)
-    func factorMargin(_ features: FeatureSlice) -> Double {
-        let storage = self.storage
-        let context = self.context
-        return withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
+    /// `margin(_:)` of factor models (scratch for the factor sums). Static, so that the inlined caller passes the
+    /// two fields it needs rather than a copy of the whole model.
+    @usableFromInline @inline(never)
+    static func factorMargin(_ features: FeatureSlice, _ storage: ParameterStorage, _ context: Kernels.Context) -> Double {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
             Kernels.forward(storage.floats, features.view, context, scratch.baseAddress!, materialized: storage.bits)
         }
     }
 
     /// Starts loading the parameters `margin(_:)` of `features` will read (a cache hint; changes nothing). Issue it
     /// early — e.g. before other work on the same event — so the loads overlap that work instead of stalling it.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func prefetch(_ features: FeatureSlice) {
         let t = UnsafeRawPointer(storage.floats)
         let stride = context.layout.stride &* MemoryLayout<Float>.stride
@@ -149,7 +152,7 @@ public struct Model: Sendable {
 
     /// The raw score of `features`, stamped with the model state it was computed on (pass it back to
     /// ``learn(_:label:weight:reusing:)`` to save the second forward pass when nothing was learned in between).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func stampedMargin(_ features: FeatureSlice) -> MarginStamp {
         MarginStamp(margin: margin(features), storage: ObjectIdentifier(storage), version: version)
     }
@@ -271,6 +274,7 @@ public struct Model: Sendable {
     // MARK: Parameters
 
     /// The linear weight of hashed slot `index` (masked to the model's table).
+    @inlinable
     public func linearWeight(at index: UInt32) -> Float {
         storage.floats[Int(index & context.mask) &* context.layout.stride]
     }

@@ -5,17 +5,18 @@
 /// The table holds `2^bits + 1` slots of `stride` floats; slot `2^bits` is the bias. A slot is
 /// `[w, linear state (S_l), v_0 … v_{k−1}, factor state (S_f·k, state-major: s_r of factor f at r·k + f)]`.
 /// Interleaving keeps everything one feature's update touches in one or two cache lines.
+@usableFromInline
 struct ParameterLayout: Sendable, Equatable {
     /// Factors per feature.
-    let k: Int
+    @usableFromInline let k: Int
     /// Floats per slot.
-    let stride: Int
+    @usableFromInline let stride: Int
     /// Offset of `v_0` within a slot.
-    let factorOffset: Int
+    @usableFromInline let factorOffset: Int
     /// Offset of the factor state within a slot.
     let factorStateOffset: Int
     /// Number of hashed slots (`2^bits`); also the bias slot's index.
-    let slots: Int
+    @usableFromInline let slots: Int
     /// Linear-state floats per slot.
     let linearStateCount: Int
     /// Factor-state floats per factor.
@@ -35,5 +36,5 @@ struct ParameterLayout: Sendable, Equatable {
     var floatCount: Int { (slots + 1).multipliedReportingOverflow(by: stride).partialValue }
 
     /// Offset of the bias slot.
-    var biasBase: Int { slots &* stride }
+    @inlinable var biasBase: Int { slots &* stride }
 }

@@ -14,12 +14,13 @@ import Darwin
 /// `2^20` slots costs nothing until slots are used, and resident memory grows with the slots an event stream
 /// actually touches. `Model` owns one instance and copies it before writing when it is shared (copy-on-write), so
 /// the class is never mutated while another `Model` value can see it; that is what makes `@unchecked Sendable` sound.
+@usableFromInline
 final class ParameterStorage: @unchecked Sendable {
     /// `floatCount` floats: weights, factors and optimizer state (see `ParameterLayout`).
-    let floats: UnsafeMutablePointer<Float>
+    @usableFromInline let floats: UnsafeMutablePointer<Float>
     let floatCount: Int
     /// One bit per hashed slot: set once the slot has been written (its factors materialized from the seed).
-    let bits: UnsafeMutablePointer<UInt64>
+    @usableFromInline let bits: UnsafeMutablePointer<UInt64>
     let wordCount: Int
 
     /// Zeroed storage for `floatCount` floats and `slots` bitmap bits.

@@ -7,7 +7,7 @@
 func _llvmPrefetch(_ address: UnsafeRawPointer, _ write: Int32, _ locality: Int32, _ cacheType: Int32)
 
 /// Asks the CPU to bring the cache line holding `address` into all cache levels (for reading).
-@inline(__always)
+@inlinable @inline(__always)
 func prefetch(_ address: UnsafeRawPointer) {
     _llvmPrefetch(address, 0, 3, 1)
 }

@@ -189,20 +189,30 @@ public struct Featurizer: Sendable {
     /// Number of item-side features currently in scratch (for storing in the catalog).
     public func itemFeatureCount() -> Int { itemNamespaces.reduce(0) { $0 + counts[$1] } }
 
-    /// Copies the item-side scratch into `catalog` entry `item`.
+    /// Copies the item-side scratch into `catalog` entry `item` (at most `featureWidth` features). Inlined into the
+    /// per-event step: called out of line, the featurizer value would be copied for the call.
+    @inline(__always)
     public func storeItem(_ item: Int, in catalog: inout ItemCatalog) {
-        var k = 0
-        let base = catalog.slotStart(item)
+        let h = hashes, v = values, counts = self.counts, slotWidth = self.slotWidth
         let width = catalog.featureWidth
-        for n in itemNamespaces {
-            for j in 0..<counts[n] where k < width {
-                catalog.hashes[base + k] = hashes[n * slotWidth + j]
-                catalog.values[base + k] = values[n * slotWidth + j]
-                catalog.namespaces[base + k] = UInt8(n)
-                k += 1
+        itemNamespaces.withUnsafeBufferPointer { itemNamespaces in
+            catalog.updateFeatures(of: item) { ch, cv, cn in
+                var k = 0
+                for g in 0..<itemNamespaces.count {
+                    let n = itemNamespaces[g]
+                    let base = n &* slotWidth, count = counts[n], field = UInt8(truncatingIfNeeded: n)
+                    var j = 0
+                    while j < count && k < width {
+                        ch[k] = h[base &+ j]
+                        cv[k] = v[base &+ j]
+                        cn[k] = field
+                        k &+= 1
+                        j &+= 1
+                    }
+                }
+                return k
             }
         }
-        catalog.featureCounts[item] = UInt16(k)
     }
 
     /// Replaces the item-side scratch with catalog entry `item` (to score it as a candidate for the current user).

@@ -46,6 +46,24 @@ public struct ItemCatalog: Sendable {
 
     @inline(__always) func slotStart(_ item: Int) -> Int { item * featureWidth }
 
+    /// Rewrites the item-side features of `item`: `body` writes them into its `featureWidth` slots (hashes, values,
+    /// namespaces) and returns how many it wrote. One uniqueness check per array, none per feature.
+    @inline(__always)
+    mutating func updateFeatures(
+        of item: Int,
+        _ body: (UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<UInt8>) -> Int
+    ) {
+        let base = slotStart(item)
+        let count = hashes.withUnsafeMutableBufferPointer { h in
+            values.withUnsafeMutableBufferPointer { v in
+                namespaces.withUnsafeMutableBufferPointer { n in
+                    body(h.baseAddress! + base, v.baseAddress! + base, n.baseAddress! + base)
+                }
+            }
+        }
+        featureCounts[item] = UInt16(count)
+    }
+
     /// The catalog index of the item with `key` (a 64-bit hash of its id), inserting it when new; nil when full.
     public mutating func lookupOrInsert(key: UInt64, id: UnsafeRawBufferPointer) -> Int? {
         if let found = index[key] { return found }

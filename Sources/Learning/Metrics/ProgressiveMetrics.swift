@@ -72,7 +72,7 @@ public struct ProgressiveMetrics: Sendable {
 
     private var totals = Totals()
     private var window = Totals()
-    private var histogram: StreamingAUC
+    @usableFromInline private(set) var histogram: StreamingAUC
     private var windowExamples: [ScoredExample]
     private var sortScratch: [ScoredExample]
     private var radixCounts: [Int]
@@ -146,7 +146,8 @@ public struct ProgressiveMetrics: Sendable {
 
     /// Starts loading the histogram counters a later ``record(probability:label:weight:)`` of `probability` will
     /// touch (a cache hint; changes nothing). Call it when the prediction is made, long before its label arrives.
-    @inline(__always)
+    /// Inlinable: a call would pass the metrics by address to a copy of them (hundreds of bytes per call).
+    @inlinable @inline(__always)
     public func prefetch(probability: Double) {
         histogram.prefetch(probability)
     }

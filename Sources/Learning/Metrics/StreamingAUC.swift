@@ -38,9 +38,9 @@ public struct StreamingAUC: Sendable {
     /// Number of histogram bins per class.
     public let bins: Int
     /// `counts[2b]` = positive weight in bin `b`, `counts[2b + 1]` = negative weight (one cache region per bin).
-    private var counts: [Double]
+    @usableFromInline private(set) var counts: [Double]
     /// The same, summed per block of `blockSize` bins.
-    private var blockCounts: [Double]
+    @usableFromInline private(set) var blockCounts: [Double]
     /// Σ over positive/negative pairs in the same block, positive in a higher bin, of w⁺ · w⁻.
     private var withinBlockOrdered = 0.0
     /// Σ over positive/negative pairs in the same bin of w⁺ · w⁻.
@@ -51,8 +51,8 @@ public struct StreamingAUC: Sendable {
     private var negativeTotal = 0.0
 
     /// log2 of the number of bins per block.
-    private static let blockShift = 4
-    private static let blockSize = 1 << blockShift
+    @inlinable static var blockShift: Int { 4 }
+    @inlinable static var blockSize: Int { 1 << blockShift }
 
     // MARK: Init
 
@@ -116,7 +116,7 @@ public struct StreamingAUC: Sendable {
     }
 
     /// Starts loading the counters ``record(_:label:weight:)`` of `p` will touch (a cache hint; changes nothing).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func prefetch(_ p: Double) {
         guard p >= 0, p <= 1 else { return }
         let bin = min(Int(p * Double(bins)), bins &- 1)
