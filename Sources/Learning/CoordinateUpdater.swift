@@ -297,10 +297,13 @@ struct FTRLUpdater: CoordinateUpdater {
         if magnitude <= l1 {
             new = 0
         } else {
-            let shrunk = newZ > 0 ? newZ - l1 : newZ + l1
+            // newZ − sign(newZ)·l1: the same bits as `newZ > 0 ? newZ − l1 : newZ + l1`, without the branch.
+            let shrunk = newZ - Float(signOf: newZ, magnitudeOf: l1)
             new = -shrunk / ((beta + rootN) * inverseAlpha + l2)
         }
-        guard new.isFinite, newZ.isFinite, newN.isFinite else { return false }
+        // No separate check of newN: with g finite (clipped), newN overflowing to +∞ makes sigma +∞ and newZ ±∞ or
+        // NaN (∞·0), which the newZ check rejects.
+        guard new.isFinite, newZ.isFinite else { return false }
         w.pointee = new
         s[0] = newZ
         s[stateStride] = newN

@@ -138,15 +138,17 @@ public struct Model: Sendable {
         // Bytes of a slot the forward pass reads: the weight, and the factors of factor models.
         let span = context.layout.k == 0 ? 1 : (context.layout.factorOffset &+ context.layout.k) &* MemoryLayout<Float>.stride
         let mask = context.mask
+        // One prefetch per cache line the span touches (the first line, then whole lines up to the span's last byte).
+        let lastByte = span &- 1
         for j in 0..<features.count {
             let slot = Int(features.indices[j] & mask)
-            let base = t + slot &* stride
-            var offset = 0
-            while offset < span {
-                Learning.prefetch(base + offset)
-                offset &+= 64
-            }
-            if span > 1 { Learning.prefetch(base + (span &- 1)) }
+            let first = t + slot &* stride
+            let last = first + lastByte
+            var line = first - (Int(bitPattern: first) & 63)
+            repeat {
+                Learning.prefetch(line)
+                line += 64
+            } while line <= last
         }
     }
 

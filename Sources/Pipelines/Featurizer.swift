@@ -112,15 +112,17 @@ public struct Featurizer: Sendable {
         }
     }
 
+    @inline(__always)
     mutating func push(_ hash: UInt32, _ value: Float, namespace n: Int) {
         let c = counts[n]
         guard c < slotWidth else {
             truncatedValues &+= 1
             return
         }
-        hashes[n * slotWidth + c] = hash
-        values[n * slotWidth + c] = value
-        counts[n] = c + 1
+        let slot = n &* slotWidth &+ c
+        hashes[slot] = hash
+        values[slot] = value
+        counts[n] = c &+ 1
     }
 
     mutating func addBytes(_ bytes: UnsafeRawBufferPointer, namespace n: Int) {
@@ -492,6 +494,10 @@ public struct Featurizer: Sendable {
     }
 
     /// Namespaces in order, then crosses in order (at most `maxFeatures`); returns the count.
+    ///
+    /// Most namespaces hold one value (one user, one item, one gender …), so a namespace or a cross of two
+    /// single-valued namespaces is written straight; runs of several values take the loops of ``writeRun`` and
+    /// ``writeCross``, kept out of line so this stays small where it is inlined.
     @inline(__always)
     func writeRow(
         _ indices: UnsafeMutablePointer<UInt32>, _ outValues: UnsafeMutablePointer<Float>, _ fields: UnsafeMutablePointer<UInt8>
@@ -503,11 +509,14 @@ public struct Featurizer: Sendable {
         for n in 0..<namespaceCount {
             let base = n &* width
             let field = UInt8(truncatingIfNeeded: n) & 63
-            for j in 0..<counts[n] {
-                indices[k] = h[base &+ j] & mask
-                outValues[k] = v[base &+ j]
+            let count = counts[n]
+            if count == 1 {
+                indices[k] = h[base] & mask
+                outValues[k] = v[base]
                 fields[k] = field
                 k &+= 1
+            } else if count > 1 {
+                k = Featurizer.writeRun(h + base, v + base, count, field, mask, indices, outValues, fields, at: k)
             }
         }
         let crossBase = namespaceCount
@@ -518,15 +527,53 @@ public struct Featurizer: Sendable {
                 let b = cross.second &* width
                 let field = UInt8(truncatingIfNeeded: crossBase &+ c) & 63
                 let ca = counts[cross.first], cb = counts[cross.second]
-                for i in 0..<ca {
-                    let ha = h[a &+ i], va = v[a &+ i]
-                    for j in 0..<cb {
-                        indices[k] = hasher.cross(ha, h[b &+ j]) & mask
-                        outValues[k] = va * v[b &+ j]
-                        fields[k] = field
-                        k &+= 1
-                    }
+                if ca == 1 && cb == 1 {
+                    indices[k] = hasher.cross(h[a], h[b]) & mask
+                    outValues[k] = v[a] * v[b]
+                    fields[k] = field
+                    k &+= 1
+                } else if ca > 0 && cb > 0 {
+                    k = Featurizer.writeCross(hasher, h + a, v + a, ca, h + b, v + b, cb, field, indices, outValues, fields, at: k)
                 }
+            }
+        }
+        return k
+    }
+
+    /// Writes one namespace's run of `count` values at `k`; returns the new count.
+    @inline(never)
+    static func writeRun(
+        _ h: UnsafeMutablePointer<UInt32>, _ v: UnsafeMutablePointer<Float>, _ count: Int, _ field: UInt8, _ mask: UInt32,
+        _ indices: UnsafeMutablePointer<UInt32>, _ outValues: UnsafeMutablePointer<Float>, _ fields: UnsafeMutablePointer<UInt8>,
+        at start: Int
+    ) -> Int {
+        var k = start
+        for j in 0..<count {
+            indices[k] = h[j] & mask
+            outValues[k] = v[j]
+            fields[k] = field
+            k &+= 1
+        }
+        return k
+    }
+
+    /// Writes the cross of two runs (the first run is the outer loop) at `k`; returns the new count.
+    @inline(never)
+    static func writeCross(
+        _ hasher: FeatureHasher, _ ha: UnsafeMutablePointer<UInt32>, _ va: UnsafeMutablePointer<Float>, _ ca: Int,
+        _ hb: UnsafeMutablePointer<UInt32>, _ vb: UnsafeMutablePointer<Float>, _ cb: Int, _ field: UInt8,
+        _ indices: UnsafeMutablePointer<UInt32>, _ outValues: UnsafeMutablePointer<Float>, _ fields: UnsafeMutablePointer<UInt8>,
+        at start: Int
+    ) -> Int {
+        let mask = hasher.mask
+        var k = start
+        for i in 0..<ca {
+            let x = ha[i], y = va[i]
+            for j in 0..<cb {
+                indices[k] = hasher.cross(x, hb[j]) & mask
+                outValues[k] = y * vb[j]
+                fields[k] = field
+                k &+= 1
             }
         }
         return k
