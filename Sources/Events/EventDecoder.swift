@@ -53,6 +53,16 @@ public struct EventDecoder: Sendable {
     /// The returned view's spans are valid while `bytes` is alive and until the next `decode` on this decoder.
     /// Never crashes on any input; every rejection is a ``RejectReason``.
     public mutating func decode(_ bytes: UnsafeRawBufferPointer) throws(RejectReason) -> EventView {
+        try decode(bytes, fastPath: true)
+    }
+
+    /// ``decode(_:)``, optionally without the fast path (for tests: both must give the same results).
+    ///
+    /// Events in the common shape (see ``EventParser/parseEventFast()``) are accepted by the fast path; any other
+    /// input makes it bail out, and the general parser then parses the input from the start, alone deciding about
+    /// every rejection.
+    @inline(__always)
+    mutating func decode(_ bytes: UnsafeRawBufferPointer, fastPath: Bool) throws(RejectReason) -> EventView {
         guard bytes.count <= maxBytes else {
             throw RejectReason(.oversized, detail: "input is \(bytes.count) bytes; the limit is \(maxBytes)")
         }
@@ -61,17 +71,41 @@ public struct EventDecoder: Sendable {
         let storage = self.storage
         storage.prepare(inputCount: bytes.count)
         var parser = EventParser(bytes, storage: storage)
-        do throws(SyntaxError) {
-            try parser.parseEvent()
-        } catch {
-            throw error.reason(input: bytes)
+        if !(fastPath && parser.parseEventFast()) {
+            if fastPath {
+                // The fast path bailed out: start over with cleared slots and a fresh parser.
+                storage.clearSlots()
+                parser = EventParser(bytes, storage: storage)
+            }
+            do throws(SyntaxError) {
+                try parser.parseEvent()
+            } catch {
+                throw error.reason(input: bytes)
+            }
+            if let pending = parser.pending { throw pending }
+            let missing = TopField.requiredMask & ~parser.seen
+            if missing != 0 {
+                let field = TopField(rawValue: UInt8(missing.trailingZeroBitCount))!
+                throw RejectReason(.missingField, field: field.name, detail: "required field \"\(field.name)\" is missing")
+            }
         }
-        if let pending = parser.pending { throw pending }
-        let missing = TopField.requiredMask & ~parser.seen
-        if missing != 0 {
-            let field = TopField(rawValue: UInt8(missing.trailingZeroBitCount))!
-            throw RejectReason(.missingField, field: field.name, detail: "required field \"\(field.name)\" is missing")
-        }
+        return view(of: parser, storage: storage)
+    }
+
+    /// The fast path alone (for tests): the event, or nil when the fast path bails out.
+    mutating func decodeFastOnly(_ bytes: UnsafeRawBufferPointer) -> EventView? {
+        guard bytes.count <= maxBytes, bytes.count > 0 else { return nil }
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.clone() }
+        let storage = self.storage
+        storage.prepare(inputCount: bytes.count)
+        var parser = EventParser(bytes, storage: storage)
+        guard parser.parseEventFast() else { return nil }
+        return view(of: parser, storage: storage)
+    }
+
+    /// Publishes the context slots and assembles the view of a successful parse.
+    @inline(__always)
+    private func view(of parser: EventParser, storage: DecoderStorage) -> EventView {
         storage.publish()
         return EventView(
             type: parser.type, timestamp: parser.timestamp, value: parser.value, eventID: parser.eventID,
