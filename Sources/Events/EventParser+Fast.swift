@@ -33,6 +33,15 @@ enum FastLiteral {
     static let valueHead: UInt64 = 0x2265_756C_6176_222C
     static let valueTail: UInt64 = 0x3A22_6575_6C61_7622
     static let valueLength = 9
+    /// The event type names with their closing quote, padded with zeros: `click"` (6 bytes), `view"` (5), and
+    /// `purchase` + `"`, `add_to_c` + `art"` (8 + 1, 8 + 4).
+    static let click: UInt64 = 0x0000_226B_6369_6C63
+    static let clickMask: UInt64 = 0x0000_FFFF_FFFF_FFFF
+    static let view: UInt64 = 0x0000_0022_7765_6976
+    static let viewMask: UInt64 = 0x0000_00FF_FFFF_FFFF
+    static let purchase: UInt64 = 0x6573_6168_6372_7570
+    static let addToC: UInt64 = 0x635F_6F74_5F64_6461
+    static let artQuote: UInt32 = 0x2274_7261
     /// `true`, `null` and `fals` (of `false`) as 32-bit words.
     static let trueWord: UInt32 = 0x6575_7274
     static let nullWord: UInt32 = 0x6C6C_756E
@@ -54,58 +63,61 @@ extension EventParser {
     /// valid, see ``ContextKeyPattern``.)
     ///
     /// Why the results are identical: each accepted member is one the general parser parses in the same order with
-    /// the same rules (in-place string spans between the same quotes, `scanNumber` and `doubleValue` for numbers,
-    /// the same slot lookup); everything the general parser would reject or treat specially (escapes, non-ASCII,
-    /// whitespace, other keys or orders, duplicates, empty ids, unknown types, non-finite numbers, leading zeros,
-    /// nested values, trailing bytes) makes this one bail out instead.
+    /// the same rules (in-place string spans between the same quotes, the same numbers — plain integers of up to 15
+    /// digits directly, others through `scanNumber` and `doubleValue` —, the same slot lookup); everything the
+    /// general parser would reject or treat specially (escapes, non-ASCII, whitespace, other keys or orders,
+    /// duplicates, empty ids, unknown types, non-finite numbers, leading zeros, nested values, trailing bytes) makes
+    /// this one bail out instead.
+    ///
+    /// The cursor is a local (`q`), so that it stays in a register: `p` is written once, at the end.
     @inline(__always)
     mutating func parseEventFast() -> Bool {
+        let end = self.end
+        var q = p
         // {"event_id":"…"
-        guard matchLiteral(FastLiteral.eventIDHead, FastLiteral.eventIDTail, FastLiteral.eventIDLength),
-              let eventID = scanPlainString(), !eventID.isEmpty
+        guard Self.matchLiteral(&q, end, FastLiteral.eventIDHead, FastLiteral.eventIDTail, FastLiteral.eventIDLength),
+              let eventID = Self.scanPlainString(&q, end), !eventID.isEmpty
         else { return false }
         // ,"type":"…"
-        guard matchLiteral(FastLiteral.typeHead, FastLiteral.typeTail, FastLiteral.typeLength),
-              let name = scanPlainString(), let type = EventType(name: name)
+        guard Self.matchLiteral(&q, end, FastLiteral.typeHead, FastLiteral.typeTail, FastLiteral.typeLength),
+              let type = Self.scanPlainType(&q, end)
         else { return false }
         // ,"user_id":"…"
-        guard matchLiteral(FastLiteral.userIDHead, FastLiteral.userIDTail, FastLiteral.userIDLength),
-              let userID = scanPlainString(), !userID.isEmpty
+        guard Self.matchLiteral(&q, end, FastLiteral.userIDHead, FastLiteral.userIDTail, FastLiteral.userIDLength),
+              let userID = Self.scanPlainString(&q, end), !userID.isEmpty
         else { return false }
         // ,"item_id":"…"
-        guard matchLiteral(FastLiteral.itemIDHead, FastLiteral.itemIDTail, FastLiteral.itemIDLength),
-              let itemID = scanPlainString(), !itemID.isEmpty
+        guard Self.matchLiteral(&q, end, FastLiteral.itemIDHead, FastLiteral.itemIDTail, FastLiteral.itemIDLength),
+              let itemID = Self.scanPlainString(&q, end), !itemID.isEmpty
         else { return false }
         // ,"ts":digits
-        guard end - p >= 8,
-              UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)) & FastLiteral.tsMask == FastLiteral.ts
-        else { return false }
-        p += FastLiteral.tsLength
-        guard let timestamp = scanPlainTimestamp() else { return false }
+        guard end - q >= 8, Self.load64(q) & FastLiteral.tsMask == FastLiteral.ts else { return false }
+        q += FastLiteral.tsLength
+        guard let timestamp = Self.scanPlainTimestamp(&q, end) else { return false }
         var seen = TopField.requiredMask
         // ,"context":{…} or null
-        if matchLiteral(FastLiteral.contextHead, FastLiteral.contextTail, FastLiteral.contextLength) {
+        if Self.matchLiteral(&q, end, FastLiteral.contextHead, FastLiteral.contextTail, FastLiteral.contextLength) {
             seen |= 1 << TopField.context.rawValue
-            guard p < end else { return false }
-            if p.pointee == Byte.openBrace {
-                guard parseContextFast() else { return false }
+            guard q < end else { return false }
+            if q.pointee == Byte.openBrace {
+                guard parseContextFast(&q) else { return false }
             } else {
-                guard matchWord(FastLiteral.nullWord) else { return false }
+                guard Self.matchWord(&q, end, FastLiteral.nullWord) else { return false }
             }
         }
         // ,"value":number or null
         var value: Double?
-        if matchLiteral(FastLiteral.valueHead, FastLiteral.valueTail, FastLiteral.valueLength) {
+        if Self.matchLiteral(&q, end, FastLiteral.valueHead, FastLiteral.valueTail, FastLiteral.valueLength) {
             seen |= 1 << TopField.value.rawValue
-            guard p < end else { return false }
-            if !matchWord(FastLiteral.nullWord) {
-                guard let x = scanFiniteNumber() else { return false }
+            guard q < end else { return false }
+            if !Self.matchWord(&q, end, FastLiteral.nullWord) {
+                guard let x = scanFiniteNumber(&q) else { return false }
                 value = x
             }
         }
         // } and nothing after it
-        guard p < end, p.pointee == Byte.closeBrace, p + 1 == end else { return false }
-        p += 1
+        guard q < end, q.pointee == Byte.closeBrace, q + 1 == end else { return false }
+        p = end
         self.seen = seen
         self.type = type
         self.timestamp = timestamp
@@ -116,78 +128,78 @@ extension EventParser {
         return true
     }
 
-    /// The context object (the cursor is at `{`) in the fast path's shape; false to bail out.
+    /// The context object (`q` is at `{`) in the fast path's shape; false to bail out.
     @inline(__always)
-    mutating func parseContextFast() -> Bool {
-        p += 1
-        guard p < end else { return false }
-        if p.pointee == Byte.closeBrace {
-            p += 1
+    mutating func parseContextFast(_ q: inout UnsafePointer<UInt8>) -> Bool {
+        let end = self.end
+        q += 1
+        guard q < end else { return false }
+        if q.pointee == Byte.closeBrace {
+            q += 1
             return true
         }
         var position = 0
         while true {
-            guard p < end, p.pointee == Byte.quote else { return false }
+            guard q < end, q.pointee == Byte.quote else { return false }
             // The key, as the general parser resolves it: the remembered `"key":` at this position, or a lookup.
             let slot: Int
-            if let known = matchContextPattern(at: position) {
+            if let known = matchContextPattern(at: position, cursor: q) {
                 slot = known.slot
-                p += known.length
+                q += known.length
             } else {
-                let quote = p
-                p += 1
-                guard let key = scanPlainString(), p < end, p.pointee == Byte.colon else { return false }
+                let quote = q
+                q += 1
+                guard let key = Self.scanPlainString(&q, end), q < end, q.pointee == Byte.colon else { return false }
                 slot = self.slot(for: key)
-                rememberContextKey(at: position, quote: quote, key: key, slot: slot)
-                p += 1
+                rememberContextKey(at: position, quote: quote, colon: q, key: key, slot: slot)
+                q += 1
             }
             position &+= 1
             if slot >= 0 && !rawSlots[slot].isAbsent { return false }  // duplicate: the general parser reports it
-            guard p < end else { return false }
-            switch p.pointee {
+            guard q < end else { return false }
+            switch q.pointee {
             case Byte.quote:
-                p += 1
-                guard let s = scanPlainString() else { return false }
+                q += 1
+                guard let s = Self.scanPlainString(&q, end) else { return false }
                 if slot >= 0 { rawSlots[slot] = .string(s) }
             case Byte.openBracket:
-                guard parseContextArrayFast(slot: slot) else { return false }
+                guard parseContextArrayFast(&q, slot: slot) else { return false }
             case UInt8(ascii: "t"):
-                guard matchWord(FastLiteral.trueWord) else { return false }
+                guard Self.matchWord(&q, end, FastLiteral.trueWord) else { return false }
                 if slot >= 0 { rawSlots[slot] = .bool(true) }
             case UInt8(ascii: "f"):
-                guard end - p >= 5, p[4] == UInt8(ascii: "e"),
-                      UInt32(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt32.self)) == FastLiteral.falsWord
-                else { return false }
-                p += 5
+                guard end - q >= 5, q[4] == UInt8(ascii: "e"), Self.load32(q) == FastLiteral.falsWord else { return false }
+                q += 5
                 if slot >= 0 { rawSlots[slot] = .bool(false) }
             case UInt8(ascii: "n"):
-                guard matchWord(FastLiteral.nullWord) else { return false }
+                guard Self.matchWord(&q, end, FastLiteral.nullWord) else { return false }
                 if slot >= 0 { rawSlots[slot] = .null }
             default:
-                guard let x = scanFiniteNumber() else { return false }
+                guard let x = scanFiniteNumber(&q) else { return false }
                 if slot >= 0 { rawSlots[slot] = .number(x) }
             }
-            guard p < end else { return false }
-            let c = p.pointee
-            p += 1
+            guard q < end else { return false }
+            let c = q.pointee
+            q += 1
             if c == Byte.comma { continue }
             return c == Byte.closeBrace
         }
     }
 
-    /// A context array of plain strings (the cursor is at `[`); records spans when `slot >= 0`. False to bail out.
+    /// A context array of plain strings (`q` is at `[`); records spans when `slot >= 0`. False to bail out.
     @inline(__always)
-    mutating func parseContextArrayFast(slot: Int) -> Bool {
-        p += 1
+    mutating func parseContextArrayFast(_ q: inout UnsafePointer<UInt8>, slot: Int) -> Bool {
+        let end = self.end
+        q += 1
         let first = spanCount
-        guard p < end else { return false }
-        if p.pointee == Byte.closeBracket {
-            p += 1
+        guard q < end else { return false }
+        if q.pointee == Byte.closeBracket {
+            q += 1
         } else {
             while true {
-                guard p < end, p.pointee == Byte.quote else { return false }
-                p += 1
-                guard let s = scanPlainString() else { return false }
+                guard q < end, q.pointee == Byte.quote else { return false }
+                q += 1
+                guard let s = Self.scanPlainString(&q, end) else { return false }
                 if slot >= 0 {
                     if spanCount == spanCapacity {
                         storage.growSpans(keeping: spanCount)
@@ -197,9 +209,9 @@ extension EventParser {
                     spans[spanCount] = s
                     spanCount += 1
                 }
-                guard p < end else { return false }
-                let c = p.pointee
-                p += 1
+                guard q < end else { return false }
+                let c = q.pointee
+                q += 1
                 if c == Byte.comma { continue }
                 guard c == Byte.closeBracket else { return false }
                 break
@@ -211,86 +223,162 @@ extension EventParser {
 
     // MARK: Fast-path pieces (none throws; nil or false means "bail out")
 
-    /// Consumes the `length` (9–16) bytes at the cursor when they are the literal with first and last 8 bytes
-    /// `head` and `tail`.
     @inline(__always)
-    mutating func matchLiteral(_ head: UInt64, _ tail: UInt64, _ length: Int) -> Bool {
-        guard end - p >= length else { return false }
-        let raw = UnsafeRawPointer(p)
-        guard UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)) == head,
-              UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: length &- 8, as: UInt64.self)) == tail
-        else { return false }
-        p += length
+    static func load64(_ q: UnsafePointer<UInt8>) -> UInt64 {
+        UInt64(littleEndian: UnsafeRawPointer(q).loadUnaligned(as: UInt64.self))
+    }
+
+    @inline(__always)
+    static func load32(_ q: UnsafePointer<UInt8>) -> UInt32 {
+        UInt32(littleEndian: UnsafeRawPointer(q).loadUnaligned(as: UInt32.self))
+    }
+
+    /// Steps over the `length` (9–16) bytes at `q` when they are the literal with first and last 8 bytes `head` and
+    /// `tail`.
+    @inline(__always)
+    static func matchLiteral(
+        _ q: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, _ head: UInt64, _ tail: UInt64, _ length: Int
+    ) -> Bool {
+        guard end - q >= length, load64(q) == head, load64(q + (length &- 8)) == tail else { return false }
+        q += length
         return true
     }
 
-    /// Consumes the 4 bytes at the cursor when they are `word` (little-endian).
+    /// Steps over the 4 bytes at `q` when they are `word` (little-endian).
     @inline(__always)
-    mutating func matchWord(_ word: UInt32) -> Bool {
-        guard end - p >= 4, UInt32(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt32.self)) == word else { return false }
-        p += 4
+    static func matchWord(_ q: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, _ word: UInt32) -> Bool {
+        guard end - q >= 4, load32(q) == word else { return false }
+        q += 4
         return true
     }
 
-    /// The content of a string of printable ASCII without escapes (the cursor is right after its opening quote), in
-    /// place, stepping past the closing quote; nil on a backslash, a control character, a non-ASCII byte or the end
-    /// of input. The same span ``parseString(keep:)`` returns for such a string.
+    /// The content of a string of printable ASCII without escapes (`q` is right after its opening quote), in place,
+    /// stepping past the closing quote; nil on a backslash, a control character, a non-ASCII byte or the end of
+    /// input. The same span ``parseString(keep:)`` returns for such a string.
     @inline(__always)
-    mutating func scanPlainString() -> UnsafeRawBufferPointer? {
-        let contentStart = p
-        while end - p >= 8 {
-            let special = Self.specialBytes(UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
+    static func scanPlainString(_ q: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> UnsafeRawBufferPointer? {
+        let contentStart = q
+        var r = q
+        while end - r >= 8 {
+            let special = specialBytes(load64(r))
             if special != 0 {
-                p += special.trailingZeroBitCount &>> 3
-                guard p.pointee == Byte.quote else { return nil }
-                let content = UnsafeRawBufferPointer(start: contentStart, count: p - contentStart)
-                p += 1
-                return content
+                r += special.trailingZeroBitCount &>> 3
+                guard r.pointee == Byte.quote else { return nil }
+                q = r + 1
+                return UnsafeRawBufferPointer(start: contentStart, count: r - contentStart)
             }
-            p += 8
+            r += 8
         }
-        while p < end {
-            let c = p.pointee
+        while r < end {
+            let c = r.pointee
             if c == Byte.quote {
-                let content = UnsafeRawBufferPointer(start: contentStart, count: p - contentStart)
-                p += 1
-                return content
+                q = r + 1
+                return UnsafeRawBufferPointer(start: contentStart, count: r - contentStart)
             }
             guard c >= 0x20 && c < 0x80 && c != Byte.backslash else { return nil }
-            p += 1
+            r += 1
+        }
+        return nil
+    }
+
+    /// The event type whose name, closing quote included, is at `q` (right after the opening quote), stepping past
+    /// the quote; nil for anything else. The same type `EventType(name:)` finds for the string's content, since the
+    /// names are exactly these bytes up to the quote. Needs 12 bytes (a valid event has more after its type).
+    @inline(__always)
+    static func scanPlainType(_ q: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> EventType? {
+        guard end - q >= 12 else { return nil }
+        let w = load64(q)
+        if w & FastLiteral.clickMask == FastLiteral.click {
+            q += 6
+            return .click
+        }
+        if w == FastLiteral.purchase && q[8] == Byte.quote {
+            q += 9
+            return .purchase
+        }
+        if w & FastLiteral.viewMask == FastLiteral.view {
+            q += 5
+            return .view
+        }
+        if w == FastLiteral.addToC && load32(q + 8) == FastLiteral.artQuote {
+            q += 12
+            return .addToCart
         }
         return nil
     }
 
     /// `ts` as a plain non-negative integer of at most 18 digits (so it fits `Int64`) without a leading zero; nil
-    /// otherwise. A fraction or exponent stops the digits, and the caller then fails to match what follows.
+    /// otherwise. A fraction or exponent stops the digits, and the caller then fails to match what follows. Eight
+    /// leading digits are converted at once (SWAR), the rest one by one.
     @inline(__always)
-    mutating func scanPlainTimestamp() -> Int64? {
-        guard p < end else { return nil }
-        let first = p
-        var c = p.pointee
-        guard Self.isDigit(c) else { return nil }
+    static func scanPlainTimestamp(_ q: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> Int64? {
+        let first = q
+        var r = q
         var mantissa: UInt64 = 0
-        while true {
-            mantissa = mantissa &* 10 &+ UInt64(c &- Byte.zero)
-            p += 1
-            guard p < end else { break }
-            c = p.pointee
-            guard Self.isDigit(c) else { break }
+        if end - r >= 8, let eight = eightDigits(load64(r)) {
+            mantissa = eight
+            r += 8
         }
-        let digits = p - first
-        guard digits <= 18, first.pointee != Byte.zero || digits == 1 else { return nil }
+        while r < end {
+            let d = r.pointee &- Byte.zero
+            guard d < 10 else { break }
+            mantissa = mantissa &* 10 &+ UInt64(d)
+            r += 1
+        }
+        let digits = r - first
+        guard digits >= 1, digits <= 18, first.pointee != Byte.zero || digits == 1 else { return nil }
+        q = r
         return Int64(mantissa)
     }
 
-    /// A finite number by JSON's grammar (the cursor is at its first byte), as the general parser reads it
-    /// (`scanNumber`, then `doubleValue`); nil when the cursor is not at a number, the grammar fails, or the value
-    /// is out of `Double`'s range.
+    /// The value of 8 ASCII digits (the first in the lowest byte), or nil when a byte is not a digit.
     @inline(__always)
-    mutating func scanFiniteNumber() -> Double? {
-        let c = p.pointee
-        guard Self.isDigit(c) || (c == Byte.minus && p + 1 < end && Self.isDigit(p[1])) else { return nil }
+    static func eightDigits(_ w: UInt64) -> UInt64? {
+        // Every byte in 0x30...0x39: its high nibble is 3, and adding 6 does not carry into the high nibble.
+        let high: UInt64 = 0xF0F0_F0F0_F0F0_F0F0
+        guard (w & high) | (((w &+ 0x0606_0606_0606_0606) & high) >> 4) == 0x3333_3333_3333_3333 else { return nil }
+        var v = w &- 0x3030_3030_3030_3030
+        v = (v &* 10 &+ (v >> 8)) & 0x00FF_00FF_00FF_00FF  // pairs of digits
+        v = (v &* 100 &+ (v >> 16)) & 0x0000_FFFF_0000_FFFF  // groups of four
+        v = (v &* 10_000 &+ (v >> 32)) & 0xFFFF_FFFF  // eight
+        return v
+    }
+
+    /// A finite number by JSON's grammar (`q` is at its first byte), with the general parser's value; nil when `q`
+    /// is not at a number (by the general parser's test), the grammar fails, or the value is out of `Double`'s range.
+    /// A plain integer of up to 15 digits without a leading zero is `Double(digits)` negated or not — exactly what
+    /// `doubleValue` gives for it (the mantissa is below 2^53 and the exponent 0, or it is ±0); anything else goes
+    /// through `scanNumber` and `doubleValue`.
+    @inline(__always)
+    mutating func scanFiniteNumber(_ q: inout UnsafePointer<UInt8>) -> Double? {
+        let start = q
+        let negative = start.pointee == Byte.minus
+        var r = negative ? start + 1 : start
+        guard r < end, Self.isDigit(r.pointee) else { return nil }
+        let digitsStart = r
+        var mantissa: UInt64 = 0
+        repeat {
+            mantissa = mantissa &* 10 &+ UInt64(r.pointee &- Byte.zero)
+            r += 1
+        } while r < end && Self.isDigit(r.pointee)
+        let digits = r - digitsStart
+        if digits <= 15, digits == 1 || digitsStart.pointee != Byte.zero,
+           r == end || (r.pointee != Byte.dot && r.pointee | 0x20 != UInt8(ascii: "e"))
+        {
+            q = r
+            let x = Double(mantissa)
+            return negative ? -x : x
+        }
+        return scanGeneralNumber(&q)
+    }
+
+    /// The general scanner's number at `q` (fractions, exponents, long or zero-led digit runs); nil on a grammar
+    /// error or a non-finite value.
+    @inline(never)
+    mutating func scanGeneralNumber(_ q: inout UnsafePointer<UInt8>) -> Double? {
+        p = q
         guard let number = try? scanNumber() else { return nil }
+        q = p
         let x = number.doubleValue
         return x.isFinite ? x : nil
     }

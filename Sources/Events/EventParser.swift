@@ -387,7 +387,7 @@ struct EventParser {
             let keyOffset = offset
             let key: UnsafeRawBufferPointer
             var slot: Int
-            if let known = matchContextPattern(at: position) {
+            if let known = matchContextPattern(at: position, cursor: p) {
                 // Same bytes `"key":` as the last event's key at this position: same key, same slot.
                 key = UnsafeRawBufferPointer(start: p + 1, count: known.length &- 3)
                 slot = known.slot
@@ -396,7 +396,9 @@ struct EventParser {
                 let quote = p
                 key = try parseString(keep: true)
                 slot = self.slot(for: key)
-                if p < end && p.pointee == Byte.colon { rememberContextKey(at: position, quote: quote, key: key, slot: slot) }
+                if p < end && p.pointee == Byte.colon {
+                    rememberContextKey(at: position, quote: quote, colon: p, key: key, slot: slot)
+                }
                 skipWhitespace()
                 guard peek(Byte.colon) else { throw fail(.expectedColon) }
                 p += 1
@@ -448,23 +450,25 @@ struct EventParser {
         }
     }
 
-    /// The remembered key at `position` when the input at the cursor starts with exactly its bytes `"key":`.
+    /// The remembered key at `position` when the input at `cursor` starts with exactly its bytes `"key":`.
     @inline(__always)
-    func matchContextPattern(at position: Int) -> ContextKeyPattern? {
-        guard position < DecoderStorage.contextPatternCapacity, end - p >= 16 else { return nil }
+    func matchContextPattern(at position: Int, cursor: UnsafePointer<UInt8>) -> ContextKeyPattern? {
+        guard position < DecoderStorage.contextPatternCapacity, end - cursor >= 16 else { return nil }
         let k = contextPatterns[position]
         guard k.length > 0 else { return nil }
-        let w0 = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
-        let w1 = UInt64(littleEndian: UnsafeRawPointer(p + 8).loadUnaligned(as: UInt64.self))
+        let w0 = UInt64(littleEndian: UnsafeRawPointer(cursor).loadUnaligned(as: UInt64.self))
+        let w1 = UInt64(littleEndian: UnsafeRawPointer(cursor + 8).loadUnaligned(as: UInt64.self))
         return w0 & k.mask0 == k.word0 && w1 & k.mask1 == k.word1 ? k : nil
     }
 
-    /// Remembers the key just parsed at `position` (the cursor is right after its closing quote, at the colon),
+    /// Remembers the key just parsed at `position` (`colon` is right after its closing quote, at the colon),
     /// when it was written without escapes and `"key":` fits 16 bytes.
     @inline(__always)
-    func rememberContextKey(at position: Int, quote: UnsafePointer<UInt8>, key: UnsafeRawBufferPointer, slot: Int) {
-        guard position < DecoderStorage.contextPatternCapacity, p < end else { return }
-        let length = p + 1 - quote  // `"key":`
+    func rememberContextKey(
+        at position: Int, quote: UnsafePointer<UInt8>, colon: UnsafePointer<UInt8>, key: UnsafeRawBufferPointer, slot: Int
+    ) {
+        guard position < DecoderStorage.contextPatternCapacity, colon < end else { return }
+        let length = colon + 1 - quote  // `"key":`
         // In place (no escapes: the span is the input between the quotes) and short enough.
         guard length <= 16, key.baseAddress == UnsafeRawPointer(quote + 1), key.count == length - 3 else { return }
         var bytes: (UInt64, UInt64) = (0, 0)

@@ -230,9 +230,10 @@ private let alternatives: [String: [String]] = [
                 #""é""#, #""1234567890123456789""#, #""12345678""#, #""1234567""#],
     "item_id": [#""i""#, #""""#, "0", "242", "-7", "2.5", "false", #"{"a":1}"#, #""\u0032""#, #""x y""#],
     "ts": ["0", "-0", "00", "01", "-1", "1.0", "1e3", "1E3", "999999999999999999", "1000000000000000000",
+           "12345678", "123456789", "1234567a", "0012345678", "1234567.5", "123456789012345678e1", "9",
            "9223372036854775807", "9223372036854775808", "18446744073709551616", #""1""#, "null", "true", "NaN", "1.",
            ".5", "+1", "12a", "-", "1.5e2"],
-    "value": ["null", "0", "-0", "19.99", "1e999", "-2.5e400", "NaN", "Infinity", "-Infinity", #""19.99""#, "{}", "[]",
+    "value": ["null", "0", "-0", "19.99", "7", "-7", "123456789012345", "1234567890123456", "00", "1e2", "5.25", "1e999", "-2.5e400", "NaN", "Infinity", "-Infinity", #""19.99""#, "{}", "[]",
               "nul", "nulls", "1E+2", "-", "--1", "0.1e-5", "123456789012345678901234567890", "true", "01", "1.", "-x"],
     "context": ["null", "{}", "[]", #""x""#, "nul", #"{"a":{}}"#, "{ }", #"{"gender":"M",}"#, #"{,}"#, "true", "1"],
 ]
@@ -242,7 +243,8 @@ private let contextAlternatives = [
     #""x""#, #""""#, "1", "-1", "1.5", "-0", "0", "01", "1e999", "-1e999", "NaN", "Infinity", "true", "false", "null",
     "tru", "fals", "falsey", "nulll", "[]", #"["a"]"#, #"["a","b"]"#, #"["a",1]"#, #"[["a"]]"#, "[null]", "{}",
     #"{"a":"b"}"#, #"["a",]"#, #"["a\u0041"]"#, #""\n""#, #"[ "a" ]"#, "-Infinity", #"["é"]"#, #""é""#, "[", #"[""#,
-    "1e", "-", "2.5e-3", "123456789012345678901234567890", #""a\"b""#,
+    "1e", "-", "2.5e-3", "123456789012345678901234567890", #""a\"b""#, "123456789012345", "-123456789012345",
+    "1234567890123456", "9007199254740993", "00", "-01", "1E2", "7e", "5.", "-", "-a", "+1", "1.0", "0.0", "-0.0",
 ]
 
 /// Structural variants of a shape: reordered, dropped, duplicated, unknown and escaped members, changed values,
@@ -476,6 +478,38 @@ struct EventDecoderFastPathTests {
         #expect(UInt64(FastLiteral.trueWord) == word("true", from: 0))
         #expect(UInt64(FastLiteral.nullWord) == word("null", from: 0))
         #expect(UInt64(FastLiteral.falsWord) == word("fals", from: 0))
+        #expect(word(#"click""#, from: 0) == FastLiteral.click && FastLiteral.clickMask == 1 << 48 - 1)
+        #expect(word(#"view""#, from: 0) == FastLiteral.view && FastLiteral.viewMask == 1 << 40 - 1)
+        #expect(word("purchase", from: 0) == FastLiteral.purchase)
+        #expect(word("add_to_c", from: 0) == FastLiteral.addToC)
+        #expect(UInt64(FastLiteral.artQuote) == word(#"art""#, from: 0))
+    }
+
+    @Test func eightDigitsAtOnceAgreesWithOneByOne() {
+        func reference(_ w: UInt64) -> UInt64? {
+            var v: UInt64 = 0
+            for i in 0..<8 {
+                let d = UInt8(truncatingIfNeeded: w >> (8 * UInt64(i))) &- UInt8(ascii: "0")
+                guard d < 10 else { return nil }
+                v = v * 10 + UInt64(d)
+            }
+            return v
+        }
+        var rng = SplitMix64(seed: 0xD1_6175)
+        let interesting: [UInt8] = [0x00, 0x2F, 0x30, 0x35, 0x39, 0x3A, 0x3F, 0x40, 0x7F, 0x80, 0xC9, 0xF9, 0xFA, 0xFF]
+        for i in 0..<20_000 {
+            var w: UInt64 = 0
+            for b in 0..<8 {
+                let byte: UInt8 = switch i % 3 {
+                case 0: UInt8(ascii: "0") + UInt8(rng.next() % 10)
+                case 1: rng.next() % 8 == 0 ? interesting[Int(rng.next() % UInt64(interesting.count))] : UInt8(ascii: "0") + UInt8(rng.next() % 10)
+                default: UInt8(truncatingIfNeeded: rng.next())
+                }
+                w |= UInt64(byte) << (8 * UInt64(b))
+            }
+            #expect(EventParser.eightDigits(w) == reference(w), "\(String(w, radix: 16))")
+            if EventParser.eightDigits(w) != reference(w) { return }
+        }
     }
 
     @Test func theFastPathAcceptsTheCanonicalShapeExactlyAsTheGeneralParserDecodesIt() {
