@@ -70,24 +70,30 @@ public struct EventDecoder: Sendable {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.clone() }
         let storage = self.storage
         storage.prepare(inputCount: bytes.count)
+        if fastPath {
+            var parser = EventParser(bytes, storage: storage)
+            if parser.parseEventFast() { return Self.view(of: parser, storage: storage) }
+            // The fast path bailed out: start over with cleared slots.
+            storage.clearSlots()
+        }
+        return try Self.decodeGeneral(bytes, storage: storage)
+    }
+
+    /// The general parser on prepared storage: the event, or the first syntax error, schema error or missing
+    /// field. Out of line: the fast path's caller stays small.
+    @inline(never)
+    static func decodeGeneral(_ bytes: UnsafeRawBufferPointer, storage: DecoderStorage) throws(RejectReason) -> EventView {
         var parser = EventParser(bytes, storage: storage)
-        if !(fastPath && parser.parseEventFast()) {
-            if fastPath {
-                // The fast path bailed out: start over with cleared slots and a fresh parser.
-                storage.clearSlots()
-                parser = EventParser(bytes, storage: storage)
-            }
-            do throws(SyntaxError) {
-                try parser.parseEvent()
-            } catch {
-                throw error.reason(input: bytes)
-            }
-            if let pending = parser.pending { throw pending }
-            let missing = TopField.requiredMask & ~parser.seen
-            if missing != 0 {
-                let field = TopField(rawValue: UInt8(missing.trailingZeroBitCount))!
-                throw RejectReason(.missingField, field: field.name, detail: "required field \"\(field.name)\" is missing")
-            }
+        do throws(SyntaxError) {
+            try parser.parseEvent()
+        } catch {
+            throw error.reason(input: bytes)
+        }
+        if let pending = parser.pending { throw pending }
+        let missing = TopField.requiredMask & ~parser.seen
+        if missing != 0 {
+            let field = TopField(rawValue: UInt8(missing.trailingZeroBitCount))!
+            throw RejectReason(.missingField, field: field.name, detail: "required field \"\(field.name)\" is missing")
         }
         return view(of: parser, storage: storage)
     }
@@ -100,12 +106,12 @@ public struct EventDecoder: Sendable {
         storage.prepare(inputCount: bytes.count)
         var parser = EventParser(bytes, storage: storage)
         guard parser.parseEventFast() else { return nil }
-        return view(of: parser, storage: storage)
+        return Self.view(of: parser, storage: storage)
     }
 
     /// Publishes the context slots and assembles the view of a successful parse.
     @inline(__always)
-    private func view(of parser: EventParser, storage: DecoderStorage) -> EventView {
+    static func view(of parser: EventParser, storage: DecoderStorage) -> EventView {
         storage.publish()
         return EventView(
             type: parser.type, timestamp: parser.timestamp, value: parser.value, eventID: parser.eventID,

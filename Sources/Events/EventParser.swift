@@ -133,6 +133,7 @@ struct EventParser {
     /// Offset of the first `NaN`/`Infinity` token skipped over, or -1.
     var nonFiniteAt = -1
 
+    @inline(__always)
     init(_ input: UnsafeRawBufferPointer, storage: DecoderStorage) {
         let base = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
         start = base
