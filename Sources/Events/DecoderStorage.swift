@@ -109,10 +109,16 @@ final class DecoderStorage: @unchecked Sendable {
         clearSlots()
     }
 
-    /// Marks every context slot absent.
+    /// Marks every raw context slot absent.
     @inline(__always)
     func clearSlots() {
         for i in 0..<keyCount { rawSlots[i] = .absent }
+    }
+
+    /// Marks every published context slot absent (the fast path writes those directly).
+    @inline(__always)
+    func clearPublishedSlots() {
+        for i in 0..<keyCount { slots[i] = .absent }
     }
 
     @inline(never)

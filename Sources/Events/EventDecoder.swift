@@ -69,20 +69,20 @@ public struct EventDecoder: Sendable {
         guard bytes.count > 0 else { throw RejectReason(.notJSON, detail: "empty input") }
         if !isKnownUniquelyReferenced(&storage) { storage = storage.clone() }
         let storage = self.storage
-        storage.prepare(inputCount: bytes.count)
         if fastPath {
+            storage.clearPublishedSlots()
             var parser = EventParser(bytes, storage: storage)
-            if parser.parseEventFast() { return Self.view(of: parser, storage: storage) }
-            // The fast path bailed out: start over with cleared slots.
-            storage.clearSlots()
+            if parser.parseEventFast() { return Self.fastView(of: parser, storage: storage) }
+            // The fast path bailed out: the general parser starts over.
         }
         return try Self.decodeGeneral(bytes, storage: storage)
     }
 
-    /// The general parser on prepared storage: the event, or the first syntax error, schema error or missing
-    /// field. Out of line: the fast path's caller stays small.
+    /// The general parser: prepares the storage, then returns the event or throws the first syntax error, schema
+    /// error or missing field. Out of line: the fast path's caller stays small.
     @inline(never)
     static func decodeGeneral(_ bytes: UnsafeRawBufferPointer, storage: DecoderStorage) throws(RejectReason) -> EventView {
+        storage.prepare(inputCount: bytes.count)
         var parser = EventParser(bytes, storage: storage)
         do throws(SyntaxError) {
             try parser.parseEvent()
@@ -103,10 +103,19 @@ public struct EventDecoder: Sendable {
         guard bytes.count <= maxBytes, bytes.count > 0 else { return nil }
         if !isKnownUniquelyReferenced(&storage) { storage = storage.clone() }
         let storage = self.storage
-        storage.prepare(inputCount: bytes.count)
+        storage.clearPublishedSlots()
         var parser = EventParser(bytes, storage: storage)
         guard parser.parseEventFast() else { return nil }
-        return Self.view(of: parser, storage: storage)
+        return Self.fastView(of: parser, storage: storage)
+    }
+
+    /// The view of an event the fast path accepted (it wrote the published slots itself).
+    @inline(__always)
+    static func fastView(of parser: EventParser, storage: DecoderStorage) -> EventView {
+        EventView(
+            type: parser.type, timestamp: parser.timestamp, value: parser.value, eventID: parser.eventID,
+            userID: parser.userID, itemID: parser.itemID,
+            contextSlots: UnsafeBufferPointer(start: storage.slots, count: storage.keyCount))
     }
 
     /// Publishes the context slots and assembles the view of a successful parse.

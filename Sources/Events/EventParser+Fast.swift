@@ -55,19 +55,21 @@ extension EventParser {
     /// most 18 digits, `context` an object (or `null`) of strings, numbers, booleans, `null` and arrays of such
     /// strings, `value` a number or `null`.
     ///
-    /// Returns true when it accepted the whole input; the results (fields, `seen`, context slots and spans) are then
-    /// exactly those ``parseEvent()`` produces for the same input, and ``pending`` is nil. Returns false on the first
-    /// byte that does not fit the shape — whether or not the input is valid — without diagnosing anything: the caller
-    /// must then reset the context slots and run ``parseEvent()`` on a fresh parser, which alone decides about
-    /// rejections. (It may leave context slots, spans and remembered context keys behind; remembered keys stay
-    /// valid, see ``ContextKeyPattern``.)
+    /// The caller clears the published slots (``DecoderStorage/clearPublishedSlots()``) first. Returns true when it
+    /// accepted the whole input; the fields, `seen` and the published context slots are then exactly what
+    /// ``parseEvent()`` followed by ``DecoderStorage/publish()`` produce for the same input, and ``pending`` is nil
+    /// (no publish is needed). Returns false on the first byte that does not fit the shape — whether or not the input
+    /// is valid — without diagnosing anything: the caller must then run ``parseEvent()`` on a fresh parser and
+    /// prepared storage, which alone decides about rejections. (It may leave published slots, spans and remembered
+    /// context keys behind; the general path overwrites the first two, and remembered keys stay valid, see
+    /// ``ContextKeyPattern``.)
     ///
     /// Why the results are identical: each accepted member is one the general parser parses in the same order with
     /// the same rules (in-place string spans between the same quotes, the same numbers — plain integers of up to 15
     /// digits directly, others through `scanNumber` and `doubleValue` —, the same slot lookup); everything the
     /// general parser would reject or treat specially (escapes, non-ASCII, whitespace, other keys or orders,
-    /// duplicates, empty ids, unknown types, non-finite numbers, leading zeros, nested values, trailing bytes) makes
-    /// this one bail out instead.
+    /// duplicates, empty ids, unknown types, non-finite numbers, leading zeros, nested values, trailing bytes, a full
+    /// span buffer) makes this one bail out instead.
     ///
     /// The cursor is a local (`q`), so that it stays in a register: `p` is written once, at the end.
     @inline(__always)
@@ -100,7 +102,8 @@ extension EventParser {
             seen |= 1 << TopField.context.rawValue
             guard q < end else { return false }
             if q.pointee == Byte.openBrace {
-                guard parseContextFast(&q) else { return false }
+                guard let after = parseContextFast(q) else { return false }
+                q = after
             } else {
                 guard Self.matchWord(&q, end, FastLiteral.nullWord) else { return false }
             }
@@ -128,19 +131,22 @@ extension EventParser {
         return true
     }
 
-    /// The context object (`q` is at `{`) in the fast path's shape; false to bail out.
+    /// The context object (`start` is at `{`) in the fast path's shape: the position after it, or nil to bail out.
+    ///
+    /// Writes the requested keys' values straight into the published slots (``DecoderStorage/slots``, cleared by the
+    /// caller) — what ``DecoderStorage/publish()`` would make of the raw slots the general parser fills. Array spans
+    /// are referenced in place, so the span buffer must not move: when it is full the fast path bails out, and the
+    /// general parser grows it (for good) on the same input.
     @inline(__always)
-    mutating func parseContextFast(_ q: inout UnsafePointer<UInt8>) -> Bool {
+    mutating func parseContextFast(_ start: UnsafePointer<UInt8>) -> UnsafePointer<UInt8>? {
         let end = self.end
-        q += 1
-        guard q < end else { return false }
-        if q.pointee == Byte.closeBrace {
-            q += 1
-            return true
-        }
+        let slots = storage.slots
+        var q = start + 1
+        guard q < end else { return nil }
+        if q.pointee == Byte.closeBrace { return q + 1 }
         var position = 0
         while true {
-            guard q < end, q.pointee == Byte.quote else { return false }
+            guard q < end, q.pointee == Byte.quote else { return nil }
             // The key, as the general parser resolves it: the remembered `"key":` at this position, or a lookup.
             let slot: Int
             if let known = matchContextPattern(at: position, cursor: q) {
@@ -149,76 +155,67 @@ extension EventParser {
             } else {
                 let quote = q
                 q += 1
-                guard let key = Self.scanPlainString(&q, end), q < end, q.pointee == Byte.colon else { return false }
+                guard let key = Self.scanPlainString(&q, end), q < end, q.pointee == Byte.colon else { return nil }
                 slot = self.slot(for: key)
                 rememberContextKey(at: position, quote: quote, colon: q, key: key, slot: slot)
                 q += 1
             }
             position &+= 1
-            if slot >= 0 && !rawSlots[slot].isAbsent { return false }  // duplicate: the general parser reports it
-            guard q < end else { return false }
+            if slot >= 0 && !slots[slot].isAbsent { return nil }  // duplicate: the general parser reports it
+            guard q < end else { return nil }
             switch q.pointee {
             case Byte.quote:
                 q += 1
-                guard let s = Self.scanPlainString(&q, end) else { return false }
-                if slot >= 0 { rawSlots[slot] = .string(s) }
+                guard let s = Self.scanPlainString(&q, end) else { return nil }
+                if slot >= 0 { slots[slot] = .string(s) }
             case Byte.openBracket:
-                guard parseContextArrayFast(&q, slot: slot) else { return false }
+                // Strings only, recorded as spans when the key is extracted.
+                q += 1
+                let first = spanCount
+                guard q < end else { return nil }
+                if q.pointee == Byte.closeBracket {
+                    q += 1
+                } else {
+                    while true {
+                        guard q < end, q.pointee == Byte.quote else { return nil }
+                        q += 1
+                        guard let s = Self.scanPlainString(&q, end) else { return nil }
+                        if slot >= 0 {
+                            guard spanCount < spanCapacity else { return nil }
+                            spans[spanCount] = s
+                            spanCount &+= 1
+                        }
+                        guard q < end else { return nil }
+                        let c = q.pointee
+                        q += 1
+                        if c == Byte.comma { continue }
+                        guard c == Byte.closeBracket else { return nil }
+                        break
+                    }
+                }
+                if slot >= 0 {
+                    slots[slot] = .strings(ContextStrings(spans: UnsafeBufferPointer(start: spans + first, count: spanCount &- first)))
+                }
             case UInt8(ascii: "t"):
-                guard Self.matchWord(&q, end, FastLiteral.trueWord) else { return false }
-                if slot >= 0 { rawSlots[slot] = .bool(true) }
+                guard Self.matchWord(&q, end, FastLiteral.trueWord) else { return nil }
+                if slot >= 0 { slots[slot] = .bool(true) }
             case UInt8(ascii: "f"):
-                guard end - q >= 5, q[4] == UInt8(ascii: "e"), Self.load32(q) == FastLiteral.falsWord else { return false }
+                guard end - q >= 5, q[4] == UInt8(ascii: "e"), Self.load32(q) == FastLiteral.falsWord else { return nil }
                 q += 5
-                if slot >= 0 { rawSlots[slot] = .bool(false) }
+                if slot >= 0 { slots[slot] = .bool(false) }
             case UInt8(ascii: "n"):
-                guard Self.matchWord(&q, end, FastLiteral.nullWord) else { return false }
-                if slot >= 0 { rawSlots[slot] = .null }
+                guard Self.matchWord(&q, end, FastLiteral.nullWord) else { return nil }
+                if slot >= 0 { slots[slot] = .null }
             default:
-                guard let x = scanFiniteNumber(&q) else { return false }
-                if slot >= 0 { rawSlots[slot] = .number(x) }
+                guard let x = scanFiniteNumber(&q) else { return nil }
+                if slot >= 0 { slots[slot] = .number(x) }
             }
-            guard q < end else { return false }
+            guard q < end else { return nil }
             let c = q.pointee
             q += 1
             if c == Byte.comma { continue }
-            return c == Byte.closeBrace
+            return c == Byte.closeBrace ? q : nil
         }
-    }
-
-    /// A context array of plain strings (`q` is at `[`); records spans when `slot >= 0`. False to bail out.
-    @inline(__always)
-    mutating func parseContextArrayFast(_ q: inout UnsafePointer<UInt8>, slot: Int) -> Bool {
-        let end = self.end
-        q += 1
-        let first = spanCount
-        guard q < end else { return false }
-        if q.pointee == Byte.closeBracket {
-            q += 1
-        } else {
-            while true {
-                guard q < end, q.pointee == Byte.quote else { return false }
-                q += 1
-                guard let s = Self.scanPlainString(&q, end) else { return false }
-                if slot >= 0 {
-                    if spanCount == spanCapacity {
-                        storage.growSpans(keeping: spanCount)
-                        spans = storage.spans
-                        spanCapacity = storage.spanCapacity
-                    }
-                    spans[spanCount] = s
-                    spanCount += 1
-                }
-                guard q < end else { return false }
-                let c = q.pointee
-                q += 1
-                if c == Byte.comma { continue }
-                guard c == Byte.closeBracket else { return false }
-                break
-            }
-        }
-        if slot >= 0 { rawSlots[slot] = .strings(start: first, count: spanCount - first) }
-        return true
     }
 
     // MARK: Fast-path pieces (none throws; nil or false means "bail out")
@@ -381,5 +378,13 @@ extension EventParser {
         q = p
         let x = number.doubleValue
         return x.isFinite ? x : nil
+    }
+}
+
+extension ContextValue {
+    /// Whether this is ``absent`` (the fast path's duplicate test on published slots).
+    @inline(__always)
+    var isAbsent: Bool {
+        if case .absent = self { true } else { false }
     }
 }

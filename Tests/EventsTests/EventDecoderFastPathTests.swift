@@ -571,6 +571,22 @@ struct EventDecoderFastPathTests {
         }
     }
 
+    @Test func manyArrayStringsFirstGrowTheSpanBufferThenTakeTheFastPath() {
+        let genres = (0..<150).map { "\"g\($0)\"" }.joined(separator: ",")
+        let line = #"{"event_id":"e","type":"click","user_id":"u","item_id":"i","ts":1,"context":{"genres":[\#(genres)],"age":3}}"#
+        var differential = Differential(keys: ["genres", "age"])
+        for _ in 0..<3 { differential.check(line) }
+        differential.report("many array strings")
+        #expect(differential.accepted == 3)
+        // The span buffer starts with 64 entries: the fast path bails out until the general parser has grown it.
+        var decoder = EventDecoder(contextKeys: ["genres", "age"])
+        let bytes = Array(line.utf8)
+        #expect(fastOnly(bytes, &decoder) == nil)
+        #expect(throws: Never.self) { _ = try exact(bytes, &decoder, fastPath: true).get() }
+        #expect(fastOnly(bytes, &decoder) == (try? exact(bytes, &decoder, fastPath: false).get()))
+        #expect(fastOnly(bytes, &decoder) != nil)
+    }
+
     @Test func byteLevelMutationsDecodeTheSame() {
         var differential = Differential(keys: Self.keySets[0])
         for line in [canonicalLines[0], canonicalLines[4], canonicalLines[7]] {
