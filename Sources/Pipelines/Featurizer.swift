@@ -34,6 +34,11 @@ public struct Featurizer: Sendable {
     let itemGroup: [Int]
     /// Steps compiled by ``prepareLinearCandidates(model:)`` (in `scratch.candidateSteps`).
     var candidateStepCount = 0
+    /// Of the prepared row layout: the number of cached (item-independent) terms in a row, and whether it has an
+    /// item × item cross (whose length is a product of two runs). A row's length is `candidateCachedTerms` plus,
+    /// per item group `g`, `scratch.groupTerms[g]` terms per catalog value of `g`, plus the item × item products.
+    var candidateCachedTerms = 0
+    var candidateHasItemItem = false
 
     /// The largest number of features one event can produce (bounds join-buffer slots).
     public let maxFeatures: Int
@@ -265,14 +270,17 @@ public struct Featurizer: Sendable {
         // The steps, in the order `writeRow` writes the row: namespaces, then crosses.
         let steps = scratch.candidateSteps
         var n = 0
+        var cachedSoFar = 0
         func cached(_ count: Int) {
             guard count > 0 else { return }
             if n > 0, steps[n &- 1].kind == .cachedTerms {
                 steps[n &- 1].count &+= Int32(count)
             } else {
-                steps[n] = CandidateStep(kind: .cachedTerms, count: Int32(count))
+                // `other`: the step's first term in the cache (terms are cached in row order).
+                steps[n] = CandidateStep(kind: .cachedTerms, count: Int32(count), other: Int32(cachedSoFar))
                 n &+= 1
             }
+            cachedSoFar &+= count
         }
         for ns in 0..<namespaceCount {
             if itemSide[ns] {
@@ -311,6 +319,21 @@ public struct Featurizer: Sendable {
             }
         }
         candidateStepCount = n
+        candidateCachedTerms = cachedSoFar
+        // Terms per catalog value of each item group (item × item crosses aside), for the rows' lengths.
+        let groupTerms = scratch.groupTerms
+        var hasItemItem = false
+        for g in 0..<max(itemNamespaces.count, 1) { groupTerms[g] = 0 }
+        for s in 0..<n {
+            let step = steps[s], g = Int(step.group)
+            switch step.kind {
+            case .cachedTerms: break
+            case .item, .userItem, .itemUserOne: groupTerms[g] &+= 1
+            case .itemUser: groupTerms[g] &+= counts[Int(step.other)]
+            case .itemItem: hasItemItem = true
+            }
+        }
+        candidateHasItemItem = hasItemItem
     }
 
     /// Scores `candidates` entries of `catalog` — `pool[0..<candidates]`, or items `0..<candidates` without a pool — as
@@ -319,7 +342,7 @@ public struct Featurizer: Sendable {
     /// Candidates go in blocks of ``FeaturizerScratch/candidateBlock``, step by step rather than candidate by
     /// candidate, so each step of the row layout is one tight loop over the block: (0) find each candidate's run of
     /// catalog features per item-side namespace and its row length; (1) write every row's weight indices and values
-    /// (the cached item-independent terms only marked), rows packed one after another; (2) sum each row while the
+    /// (the cached item-independent terms as their place in the cache), rows packed one after another; (2) sum each row while the
     /// weights of the rows `prefetchAhead` further on are prefetched (the table reads are cache misses).
     /// Margins are bit-identical to the model's margin of each candidate's full row (``emit()`` after
     /// ``loadItem(_:from:)``): the same terms `w·x`, added in the same order as the kernel (bias, namespaces, then
@@ -339,8 +362,11 @@ public struct Featurizer: Sendable {
         let block = FeaturizerScratch.candidateBlock, ahead = FeaturizerScratch.prefetchAhead
         let gs = scratch.groupStart, gc = scratch.groupCount
         let offsets = scratch.rowOffsets, cursors = scratch.rowCursors
-        let rowIndices = scratch.stageIndices, rowValues = scratch.stageValues, userMark = scratch.stageUser
+        let rowIndices = scratch.stageIndices, rowValues = scratch.stageValues
         let h = hashes, v = self.values, counts = self.counts, width = slotWidth, mask = hasher.mask
+        let groupTerms = scratch.groupTerms, cachedTerms = candidateCachedTerms, hasItemItem = candidateHasItemItem
+        // A row entry is a weight index (`& mask`, so below 2^30), or `cachedFlag | u` for the u-th cached term.
+        let cachedFlag = FeaturizerScratch.cachedTermFlag
         let featureWidth = catalog.featureWidth
         let itemGroup = self.itemGroup
         @inline(__always) func item(_ c: Int) -> Int { pool.map { Int($0[c]) } ?? c }
@@ -354,25 +380,24 @@ public struct Featurizer: Sendable {
             while first < n {
                 let m = min(block, n &- first)
                 // (0) Runs of catalog features per item group (absolute catalog positions), row lengths, offsets.
+                // The runs come in group order (storeItem writes them so), so one pass finds them all.
                 var total = 0
                 for c in 0..<m {
-                    let it = item(first &+ c), base = it &* featureWidth
+                    let it = item(first &+ c), base = it &* featureWidth, end = Int(fc[it])
                     let g0 = c &* groups
-                    for g in 0..<groups { gc[g0 &+ g] = 0 }
-                    for k in 0..<Int(fc[it]) {
-                        let g = itemGroup[Int(cn[base &+ k])]
-                        guard g >= 0 else { continue }
-                        if gc[g0 &+ g] == 0 { gs[g0 &+ g] = base &+ k }
-                        if gc[g0 &+ g] < width { gc[g0 &+ g] &+= 1 }
+                    var k = 0
+                    var length = cachedTerms
+                    for g in 0..<groups {
+                        let start = k
+                        while k < end && itemGroup[Int(cn[base &+ k])] == g { k &+= 1 }
+                        let count = min(k &- start, width)
+                        gs[g0 &+ g] = base &+ start
+                        gc[g0 &+ g] = count
+                        length &+= count &* groupTerms[g]
                     }
-                    var length = 0
-                    for s in 0..<stepCount {
-                        let step = steps[s]
-                        switch step.kind {
-                        case .cachedTerms: length &+= Int(step.count)
-                        case .item, .userItem, .itemUserOne: length &+= gc[g0 &+ Int(step.group)]
-                        case .itemUser: length &+= gc[g0 &+ Int(step.group)] &* counts[Int(step.other)]
-                        case .itemItem: length &+= gc[g0 &+ Int(step.group)] &* gc[g0 &+ Int(step.other)]
+                    if hasItemItem {
+                        for s in 0..<stepCount where steps[s].kind == .itemItem {
+                            length &+= gc[g0 &+ Int(steps[s].group)] &* gc[g0 &+ Int(steps[s].other)]
                         }
                     }
                     offsets[c] = total
@@ -390,7 +415,6 @@ public struct Featurizer: Sendable {
                             let t = term(ch[b &+ j], cv[b &+ j])
                             rowIndices[k] = t.index
                             rowValues[k] = t.value
-                            userMark[k] = 0
                             k &+= 1
                         }
                         cursors[c] = k
@@ -410,7 +434,6 @@ public struct Featurizer: Sendable {
                             for j in 0..<inner.count {
                                 rowIndices[k] = hasher.cross(ha, inner.hashes[j]) & mask
                                 rowValues[k] = va * inner.values[j]
-                                userMark[k] = 0
                                 k &+= 1
                             }
                         }
@@ -422,10 +445,10 @@ public struct Featurizer: Sendable {
                     let g = Int(step.group)
                     switch step.kind {
                     case .cachedTerms:
-                        let count = Int(step.count)
+                        let count = Int(step.count), u0 = cachedFlag | UInt32(truncatingIfNeeded: step.other)
                         for c in 0..<m {
                             let k = cursors[c]
-                            for j in 0..<count { userMark[k &+ j] = 1 }
+                            for j in 0..<count { rowIndices[k &+ j] = u0 &+ UInt32(truncatingIfNeeded: j) }
                             cursors[c] = k &+ count
                         }
                     case .item:
@@ -449,19 +472,18 @@ public struct Featurizer: Sendable {
                 }
                 // (2) Sums in row order, prefetching ahead.
                 @inline(__always) func prefetchRow(_ c: Int) {
-                    for k in offsets[c]..<offsets[c &+ 1] where userMark[k] == 0 { weights.prefetch(rowIndices[k]) }
+                    for k in offsets[c]..<offsets[c &+ 1] where rowIndices[k] & cachedFlag == 0 { weights.prefetch(rowIndices[k]) }
                 }
                 for c in 0..<min(ahead, m) { prefetchRow(c) }
                 for c in 0..<m {
                     if c &+ ahead < m { prefetchRow(c &+ ahead) }
                     var linear = bias
-                    var u = 0
                     for k in offsets[c]..<offsets[c &+ 1] {
-                        if userMark[k] != 0 {
-                            linear += terms[u]
-                            u &+= 1
+                        let index = rowIndices[k]
+                        if index & cachedFlag != 0 {
+                            linear += terms[Int(index & ~cachedFlag)]
                         } else {
-                            linear += Double(weights[rowIndices[k]]) * Double(rowValues[k])
+                            linear += Double(weights[index]) * Double(rowValues[k])
                         }
                     }
                     heap.offer(item: item(first &+ c), score: linear)
@@ -596,11 +618,11 @@ final class FeaturizerScratch: @unchecked Sendable {
     /// Linear terms of the current user's item-independent features (``Featurizer/prepareLinearCandidates(model:)``).
     let userTerms: UnsafeMutablePointer<Double>
     /// The candidate rows of one block (``Featurizer/offerLinearCandidates(_:candidates:pool:model:to:)``), packed:
-    /// weight indices, values, and 1 where the term is an item-independent (cached) one. Capacity
-    /// `candidateBlock * maxFeatures` (the worst case); only the rows' actual length is touched.
+    /// weight indices and values; an item-independent (cached) term is `cachedTermFlag | u` (its place in
+    /// `userTerms`) in the indices. Capacity `candidateBlock * maxFeatures` (the worst case); only the rows' actual
+    /// length is touched.
     let stageIndices: UnsafeMutablePointer<UInt32>
     let stageValues: UnsafeMutablePointer<Float>
-    let stageUser: UnsafeMutablePointer<UInt8>
     /// Where each row of the block starts in the stage buffers (`candidateBlock + 1` entries), and the write cursors.
     let rowOffsets: UnsafeMutablePointer<Int>
     let rowCursors: UnsafeMutablePointer<Int>
@@ -610,6 +632,11 @@ final class FeaturizerScratch: @unchecked Sendable {
     /// Per candidate of the block and item-side namespace: where its run of catalog features starts, how long.
     let groupStart: UnsafeMutablePointer<Int>
     let groupCount: UnsafeMutablePointer<Int>
+    /// Per item-side namespace of the prepared row layout: terms per catalog value
+    /// (``Featurizer/prepareLinearCandidates(model:)`` sets them; item × item crosses aside).
+    let groupTerms: UnsafeMutablePointer<Int>
+    /// Marks a cached term in `stageIndices`: weight indices are masked to at most 30 bits, so bit 31 is free.
+    static let cachedTermFlag: UInt32 = 1 << 31
     /// Candidates scored per block.
     static let candidateBlock = 32
     /// Rows whose weights are prefetched ahead of the one being summed.
@@ -640,21 +667,22 @@ final class FeaturizerScratch: @unchecked Sendable {
         let block = FeaturizerScratch.candidateBlock
         stageIndices = .allocate(capacity: row * block)
         stageValues = .allocate(capacity: row * block)
-        stageUser = .allocate(capacity: row * block)
         rowOffsets = .allocate(capacity: block + 1)
         rowCursors = .allocate(capacity: block)
         candidateSteps = .allocate(capacity: row + namespaces)
         candidateSteps.initialize(repeating: CandidateStep(kind: .cachedTerms), count: row + namespaces)
         groupStart = .allocate(capacity: max(namespaces, 1) * block)
         groupCount = .allocate(capacity: max(namespaces, 1) * block)
+        groupTerms = .allocate(capacity: max(namespaces, 1))
+        groupTerms.initialize(repeating: 0, count: max(namespaces, 1))
     }
 
     deinit {
         hashes.deallocate(); values.deallocate(); counts.deallocate()
         rowIndices.deallocate(); rowValues.deallocate(); rowFields.deallocate(); userTerms.deallocate()
-        stageIndices.deallocate(); stageValues.deallocate(); stageUser.deallocate()
+        stageIndices.deallocate(); stageValues.deallocate()
         rowOffsets.deallocate(); rowCursors.deallocate()
-        candidateSteps.deallocate(); groupStart.deallocate(); groupCount.deallocate()
+        candidateSteps.deallocate(); groupStart.deallocate(); groupCount.deallocate(); groupTerms.deallocate()
     }
 
     func copy() -> FeaturizerScratch {
@@ -667,6 +695,7 @@ final class FeaturizerScratch: @unchecked Sendable {
         c.userTerms.update(from: userTerms, count: max(maxFeatures, 1))
         // The stage buffers are scratch of one offerLinearCandidates call; nothing to carry over.
         c.candidateSteps.update(from: candidateSteps, count: max(maxFeatures, 1) + namespaces)
+        c.groupTerms.update(from: groupTerms, count: max(namespaces, 1))
         return c
     }
 }
