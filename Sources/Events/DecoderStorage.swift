@@ -106,12 +106,6 @@ final class DecoderStorage: @unchecked Sendable {
     @inline(__always)
     func prepare(inputCount: Int) {
         if inputCount > scratchCapacity { growScratch(inputCount) }
-        clearSlots()
-    }
-
-    /// Marks every raw context slot absent.
-    @inline(__always)
-    func clearSlots() {
         for i in 0..<keyCount { rawSlots[i] = .absent }
     }
 

@@ -69,13 +69,18 @@ public struct EventDecoder: Sendable {
         guard bytes.count > 0 else { throw RejectReason(.notJSON, detail: "empty input") }
         if !isKnownUniquelyReferenced(&storage) { storage = storage.clone() }
         let storage = self.storage
-        if fastPath {
-            storage.clearPublishedSlots()
-            var parser = EventParser(bytes, storage: storage)
-            if parser.parseEventFast() { return Self.fastView(of: parser, storage: storage) }
-            // The fast path bailed out: the general parser starts over.
-        }
+        if fastPath, let view = Self.decodeFast(bytes, storage: storage) { return view }
+        // No fast path, or it bailed out: the general parser starts over.
         return try Self.decodeGeneral(bytes, storage: storage)
+    }
+
+    /// The fast path: the event, or nil when the input is not in the fast path's shape (nothing diagnosed).
+    @inline(__always)
+    static func decodeFast(_ bytes: UnsafeRawBufferPointer, storage: DecoderStorage) -> EventView? {
+        storage.clearPublishedSlots()
+        var parser = EventParser(bytes, storage: storage)
+        guard parser.parseEventFast() else { return nil }
+        return view(of: parser, storage: storage)  // the fast path wrote the published slots itself
     }
 
     /// The general parser: prepares the storage, then returns the event or throws the first syntax error, schema
@@ -95,6 +100,7 @@ public struct EventDecoder: Sendable {
             let field = TopField(rawValue: UInt8(missing.trailingZeroBitCount))!
             throw RejectReason(.missingField, field: field.name, detail: "required field \"\(field.name)\" is missing")
         }
+        storage.publish()
         return view(of: parser, storage: storage)
     }
 
@@ -102,27 +108,13 @@ public struct EventDecoder: Sendable {
     mutating func decodeFastOnly(_ bytes: UnsafeRawBufferPointer) -> EventView? {
         guard bytes.count <= maxBytes, bytes.count > 0 else { return nil }
         if !isKnownUniquelyReferenced(&storage) { storage = storage.clone() }
-        let storage = self.storage
-        storage.clearPublishedSlots()
-        var parser = EventParser(bytes, storage: storage)
-        guard parser.parseEventFast() else { return nil }
-        return Self.fastView(of: parser, storage: storage)
+        return Self.decodeFast(bytes, storage: storage)
     }
 
-    /// The view of an event the fast path accepted (it wrote the published slots itself).
-    @inline(__always)
-    static func fastView(of parser: EventParser, storage: DecoderStorage) -> EventView {
-        EventView(
-            type: parser.type, timestamp: parser.timestamp, value: parser.value, eventID: parser.eventID,
-            userID: parser.userID, itemID: parser.itemID,
-            contextSlots: UnsafeBufferPointer(start: storage.slots, count: storage.keyCount))
-    }
-
-    /// Publishes the context slots and assembles the view of a successful parse.
+    /// The view of a successful parse over the published context slots.
     @inline(__always)
     static func view(of parser: EventParser, storage: DecoderStorage) -> EventView {
-        storage.publish()
-        return EventView(
+        EventView(
             type: parser.type, timestamp: parser.timestamp, value: parser.value, eventID: parser.eventID,
             userID: parser.userID, itemID: parser.itemID,
             contextSlots: UnsafeBufferPointer(start: storage.slots, count: storage.keyCount))
