@@ -255,7 +255,17 @@ extension EventParser {
     @inline(__always)
     static func scanPlainString(_ q: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> UnsafeRawBufferPointer? {
         let contentStart = q
-        var r = skipPlainWords(q, end)
+        var r = q
+        while end - r >= 8 {
+            let special = specialBytes(load64(r))
+            if special != 0 {
+                r += special.trailingZeroBitCount &>> 3
+                guard r.pointee == Byte.quote else { return nil }
+                q = r + 1
+                return UnsafeRawBufferPointer(start: contentStart, count: r - contentStart)
+            }
+            r += 8
+        }
         while r < end {
             let c = r.pointee
             if c == Byte.quote {

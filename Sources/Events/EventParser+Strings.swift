@@ -11,7 +11,15 @@ extension EventParser {
         p += 1
         let contentStart = p
         while true {
-            p = Self.skipPlainWords(p, end)
+            while end - p >= 8 {
+                let word = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+                let special = Self.specialBytes(word)
+                if special != 0 {
+                    p += special.trailingZeroBitCount &>> 3
+                    break
+                }
+                p += 8
+            }
             guard p < end else { throw SyntaxError(.unterminatedString, offset: contentStart - 1 - start) }
             let c = p.pointee
             if c == Byte.quote {
@@ -23,19 +31,6 @@ extension EventParser {
             if c < 0x20 { throw fail(.controlCharacter) }
             if c >= 0x80 { try skipUTF8Sequence() } else { p += 1 }
         }
-    }
-
-    /// Steps over plain bytes (none of `"`, `\`, < 0x20, ≥ 0x80) 8 at a time (SWAR) while 8 bytes remain: the result
-    /// is the first special byte, or a position in the last 7 bytes before `end` (which the caller checks one by one).
-    @inline(__always)
-    static func skipPlainWords(_ from: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> UnsafePointer<UInt8> {
-        var r = from
-        while end - r >= 8 {
-            let special = specialBytes(UInt64(littleEndian: UnsafeRawPointer(r).loadUnaligned(as: UInt64.self)))
-            if special != 0 { return r + (special.trailingZeroBitCount &>> 3) }
-            r += 8
-        }
-        return r
     }
 
     /// High bit set in each byte of `word` (little-endian order) that is `"`, `\`, < 0x20 or ≥ 0x80. Bytes above the
