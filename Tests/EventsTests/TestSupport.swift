@@ -1,5 +1,17 @@
 import Events
 
+/// Numbers at the edges of `Double` parsing (round-to-even ties, subnormals, overflow, long mantissas, exponent
+/// forms): the property tests check each against Swift's `Double(_:)`, the fast-path tests feed each through both
+/// decoding paths.
+let hardNumbers = [
+        "0", "-0", "0.0", "-0.0", "1", "9007199254740991", "9007199254740992", "9007199254740993", "0.1", "0.3",
+        "1e22", "1e23", "8.98846567431158e307", "1.7976931348623157e308", "1.7976931348623158e308",
+        "2.2250738585072011e-308", "2.2250738585072014e-308", "4.9406564584124654e-324", "2.4703282292062327e-324",
+        "2.4703282292062328e-324", "1e-400", "123456789012345678901234567890", "0.30000000000000004",
+        "9999999999999999999", "18446744073709551615", "18446744073709551616", "1E+0", "1e-0", "1.5e00010",
+        "0.000000000000000000000000000001", "100000000000000000000000e-23", "4503599627370497.5",
+]
+
 // MARK: - Owned copies of decoded events (for comparisons)
 
 /// A context value copied out of the decoder's buffers.
