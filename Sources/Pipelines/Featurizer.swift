@@ -16,7 +16,12 @@ public struct Featurizer: Sendable {
     public let contextKeys: [String]
 
     let plans: [NamespacePlan]
-    let crosses: [CrossSpec]
+    /// The row layout (see ``writeRow(_:_:_:)``): namespace indices, and crosses with their field, in row order. The
+    /// first `independentNamespaces` namespaces and `independentCrosses` crosses involve no item-side namespace.
+    let rowNamespaces: [Int]
+    let rowCrosses: [RowCross]
+    let independentNamespaces: Int
+    let independentCrosses: Int
     /// Scratch: namespace `n` holds `counts[n]` hashes/values at `n * slotWidth`, and the emitted row.
     var scratch: FeaturizerScratch
     var hashes: UnsafeMutablePointer<UInt32> { scratch.hashes }
@@ -34,10 +39,12 @@ public struct Featurizer: Sendable {
     let itemGroup: [Int]
     /// Steps compiled by ``prepareLinearCandidates(model:)`` (in `scratch.candidateSteps`).
     var candidateStepCount = 0
-    /// Of the prepared row layout: the number of cached (item-independent) terms in a row, and whether it has an
-    /// item × item cross (whose length is a product of two runs). A row's length is `candidateCachedTerms` plus,
-    /// per item group `g`, `scratch.groupTerms[g]` terms per catalog value of `g`, plus the item × item products.
-    var candidateCachedTerms = 0
+    /// Of the prepared user: the margin of the row's item-independent part (bias first, then its terms in row
+    /// order), where every candidate's sum starts.
+    var candidatePrefix: Double = 0
+    /// Of the prepared row layout: whether it has an item × item cross (whose length is a product of two runs). A
+    /// candidate row's length is, per item group `g`, `scratch.groupTerms[g]` terms per catalog value of `g`, plus
+    /// the item × item products.
     var candidateHasItemItem = false
 
     /// The largest number of features one event can produce (bounds join-buffer slots).
@@ -68,7 +75,6 @@ public struct Featurizer: Sendable {
                 field: UInt8(index), seed: FeatureHasher.seed(forNamespace: ns.name), source: source, transform: ns.transform))
         }
         self.plans = plans
-        self.crosses = spec.crosses
         self.contextKeys = keys
         self.slotWidth = spec.maxValuesPerField
         self.namespaceCount = plans.count
@@ -77,6 +83,16 @@ public struct Featurizer: Sendable {
         var itemGroup = Array(repeating: -1, count: spec.namespaces.count)
         for (g, n) in itemNamespaces.enumerated() { itemGroup[n] = g }
         self.itemGroup = itemGroup
+        let itemSide = self.itemSide
+        let independent = spec.namespaces.indices.filter { !itemSide[$0] }
+        self.rowNamespaces = independent + itemNamespaces
+        self.independentNamespaces = independent.count
+        let independentCrosses = spec.crosses.indices.filter { !itemSide[spec.crosses[$0].first] && !itemSide[spec.crosses[$0].second] }
+        self.rowCrosses = (independentCrosses + spec.crosses.indices.filter { !independentCrosses.contains($0) }).map {
+            RowCross(first: spec.crosses[$0].first, second: spec.crosses[$0].second,
+                     field: UInt8(truncatingIfNeeded: spec.namespaces.count + $0) & 63)
+        }
+        self.independentCrosses = independentCrosses.count
         var maxFeatures = plans.count * spec.maxValuesPerField
         for _ in spec.crosses { maxFeatures += spec.maxValuesPerField * spec.maxValuesPerField }
         self.maxFeatures = maxFeatures
@@ -239,62 +255,36 @@ public struct Featurizer: Sendable {
 
     // MARK: Candidate scoring (logistic)
 
-    /// Caches, for the user whose event is in scratch, the linear term `w·x` of every feature that involves no
-    /// item-side namespace (user-side namespaces, and crosses of two of them), in row order, and compiles the row
-    /// layout every candidate shares into ``CandidateStep``s: which runs of the row are those cached terms and how
-    /// the others are made from the candidate's catalog features (and the user's). Valid until the next
-    /// ``extract(_:)``, ``loadItem(_:from:)`` or model update.
+    /// Prepares scoring candidate items for the user (and context) whose event is in scratch: the margin of the
+    /// row's item-independent part — the bias, then the terms of the features that involve no item-side namespace,
+    /// which ``writeRow(_:_:_:)`` puts first — and the layout of the rest of every candidate's row as
+    /// ``CandidateStep``s: how its terms are made from the candidate's catalog features (and the user's). Valid
+    /// until the next ``extract(_:)``, ``loadItem(_:from:)`` or model update.
     public mutating func prepareLinearCandidates(model: Model) {
         makeUnique()
-        let terms = scratch.userTerms
-        let h = hashes, v = values, counts = self.counts, width = slotWidth, mask = hasher.mask
-        var u = 0
-        for n in 0..<namespaceCount where !itemSide[n] {
-            let base = n &* width
-            for j in 0..<counts[n] {
-                terms[u] = Double(model.linearWeight(at: h[base &+ j] & mask)) * Double(v[base &+ j])
-                u &+= 1
-            }
+        let h = hashes, v = values, counts = self.counts, width = slotWidth
+        // The item-independent part, summed as the model sums a row (bias, then each term in row order).
+        let length = writeRowPart(
+            namespaces: 0..<independentNamespaces, crosses: 0..<independentCrosses,
+            scratch.rowIndices, scratch.rowValues, scratch.rowFields, at: 0)
+        var linear = model.bias
+        for j in 0..<length {
+            linear += Double(model.linearWeight(at: scratch.rowIndices[j])) * Double(scratch.rowValues[j])
         }
-        for cross in crosses where !itemSide[cross.first] && !itemSide[cross.second] {
-            let a = cross.first &* width, b = cross.second &* width
-            for i in 0..<counts[cross.first] {
-                let ha = h[a &+ i], va = v[a &+ i]
-                for j in 0..<counts[cross.second] {
-                    let value = va * v[b &+ j]
-                    terms[u] = Double(model.linearWeight(at: hasher.cross(ha, h[b &+ j]) & mask)) * Double(value)
-                    u &+= 1
-                }
-            }
-        }
-        // The steps, in the order `writeRow` writes the row: namespaces, then crosses.
+        candidatePrefix = linear
+        // The steps of the item-dependent part, in the order `writeRow` writes it: item namespaces, then crosses.
         let steps = scratch.candidateSteps
         var n = 0
-        var cachedSoFar = 0
-        func cached(_ count: Int) {
-            guard count > 0 else { return }
-            if n > 0, steps[n &- 1].kind == .cachedTerms {
-                steps[n &- 1].count &+= Int32(count)
-            } else {
-                // `other`: the step's first term in the cache (terms are cached in row order).
-                steps[n] = CandidateStep(kind: .cachedTerms, count: Int32(count), other: Int32(cachedSoFar))
-                n &+= 1
-            }
-            cachedSoFar &+= count
+        for r in independentNamespaces..<namespaceCount {
+            steps[n] = CandidateStep(kind: .item, group: Int32(itemGroup[rowNamespaces[r]]))
+            n &+= 1
         }
-        for ns in 0..<namespaceCount {
-            if itemSide[ns] {
-                steps[n] = CandidateStep(kind: .item, group: Int32(itemGroup[ns]))
-                n &+= 1
-            } else {
-                cached(counts[ns])
-            }
-        }
-        for cross in crosses {
+        for r in independentCrosses..<rowCrosses.count {
+            let cross = rowCrosses[r]
             let first = cross.first, second = cross.second
             switch (itemSide[first], itemSide[second]) {
             case (false, false):
-                cached(counts[first] &* counts[second])
+                preconditionFailure("item-independent cross in the item-dependent part of the row")
             case (false, true):
                 // One step per user value (the outer loop of the cross), each over the candidate's values.
                 for i in 0..<counts[first] {
@@ -319,7 +309,6 @@ public struct Featurizer: Sendable {
             }
         }
         candidateStepCount = n
-        candidateCachedTerms = cachedSoFar
         // Terms per catalog value of each item group (item × item crosses aside), for the rows' lengths.
         let groupTerms = scratch.groupTerms
         var hasItemItem = false
@@ -327,7 +316,6 @@ public struct Featurizer: Sendable {
         for s in 0..<n {
             let step = steps[s], g = Int(step.group)
             switch step.kind {
-            case .cachedTerms: break
             case .item, .userItem, .itemUserOne: groupTerms[g] &+= 1
             case .itemUser: groupTerms[g] &+= counts[Int(step.other)]
             case .itemItem: hasItemItem = true
@@ -338,25 +326,34 @@ public struct Featurizer: Sendable {
 
     /// Scores `candidates` entries of `catalog` — `pool[0..<candidates]`, or items `0..<candidates` without a pool — as
     /// candidates for the user prepared by ``prepareLinearCandidates(model:)`` and offers each margin to `heap`.
-    ///
-    /// Candidates go in blocks of ``FeaturizerScratch/candidateBlock``, step by step rather than candidate by
-    /// candidate, so each step of the row layout is one tight loop over the block: (0) find each candidate's run of
-    /// catalog features per item-side namespace and its row length; (1) write every row's weight indices and values
-    /// (the cached item-independent terms as their place in the cache), rows packed one after another; (2) sum each row while the
-    /// weights of the rows `prefetchAhead` further on are prefetched (the table reads are cache misses).
-    /// Margins are bit-identical to the model's margin of each candidate's full row (``emit()`` after
-    /// ``loadItem(_:from:)``): the same terms `w·x`, added in the same order as the kernel (bias, namespaces, then
-    /// crosses), the item-independent ones taken from the cache.
-    ///
-    /// The catalog's features of an item are grouped by namespace in `itemNamespaces` order (``storeItem(_:in:)``
-    /// writes them so), so each item-side namespace is one run of them, capped at `slotWidth` as in ``loadItem(_:from:)``.
     mutating func offerLinearCandidates(
         _ catalog: ItemCatalog, candidates n: Int, pool: UnsafeBufferPointer<Int32>?, model: Model, to heap: inout TopK
     ) {
+        forEachLinearCandidate(catalog, candidates: n, pool: pool, model: model) { heap.offer(item: $0, score: $1) }
+    }
+
+    /// Calls `body(item, margin)` for each of `candidates` entries of `catalog` — `pool[0..<candidates]`, or items
+    /// `0..<candidates` without a pool — in that order, scored as candidates for the user prepared by
+    /// ``prepareLinearCandidates(model:)``.
+    ///
+    /// Candidates go in blocks of ``FeaturizerScratch/candidateBlock``, step by step rather than candidate by
+    /// candidate, so each step of the row layout is one tight loop over the block: (0) find each candidate's run of
+    /// catalog features per item-side namespace and its row length; (1) write every row's item-dependent weight
+    /// indices and values, rows packed one after another; (2) sum each row, starting from the prepared
+    /// item-independent margin, while the weights of the rows `prefetchAhead` further on are prefetched (the table
+    /// reads are cache misses). Margins are bit-identical to the model's margin of each candidate's full row
+    /// (``emit()`` after ``loadItem(_:from:)``): the same terms `w·x`, added in the same order as the kernel.
+    ///
+    /// The catalog's features of an item are grouped by namespace in `itemNamespaces` order (``storeItem(_:in:)``
+    /// writes them so), so each item-side namespace is one run of them, capped at `slotWidth` as in ``loadItem(_:from:)``.
+    @inline(__always)
+    mutating func forEachLinearCandidate(
+        _ catalog: ItemCatalog, candidates n: Int, pool: UnsafeBufferPointer<Int32>?, model: Model,
+        _ body: (_ item: Int, _ margin: Double) -> Void
+    ) {
         makeUnique()
-        let bias = model.bias
+        let prefix = candidatePrefix
         let weights = model.linearWeights
-        let terms = scratch.userTerms
         let steps = scratch.candidateSteps, stepCount = candidateStepCount
         let groups = max(itemNamespaces.count, 1)
         let block = FeaturizerScratch.candidateBlock, ahead = FeaturizerScratch.prefetchAhead
@@ -364,9 +361,7 @@ public struct Featurizer: Sendable {
         let offsets = scratch.rowOffsets, cursors = scratch.rowCursors
         let rowIndices = scratch.stageIndices, rowValues = scratch.stageValues
         let h = hashes, v = self.values, counts = self.counts, width = slotWidth, mask = hasher.mask
-        let groupTerms = scratch.groupTerms, cachedTerms = candidateCachedTerms, hasItemItem = candidateHasItemItem
-        // A row entry is a weight index (`& mask`, so below 2^30), or `cachedFlag | u` for the u-th cached term.
-        let cachedFlag = FeaturizerScratch.cachedTermFlag
+        let groupTerms = scratch.groupTerms, hasItemItem = candidateHasItemItem
         let featureWidth = catalog.featureWidth
         let itemGroup = self.itemGroup
         @inline(__always) func item(_ c: Int) -> Int { pool.map { Int($0[c]) } ?? c }
@@ -386,7 +381,7 @@ public struct Featurizer: Sendable {
                     let it = item(first &+ c), base = it &* featureWidth, end = Int(fc[it])
                     let g0 = c &* groups
                     var k = 0
-                    var length = cachedTerms
+                    var length = 0
                     for g in 0..<groups {
                         let start = k
                         while k < end && itemGroup[Int(cn[base &+ k])] == g { k &+= 1 }
@@ -444,13 +439,6 @@ public struct Featurizer: Sendable {
                     let step = steps[s]
                     let g = Int(step.group)
                     switch step.kind {
-                    case .cachedTerms:
-                        let count = Int(step.count), u0 = cachedFlag | UInt32(truncatingIfNeeded: step.other)
-                        for c in 0..<m {
-                            let k = cursors[c]
-                            for j in 0..<count { rowIndices[k &+ j] = u0 &+ UInt32(truncatingIfNeeded: j) }
-                            cursors[c] = k &+ count
-                        }
                     case .item:
                         appendRuns(of: g) { hash, value in (hash & mask, value) }
                     case .userItem:
@@ -472,21 +460,16 @@ public struct Featurizer: Sendable {
                 }
                 // (2) Sums in row order, prefetching ahead.
                 @inline(__always) func prefetchRow(_ c: Int) {
-                    for k in offsets[c]..<offsets[c &+ 1] where rowIndices[k] & cachedFlag == 0 { weights.prefetch(rowIndices[k]) }
+                    for k in offsets[c]..<offsets[c &+ 1] { weights.prefetch(rowIndices[k]) }
                 }
                 for c in 0..<min(ahead, m) { prefetchRow(c) }
                 for c in 0..<m {
                     if c &+ ahead < m { prefetchRow(c &+ ahead) }
-                    var linear = bias
+                    var linear = prefix
                     for k in offsets[c]..<offsets[c &+ 1] {
-                        let index = rowIndices[k]
-                        if index & cachedFlag != 0 {
-                            linear += terms[Int(index & ~cachedFlag)]
-                        } else {
-                            linear += Double(weights[index]) * Double(rowValues[k])
-                        }
+                        linear += Double(weights[rowIndices[k]]) * Double(rowValues[k])
                     }
-                    heap.offer(item: item(first &+ c), score: linear)
+                    body(item(first &+ c), linear)
                 }
                 first &+= m
             }
@@ -515,7 +498,11 @@ public struct Featurizer: Sendable {
         return FeatureSlice(indices: scratch.rowIndices, values: scratch.rowValues, fields: scratch.rowFields, count: n)
     }
 
-    /// Namespaces in order, then crosses in order (at most `maxFeatures`); returns the count.
+    /// The row (at most `maxFeatures` features); returns the count. Row order: first the features that involve no
+    /// item-side namespace — those namespaces in spec order, then the crosses of two of them in spec order — then the
+    /// item-side namespaces in spec order, then the remaining crosses in spec order. A model sums a row in row order,
+    /// so the margin of the item-independent part is a prefix of every candidate item's margin for the same user
+    /// (``prepareLinearCandidates(model:)`` computes it once per refresh, to the bit).
     ///
     /// Most namespaces hold one value (one user, one item, one gender …), so a namespace or a cross of two
     /// single-valued namespaces is written straight; runs of several values take the loops of ``writeRun`` and
@@ -524,30 +511,46 @@ public struct Featurizer: Sendable {
     func writeRow(
         _ indices: UnsafeMutablePointer<UInt32>, _ outValues: UnsafeMutablePointer<Float>, _ fields: UnsafeMutablePointer<UInt8>
     ) -> Int {
+        let k = writeRowPart(
+            namespaces: 0..<independentNamespaces, crosses: 0..<independentCrosses, indices, outValues, fields, at: 0)
+        return writeRowPart(
+            namespaces: independentNamespaces..<namespaceCount, crosses: independentCrosses..<rowCrosses.count,
+            indices, outValues, fields, at: k)
+    }
+
+    /// Writes the namespaces `rowNamespaces[namespaces]`, then the crosses `rowCrosses[crosses]`, at `start`.
+    @inline(__always)
+    func writeRowPart(
+        namespaces: Range<Int>, crosses crossRange: Range<Int>,
+        _ indices: UnsafeMutablePointer<UInt32>, _ outValues: UnsafeMutablePointer<Float>, _ fields: UnsafeMutablePointer<UInt8>,
+        at start: Int
+    ) -> Int {
         let width = slotWidth
         let h = hashes, v = values, counts = self.counts
         let mask = hasher.mask
-        var k = 0
-        for n in 0..<namespaceCount {
-            let base = n &* width
-            let field = UInt8(truncatingIfNeeded: n) & 63
-            let count = counts[n]
-            if count == 1 {
-                indices[k] = h[base] & mask
-                outValues[k] = v[base]
-                fields[k] = field
-                k &+= 1
-            } else if count > 1 {
-                k = Featurizer.writeRun(h + base, v + base, count, field, mask, indices, outValues, fields, at: k)
+        var k = start
+        rowNamespaces.withUnsafeBufferPointer { order in
+            for r in namespaces {
+                let n = order[r]
+                let base = n &* width
+                let field = UInt8(truncatingIfNeeded: n) & 63
+                let count = counts[n]
+                if count == 1 {
+                    indices[k] = h[base] & mask
+                    outValues[k] = v[base]
+                    fields[k] = field
+                    k &+= 1
+                } else if count > 1 {
+                    k = Featurizer.writeRun(h + base, v + base, count, field, mask, indices, outValues, fields, at: k)
+                }
             }
         }
-        let crossBase = namespaceCount
-        crosses.withUnsafeBufferPointer { crosses in
-            for c in 0..<crosses.count {
-                let cross = crosses[c]
+        rowCrosses.withUnsafeBufferPointer { order in
+            for r in crossRange {
+                let cross = order[r]
                 let a = cross.first &* width
                 let b = cross.second &* width
-                let field = UInt8(truncatingIfNeeded: crossBase &+ c) & 63
+                let field = cross.field
                 let ca = counts[cross.first], cb = counts[cross.second]
                 if ca == 1 && cb == 1 {
                     indices[k] = hasher.cross(h[a], h[b]) & mask
@@ -615,11 +618,8 @@ final class FeaturizerScratch: @unchecked Sendable {
     let rowIndices: UnsafeMutablePointer<UInt32>
     let rowValues: UnsafeMutablePointer<Float>
     let rowFields: UnsafeMutablePointer<UInt8>
-    /// Linear terms of the current user's item-independent features (``Featurizer/prepareLinearCandidates(model:)``).
-    let userTerms: UnsafeMutablePointer<Double>
     /// The candidate rows of one block (``Featurizer/offerLinearCandidates(_:candidates:pool:model:to:)``), packed:
-    /// weight indices and values; an item-independent (cached) term is `cachedTermFlag | u` (its place in
-    /// `userTerms`) in the indices. Capacity `candidateBlock * maxFeatures` (the worst case); only the rows' actual
+    /// weight indices and values of their item-dependent part. Capacity `candidateBlock * maxFeatures` (the worst case); only the rows' actual
     /// length is touched.
     let stageIndices: UnsafeMutablePointer<UInt32>
     let stageValues: UnsafeMutablePointer<Float>
@@ -635,8 +635,6 @@ final class FeaturizerScratch: @unchecked Sendable {
     /// Per item-side namespace of the prepared row layout: terms per catalog value
     /// (``Featurizer/prepareLinearCandidates(model:)`` sets them; item × item crosses aside).
     let groupTerms: UnsafeMutablePointer<Int>
-    /// Marks a cached term in `stageIndices`: weight indices are masked to at most 30 bits, so bit 31 is free.
-    static let cachedTermFlag: UInt32 = 1 << 31
     /// Candidates scored per block.
     static let candidateBlock = 32
     /// Rows whose weights are prefetched ahead of the one being summed.
@@ -660,8 +658,6 @@ final class FeaturizerScratch: @unchecked Sendable {
         rowValues.initialize(repeating: 0, count: row)
         rowFields = .allocate(capacity: row)
         rowFields.initialize(repeating: 0, count: row)
-        userTerms = .allocate(capacity: row)
-        userTerms.initialize(repeating: 0, count: row)
         // Trivial element types, always written before they are read: left uninitialized, so that only the pages a
         // block's rows actually use become resident (the capacity is the worst case, rows are ~1% of it).
         let block = FeaturizerScratch.candidateBlock
@@ -670,7 +666,7 @@ final class FeaturizerScratch: @unchecked Sendable {
         rowOffsets = .allocate(capacity: block + 1)
         rowCursors = .allocate(capacity: block)
         candidateSteps = .allocate(capacity: row + namespaces)
-        candidateSteps.initialize(repeating: CandidateStep(kind: .cachedTerms), count: row + namespaces)
+        candidateSteps.initialize(repeating: CandidateStep(kind: .item), count: row + namespaces)
         groupStart = .allocate(capacity: max(namespaces, 1) * block)
         groupCount = .allocate(capacity: max(namespaces, 1) * block)
         groupTerms = .allocate(capacity: max(namespaces, 1))
@@ -679,7 +675,7 @@ final class FeaturizerScratch: @unchecked Sendable {
 
     deinit {
         hashes.deallocate(); values.deallocate(); counts.deallocate()
-        rowIndices.deallocate(); rowValues.deallocate(); rowFields.deallocate(); userTerms.deallocate()
+        rowIndices.deallocate(); rowValues.deallocate(); rowFields.deallocate()
         stageIndices.deallocate(); stageValues.deallocate()
         rowOffsets.deallocate(); rowCursors.deallocate()
         candidateSteps.deallocate(); groupStart.deallocate(); groupCount.deallocate(); groupTerms.deallocate()
@@ -692,7 +688,6 @@ final class FeaturizerScratch: @unchecked Sendable {
         c.values.update(from: values, count: slots)
         c.counts.update(from: counts, count: max(namespaces, 1))
         // The row buffer is output only (rewritten by every emit); nothing to carry over.
-        c.userTerms.update(from: userTerms, count: max(maxFeatures, 1))
         // The stage buffers are scratch of one offerLinearCandidates call; nothing to carry over.
         c.candidateSteps.update(from: candidateSteps, count: max(maxFeatures, 1) + namespaces)
         c.groupTerms.update(from: groupTerms, count: max(namespaces, 1))
@@ -700,11 +695,16 @@ final class FeaturizerScratch: @unchecked Sendable {
     }
 }
 
+/// A cross of namespaces `first` × `second` (the outer loop is `first`'s values) and its row field.
+struct RowCross: Sendable {
+    var first: Int
+    var second: Int
+    var field: UInt8
+}
+
 /// One step of a candidate row (see ``Featurizer/prepareLinearCandidates(model:)``), in row order.
 struct CandidateStep {
     enum Kind: UInt8 {
-        /// `count` item-independent terms, taken from the user's cached terms.
-        case cachedTerms
         /// The candidate's values of item-side namespace `group` (a position in `itemNamespaces`).
         case item
         /// A user × item cross for one user value (`hash`, `value`) and the candidate's values of `group`.
@@ -717,7 +717,6 @@ struct CandidateStep {
         case itemItem
     }
     var kind: Kind
-    var count: Int32 = 0
     var group: Int32 = 0
     var other: Int32 = 0
     var hash: UInt32 = 0

@@ -29,6 +29,8 @@ public struct Pipeline: Sendable {
     var decoder: EventDecoder
     var featurizer: Featurizer
     var candidateScores: [Double] = []
+    /// The candidates of one ranking evaluation (catalog items), for the logistic fast path.
+    var rankingPool: [Int32] = []
     var rng: SplitMix64
     /// Example weight by `EventType.rawValue` (0 = not an example type).
     let exampleWeights: [Double]
@@ -62,7 +64,10 @@ public struct Pipeline: Sendable {
         self.exampleWeights = weights
         self.isPositive = positive
         self.itemIDField = spec.features.namespaces.firstIndex { $0.source == .itemID }.map { UInt8($0) }
-        if let negatives = spec.evaluation.ranking?.negatives { candidateScores.reserveCapacity(negatives) }
+        if let negatives = spec.evaluation.ranking?.negatives {
+            candidateScores.reserveCapacity(negatives)
+            rankingPool.reserveCapacity(negatives)
+        }
     }
 
     /// Whether events of `type` are feedback (label pending examples positive), e.g. purchases.
@@ -214,20 +219,36 @@ public struct Pipeline: Sendable {
     // MARK: Candidate scoring
 
     /// Ranks the bought item among sampled (or all) catalog items for the current user, before learning.
+    /// Logistic models score the candidates as a score refresh does (``Featurizer/forEachLinearCandidate``: the
+    /// item-independent part of the row once, bit-identical margins); factor models score each candidate's full row.
     mutating func evaluateRanking(target: Int) {
         guard let spec = spec.evaluation.ranking, catalog.count > 1 else { return }
         let targetScore = model.margin(featurizer.emit())
         candidateScores.removeAll(keepingCapacity: true)
+        rankingPool.removeAll(keepingCapacity: true)
         if let negatives = spec.negatives {
             for _ in 0..<negatives {
                 var j = Int(rng.next() % UInt64(catalog.count - 1))
                 if j >= target { j += 1 }
-                candidateScores.append(score(candidate: j))
+                rankingPool.append(Int32(truncatingIfNeeded: j))
             }
         } else {
-            for j in 0..<catalog.count where j != target { candidateScores.append(score(candidate: j)) }
+            for j in 0..<catalog.count where j != target { rankingPool.append(Int32(truncatingIfNeeded: j)) }
         }
-        featurizer.loadItem(target, from: catalog)  // restore the event's own item in scratch
+        if case .logistic = model.configuration.kind {
+            featurizer.prepareLinearCandidates(model: model)
+            var scores: [Double] = []
+            swap(&scores, &candidateScores)  // appended to in place: the closure must not capture self
+            rankingPool.withUnsafeBufferPointer { pool in
+                featurizer.forEachLinearCandidate(catalog, candidates: pool.count, pool: pool, model: model) {
+                    scores.append($1)
+                }
+            }
+            swap(&scores, &candidateScores)
+        } else {
+            for j in rankingPool { candidateScores.append(score(candidate: Int(j))) }
+            featurizer.loadItem(target, from: catalog)  // restore the event's own item in scratch
+        }
         let rank = candidateScores.withUnsafeBufferPointer { Ranking.rank(of: targetScore, among: $0) }
         ranking?.record(rank: rank)
     }
@@ -240,9 +261,10 @@ public struct Pipeline: Sendable {
 
     /// The `k` best candidate items for the user of the last processed event, best first, as (item, probability).
     /// Used by the worker's score refresh. The candidates are the catalog's popularity pool (`outputs.candidates`
-    /// items with the most positive feedback), or every catalog item without a pool. For logistic models the terms of features
-    /// that involve no item-side namespace are looked up once per call, not once per item (same sums in the same
-    /// order, so the probabilities are bit-identical to scoring each item's full row); factor models score the
+    /// items with the most positive feedback), or every catalog item without a pool. For logistic models the margin of the
+    /// features that involve no item-side namespace (the row's first part) is summed once per call, not once per item
+    /// (same sums in the same order, so the probabilities are bit-identical to scoring each item's full row); factor
+    /// models score the
     /// full row of each item.
     /// Catalog items in `excluding` (e.g. what the user just bought) are not ranked.
     public mutating func topItems(k: Int, excluding: [Int] = [], into result: inout [(item: Int, probability: Double)]) {
