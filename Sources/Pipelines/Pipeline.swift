@@ -264,8 +264,7 @@ public struct Pipeline: Sendable {
     /// items with the most positive feedback), or every catalog item without a pool. For logistic models the margin of the
     /// features that involve no item-side namespace (the row's first part) is summed once per call, not once per item
     /// (same sums in the same order, so the probabilities are bit-identical to scoring each item's full row); factor
-    /// models score the
-    /// full row of each item.
+    /// models score the full row of each item.
     /// Catalog items in `excluding` (e.g. what the user just bought) are not ranked.
     public mutating func topItems(k: Int, excluding: [Int] = [], into result: inout [(item: Int, probability: Double)]) {
         result.removeAll(keepingCapacity: true)
