@@ -71,22 +71,34 @@ enum Kernels {
         _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
         materialized: UnsafePointer<UInt64>
     ) -> Double {
+        forward(t, row, c, scratch, materialized: materialized, start: Double(t[c.layout.biasBase]), sums: nil)
+    }
+
+    /// `forward` of a row's continuation: the sums start from `start` (the linear terms of the row's first part, bias
+    /// included) and, for factor models, from `sums` (the first part's two k-vectors, as `forward` of that part left
+    /// them in its scratch) instead of the bias and zeros. Every sum adds the same terms in the same order as over
+    /// the whole row, so the margin is the whole row's to the bit.
+    @inline(__always)
+    static func forward(
+        _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
+        materialized: UnsafePointer<UInt64>, start: Double, sums: UnsafePointer<Float>?
+    ) -> Double {
         // One function per shape: each loop gets its own register allocation (a shared one spilled the accumulator).
         switch c.shape {
-        case .logistic: return forwardLogistic(t, row, c, materialized)
-        case .factorizationMachine: return forwardFM(t, row, c, scratch, materialized)
-        case .matrixFactorization: return forwardMF(t, row, c, scratch, materialized)
+        case .logistic: return forwardLogistic(t, row, c, materialized, start: start)
+        case .factorizationMachine: return forwardFM(t, row, c, scratch, materialized, start: start, sums)
+        case .matrixFactorization: return forwardMF(t, row, c, scratch, materialized, start: start, sums)
         }
     }
 
     @usableFromInline @inline(never)
     static func forwardLogistic(
-        _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ materialized: UnsafePointer<UInt64>
+        _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ materialized: UnsafePointer<UInt64>, start: Double
     ) -> Double {
         let stride = c.layout.stride
         let mask = c.mask
         let n = row.count
-        var linear = Double(t[c.layout.biasBase])
+        var linear = start
         var j = 0
         while j < n {
             let slot = Int(row.indices[j] & mask)
@@ -109,12 +121,12 @@ enum Kernels {
     @inline(__always)
     static func linearTerms(
         _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ materialized: UnsafePointer<UInt64>,
-        factorFields: UInt64
+        factorFields: UInt64, start: Double
     ) -> (linear: Double, fresh: Bool) {
         let stride = c.layout.stride
         let mask = c.mask
         let n = row.count
-        var linear = Double(t[c.layout.biasBase])
+        var linear = start
         var fresh = false
         var j = 0
         while j < n {
@@ -138,14 +150,14 @@ enum Kernels {
     @inline(never)
     static func forwardFM(
         _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
-        _ materialized: UnsafePointer<UInt64>
+        _ materialized: UnsafePointer<UInt64>, start: Double, _ prefix: UnsafePointer<Float>?
     ) -> Double {
-        let (linear, fresh) = linearTerms(t, row, c, materialized, factorFields: ~0)
+        let (linear, fresh) = linearTerms(t, row, c, materialized, factorFields: ~0, start: start)
         let k = c.layout.k
         let sums = scratch
         let squares = scratch + k
         if fresh {
-            forwardFMFresh(t, row, c, scratch, materialized)
+            forwardFMFresh(t, row, c, scratch, materialized, prefix)
         } else {
             let stride = c.layout.stride
             let mask = c.mask
@@ -155,6 +167,10 @@ enum Kernels {
             while f &+ 16 <= k {
                 var s0 = Lanes(), s1 = Lanes(), s2 = Lanes(), s3 = Lanes()
                 var q0 = Lanes(), q1 = Lanes(), q2 = Lanes(), q3 = Lanes()
+                if let p = prefix {
+                    s0 = p.lanes(f); s1 = p.lanes(f &+ 4); s2 = p.lanes(f &+ 8); s3 = p.lanes(f &+ 12)
+                    q0 = p.lanes(k &+ f); q1 = p.lanes(k &+ f &+ 4); q2 = p.lanes(k &+ f &+ 8); q3 = p.lanes(k &+ f &+ 12)
+                }
                 var j = 0
                 while j < n {
                     let x = Lanes(repeating: row.values[j])
@@ -182,6 +198,7 @@ enum Kernels {
             }
             while f &+ 4 <= k {
                 var s = Lanes(), q = Lanes()
+                if let p = prefix { s = p.lanes(f); q = p.lanes(k &+ f) }
                 var j = 0
                 while j < n {
                     let a = factors.lanes(Int(row.indices[j] & mask) &* stride &+ f) * Lanes(repeating: row.values[j])
@@ -194,8 +211,8 @@ enum Kernels {
                 f &+= 4
             }
             while f < k {
-                var s: Float = 0
-                var q: Float = 0
+                var s: Float = prefix?[f] ?? 0
+                var q: Float = prefix?[k &+ f] ?? 0
                 var j = 0
                 while j < n {
                     let a = factors[Int(row.indices[j] & mask) &* stride &+ f] * row.values[j]
@@ -230,7 +247,7 @@ enum Kernels {
     @inline(never)
     static func forwardFMFresh(
         _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
-        _ materialized: UnsafePointer<UInt64>
+        _ materialized: UnsafePointer<UInt64>, _ prefix: UnsafePointer<Float>?
     ) {
         let stride = c.layout.stride
         let mask = c.mask
@@ -239,8 +256,12 @@ enum Kernels {
         let sums = scratch
         let squares = scratch + k
         let initial = scratch + 3 &* k
-        sums.initialize(repeating: 0, count: k)
-        squares.initialize(repeating: 0, count: k)
+        if let prefix {
+            sums.update(from: prefix, count: 2 &* k)
+        } else {
+            sums.initialize(repeating: 0, count: k)
+            squares.initialize(repeating: 0, count: k)
+        }
         var j = 0
         while j < n {
             let x = row.values[j]
@@ -264,14 +285,14 @@ enum Kernels {
     @inline(never)
     static func forwardMF(
         _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
-        _ materialized: UnsafePointer<UInt64>
+        _ materialized: UnsafePointer<UInt64>, start: Double, _ prefix: UnsafePointer<Float>?
     ) -> Double {
-        let (linear, fresh) = linearTerms(t, row, c, materialized, factorFields: c.userFields | c.itemFields)
+        let (linear, fresh) = linearTerms(t, row, c, materialized, factorFields: c.userFields | c.itemFields, start: start)
         let k = c.layout.k
         let user = scratch
         let item = scratch + k
         if fresh {
-            forwardMFFresh(t, row, c, scratch, materialized)
+            forwardMFFresh(t, row, c, scratch, materialized, prefix)
         } else {
             let stride = c.layout.stride
             let mask = c.mask
@@ -283,6 +304,10 @@ enum Kernels {
             while f &+ 16 <= k {
                 var u0 = Lanes(), u1 = Lanes(), u2 = Lanes(), u3 = Lanes()
                 var i0 = Lanes(), i1 = Lanes(), i2 = Lanes(), i3 = Lanes()
+                if let p = prefix {
+                    u0 = p.lanes(f); u1 = p.lanes(f &+ 4); u2 = p.lanes(f &+ 8); u3 = p.lanes(f &+ 12)
+                    i0 = p.lanes(k &+ f); i1 = p.lanes(k &+ f &+ 4); i2 = p.lanes(k &+ f &+ 8); i3 = p.lanes(k &+ f &+ 12)
+                }
                 var j = 0
                 while j < n {
                     let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
@@ -319,6 +344,7 @@ enum Kernels {
             }
             while f &+ 4 <= k {
                 var u = Lanes(), i = Lanes()
+                if let p = prefix { u = p.lanes(f); i = p.lanes(k &+ f) }
                 var j = 0
                 while j < n {
                     let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
@@ -336,8 +362,8 @@ enum Kernels {
                 f &+= 4
             }
             while f < k {
-                var u: Float = 0
-                var i: Float = 0
+                var u: Float = prefix?[f] ?? 0
+                var i: Float = prefix?[k &+ f] ?? 0
                 var j = 0
                 while j < n {
                     let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
@@ -376,7 +402,7 @@ enum Kernels {
     @inline(never)
     static func forwardMFFresh(
         _ t: UnsafePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
-        _ materialized: UnsafePointer<UInt64>
+        _ materialized: UnsafePointer<UInt64>, _ prefix: UnsafePointer<Float>?
     ) {
         let stride = c.layout.stride
         let mask = c.mask
@@ -385,7 +411,7 @@ enum Kernels {
         let user = scratch
         let item = scratch + k
         let initial = scratch + 3 &* k
-        user.initialize(repeating: 0, count: 2 &* k)
+        if let prefix { user.update(from: prefix, count: 2 &* k) } else { user.initialize(repeating: 0, count: 2 &* k) }
         var j = 0
         while j < n {
             let x = row.values[j]

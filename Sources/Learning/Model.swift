@@ -115,9 +115,46 @@ public struct Model: Sendable {
     public func margin(_ features: FeatureSlice) -> Double {
         // Logistic models need no scratch: call the kernel directly (no closure, no copy of the model value).
         if context.shape == .logistic {
-            return Kernels.forwardLogistic(storage.floats, features.view, context, storage.bits)
+            return Kernels.forwardLogistic(
+                storage.floats, features.view, context, storage.bits, start: Double(storage.floats[context.layout.biasBase]))
         }
         return Self.factorMargin(features, storage, context)
+    }
+
+    // MARK: Rows that share their first features
+
+    /// Floats of `state` that ``beginRows(_:state:)`` writes: two k-vectors (none for logistic models).
+    public var rowStateCount: Int { 2 &* context.layout.k }
+
+    /// Prepares scoring many rows that all begin with the features `first` (a user's, before each candidate item's):
+    /// returns the linear terms of `first` (bias first, then each term in row order) and, for factor models, writes
+    /// their factor sums (FM: `Σ v x` and `Σ v² x²`; MF: the two towers) into `state` (``rowStateCount`` floats).
+    /// ``margin(_:after:state:)`` then scores each row from there. Valid until the next update.
+    /// (`state` may be nil for a logistic model.)
+    public func beginRows(_ first: FeatureSlice, state: UnsafeMutablePointer<Float>?) -> Double {
+        let bias = Double(storage.floats[context.layout.biasBase])
+        let linear = Kernels.forwardLogistic(storage.floats, first.view, context, storage.bits, start: bias)
+        if context.shape != .logistic {
+            guard let state else { preconditionFailure("beginRows: a factor model needs state") }
+            let storage = self.storage, context = self.context
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
+                _ = Kernels.forward(storage.floats, first.view, context, scratch.baseAddress!, materialized: storage.bits)
+                state.update(from: scratch.baseAddress!, count: 2 &* context.layout.k)
+            }
+        }
+        return linear
+    }
+
+    /// The margin of the row made of the features given to ``beginRows(_:state:)`` followed by `rest` — to the bit
+    /// ``margin(_:)`` of that whole row (every sum adds the same terms in the same order), without going over the
+    /// first part again. `start` is what ``beginRows(_:state:)`` returned.
+    /// Inlinable for the same reason as ``margin(_:)``.
+    @inlinable @inline(__always)
+    public func margin(_ rest: FeatureSlice, after start: Double, state: UnsafePointer<Float>) -> Double {
+        if context.shape == .logistic {
+            return Kernels.forwardLogistic(storage.floats, rest.view, context, storage.bits, start: start)
+        }
+        return Self.factorMargin(rest, storage, context, start: start, state: state)
     }
 
     /// `margin(_:)` of factor models (scratch for the factor sums). Static, so that the inlined caller passes the
@@ -126,6 +163,17 @@ public struct Model: Sendable {
     static func factorMargin(_ features: FeatureSlice, _ storage: ParameterStorage, _ context: Kernels.Context) -> Double {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
             Kernels.forward(storage.floats, features.view, context, scratch.baseAddress!, materialized: storage.bits)
+        }
+    }
+
+    /// ``margin(_:after:state:)`` of factor models.
+    @usableFromInline @inline(never)
+    static func factorMargin(
+        _ rest: FeatureSlice, _ storage: ParameterStorage, _ context: Kernels.Context, start: Double, state: UnsafePointer<Float>
+    ) -> Double {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: Kernels.scratchCount(context.layout)) { scratch in
+            Kernels.forward(
+                storage.floats, rest.view, context, scratch.baseAddress!, materialized: storage.bits, start: start, sums: state)
         }
     }
 

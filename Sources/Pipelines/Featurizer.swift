@@ -264,14 +264,7 @@ public struct Featurizer: Sendable {
         makeUnique()
         let h = hashes, v = values, counts = self.counts, width = slotWidth
         // The item-independent part, summed as the model sums a row (bias, then each term in row order).
-        let length = writeRowPart(
-            namespaces: 0..<independentNamespaces, crosses: 0..<independentCrosses,
-            scratch.rowIndices, scratch.rowValues, scratch.rowFields, at: 0)
-        var linear = model.bias
-        for j in 0..<length {
-            linear += Double(model.linearWeight(at: scratch.rowIndices[j])) * Double(scratch.rowValues[j])
-        }
-        candidatePrefix = linear
+        candidatePrefix = model.beginRows(emitItemIndependent(), state: nil)
         // The steps of the item-dependent part, in the order `writeRow` writes it: item namespaces, then crosses.
         let steps = scratch.candidateSteps
         var n = 0
@@ -495,6 +488,26 @@ public struct Featurizer: Sendable {
     public mutating func emit() -> FeatureSlice {
         makeUnique()
         let n = writeRow(scratch.rowIndices, scratch.rowValues, scratch.rowFields)
+        return FeatureSlice(indices: scratch.rowIndices, values: scratch.rowValues, fields: scratch.rowFields, count: n)
+    }
+
+    /// The row's first part (see ``writeRow(_:_:_:)``): the features that involve no item-side namespace, into the
+    /// featurizer's own row buffer, valid until the next mutating call. With ``emitItemDependent()`` after it, the
+    /// same features in the same order as ``emit()``.
+    public mutating func emitItemIndependent() -> FeatureSlice {
+        makeUnique()
+        let n = writeRowPart(
+            namespaces: 0..<independentNamespaces, crosses: 0..<independentCrosses,
+            scratch.rowIndices, scratch.rowValues, scratch.rowFields, at: 0)
+        return FeatureSlice(indices: scratch.rowIndices, values: scratch.rowValues, fields: scratch.rowFields, count: n)
+    }
+
+    /// The row's second part: the item-side namespaces and the crosses that involve one (see ``emitItemIndependent()``).
+    public mutating func emitItemDependent() -> FeatureSlice {
+        makeUnique()
+        let n = writeRowPart(
+            namespaces: independentNamespaces..<namespaceCount, crosses: independentCrosses..<rowCrosses.count,
+            scratch.rowIndices, scratch.rowValues, scratch.rowFields, at: 0)
         return FeatureSlice(indices: scratch.rowIndices, values: scratch.rowValues, fields: scratch.rowFields, count: n)
     }
 

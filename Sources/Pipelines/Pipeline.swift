@@ -29,7 +29,7 @@ public struct Pipeline: Sendable {
     var decoder: EventDecoder
     var featurizer: Featurizer
     var candidateScores: [Double] = []
-    /// The candidates of one ranking evaluation (catalog items), for the logistic fast path.
+    /// The candidates of one ranking evaluation (catalog items).
     var rankingPool: [Int32] = []
     var rng: SplitMix64
     /// Example weight by `EventType.rawValue` (0 = not an example type).
@@ -218,9 +218,8 @@ public struct Pipeline: Sendable {
 
     // MARK: Candidate scoring
 
-    /// Ranks the bought item among sampled (or all) catalog items for the current user, before learning.
-    /// Logistic models score the candidates as a score refresh does (``Featurizer/forEachLinearCandidate``: the
-    /// item-independent part of the row once, bit-identical margins); factor models score each candidate's full row.
+    /// Ranks the bought item among sampled (or all) catalog items for the current user, before learning
+    /// (candidates scored as a score refresh does, ``scoreCandidates(count:pool:_:)``).
     mutating func evaluateRanking(target: Int) {
         guard let spec = spec.evaluation.ranking, catalog.count > 1 else { return }
         let targetScore = model.margin(featurizer.emit())
@@ -235,22 +234,49 @@ public struct Pipeline: Sendable {
         } else {
             for j in 0..<catalog.count where j != target { rankingPool.append(Int32(truncatingIfNeeded: j)) }
         }
-        if case .logistic = model.configuration.kind {
-            featurizer.prepareLinearCandidates(model: model)
-            var scores: [Double] = []
-            swap(&scores, &candidateScores)  // appended to in place: the closure must not capture self
-            rankingPool.withUnsafeBufferPointer { pool in
-                featurizer.forEachLinearCandidate(catalog, candidates: pool.count, pool: pool, model: model) {
-                    scores.append($1)
-                }
-            }
-            swap(&scores, &candidateScores)
-        } else {
-            for j in rankingPool { candidateScores.append(score(candidate: Int(j))) }
+        var scores: [Double] = []
+        swap(&scores, &candidateScores)  // appended to in place: the closure must not capture self
+        var pool: [Int32] = []
+        swap(&pool, &rankingPool)
+        pool.withUnsafeBufferPointer { pool in
+            scoreCandidates(count: pool.count, pool: pool) { scores.append($1) }
+        }
+        swap(&pool, &rankingPool)
+        swap(&scores, &candidateScores)
+        if model.configuration.kind != .logistic {
             featurizer.loadItem(target, from: catalog)  // restore the event's own item in scratch
         }
         let rank = candidateScores.withUnsafeBufferPointer { Ranking.rank(of: targetScore, among: $0) }
         ranking?.record(rank: rank)
+    }
+
+    /// Calls `body(item, margin)` for catalog items `pool[0..<count]` (items `0..<count` without a pool), in that
+    /// order, each scored as the current user's (and context's) row with the item's catalog features. The margin of
+    /// the features that involve no item-side namespace — the row's first part (``Featurizer/writeRow(_:_:_:)``) —
+    /// is computed once per call, not once per item: every margin is the same sums in the same order as scoring the
+    /// item's full row (``score(candidate:)``), so bit-identical to it. Logistic models go through the featurizer's
+    /// blocked candidate loop (``Featurizer/forEachLinearCandidate``); factor models score each item's second part
+    /// from the first part's linear terms and factor sums (``Model/margin(_:after:state:)``). Leaves the featurizer's
+    /// item-side scratch at the last candidate's features for factor models.
+    mutating func scoreCandidates(
+        count: Int, pool: UnsafeBufferPointer<Int32>?, _ body: (_ item: Int, _ margin: Double) -> Void
+    ) {
+        if case .logistic = model.configuration.kind {
+            featurizer.prepareLinearCandidates(model: model)
+            featurizer.forEachLinearCandidate(catalog, candidates: count, pool: pool, model: model, body)
+            return
+        }
+        // Locals: the loop then reads them in place instead of copying (retaining) the catalog per call.
+        let catalog = self.catalog, model = self.model
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(model.rowStateCount, 1)) { state in
+            let state = state.baseAddress!
+            let start = model.beginRows(featurizer.emitItemIndependent(), state: state)
+            for c in 0..<count {
+                let j = pool.map { Int($0[c]) } ?? c
+                featurizer.loadItem(j, from: catalog)
+                body(j, model.margin(featurizer.emitItemDependent(), after: start, state: state))
+            }
+        }
     }
 
     @inline(__always)
@@ -261,10 +287,8 @@ public struct Pipeline: Sendable {
 
     /// The `k` best candidate items for the user of the last processed event, best first, as (item, probability).
     /// Used by the worker's score refresh. The candidates are the catalog's popularity pool (`outputs.candidates`
-    /// items with the most positive feedback), or every catalog item without a pool. For logistic models the margin of the
-    /// features that involve no item-side namespace (the row's first part) is summed once per call, not once per item
-    /// (same sums in the same order, so the probabilities are bit-identical to scoring each item's full row); factor
-    /// models score the full row of each item.
+    /// items with the most positive feedback), or every catalog item without a pool, scored by
+    /// ``scoreCandidates(count:pool:_:)``.
     /// Catalog items in `excluding` (e.g. what the user just bought) are not ranked.
     public mutating func topItems(k: Int, excluding: [Int] = [], into result: inout [(item: Int, probability: Double)]) {
         result.removeAll(keepingCapacity: true)
@@ -272,14 +296,7 @@ public struct Pipeline: Sendable {
         var heap = TopK(k: k, excluding: excluding)
         let catalog = self.catalog
         catalog.withCandidates { count, pool in
-            if case .logistic = model.configuration.kind {
-                featurizer.prepareLinearCandidates(model: model)
-                featurizer.offerLinearCandidates(catalog, candidates: count, pool: pool, model: model, to: &heap)
-            } else if let pool {
-                for c in 0..<count { heap.offer(item: Int(pool[c]), score: score(candidate: Int(pool[c]))) }
-            } else {
-                for j in 0..<count { heap.offer(item: j, score: score(candidate: j)) }
-            }
+            scoreCandidates(count: count, pool: pool) { heap.offer(item: $0, score: $1) }
         }
         heap.drainDescending(into: &result)
         for i in result.indices { result[i].probability = sigmoid(result[i].probability) }
