@@ -339,7 +339,16 @@ struct TopK {
     let excluded: [Int]
     var items: [(item: Int, score: Double)] = []
     init(k: Int, excluding: [Int] = []) { self.k = k; self.excluded = excluding; items.reserveCapacity(k) }
+    /// Inlined where candidates are scored: once the heap is full most candidates fall below its minimum, and that
+    /// test is all they cost.
+    @inline(__always)
     mutating func offer(item: Int, score: Double) {
+        if items.count == k, k > 0, !(score > items[0].score) { return }
+        insert(item: item, score: score)
+    }
+
+    @inline(never)
+    mutating func insert(item: Int, score: Double) {
         if !excluded.isEmpty, excluded.contains(item) { return }
         if items.count < k {
             items.append((item, score))
