@@ -234,202 +234,41 @@ def ratio_section(rows: List[Row], repeat: int) -> List[str]:
 
 
 def paired_section(paired: List[Dict]) -> List[str]:
-    """The speed targets from back-to-back rounds: per round Feedloop's examples/s over the peer's."""
+    """The speed targets from back-to-back rounds: per round Feedloop's examples/s over the peer's, and each side's
+    best round."""
     if not paired:
         return []
     lines = ["### Speed targets from paired rounds", "",
              "Each round runs Feedloop and the peer back to back (alternating which goes first); the ratio is "
-             "Feedloop's examples/s over the peer's in that round, and the verdict uses the median ratio.", ""]
+             "Feedloop's examples/s over the peer's in that round. A target is met only when both the median of "
+             "those ratios and the ratio of each side's best round reach it: VW's own time on this machine is "
+             "bimodal (its parse and learn threads; the same x10 file took 0.8–0.9 s in some runs and 2.1–2.7 s in "
+             "others), and a round that lands in VW's slow mode inflates that round's ratio.", ""]
     table = []
     for p in paired:
         r = sorted(p["ratios"])
         median = statistics.median(r)
+        best = max(p["feedloop_rates"]) / max(p["peer_rates"])
         table.append([
             p["title"], str(len(r)),
             f"{fmt_rate(statistics.median(p['feedloop_rates']))} / {fmt_rate(statistics.median(p['peer_rates']))}",
-            f"{median:.2f}x ({r[0]:.2f}–{r[-1]:.2f})", f"≥ {p['target']:g}x",
-            "met" if median >= p["target"] else "**not met**",
+            f"{median:.2f}x ({r[0]:.2f}–{r[-1]:.2f})",
+            f"{fmt_rate(max(p['feedloop_rates']))} / {fmt_rate(max(p['peer_rates']))} = {best:.2f}x",
+            f"≥ {p['target']:g}x",
+            "met" if min(median, best) >= p["target"] else "**not met**",
         ])
     lines.append(markdown_table(
-        ["comparison", "rounds", "median examples/s, Feedloop / peer", "ratio: median (min–max)", "target", "result"],
+        ["comparison", "rounds", "median examples/s, Feedloop / peer", "ratio: median (min–max)",
+         "best round each, Feedloop / peer", "target", "result"],
         table))
     lines.append("")
     return lines
 
 
-def render(rows: List[Row], meta: Dict, repeat: int, quick: bool) -> str:
-    header = ["learner", "how it ran", "logloss", "AUC", "accuracy", "examples/s", "events/s",
-              f"examples/s x{repeat}", f"events/s x{repeat}", "peak RSS"]
-    body = []
-    for r in rows:
-        body.append([
-            r.learner, r.how, fmt_num(r.logloss), fmt_num(r.auc), fmt_num(r.accuracy),
-            fmt_rate(r.examples_per_s), fmt_rate(r.events_per_s),
-            fmt_rate(r.rep_examples_per_s), fmt_rate(r.rep_events_per_s), fmt_mib(r.peak_rss_bytes),
-        ])
-    n, ev = meta["examples"], meta["events"]
-    lines = [
-        f"## Peers — {meta['date']}",
-        "",
-        f"`{meta['command']}` — commit {meta['commit']}, {meta['cpu']} ({meta['cores']} cores), "
-        f"Python {meta['python']}, vowpalwabbit {meta.get('vw_version', '?')}, river {meta.get('river_version', '?')}; "
-        f"whole bench {meta['bench_seconds']:.0f} s; 1-min load average before the runs {meta['load_before']:.2f}.",
-        "",
-        f"Stream: `{meta['events_path']}`, {ev:,} events ({n:,} clicks = labelled examples, "
-        f"{meta['positives']:,} followed by a purchase). Progressive validation: predict, then learn, in time order.",
-        "",
-        markdown_table(header, body),
-        "",
-        "### Feedloop relative to the best peer",
-        "",
-        *ratio_section(rows, repeat),
-        "",
-        *paired_section(meta.get("paired", [])),
-        "### How each column was measured",
-        "",
-        f"- logloss/AUC/accuracy: over the {n:,} single-pass predictions; peers' AUC is exact (sort, ties count half), "
-        "probabilities clipped to [1e-15, 1-1e-15]; Feedloop's figures come from its own report.",
-        f"- examples/s = labelled examples / the learner's own seconds, "
-        + (f"the best of {meta['runs']} runs (River FM: 1 run)" if meta["runs"] > 1 else "1 run each")
-        + ". VW: the vowpalwabbit wheel ships no `vw` "
-        "executable, so VW runs in file mode through `vowpalwabbit.Workspace(-d FILE)`, which hands the file to VW's "
-        "C++ parser and learning driver (native text parse + learn); the clock covers Workspace start-up to "
-        "finish(), not Python's start-up or the conversion to VW text. Quality comes from a separate run with "
-        "`-p` (progressive predictions, made before each example is learned); timed runs use `--quiet` and no `-p`, "
-        "because writing 100k predictions costs VW 0.3-0.5 s here, more than its parse + learn. "
-        "River: the predict_proba_one/learn_one loop only (events decoded and one-hot dicts built beforehand). "
-        "Feedloop: its reported seconds, which include reading and JSON-decoding every event.",
-        "- events/s (Feedloop only) counts clicks and purchases it decoded; the peers read one line per example.",
-        f"- x{repeat}: the stream repeated {repeat} times (`data/ml-100k/events-x{repeat}.jsonl`; for VW the same "
-        f"text {repeat} times, since timestamps and event ids are not features), for a steadier throughput figure "
-        "(VW --ftrl -b 20 and the first FTRL pipeline only)" + (" (skipped: --quick)." if quick else "."),
-        "- peak RSS: the child process's maximum resident set (wait4 rusage); for VW it includes the Python "
-        "interpreter hosting pylibvw, for River the examples held in memory.",
-    ]
-    lines += [f"- {note}" for note in meta.get("notes", [])]
-    return "\n".join(lines) + "\n"
-
-
-# MARK: - Main
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(prog="bench/peers", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="skip River FM and the repeated-stream throughput runs")
-    ap.add_argument("--skip-feedloop", action="store_true", help="run only the peers")
-    ap.add_argument("--no-build", action="store_true", help="(handled by bench/peers) do not rebuild feedloop")
-    ap.add_argument("--pipelines", default="pipelines/movielens-ftrl.yaml,pipelines/movielens-fm.yaml,pipelines/movielens-mf.yaml",
-                    help="comma-separated Feedloop pipeline files (first one with 'ftrl' in its name, else the "
-                         "first, also runs the repeated stream)")
-    ap.add_argument("--feedloop-bin", default=os.path.join(ROOT, ".build", "release", "feedloop"))
-    ap.add_argument("--events", default=os.path.join(ROOT, "data", "ml-100k", "events.jsonl"))
-    ap.add_argument("--repeat", type=int, default=10, help="copies in the throughput stream (default 10)")
-    ap.add_argument("--runs", type=int, default=3,
-                    help="timed runs per learner, best (shortest) kept; River FM runs once (default 3)")
-    ap.add_argument("--pairs", type=int, default=5,
-                    help="paired speed rounds per target (Feedloop and VW alternately; median ratio); 0 skips")
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
-    opts = ap.parse_args()
-
-    t_start = time.perf_counter()
-    runs = max(1, opts.runs)
-    load_before = os.getloadavg()[0]
-    stamp = time.strftime("%Y-%m-%d_%H%M%S")
-    work = os.path.join(opts.out, "work")
-    os.makedirs(work, exist_ok=True)
-    rep_events = os.path.join(os.path.dirname(opts.events), f"events-x{opts.repeat}.jsonl")
-    pipelines = [p for p in opts.pipelines.split(",") if p]
-    notes: List[str] = []
-
-    # MARK: Data
-    log(f"reading {os.path.relpath(opts.events, ROOT)}")
-    examples, n_events = load_examples(opts.events)
-    n = len(examples)
-    labels = [ex.label for ex in examples]
-    vw_file = os.path.join(work, "ml-100k.vw")
-    write_vw_file(examples, vw_file)
-    rows: List[Row] = []
-    meta: Dict = {}
-
-    # MARK: Feedloop
-    if not opts.skip_feedloop:
-        if not os.access(opts.feedloop_bin, os.X_OK):
-            fail(f"{opts.feedloop_bin} not found (run without --no-build, or pass --skip-feedloop)")
-        rep_pipeline = next((p for p in pipelines if "ftrl" in os.path.basename(p)), pipelines[0] if pipelines else None)
-        for p in pipelines:
-            name = os.path.splitext(os.path.basename(p))[0]
-            rep, m = min((run_feedloop(opts.feedloop_bin, p, opts.events, work, f"feedloop-{name}")
-                          for _ in range(runs)), key=lambda rm: float(rm[0]["seconds"]))
-            ranked, _ = run_feedloop(opts.feedloop_bin, p, opts.events, work, f"feedloop-{name}-ranking", ranking=True)
-            if (ranked["logloss"], ranked["auc"]) != (rep["logloss"], rep["auc"]):
-                notes.append(f"Feedloop {name}: ranking evaluation changed logloss/AUC (it must not).")
-            if ranked.get("hit_rate_at_10") is not None:
-                notes.append(f"Feedloop {name}: hit@10 {ranked['hit_rate_at_10']:.4f}, NDCG@10 {ranked['ndcg_at_10']:.4f} "
-                             f"(bought item vs 100 sampled catalog items, before learning; not timed)")
-            ex = int(rep["examples"])
-            if ex != n:
-                notes.append(f"Feedloop {name} labelled {ex:,} examples, the peers {n:,}.")
-            secs = float(rep["seconds"])
-            row = Row(
-                learner=f"Feedloop {name}", kind="feedloop", how="feedloop replay (JSONL decode + learn)",
-                examples=ex, logloss=float(rep["logloss"]), auc=float(rep["auc"]),
-                accuracy=float(rep["accuracy"]) if rep.get("accuracy") is not None else None,
-                seconds=secs, examples_per_s=ex / secs if secs > 0 else None,
-                events_per_s=int(rep["events"]) / secs if secs > 0 else None,
-                peak_rss_bytes=int(rep.get("peak_rss_bytes") or m.peak_rss_bytes),
-                process_wall_seconds=m.wall_seconds,
-            )
-            if p == rep_pipeline and not opts.quick:
-                rep2, m2 = min((run_feedloop(opts.feedloop_bin, p, rep_events, work, f"feedloop-{name}-x{opts.repeat}")
-                                for _ in range(runs)), key=lambda rm: float(rm[0]["seconds"]))
-                s2 = float(rep2["seconds"])
-                row.rep_examples, row.rep_seconds = int(rep2["examples"]), s2
-                row.rep_examples_per_s = int(rep2["examples"]) / s2
-                row.rep_events_per_s = int(rep2["events"]) / s2
-                row.rep_peak_rss_bytes = int(rep2.get("peak_rss_bytes") or m2.peak_rss_bytes)
-            rows.append(row)
-
-    # MARK: Vowpal Wabbit
-    for idx, (name, args) in enumerate(VW_CONFIGS):
-        tag = "vw-" + "".join(ch if ch.isalnum() else "-" for ch in " ".join(args)).strip("-") if args else "vw-default"
-        # Quality from one run that writes its progressive predictions (-p); speed from runs that do not,
-        # since VW's per-line prediction output costs more than parsing and learning here (see notes).
-        res, _, probs = run_vw(name, args, vw_file, n, work, tag + "-predict", predict=True)
-        meta["vw_version"] = res["vw_version"]
-        res, m, _ = min((run_vw(name, args, vw_file, n, work, tag, predict=False) for _ in range(runs)),
-                        key=lambda r: r[0]["seconds"])
-        row = Row(learner=name, kind="peer", how="VW native file mode via pylibvw (`-d FILE`)", examples=n,
-                  logloss=logloss(labels, probs), auc=auc(labels, probs), accuracy=accuracy(labels, probs),
-                  seconds=res["seconds"], examples_per_s=n / res["seconds"], peak_rss_bytes=m.peak_rss_bytes,
-                  process_wall_seconds=m.wall_seconds)
-        if idx == VW_REPEAT_CONFIG and not opts.quick:
-            big = os.path.join(work, f"ml-100k-x{opts.repeat}.vw")
-            nb = write_vw_file(examples, big, copies=opts.repeat)
-            res2, m2, _ = min((run_vw(f"{name} x{opts.repeat}", args, big, nb, work, f"{tag}-x{opts.repeat}",
-                                      predict=False) for _ in range(runs)), key=lambda r: r[0]["seconds"])
-            row.rep_examples, row.rep_seconds = nb, res2["seconds"]
-            row.rep_examples_per_s = nb / res2["seconds"]
-            row.rep_peak_rss_bytes = m2.peak_rss_bytes
-            os.unlink(big)
-        rows.append(row)
-
-    # MARK: River
-    for name, model in RIVER_MODELS:
-        if opts.quick and model == "fm":
-            continue
-        res, m, probs = min((run_river(name, model, opts.events, n, work) for _ in range(runs if model != "fm" else 1)),
-                            key=lambda r: r[0]["seconds"])
-        meta["river_version"] = res["river_version"]
-        rows.append(Row(learner=name, kind="peer", how="River, Python loop", examples=n,
-                        logloss=logloss(labels, probs), auc=auc(labels, probs), accuracy=accuracy(labels, probs),
-                        seconds=res["seconds"], examples_per_s=n / res["seconds"], peak_rss_bytes=m.peak_rss_bytes,
-                        process_wall_seconds=m.wall_seconds))
-
     # MARK: Paired speed ratios
     # The best-of-N figures above come from runs minutes apart; on a shared machine the speed of either side can
     # change in between (VW -q ui measured 438k and 1.09M examples/s on two days). Here each round runs Feedloop and
-    # VW back to back (alternating which goes first) and keeps their ratio; the verdict uses the median ratio.
+    # VW back to back (alternating which goes first) and keeps their ratio; the verdict needs both the median ratio and the best-vs-best ratio (paired_section).
     paired: List[Dict] = []
     if opts.pairs > 0 and not opts.skip_feedloop:
         def pipeline_named(fragment: str) -> Optional[str]:
