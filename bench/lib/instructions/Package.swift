@@ -1,6 +1,7 @@
 // swift-tools-version:6.1
 // The harness of `bench/instructions` (not part of the Feedloop package): runs the pipeline step synchronously on an
-// event log, so valgrind's callgrind can count its instructions (it cannot follow the `feedloop` CLI's async main).
+// event log, so valgrind's callgrind can count its instructions (it cannot follow the `feedloop` CLI's async main), and
+// counts its heap allocations (`scripts/test` requires none per event once warm).
 import Foundation
 import PackageDescription
 
@@ -12,8 +13,10 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "feedloop-instructions",
-            dependencies: [.product(name: "Pipelines", package: root.lastPathComponent)],
-            path: "Sources"
-        )
+            dependencies: [.product(name: "Pipelines", package: root.lastPathComponent), "AllocationCounter"]
+        ),
+        // Counts the harness's heap allocations per thread (interposes the malloc family): `scripts/test` checks
+        // that the warm pipeline step allocates nothing.
+        .target(name: "AllocationCounter"),
     ]
 )

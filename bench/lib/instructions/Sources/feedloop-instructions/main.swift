@@ -1,0 +1,65 @@
+// feedloop-instructions PIPELINE EVENTS.jsonl [REFRESH_EVERY]
+//
+// Runs every line of EVENTS through the pipeline step (`Pipeline.process`, the worker's and the replay's step; no
+// ranking evaluation, as in timed replays) and, with REFRESH_EVERY > 0, a score refresh (`Pipeline.topItems`, k = 10)
+// after every REFRESH_EVERY-th event. Prints one JSON line of counts; the instructions are counted from outside
+// (callgrind), so the file is read whole before the first event and the report is printed after the last.
+// With FEEDLOOP_COUNT_ALLOCATIONS=1 (scripts/check-allocations) it also counts heap allocations (AllocationCounter):
+// those of the step over the second half of the events (`step_allocations`; the first half warms the catalog, the
+// label join and the metrics up) and those of the refreshes (`refresh_allocations`). Off by default, so the
+// instruction counts do not include the counting.
+import AllocationCounter
+import Foundation
+import Pipelines
+
+let args = CommandLine.arguments
+guard args.count >= 3, let data = FileManager.default.contents(atPath: args[2]) else {
+    FileHandle.standardError.write(Data("usage: feedloop-instructions PIPELINE EVENTS.jsonl [REFRESH_EVERY]\n".utf8))
+    exit(2)
+}
+var spec = try PipelineSpec.load(path: args[1])
+spec.evaluation.ranking = nil
+let refreshEvery = args.count > 3 ? Int(args[3]) ?? 0 : 0
+var pipeline = Pipeline(spec: spec)
+var sink = NullSink()
+var top: [(item: Int, probability: Double)] = []
+var events = 0, refreshes = 0, candidates = 0
+let counting = ProcessInfo.processInfo.environment["FEEDLOOP_COUNT_ALLOCATIONS"] == "1"
+// The counter itself must work, or "no allocations" would prove nothing.
+let probe = feedloop_thread_allocations()
+let probeBuffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 16)
+probeBuffer.deallocate()
+let counterWorks = feedloop_allocation_counting_available() != 0 && feedloop_thread_allocations() > probe
+let warm = counting ? data.withUnsafeBytes { raw in raw.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } } / 2 : Int.max
+var stepAllocations: UInt64 = 0, refreshAllocations: UInt64 = 0
+data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+    let base = raw.baseAddress!
+    var start = 0
+    while start < raw.count {
+        var end = raw.count
+        if let newline = memchr(base + start, 0x0A, raw.count - start) { end = UnsafeRawPointer(newline) - base }
+        if end > start {
+            if events >= warm {
+                let before = feedloop_thread_allocations()
+                pipeline.process(UnsafeRawBufferPointer(rebasing: raw[start..<end]), sink: &sink)
+                stepAllocations &+= feedloop_thread_allocations() &- before
+            } else {
+                pipeline.process(UnsafeRawBufferPointer(rebasing: raw[start..<end]), sink: &sink)
+            }
+            events += 1
+            if refreshEvery > 0, events % refreshEvery == 0 {
+                let before = counting ? feedloop_thread_allocations() : 0
+                pipeline.topItems(k: 10, into: &top)
+                if counting { refreshAllocations &+= feedloop_thread_allocations() &- before }
+                refreshes += 1
+                candidates += pipeline.catalog.withCandidates { count, _ in count }
+            }
+        }
+        start = end + 1
+    }
+}
+pipeline.finish(sink: &sink)
+print(
+    #"{"events":\#(events),"examples":\#(pipeline.counters.examples),"refreshes":\#(refreshes),"candidates":\#(candidates),"#
+        + #""allocation_counter_works":\#(counterWorks),"warm_events":\#(counting ? max(events - warm, 0) : 0),"#
+        + #""step_allocations":\#(stepAllocations),"refresh_allocations":\#(refreshAllocations)}"#)
