@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import statistics
 import sys
@@ -97,7 +98,13 @@ def tail(path: str, lines: int = 15) -> str:
         return ""
 
 
-def run_vw(name: str, args: List[str], vw_file: str, n: int, work: str, tag: str, predict: bool):
+def pinned(cmd: List[str], cpus: Optional[str]) -> List[str]:
+    """cmd restricted to the CPUs `cpus` (taskset -c), or as is."""
+    return ["taskset", "-c", cpus, *cmd] if cpus else cmd
+
+
+def run_vw(name: str, args: List[str], vw_file: str, n: int, work: str, tag: str, predict: bool,
+           cpus: Optional[str] = None):
     """Run VW natively over vw_file. Returns (seconds of parse+learn, Measured, probabilities or None)."""
     preds = os.path.join(work, f"{tag}.pred")
     result = os.path.join(work, f"{tag}.result.json")
@@ -106,8 +113,8 @@ def run_vw(name: str, args: List[str], vw_file: str, n: int, work: str, tag: str
         cmd += ["-p", preds]
     else:
         cmd += ["--quiet"]
-    log(f"{name}: vw {' '.join(cmd[3:])}")
-    m = run_measured(cmd, os.path.join(work, f"{tag}.out"), os.path.join(work, f"{tag}.err"))
+    log(f"{name}: vw {' '.join(cmd[3:])}" + (f" (taskset -c {cpus})" if cpus else ""))
+    m = run_measured(pinned(cmd, cpus), os.path.join(work, f"{tag}.out"), os.path.join(work, f"{tag}.err"))
     if m.returncode != 0:
         fail(f"{name} exited {m.returncode}:\n{tail(os.path.join(work, f'{tag}.err'))}")
     with open(result, encoding="utf-8") as f:
@@ -130,7 +137,8 @@ def run_river(name: str, model: str, events: str, n: int, work: str):
     return res, m, read_probs(preds, n)
 
 
-def run_feedloop(binary: str, pipeline: str, events: str, work: str, tag: str, ranking: bool = False):
+def run_feedloop(binary: str, pipeline: str, events: str, work: str, tag: str, ranking: bool = False,
+                 cpus: Optional[str] = None):
     """Run `feedloop replay`; returns (report dict, Measured).
 
     Timed runs pass --no-ranking: the ranking evaluation (hit@10 against 100 sampled negatives per purchase) is
@@ -140,8 +148,9 @@ def run_feedloop(binary: str, pipeline: str, events: str, work: str, tag: str, r
     cmd = [binary, "replay", "--pipeline", pipeline, "--input", events, "--report-json", report, "--no-progress"]
     if not ranking:
         cmd.append("--no-ranking")
-    log(f"feedloop: {' '.join(os.path.relpath(c, ROOT) if os.path.isabs(c) else c for c in cmd)}")
-    m = run_measured(cmd, os.path.join(work, f"{tag}.out"), os.path.join(work, f"{tag}.err"), cwd=ROOT)
+    log(f"feedloop: {' '.join(os.path.relpath(c, ROOT) if os.path.isabs(c) else c for c in cmd)}"
+        + (f" (taskset -c {cpus})" if cpus else ""))
+    m = run_measured(pinned(cmd, cpus), os.path.join(work, f"{tag}.out"), os.path.join(work, f"{tag}.err"), cwd=ROOT)
     if m.returncode != 0:
         fail(f"feedloop replay ({pipeline}) exited {m.returncode}:\n{tail(os.path.join(work, f'{tag}.err'))}")
     with open(report, encoding="utf-8") as f:
@@ -254,8 +263,8 @@ def paired_section(paired: List[Dict]) -> List[str]:
             f"{fmt_rate(statistics.median(p['feedloop_rates']))} / {fmt_rate(statistics.median(p['peer_rates']))}",
             f"{median:.2f}x ({r[0]:.2f}–{r[-1]:.2f})",
             f"{fmt_rate(max(p['feedloop_rates']))} / {fmt_rate(max(p['peer_rates']))} = {best:.2f}x",
-            f"≥ {p['target']:g}x",
-            "met" if min(median, best) >= p["target"] else "**not met**",
+            f"≥ {p['target']:g}x" if p["target"] else "— (for reference)",
+            ("met" if min(median, best) >= p["target"] else "**not met**") if p["target"] else "—",
         ])
     lines.append(markdown_table(
         ["comparison", "rounds", "median examples/s, Feedloop / peer", "ratio: median (min–max)",
@@ -265,10 +274,180 @@ def paired_section(paired: List[Dict]) -> List[str]:
     return lines
 
 
+def render(rows: List[Row], meta: Dict, repeat: int, quick: bool) -> str:
+    header = ["learner", "how it ran", "logloss", "AUC", "accuracy", "examples/s", "events/s",
+              f"examples/s x{repeat}", f"events/s x{repeat}", "peak RSS"]
+    body = []
+    for r in rows:
+        body.append([
+            r.learner, r.how, fmt_num(r.logloss), fmt_num(r.auc), fmt_num(r.accuracy),
+            fmt_rate(r.examples_per_s), fmt_rate(r.events_per_s),
+            fmt_rate(r.rep_examples_per_s), fmt_rate(r.rep_events_per_s), fmt_mib(r.peak_rss_bytes),
+        ])
+    n, ev = meta["examples"], meta["events"]
+    lines = [
+        f"## Peers — {meta['date']}",
+        "",
+        f"`{meta['command']}` — commit {meta['commit']}, {meta['cpu']} ({meta['cores']} cores), "
+        f"Python {meta['python']}, vowpalwabbit {meta.get('vw_version', '?')}, river {meta.get('river_version', '?')}; "
+        f"whole bench {meta['bench_seconds']:.0f} s; 1-min load average before the runs {meta['load_before']:.2f}.",
+        "",
+        f"Stream: `{meta['events_path']}`, {ev:,} events ({n:,} clicks = labelled examples, "
+        f"{meta['positives']:,} followed by a purchase). Progressive validation: predict, then learn, in time order.",
+        "",
+        markdown_table(header, body),
+        "",
+        "### Feedloop relative to the best peer",
+        "",
+        *ratio_section(rows, repeat),
+        "",
+        *paired_section(meta.get("paired", [])),
+        "### How each column was measured",
+        "",
+        f"- logloss/AUC/accuracy: over the {n:,} single-pass predictions; peers' AUC is exact (sort, ties count half), "
+        "probabilities clipped to [1e-15, 1-1e-15]; Feedloop's figures come from its own report.",
+        f"- examples/s = labelled examples / the learner's own seconds, "
+        + (f"the best of {meta['runs']} runs (River FM: 1 run)" if meta["runs"] > 1 else "1 run each")
+        + ". VW: the vowpalwabbit wheel ships no `vw` "
+        "executable, so VW runs in file mode through `vowpalwabbit.Workspace(-d FILE)`, which hands the file to VW's "
+        "C++ parser and learning driver (native text parse + learn); the clock covers Workspace start-up to "
+        "finish(), not Python's start-up or the conversion to VW text. Quality comes from a separate run with "
+        "`-p` (progressive predictions, made before each example is learned); timed runs use `--quiet` and no `-p`, "
+        "because writing 100k predictions costs VW 0.3-0.5 s here, more than its parse + learn. "
+        "River: the predict_proba_one/learn_one loop only (events decoded and one-hot dicts built beforehand). "
+        "Feedloop: its reported seconds, which include reading and JSON-decoding every event.",
+        "- events/s (Feedloop only) counts clicks and purchases it decoded; the peers read one line per example.",
+        f"- x{repeat}: the stream repeated {repeat} times (`data/ml-100k/events-x{repeat}.jsonl`; for VW the same "
+        f"text {repeat} times, since timestamps and event ids are not features), for a steadier throughput figure "
+        "(VW --ftrl -b 20 and the first FTRL pipeline only)" + (" (skipped: --quick)." if quick else "."),
+        "- peak RSS: the child process's maximum resident set (wait4 rusage); for VW it includes the Python "
+        "interpreter hosting pylibvw, for River the examples held in memory.",
+    ]
+    lines += [f"- {note}" for note in meta.get("notes", [])]
+    return "\n".join(lines) + "\n"
+
+
+# MARK: - Main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="bench/peers", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="skip River FM and the repeated-stream throughput runs")
+    ap.add_argument("--skip-feedloop", action="store_true", help="run only the peers")
+    ap.add_argument("--no-build", action="store_true", help="(handled by bench/peers) do not rebuild feedloop")
+    ap.add_argument("--pipelines", default="pipelines/movielens-ftrl.yaml,pipelines/movielens-fm.yaml,pipelines/movielens-mf.yaml",
+                    help="comma-separated Feedloop pipeline files (first one with 'ftrl' in its name, else the "
+                         "first, also runs the repeated stream)")
+    ap.add_argument("--feedloop-bin", default=os.path.join(ROOT, ".build", "release", "feedloop"))
+    ap.add_argument("--events", default=os.path.join(ROOT, "data", "ml-100k", "events.jsonl"))
+    ap.add_argument("--repeat", type=int, default=10, help="copies in the throughput stream (default 10)")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="timed runs per learner, best (shortest) kept; River FM runs once (default 3)")
+    ap.add_argument("--pairs", type=int, default=5,
+                    help="paired speed rounds per target (Feedloop and VW alternately; median ratio); 0 skips")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
+    opts = ap.parse_args()
+
+    t_start = time.perf_counter()
+    runs = max(1, opts.runs)
+    load_before = os.getloadavg()[0]
+    stamp = time.strftime("%Y-%m-%d_%H%M%S")
+    work = os.path.join(opts.out, "work")
+    os.makedirs(work, exist_ok=True)
+    rep_events = os.path.join(os.path.dirname(opts.events), f"events-x{opts.repeat}.jsonl")
+    pipelines = [p for p in opts.pipelines.split(",") if p]
+    notes: List[str] = []
+
+    # MARK: Data
+    log(f"reading {os.path.relpath(opts.events, ROOT)}")
+    examples, n_events = load_examples(opts.events)
+    n = len(examples)
+    labels = [ex.label for ex in examples]
+    vw_file = os.path.join(work, "ml-100k.vw")
+    write_vw_file(examples, vw_file)
+    rows: List[Row] = []
+    meta: Dict = {}
+
+    # MARK: Feedloop
+    if not opts.skip_feedloop:
+        if not os.access(opts.feedloop_bin, os.X_OK):
+            fail(f"{opts.feedloop_bin} not found (run without --no-build, or pass --skip-feedloop)")
+        rep_pipeline = next((p for p in pipelines if "ftrl" in os.path.basename(p)), pipelines[0] if pipelines else None)
+        for p in pipelines:
+            name = os.path.splitext(os.path.basename(p))[0]
+            rep, m = min((run_feedloop(opts.feedloop_bin, p, opts.events, work, f"feedloop-{name}")
+                          for _ in range(runs)), key=lambda rm: float(rm[0]["seconds"]))
+            ranked, _ = run_feedloop(opts.feedloop_bin, p, opts.events, work, f"feedloop-{name}-ranking", ranking=True)
+            if (ranked["logloss"], ranked["auc"]) != (rep["logloss"], rep["auc"]):
+                notes.append(f"Feedloop {name}: ranking evaluation changed logloss/AUC (it must not).")
+            if ranked.get("hit_rate_at_10") is not None:
+                notes.append(f"Feedloop {name}: hit@10 {ranked['hit_rate_at_10']:.4f}, NDCG@10 {ranked['ndcg_at_10']:.4f} "
+                             f"(bought item vs 100 sampled catalog items, before learning; not timed)")
+            ex = int(rep["examples"])
+            if ex != n:
+                notes.append(f"Feedloop {name} labelled {ex:,} examples, the peers {n:,}.")
+            secs = float(rep["seconds"])
+            row = Row(
+                learner=f"Feedloop {name}", kind="feedloop", how="feedloop replay (JSONL decode + learn)",
+                examples=ex, logloss=float(rep["logloss"]), auc=float(rep["auc"]),
+                accuracy=float(rep["accuracy"]) if rep.get("accuracy") is not None else None,
+                seconds=secs, examples_per_s=ex / secs if secs > 0 else None,
+                events_per_s=int(rep["events"]) / secs if secs > 0 else None,
+                peak_rss_bytes=int(rep.get("peak_rss_bytes") or m.peak_rss_bytes),
+                process_wall_seconds=m.wall_seconds,
+            )
+            if p == rep_pipeline and not opts.quick:
+                rep2, m2 = min((run_feedloop(opts.feedloop_bin, p, rep_events, work, f"feedloop-{name}-x{opts.repeat}")
+                                for _ in range(runs)), key=lambda rm: float(rm[0]["seconds"]))
+                s2 = float(rep2["seconds"])
+                row.rep_examples, row.rep_seconds = int(rep2["examples"]), s2
+                row.rep_examples_per_s = int(rep2["examples"]) / s2
+                row.rep_events_per_s = int(rep2["events"]) / s2
+                row.rep_peak_rss_bytes = int(rep2.get("peak_rss_bytes") or m2.peak_rss_bytes)
+            rows.append(row)
+
+    # MARK: Vowpal Wabbit
+    for idx, (name, args) in enumerate(VW_CONFIGS):
+        tag = "vw-" + "".join(ch if ch.isalnum() else "-" for ch in " ".join(args)).strip("-") if args else "vw-default"
+        # Quality from one run that writes its progressive predictions (-p); speed from runs that do not,
+        # since VW's per-line prediction output costs more than parsing and learning here (see notes).
+        res, _, probs = run_vw(name, args, vw_file, n, work, tag + "-predict", predict=True)
+        meta["vw_version"] = res["vw_version"]
+        res, m, _ = min((run_vw(name, args, vw_file, n, work, tag, predict=False) for _ in range(runs)),
+                        key=lambda r: r[0]["seconds"])
+        row = Row(learner=name, kind="peer", how="VW native file mode via pylibvw (`-d FILE`)", examples=n,
+                  logloss=logloss(labels, probs), auc=auc(labels, probs), accuracy=accuracy(labels, probs),
+                  seconds=res["seconds"], examples_per_s=n / res["seconds"], peak_rss_bytes=m.peak_rss_bytes,
+                  process_wall_seconds=m.wall_seconds)
+        if idx == VW_REPEAT_CONFIG and not opts.quick:
+            big = os.path.join(work, f"ml-100k-x{opts.repeat}.vw")
+            nb = write_vw_file(examples, big, copies=opts.repeat)
+            res2, m2, _ = min((run_vw(f"{name} x{opts.repeat}", args, big, nb, work, f"{tag}-x{opts.repeat}",
+                                      predict=False) for _ in range(runs)), key=lambda r: r[0]["seconds"])
+            row.rep_examples, row.rep_seconds = nb, res2["seconds"]
+            row.rep_examples_per_s = nb / res2["seconds"]
+            row.rep_peak_rss_bytes = m2.peak_rss_bytes
+            os.unlink(big)
+        rows.append(row)
+
+    # MARK: River
+    for name, model in RIVER_MODELS:
+        if opts.quick and model == "fm":
+            continue
+        res, m, probs = min((run_river(name, model, opts.events, n, work) for _ in range(runs if model != "fm" else 1)),
+                            key=lambda r: r[0]["seconds"])
+        meta["river_version"] = res["river_version"]
+        rows.append(Row(learner=name, kind="peer", how="River, Python loop", examples=n,
+                        logloss=logloss(labels, probs), auc=auc(labels, probs), accuracy=accuracy(labels, probs),
+                        seconds=res["seconds"], examples_per_s=n / res["seconds"], peak_rss_bytes=m.peak_rss_bytes,
+                        process_wall_seconds=m.wall_seconds))
+
     # MARK: Paired speed ratios
     # The best-of-N figures above come from runs minutes apart; on a shared machine the speed of either side can
     # change in between (VW -q ui measured 438k and 1.09M examples/s on two days). Here each round runs Feedloop and
-    # VW back to back (alternating which goes first) and keeps their ratio; the verdict needs both the median ratio and the best-vs-best ratio (paired_section).
+    # VW back to back (alternating which goes first) and keeps their ratio; the verdict needs both the median ratio
+    # and the best-vs-best ratio (paired_section).
     paired: List[Dict] = []
     if opts.pairs > 0 and not opts.skip_feedloop:
         def pipeline_named(fragment: str) -> Optional[str]:
@@ -276,10 +455,16 @@ def paired_section(paired: List[Dict]) -> List[str]:
         targets = []
         ftrl, fm = pipeline_named("ftrl"), pipeline_named("-fm")
         if ftrl and not opts.quick:
-            targets.append(("FTRL pipeline vs VW --ftrl, x%d stream" % opts.repeat, ftrl, rep_events, VW_CONFIGS[0], True, 2.0))
+            targets.append(("FTRL pipeline vs VW --ftrl, x%d stream" % opts.repeat, ftrl, rep_events, VW_CONFIGS[0], True,
+                            2.0, None))
         if fm:
-            targets.append(("FM pipeline vs VW -q ui, single pass", fm, opts.events, VW_CONFIGS[2], False, 1.0))
-        for title, pipeline, events, (vw_name, vw_args), repeated, target in targets:
+            targets.append(("FM pipeline vs VW -q ui, single pass", fm, opts.events, VW_CONFIGS[2], False, 1.0, None))
+        if ftrl and not opts.quick and shutil.which("taskset"):
+            # For reference, no target: both on one core. Feedloop's replay is one thread either way; VW parses on
+            # a second thread while it learns, which a second core lets it overlap.
+            targets.append(("FTRL pipeline vs VW --ftrl, x%d stream, both on one core (taskset -c 1)" % opts.repeat,
+                            ftrl, rep_events, VW_CONFIGS[0], True, None, "1"))
+        for title, pipeline, events, (vw_name, vw_args), repeated, target, cpus in targets:
             vw_input, vw_n = vw_file, n
             if repeated:
                 vw_input = os.path.join(work, f"ml-100k-x{opts.repeat}.vw")
@@ -288,10 +473,10 @@ def paired_section(paired: List[Dict]) -> List[str]:
             ratios, ours, theirs = [], [], []
             for k in range(opts.pairs):
                 def feedloop_rate() -> float:
-                    r, _ = run_feedloop(opts.feedloop_bin, pipeline, events, work, f"pair-{name}")
+                    r, _ = run_feedloop(opts.feedloop_bin, pipeline, events, work, f"pair-{name}", cpus=cpus)
                     return int(r["examples"]) / float(r["seconds"])
                 def vw_rate() -> float:
-                    r, _, _ = run_vw(vw_name, vw_args, vw_input, vw_n, work, f"pair-vw-{name}", predict=False)
+                    r, _, _ = run_vw(vw_name, vw_args, vw_input, vw_n, work, f"pair-vw-{name}", predict=False, cpus=cpus)
                     return vw_n / r["seconds"]
                 if k % 2 == 0:
                     a = feedloop_rate(); b = vw_rate()
