@@ -124,20 +124,23 @@ class Bench:
         return None
 
     def pipeline(self, tag: str) -> Tuple[str, str, str]:
-        """A copy of the FTRL pipeline with run-specific topic names; returns (path, input topic, scores topic)."""
-        with open(os.path.join(ROOT, "pipelines", "movielens-ftrl.yaml"), encoding="utf-8") as f:
+        """A copy of the benchmarked pipeline (--pipeline) with run-specific topic names; returns (path, input topic,
+        scores topic)."""
+        source = self.args.pipeline
+        with open(os.path.join(ROOT, source), encoding="utf-8") as f:
             text = f.read()
         names = {"events": f"{tag}.events", "scores": f"{tag}.scores", "adjustments": f"{tag}.adjustments",
                  "dlq": f"{tag}.dlq"}
-        for pattern, replacement in (
-            (r"^(  topics: )\[[^\]]*\]", rf"\g<1>[{names['events']}]"),
-            (r"^(  scores_topic: ).*$", rf"\g<1>{names['scores']}"),
-            (r"^(  adjustments_topic: ).*$", rf"\g<1>{names['adjustments']}"),
-            (r"^(  dlq_topic: ).*$", rf"\g<1>{names['dlq']}"),
-        ):
-            text, n = re.subn(pattern, replacement, text, count=1, flags=re.M)
-            if n != 1:
-                raise SystemExit(f"pipelines/movielens-ftrl.yaml: no line matches {pattern!r}")
+        text, n = re.subn(r"^(  topics: )\[[^\]]*\]", rf"\g<1>[{names['events']}]", text, count=1, flags=re.M)
+        if n != 1:
+            raise SystemExit(f"{source}: no input.topics line (  topics: [...])")
+        for key, value in (("scores_topic", names["scores"]), ("adjustments_topic", names["adjustments"]),
+                           ("dlq_topic", names["dlq"])):
+            text, n = re.subn(rf"^(  {key}: ).*$", rf"\g<1>{value}", text, count=1, flags=re.M)
+            if n == 0:  # the file keeps the default topic: name it under outputs
+                text, n = re.subn(r"^outputs:[ \t]*$", f"outputs:\n  {key}: {value}", text, count=1, flags=re.M)
+                if n == 0:
+                    text += f"\noutputs:\n  {key}: {value}\n"
         path = os.path.join(self.work, f"{tag}.yaml")
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
@@ -628,6 +631,8 @@ def details_md(results: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="feedloop binary")
+    ap.add_argument("--pipeline", default="pipelines/movielens-ftrl.yaml",
+                    help="pipeline file the worker runs, relative to the repository (default pipelines/movielens-ftrl.yaml)")
     ap.add_argument("--quick", action="store_true", help="x1 data, one run each, 10 s latency, no profile")
     ap.add_argument("--runs", type=int, help="throughput runs per consumer (default 3; 1 with --quick)")
     ap.add_argument("--partitions", help="comma-separated partition counts (default 1,2; 1 with --quick)")
@@ -700,7 +705,8 @@ def main() -> None:
           f"Machine: {nproc} cores, shared with other work. Load at start: `{load_start}`; at end: `{results['uptime_end']}`.  ",
           "Busiest processes at start (top, 1 s): " + ("; ".join(f"`{b.strip()}`" for b in busiest) or "—") + ".  ",
           "Clients: " + "; ".join(versions.values()) + ".  ",
-          "Broker: Tansu (memory storage) on localhost, same machine.\n",
+          "Broker: Tansu (memory storage) on localhost, same machine.  ",
+          f"Pipeline: `{args.pipeline}` (topics renamed per run).\n",
           render_md(rows), "",
           "Definitions: worker events/s = `run.events / run.busy_seconds` of its `--summary-json` (first to last message "
           "of the run; group join excluded; `--refresh-interval 10m`, checkpoints every 100k events/10 s as by default); "
