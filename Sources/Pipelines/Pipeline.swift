@@ -29,6 +29,8 @@ public struct Pipeline: Sendable {
     var decoder: EventDecoder
     var featurizer: Featurizer
     var candidateScores: [Double] = []
+    /// The heap of ``topItems(k:excluding:into:)``, kept between calls so a refresh allocates nothing.
+    var topKStorage: [(item: Int, score: Double)] = []
     /// The candidates of one ranking evaluation (catalog items).
     var rankingPool: [Int32] = []
     var rng: SplitMix64
@@ -293,12 +295,13 @@ public struct Pipeline: Sendable {
     public mutating func topItems(k: Int, excluding: [Int] = [], into result: inout [(item: Int, probability: Double)]) {
         result.removeAll(keepingCapacity: true)
         guard catalog.count > 0 else { return }
-        var heap = TopK(k: k, excluding: excluding)
+        var heap = TopK(k: k, excluding: excluding, reusing: &topKStorage)
         let catalog = self.catalog
         catalog.withCandidates { count, pool in
             scoreCandidates(count: count, pool: pool) { heap.offer(item: $0, score: $1) }
         }
         heap.drainDescending(into: &result)
+        topKStorage = heap.items
         for i in result.indices { result[i].probability = sigmoid(result[i].probability) }
     }
 }
@@ -338,7 +341,21 @@ struct TopK {
     /// Items never kept (a short list: checked per offer).
     let excluded: [Int]
     var items: [(item: Int, score: Double)] = []
-    init(k: Int, excluding: [Int] = []) { self.k = k; self.excluded = excluding; items.reserveCapacity(k) }
+    init(k: Int, excluding: [Int] = []) {
+        self.k = k
+        self.excluded = excluding
+        items.reserveCapacity(k)
+    }
+
+    /// A heap that takes over `storage`'s buffer (emptied, its capacity kept; `storage` is left empty): a caller
+    /// that hands ``items`` back after use allocates once, not per heap.
+    init(k: Int, excluding: [Int] = [], reusing storage: inout [(item: Int, score: Double)]) {
+        self.k = k
+        self.excluded = excluding
+        swap(&items, &storage)
+        items.removeAll(keepingCapacity: true)
+        items.reserveCapacity(k)
+    }
     /// Inlined where candidates are scored: once the heap is full most candidates fall below its minimum, and that
     /// test is all they cost.
     @inline(__always)
@@ -373,9 +390,9 @@ struct TopK {
             }
         }
     }
-    func drainDescending(into result: inout [(item: Int, probability: Double)]) {
-        for entry in items.sorted(by: { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }) {
-            result.append((entry.item, entry.score))
-        }
+    /// Appends the kept items to `result`, best first (ties by item index); sorts the heap's storage in place.
+    mutating func drainDescending(into result: inout [(item: Int, probability: Double)]) {
+        items.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
+        for entry in items { result.append((entry.item, entry.score)) }
     }
 }

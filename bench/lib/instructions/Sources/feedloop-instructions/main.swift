@@ -6,7 +6,8 @@
 // (callgrind), so the file is read whole before the first event and the report is printed after the last.
 // With FEEDLOOP_COUNT_ALLOCATIONS=1 (scripts/check-allocations) it also counts heap allocations (AllocationCounter):
 // those of the step over the second half of the events (`step_allocations`; the first half warms the catalog, the
-// label join and the metrics up) and those of the refreshes (`refresh_allocations`). Off by default, so the
+// label join and the metrics up) and those of the refreshes in that half (`refresh_allocations` in
+// `warm_refreshes`). Off by default, so the
 // instruction counts do not include the counting.
 import AllocationCounter
 import Foundation
@@ -31,7 +32,7 @@ let probeBuffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 1
 probeBuffer.deallocate()
 let counterWorks = feedloop_allocation_counting_available() != 0 && feedloop_thread_allocations() > probe
 let warm = counting ? data.withUnsafeBytes { raw in raw.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } } / 2 : Int.max
-var stepAllocations: UInt64 = 0, refreshAllocations: UInt64 = 0
+var stepAllocations: UInt64 = 0, refreshAllocations: UInt64 = 0, warmRefreshes = 0
 data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
     let base = raw.baseAddress!
     var start = 0
@@ -48,9 +49,12 @@ data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             }
             events += 1
             if refreshEvery > 0, events % refreshEvery == 0 {
-                let before = counting ? feedloop_thread_allocations() : 0
+                let before = events > warm ? feedloop_thread_allocations() : 0
                 pipeline.topItems(k: 10, into: &top)
-                if counting { refreshAllocations &+= feedloop_thread_allocations() &- before }
+                if events > warm {
+                    refreshAllocations &+= feedloop_thread_allocations() &- before
+                    warmRefreshes += 1
+                }
                 refreshes += 1
                 candidates += pipeline.catalog.withCandidates { count, _ in count }
             }
@@ -62,4 +66,5 @@ pipeline.finish(sink: &sink)
 print(
     #"{"events":\#(events),"examples":\#(pipeline.counters.examples),"refreshes":\#(refreshes),"candidates":\#(candidates),"#
         + #""allocation_counter_works":\#(counterWorks),"warm_events":\#(counting ? max(events - warm, 0) : 0),"#
-        + #""step_allocations":\#(stepAllocations),"refresh_allocations":\#(refreshAllocations)}"#)
+        + #""step_allocations":\#(stepAllocations),"warm_refreshes":\#(warmRefreshes),"#
+        + #""refresh_allocations":\#(refreshAllocations)}"#)
