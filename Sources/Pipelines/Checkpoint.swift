@@ -262,8 +262,9 @@ extension ItemCatalog {
             w.write(keyOf(item))
             withID(of: item) { w.write(bytes: Array($0)) }
             let base = slotStart(item)
-            w.write(UInt32(featureCounts[item]))
-            for k in base..<(base + Int(featureCounts[item])) {
+            let count = featureCount(of: item)
+            w.write(UInt32(count))
+            for k in base..<(base + count) {
                 w.write(hashes[k]); w.write(values[k]); w.write(namespaces[k])
             }
             w.write(positives[item])
@@ -287,7 +288,7 @@ extension ItemCatalog {
             for k in base..<(base + count) {
                 hashes[k] = try r.readUInt32(); values[k] = try r.readFloat(); namespaces[k] = try r.readUInt8()
             }
-            featureCounts[expected] = UInt16(count)
+            recountGroups(of: expected, count: count)
             setPositiveCount(of: expected, try r.readUInt32())
         }
         overflow = savedOverflow

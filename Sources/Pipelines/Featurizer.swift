@@ -219,7 +219,7 @@ public struct Featurizer: Sendable {
         let h = hashes, v = values, counts = self.counts, slotWidth = self.slotWidth
         let width = catalog.featureWidth
         itemNamespaces.withUnsafeBufferPointer { itemNamespaces in
-            catalog.updateFeatures(of: item) { ch, cv, cn in
+            catalog.updateFeatures(of: item) { ch, cv, cn, cg in
                 var k = 0
                 for g in 0..<itemNamespaces.count {
                     let n = itemNamespaces[g]
@@ -232,6 +232,7 @@ public struct Featurizer: Sendable {
                         k &+= 1
                         j &+= 1
                     }
+                    cg[g] = UInt16(truncatingIfNeeded: j)
                 }
                 return k
             }
@@ -243,7 +244,7 @@ public struct Featurizer: Sendable {
         makeUnique()
         for n in itemNamespaces { counts[n] = 0 }
         let base = catalog.slotStart(item)
-        for k in 0..<Int(catalog.featureCounts[item]) {
+        for k in 0..<catalog.featureCount(of: item) {
             let n = Int(catalog.namespaces[base + k])
             let c = counts[n]
             guard c < slotWidth else { continue }
@@ -338,7 +339,8 @@ public struct Featurizer: Sendable {
     /// (``emit()`` after ``loadItem(_:from:)``): the same terms `w·x`, added in the same order as the kernel.
     ///
     /// The catalog's features of an item are grouped by namespace in `itemNamespaces` order (``storeItem(_:in:)``
-    /// writes them so), so each item-side namespace is one run of them, capped at `slotWidth` as in ``loadItem(_:from:)``.
+    /// writes them so, with their count per group), so each item-side namespace is one run of them, capped at
+    /// `slotWidth` as in ``loadItem(_:from:)``.
     @inline(__always)
     mutating func forEachLinearCandidate(
         _ catalog: ItemCatalog, candidates n: Int, pool: UnsafeBufferPointer<Int32>?, model: Model,
@@ -356,32 +358,30 @@ public struct Featurizer: Sendable {
         let h = hashes, v = self.values, counts = self.counts, width = slotWidth, mask = hasher.mask
         let groupTerms = scratch.groupTerms, hasItemItem = candidateHasItemItem
         let featureWidth = catalog.featureWidth
-        let itemGroup = self.itemGroup
+        precondition(catalog.groups == groups, "catalog built for \(catalog.groups) item groups, featurizer has \(groups)")
         @inline(__always) func item(_ c: Int) -> Int { pool.map { Int($0[c]) } ?? c }
         catalog.hashes.withUnsafeBufferPointer { ch in
         catalog.values.withUnsafeBufferPointer { cv in
-        catalog.namespaces.withUnsafeBufferPointer { cn in
-        catalog.featureCounts.withUnsafeBufferPointer { fc in
-        itemGroup.withUnsafeBufferPointer { itemGroup in
-            let ch = ch.baseAddress!, cv = cv.baseAddress!, cn = cn.baseAddress!
+        catalog.groupCounts.withUnsafeBufferPointer { cg in
+            let ch = ch.baseAddress!, cv = cv.baseAddress!, cg = cg.baseAddress!
             var first = 0
             while first < n {
                 let m = min(block, n &- first)
                 // (0) Runs of catalog features per item group (absolute catalog positions), row lengths, offsets.
-                // The runs come in group order (storeItem writes them so), so one pass finds them all.
+                // The runs come in group order (storeItem writes them so), their lengths from the catalog's counts.
                 var total = 0
                 for c in 0..<m {
-                    let it = item(first &+ c), base = it &* featureWidth, end = Int(fc[it])
-                    let g0 = c &* groups
-                    var k = 0
+                    let it = item(first &+ c)
+                    let g0 = c &* groups, counted = it &* groups
+                    var start = it &* featureWidth
                     var length = 0
                     for g in 0..<groups {
-                        let start = k
-                        while k < end && itemGroup[Int(cn[base &+ k])] == g { k &+= 1 }
-                        let count = min(k &- start, width)
-                        gs[g0 &+ g] = base &+ start
+                        let run = Int(cg[counted &+ g])
+                        let count = min(run, width)
+                        gs[g0 &+ g] = start
                         gc[g0 &+ g] = count
                         length &+= count &* groupTerms[g]
+                        start &+= run
                     }
                     if hasItemItem {
                         for s in 0..<stepCount where steps[s].kind == .itemItem {
@@ -466,8 +466,6 @@ public struct Featurizer: Sendable {
                 }
                 first &+= m
             }
-        }
-        }
         }
         }
         }

@@ -28,7 +28,21 @@ public struct ItemCatalog: Sendable {
     var hashes: [UInt32] = []
     var values: [Float] = []
     var namespaces: [UInt8] = []
-    var featureCounts: [UInt16] = []
+    /// Item-side namespace groups (the featurizer's item namespaces, at least 1), and each namespace field's group
+    /// (-1: not item-side).
+    let groups: Int
+    let groupOfField: [Int8]
+    /// Per item and group: how many of the item's features are in the group (`groups` entries per item; their sum
+    /// is the item's feature count). An item's features are stored grouped, in group order, so group `g` starts
+    /// after the counts of groups `< g`.
+    var groupCounts: [UInt16] = []
+
+    /// How many item-side features `item` holds.
+    @inline(__always) func featureCount(of item: Int) -> Int {
+        var total = 0
+        for g in 0..<groups { total &+= Int(groupCounts[item &* groups &+ g]) }
+        return total
+    }
     /// Positive feedback per item.
     private(set) var positives: [UInt32] = []
     /// The pool, best first (item indices).
@@ -36,9 +50,13 @@ public struct ItemCatalog: Sendable {
     /// Each item's place in `pool`, or -1.
     private var poolPlace: [Int32] = []
 
-    public init(capacity: Int, featureWidth: Int, poolCapacity: Int = 0) {
+    /// `groupOfField`: by namespace field, its position among the item-side namespaces (-1 for the others), for
+    /// the per-group feature counts.
+    public init(capacity: Int, featureWidth: Int, poolCapacity: Int = 0, groupOfField: [Int] = []) {
         self.capacity = capacity
         self.featureWidth = max(1, featureWidth)
+        self.groupOfField = groupOfField.map { Int8(clamping: $0) }
+        self.groups = max(1, (groupOfField.max() ?? -1) + 1)
         self.poolCapacity = max(0, poolCapacity)
         index = UInt64Map(minimumCapacity: min(capacity, 1 << 12))
         if poolCapacity > 0 { pool.reserveCapacity(min(poolCapacity, capacity)) }
@@ -46,22 +64,35 @@ public struct ItemCatalog: Sendable {
 
     @inline(__always) func slotStart(_ item: Int) -> Int { item * featureWidth }
 
-    /// Rewrites the item-side features of `item`: `body` writes them into its `featureWidth` slots (hashes, values,
-    /// namespaces) and returns how many it wrote. One uniqueness check per array, none per feature.
+    /// Rewrites the item-side features of `item`: `body` writes them, grouped in group order, into its
+    /// `featureWidth` slots (hashes, values, namespaces) and their count per group into its `groups` counts, and
+    /// returns how many it wrote. One uniqueness check per array, none per feature.
     @inline(__always)
     mutating func updateFeatures(
         of item: Int,
-        _ body: (UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<UInt8>) -> Int
+        _ body: (UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<UInt8>,
+                 UnsafeMutablePointer<UInt16>) -> Int
     ) {
-        let base = slotStart(item)
-        let count = hashes.withUnsafeMutableBufferPointer { h in
+        let base = slotStart(item), groupBase = item &* groups
+        _ = hashes.withUnsafeMutableBufferPointer { h in
             values.withUnsafeMutableBufferPointer { v in
                 namespaces.withUnsafeMutableBufferPointer { n in
-                    body(h.baseAddress! + base, v.baseAddress! + base, n.baseAddress! + base)
+                    groupCounts.withUnsafeMutableBufferPointer { g in
+                        body(h.baseAddress! + base, v.baseAddress! + base, n.baseAddress! + base, g.baseAddress! + groupBase)
+                    }
                 }
             }
         }
-        featureCounts[item] = UInt16(count)
+    }
+
+    /// Counts the `count` features of `item` (restored into its slots) per group, from their namespaces.
+    mutating func recountGroups(of item: Int, count: Int) {
+        let base = slotStart(item), groupBase = item &* groups
+        for g in 0..<groups { groupCounts[groupBase &+ g] = 0 }
+        for k in base..<(base &+ count) {
+            let field = Int(namespaces[k])
+            if field < groupOfField.count, groupOfField[field] >= 0 { groupCounts[groupBase &+ Int(groupOfField[field])] &+= 1 }
+        }
     }
 
     /// The catalog index of the item with `key` (a 64-bit hash of its id), inserting it when new; nil when full.
@@ -80,7 +111,7 @@ public struct ItemCatalog: Sendable {
         hashes.append(contentsOf: repeatElement(0, count: featureWidth))
         values.append(contentsOf: repeatElement(0, count: featureWidth))
         namespaces.append(contentsOf: repeatElement(0, count: featureWidth))
-        featureCounts.append(0)
+        groupCounts.append(contentsOf: repeatElement(0, count: groups))
         positives.append(0)
         if pool.count < poolCapacity {
             // Count 0 and the highest index: last in the pool's order.

@@ -56,7 +56,8 @@ public struct Pipeline: Sendable {
         let itemWidth = featurizer.itemNamespaces.count * spec.features.maxValuesPerField
         self.catalog = ItemCatalog(
             capacity: spec.outputs.catalogCapacity, featureWidth: itemWidth,
-            poolCapacity: spec.outputs.candidates < spec.outputs.catalogCapacity ? spec.outputs.candidates : 0)
+            poolCapacity: spec.outputs.candidates < spec.outputs.catalogCapacity ? spec.outputs.candidates : 0,
+            groupOfField: featurizer.itemGroup)
         self.join = LabelJoin(capacity: spec.label.bufferCapacity)
         self.rng = SplitMix64(seed: spec.evaluation.ranking?.seed ?? 0)
         var weights = Array(repeating: 0.0, count: EventType.allCases.count)
