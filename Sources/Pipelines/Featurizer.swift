@@ -240,17 +240,30 @@ public struct Featurizer: Sendable {
     }
 
     /// Replaces the item-side scratch with catalog entry `item` (to score it as a candidate for the current user).
+    /// The catalog holds an item's features grouped by item namespace, in `itemNamespaces` order, with their count
+    /// per group (``storeItem(_:in:)``): each group is one run, capped at `slotWidth` here.
     public mutating func loadItem(_ item: Int, from catalog: ItemCatalog) {
         makeUnique()
-        for n in itemNamespaces { counts[n] = 0 }
-        let base = catalog.slotStart(item)
-        for k in 0..<catalog.featureCount(of: item) {
-            let n = Int(catalog.namespaces[base + k])
-            let c = counts[n]
-            guard c < slotWidth else { continue }
-            hashes[n * slotWidth + c] = catalog.hashes[base + k]
-            values[n * slotWidth + c] = catalog.values[base + k]
-            counts[n] = c + 1
+        precondition(catalog.groups == max(itemNamespaces.count, 1), "catalog built for another featurizer")
+        let h = hashes, v = values, counts = self.counts, width = slotWidth
+        var k = catalog.slotStart(item)
+        let counted = item &* catalog.groups
+        catalog.hashes.withUnsafeBufferPointer { ch in
+        catalog.values.withUnsafeBufferPointer { cv in
+        catalog.groupCounts.withUnsafeBufferPointer { cg in
+        itemNamespaces.withUnsafeBufferPointer { itemNamespaces in
+            for g in 0..<itemNamespaces.count {
+                let n = itemNamespaces[g], run = Int(cg[counted &+ g]), c = min(run, width), slot = n &* width
+                for j in 0..<c {
+                    h[slot &+ j] = ch[k &+ j]
+                    v[slot &+ j] = cv[k &+ j]
+                }
+                counts[n] = c
+                k &+= run
+            }
+        }
+        }
+        }
         }
     }
 
