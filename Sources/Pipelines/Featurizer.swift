@@ -331,14 +331,6 @@ public struct Featurizer: Sendable {
         candidateHasItemItem = hasItemItem
     }
 
-    /// Scores `candidates` entries of `catalog` — `pool[0..<candidates]`, or items `0..<candidates` without a pool — as
-    /// candidates for the user prepared by ``prepareLinearCandidates(model:)`` and offers each margin to `heap`.
-    mutating func offerLinearCandidates(
-        _ catalog: ItemCatalog, candidates n: Int, pool: UnsafeBufferPointer<Int32>?, model: Model, to heap: inout TopK
-    ) {
-        forEachLinearCandidate(catalog, candidates: n, pool: pool, model: model) { heap.offer(item: $0, score: $1) }
-    }
-
     /// Calls `body(item, margin)` for each of `candidates` entries of `catalog` — `pool[0..<candidates]`, or items
     /// `0..<candidates` without a pool — in that order, scored as candidates for the user prepared by
     /// ``prepareLinearCandidates(model:)``.
@@ -642,7 +634,7 @@ final class FeaturizerScratch: @unchecked Sendable {
     let rowIndices: UnsafeMutablePointer<UInt32>
     let rowValues: UnsafeMutablePointer<Float>
     let rowFields: UnsafeMutablePointer<UInt8>
-    /// The candidate rows of one block (``Featurizer/offerLinearCandidates(_:candidates:pool:model:to:)``), packed:
+    /// The candidate rows of one block (``Featurizer/forEachLinearCandidate(_:candidates:pool:model:_:)``), packed:
     /// weight indices and values of their item-dependent part. Capacity `candidateBlock * maxFeatures` (the worst case); only the rows' actual
     /// length is touched.
     let stageIndices: UnsafeMutablePointer<UInt32>
@@ -712,7 +704,7 @@ final class FeaturizerScratch: @unchecked Sendable {
         c.values.update(from: values, count: slots)
         c.counts.update(from: counts, count: max(namespaces, 1))
         // The row buffer is output only (rewritten by every emit); nothing to carry over.
-        // The stage buffers are scratch of one offerLinearCandidates call; nothing to carry over.
+        // The stage buffers are scratch of one forEachLinearCandidate call; nothing to carry over.
         c.candidateSteps.update(from: candidateSteps, count: max(maxFeatures, 1) + namespaces)
         c.groupTerms.update(from: groupTerms, count: max(namespaces, 1))
         return c

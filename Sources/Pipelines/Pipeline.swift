@@ -342,12 +342,6 @@ struct TopK {
     /// Items never kept (a short list: checked per offer).
     let excluded: [Int]
     var items: [(item: Int, score: Double)] = []
-    init(k: Int, excluding: [Int] = []) {
-        self.k = k
-        self.excluded = excluding
-        items.reserveCapacity(k)
-    }
-
     /// A heap that takes over `storage`'s buffer (emptied, its capacity kept; `storage` is left empty): a caller
     /// that hands ``items`` back after use allocates once, not per heap.
     init(k: Int, excluding: [Int] = [], reusing storage: inout [(item: Int, score: Double)]) {
