@@ -240,22 +240,28 @@ private let contextAlternatives = [
     "1234567890123456", "9007199254740993", "00", "-01", "1E2", "7e", "5.", "-", "-a", "+1", "1.0", "0.0", "-0.0",
 ]
 
+/// The shape with entry `i` of the list at `list` swapped with each later entry, then with it removed.
+private func appendSwapsAndRemoval(
+    of i: Int, in list: WritableKeyPath<Shape, [(String, String)]>, of shape: Shape, to out: inout [String]
+) {
+    let n = shape[keyPath: list].count
+    for j in (i + 1)..<max(n, i + 1) where j < n {
+        var s = shape
+        s[keyPath: list].swapAt(i, j)
+        out.append(s.json())
+    }
+    var s = shape
+    s[keyPath: list].remove(at: i)
+    out.append(s.json())
+}
+
 /// Structural variants of a shape: reordered, dropped, duplicated, unknown and escaped members, changed values,
 /// whitespace, and the same for the context object.
 private func structuralVariants(_ shape: Shape) -> [String] {
     var out: [String] = []
     let n = shape.members.count
     // Reordered members (every swap) and dropped members.
-    for i in 0..<n {
-        for j in (i + 1)..<max(n, i + 1) where j < n {
-            var s = shape
-            s.members.swapAt(i, j)
-            out.append(s.json())
-        }
-        var s = shape
-        s.members.remove(at: i)
-        out.append(s.json())
-    }
+    for i in 0..<n { appendSwapsAndRemoval(of: i, in: \.members, of: shape, to: &out) }
     // Duplicated members (next to the original and at the end), unknown members everywhere, escaped keys.
     for i in 0..<n {
         var s = shape
@@ -293,15 +299,8 @@ private func structuralVariants(_ shape: Shape) -> [String] {
     // The context: reordered, dropped, duplicated, unknown and escaped keys, changed values, long keys.
     let m = shape.context.count
     for i in 0..<m {
-        for j in (i + 1)..<max(m, i + 1) where j < m {
-            var s = shape
-            s.context.swapAt(i, j)
-            out.append(s.json())
-        }
+        appendSwapsAndRemoval(of: i, in: \.context, of: shape, to: &out)
         var s = shape
-        s.context.remove(at: i)
-        out.append(s.json())
-        s = shape
         s.context.insert(shape.context[i], at: i + 1)
         out.append(s.json())
         s = shape
