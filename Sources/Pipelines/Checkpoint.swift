@@ -26,6 +26,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     /// Written in a format whose definition fingerprint cannot be checked any more (format 1, before the canonical
     /// fingerprint): refused like a changed definition, never restored unverified.
     case unverifiable(path: String, version: UInt32)
+    /// The checkpoint's catalog holds more items than `outputs.catalog_capacity` now allows.
+    case catalogTooSmall(path: String, items: Int, capacity: Int)
 
     public var description: String {
         switch self {
@@ -33,6 +35,9 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .pipelineChanged(let path, let saved, let current):
             "checkpoint \(path) was written by pipeline '\(saved)' with a different definition than '\(current)'; "
                 + "move the checkpoint directory away to start fresh"
+        case .catalogTooSmall(let path, let items, let capacity):
+            "checkpoint \(path) holds \(items) catalog items, more than outputs.catalog_capacity (\(capacity)); "
+                + "raise it to at least \(items), or move the checkpoint directory away to start fresh"
         case .unverifiable(let path, let version):
             "checkpoint \(path) is in format \(version), whose pipeline fingerprint this version cannot verify; "
                 + "move the checkpoint directory away to start fresh"
@@ -48,13 +53,17 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 /// restart they cover the events since.
 extension Pipeline {
     static let checkpointMagic = "FLCK"
-    static let checkpointVersion: UInt32 = 2
+    static let checkpointVersion: UInt32 = 3
 
     /// A fingerprint of the parts of the definition that give the checkpointed state its meaning: a checkpoint
-    /// only restores into a pipeline whose fingerprint matches. CRC-32C of ``PipelineSpec/encodeStateDefinition(into:)``.
-    public var specFingerprint: UInt32 {
+    /// only restores into a pipeline whose fingerprint matches. CRC-32C of ``PipelineSpec/encodeStateDefinition(into:encoding:)``.
+    public var specFingerprint: UInt32 { specFingerprint(encoding: PipelineSpec.stateDefinitionEncoding) }
+
+    /// The fingerprint under an encoding of the state definition: 2 for checkpoint format 3, 1 for format 2 (which
+    /// also covered the catalog capacity).
+    func specFingerprint(encoding: UInt32) -> UInt32 {
         var w = BinaryWriter(capacity: 512)
-        spec.encodeStateDefinition(into: &w)
+        spec.encodeStateDefinition(into: &w, encoding: encoding)
         return Checksum.crc32c(w.bytes)
     }
 
@@ -68,9 +77,14 @@ extension Pipeline {
     /// Appends the checkpoint (the bytes ``checkpointBytes(positions:)`` returns) to `w`, so that a caller can keep
     /// one buffer for every checkpoint instead of growing a new one each time (``CheckpointStore`` does).
     public func writeCheckpoint(positions: [InputPosition], into w: inout BinaryWriter) {
-        let frame = w.beginFrame(magic: Self.checkpointMagic, version: Self.checkpointVersion)
+        writeCheckpoint(positions: positions, into: &w, format: Self.checkpointVersion)
+    }
+
+    /// `writeCheckpoint` in `format` 3 (current) or 2 (the previous one, for the tests that restore it).
+    func writeCheckpoint(positions: [InputPosition], into w: inout BinaryWriter, format: UInt32) {
+        let frame = w.beginFrame(magic: Self.checkpointMagic, version: format)
         w.write(string: spec.name)
-        w.write(specFingerprint)
+        w.write(specFingerprint(encoding: format >= 3 ? 2 : 1))
         w.write(UInt64(positions.count))
         for p in positions.sorted() {
             w.write(string: p.topic)
@@ -83,7 +97,7 @@ extension Pipeline {
         counters.write(to: &w)
         w.write(featurizer.truncatedValues)
         join.write(to: &w)
-        catalog.write(to: &w)
+        catalog.write(to: &w, format: format)
         w.endFrame(frame)
     }
 
@@ -96,7 +110,7 @@ extension Pipeline {
             guard frame.version >= 2 else { throw CheckpointError.unverifiable(path: path, version: frame.version) }
             let name = try r.readString()
             let fingerprint = try r.readUInt32()
-            guard fingerprint == pipeline.specFingerprint else {
+            guard fingerprint == pipeline.specFingerprint(encoding: frame.version >= 3 ? 2 : 1) else {
                 throw CheckpointError.pipelineChanged(path: path, saved: name, current: spec.name)
             }
             var positions: [InputPosition] = []
@@ -112,7 +126,13 @@ extension Pipeline {
             pipeline.counters = try PipelineCounters.read(from: &r)
             pipeline.featurizer.truncatedValues = try r.readUInt64()
             try pipeline.join.read(from: &r)
-            try pipeline.catalog.read(from: &r)
+            // The catalog capacity may change across a restart, but not below what the checkpoint holds.
+            var probe = r
+            let items = try probe.readUInt64()
+            guard items <= UInt64(pipeline.catalog.capacity) else {
+                throw CheckpointError.catalogTooSmall(path: path, items: Int(clamping: items), capacity: pipeline.catalog.capacity)
+            }
+            try pipeline.catalog.read(from: &r, version: frame.version)
             try r.closeFrame(frame)
             return (pipeline, positions)
         } catch let error as CheckpointError {
@@ -132,10 +152,11 @@ extension PipelineSpec {
     /// crosses), the label rule (which examples are pending, their windows and buffer) and the model configuration,
     /// plus the catalog capacity. Explicit fields in a fixed order — no `String(describing:)` and no dictionary or
     /// set iteration order, which Swift randomises per process — so the fingerprint is the same in every process
-    /// and every build. Topics, `top_k`, `candidates`, `min_bias_shift` and the evaluation options are left out:
+    /// and every build. Topics, `top_k`, `candidates`, `min_bias_shift`, `popularity_half_life`, the catalog
+    /// capacity (encoding 2; a restore checks that the catalog fits) and the evaluation options are left out:
     /// changing them keeps the learned model.
-    public func encodeStateDefinition(into w: inout BinaryWriter) {
-        w.write(UInt32(1))  // version of this encoding
+    public func encodeStateDefinition(into w: inout BinaryWriter, encoding: UInt32 = PipelineSpec.stateDefinitionEncoding) {
+        w.write(encoding)  // version of this encoding
         w.write(UInt64(features.bits))
         w.write(UInt64(features.maxValuesPerField))
         w.write(UInt64(features.namespaces.count))
@@ -161,8 +182,11 @@ extension PipelineSpec {
         w.write(label.allowedLatenessMs)
         w.write(UInt64(label.bufferCapacity))
         model.encode(into: &w)
-        w.write(UInt64(outputs.catalogCapacity))
+        if encoding == 1 { w.write(UInt64(outputs.catalogCapacity)) }
     }
+
+    /// The current encoding of the state definition (checkpoint format 3).
+    public static let stateDefinitionEncoding: UInt32 = 2
 }
 
 extension PipelineCounters {
@@ -255,7 +279,7 @@ extension LabelJoin {
 }
 
 extension ItemCatalog {
-    func write(to w: inout BinaryWriter) {
+    func write(to w: inout BinaryWriter, format: UInt32) {
         w.write(UInt64(count))
         w.write(overflow)
         for item in 0..<count {
@@ -271,9 +295,18 @@ extension ItemCatalog {
         }
         w.write(UInt64(pool.count))
         for item in pool { w.write(UInt32(bitPattern: item)) }
+        // Format 3: the popularity's half-life, epoch and values (values only with a half-life).
+        guard format >= 3 else { return }
+        w.write(halfLifeMs)
+        w.write(UInt8(epochMs == nil ? 0 : 1))
+        w.write(epochMs ?? 0)
+        if halfLifeMs > 0 {
+            for item in 0..<count { w.write(popularity[item]) }
+        }
     }
 
-    mutating func read(from r: inout BinaryReader) throws(SnapshotError) {
+    /// Reads a catalog written in checkpoint format `version` (2: no popularity; 3: with it).
+    mutating func read(from r: inout BinaryReader, version: UInt32) throws(SnapshotError) {
         let n = Int(try r.readUInt64())
         guard n <= capacity else { throw .invalid("catalog holds \(n) items, capacity \(capacity)") }
         let savedOverflow = try r.readUInt64()
@@ -297,6 +330,28 @@ extension ItemCatalog {
         var saved: [Int32] = []
         saved.reserveCapacity(poolCount)
         for _ in 0..<poolCount { saved.append(Int32(bitPattern: try r.readUInt32())) }
+        var savedPopularity: [Double]? = nil
+        var savedEpoch: Int64? = nil
+        if version >= 3 {
+            let savedHalfLife = try r.readInt64()
+            let hasEpoch = try r.readUInt8()
+            let epoch = try r.readInt64()
+            guard savedHalfLife >= 0, hasEpoch <= 1 else { throw .invalid("catalog popularity header") }
+            if hasEpoch == 1 { savedEpoch = epoch }
+            if savedHalfLife > 0 {
+                var values: [Double] = []
+                values.reserveCapacity(count)
+                for _ in 0..<count {
+                    let x = try r.readDouble()
+                    guard x.isFinite, x >= 0 else { throw .invalid("catalog popularity \(x)") }
+                    values.append(x)
+                }
+                savedPopularity = values
+            }
+        }
+        // Popularity from another half-life keeps its values (their order stays; new feedback decays with the new
+        // half-life); from none (or format 2) it starts from the counts.
+        restorePopularity(savedPopularity, epochMs: savedPopularity == nil ? nil : savedEpoch)
         // A pool of another size (outputs.candidates changed) or one that does not fit is rebuilt from the counts.
         if !restorePool(saved) { rebuildPool() }
     }

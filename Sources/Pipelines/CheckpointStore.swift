@@ -53,7 +53,7 @@ public struct CheckpointStore: Sendable {
                 return (pipeline, positions, file.path)
             } catch {
                 switch error {
-                case .pipelineChanged, .unverifiable: throw error
+                case .pipelineChanged, .unverifiable, .catalogTooSmall: throw error
                 case .corrupt: skipped(error)
                 }
             }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Items seen on the stream: their ids (for score messages), their latest item-side features (for scoring
 /// them as candidates) and their positive-feedback counts. Bounded by `capacity`; storage grows with distinct items
 /// up to it, never with events.
@@ -8,6 +10,16 @@
 /// item of its old count keeps the order (O(log N) per positive; ties keep their history order, and at the
 /// pool's edge the incumbent stays). Invariants, tested against a reference: sorted by count, every item
 /// outside has at most the smallest count inside. Checkpoints store the pool's order.
+///
+/// **Recency** (`halfLifeMs` > 0, `outputs.popularity_half_life`). All-time counts freeze the pool of a stream
+/// that runs for months: a new item needs more purchases than last season's best sellers ever had. With a
+/// half-life the pool ranks items by exponentially decayed feedback instead — each purchase counts
+/// 2^−(age / half-life) — kept by *forward decay* (Cormode et al., ICDE 2009): a purchase at event time t adds
+/// 2^((t − epoch) / half-life) to the item's `popularity`. Every item's decayed count at any moment is its
+/// popularity times the same factor 2^−((now − epoch) / half-life), so the order needs no update as time passes,
+/// only when an item gains feedback; it then moves up (binary search, one rotation). When the exponent grows
+/// past 256 the epoch moves forward and every popularity is scaled by the same power of two (exact), so the
+/// numbers stay finite forever. Out-of-order purchases count with their own (older) time.
 public struct ItemCatalog: Sendable {
     /// Maximum number of items kept; new items past it are counted in ``overflow`` and not added.
     public let capacity: Int
@@ -45,6 +57,12 @@ public struct ItemCatalog: Sendable {
     }
     /// Positive feedback per item.
     private(set) var positives: [UInt32] = []
+    /// Half-life of the pool's popularity in ms of event time; 0: all-time counts order the pool.
+    public let halfLifeMs: Int64
+    /// With a half-life: each item's forward-decayed feedback, Σ 2^((t − epochMs) / halfLifeMs) over its positives.
+    private(set) var popularity: [Double] = []
+    /// The time origin of `popularity`; nil until the first positive (with a half-life).
+    private(set) var epochMs: Int64?
     /// The pool, best first (item indices).
     private(set) var pool: [Int32] = []
     /// Each item's place in `pool`, or -1.
@@ -52,8 +70,9 @@ public struct ItemCatalog: Sendable {
 
     /// `groupOfField`: by namespace field, its position among the item-side namespaces (-1 for the others), for
     /// the per-group feature counts.
-    public init(capacity: Int, featureWidth: Int, poolCapacity: Int = 0, groupOfField: [Int] = []) {
+    public init(capacity: Int, featureWidth: Int, poolCapacity: Int = 0, groupOfField: [Int] = [], halfLifeMs: Int64 = 0) {
         self.capacity = capacity
+        self.halfLifeMs = max(0, halfLifeMs)
         self.featureWidth = max(1, featureWidth)
         self.groupOfField = groupOfField.map { Int8(clamping: $0) }
         self.groups = max(1, (groupOfField.max() ?? -1) + 1)
@@ -113,6 +132,7 @@ public struct ItemCatalog: Sendable {
         namespaces.append(contentsOf: repeatElement(0, count: featureWidth))
         groupCounts.append(contentsOf: repeatElement(0, count: groups))
         positives.append(0)
+        if halfLifeMs > 0 { popularity.append(0) }
         if pool.count < poolCapacity {
             // Count 0 and the highest index: last in the pool's order.
             poolPlace.append(Int32(pool.count))
@@ -128,10 +148,15 @@ public struct ItemCatalog: Sendable {
     /// Positive feedback recorded for `item`.
     public func positiveCount(of item: Int) -> Int { Int(positives[item]) }
 
-    /// Records one positive feedback for `item` and keeps the pool: O(log N), one swap at most.
-    public mutating func recordPositive(_ item: Int) {
+    /// Records one positive feedback for `item` at event time `timestamp` (ms) and keeps the pool: O(log N) and one
+    /// swap with all-time counts; with a half-life, O(log N) plus a rotation of the items it passes.
+    public mutating func recordPositive(_ item: Int, at timestamp: Int64 = 0) {
         let old = positives[item]
         positives[item] = old &+ 1
+        if halfLifeMs > 0 {
+            recordDecayed(item, at: timestamp)
+            return
+        }
         guard poolCapacity > 0 else { return }
         var place = Int(poolPlace[item])
         if place < 0 {
@@ -160,16 +185,92 @@ public struct ItemCatalog: Sendable {
         poolPlace[other] = Int32(place)
     }
 
+    /// The weight of a positive at `timestamp` in the current frame, moving the frame forward first when the
+    /// exponent gets large.
+    @inline(__always)
+    mutating func decayWeight(at timestamp: Int64) -> Double {
+        guard let epoch = epochMs else {
+            epochMs = timestamp
+            return 1
+        }
+        let exponent = Double(timestamp &- epoch) / Double(halfLifeMs)
+        guard exponent > 256 else { return exp2(exponent) }
+        // Move the origin forward by whole half-lives: every popularity scales by the same power of two (exact
+        // unless it underflows, and order-preserving either way).
+        let shift = exponent.rounded(.down)
+        epochMs = epoch &+ Int64(shift) &* halfLifeMs
+        let scale = exp2(-shift)
+        for i in popularity.indices { popularity[i] *= scale }
+        return exp2(Double(timestamp &- epochMs!) / Double(halfLifeMs))
+    }
+
+    /// `recordPositive` with a half-life: the item's popularity grows by the positive's weight and the item moves
+    /// up past every pool member it now exceeds (ties keep the incumbent ahead, and the others their order).
+    mutating func recordDecayed(_ item: Int, at timestamp: Int64) {
+        let weight = decayWeight(at: timestamp)  // first: it may rescale every popularity
+        let new = popularity[item] + weight
+        popularity[item] = new
+        guard poolCapacity > 0 else { return }
+        var place = Int(poolPlace[item])
+        if place < 0 {
+            let last = pool.count - 1
+            let leaving = Int(pool[last])
+            guard new > popularity[leaving] else { return }
+            poolPlace[leaving] = -1
+            pool[last] = Int32(item)
+            poolPlace[item] = Int32(last)
+            place = last
+        }
+        // The first place whose item has less popularity than the new value (the pool is sorted, descending).
+        var lo = 0, hi = place
+        while lo < hi {
+            let mid = (lo &+ hi) >> 1
+            if popularity[Int(pool[mid])] >= new { lo = mid &+ 1 } else { hi = mid }
+        }
+        guard lo < place else { return }
+        var i = place
+        while i > lo {
+            let moved = pool[i &- 1]
+            pool[i] = moved
+            poolPlace[Int(moved)] = Int32(i)
+            i &-= 1
+        }
+        pool[lo] = Int32(item)
+        poolPlace[item] = Int32(lo)
+    }
+
+    /// What orders the pool: the item's popularity with a half-life, its positive count without.
+    @inline(__always) func rank(of item: Int) -> Double {
+        halfLifeMs > 0 ? popularity[item] : Double(positives[item])
+    }
+
+    /// The item's decayed popularity relative to the latest epoch (its positive count without a half-life).
+    public func popularity(of item: Int) -> Double { rank(of: item) }
+
     /// Sets a restored count (then ``restorePool(_:)`` or ``rebuildPool()``).
     mutating func setPositiveCount(of item: Int, _ n: UInt32) { positives[item] = n }
 
-    /// Rebuilds the pool from the counts alone (ties: the item seen first): for a checkpoint whose pool does not
-    /// fit, e.g. written with another `outputs.candidates`.
+    /// Sets restored popularities (with a half-life; then ``restorePool(_:)`` or ``rebuildPool()``): `saved` and
+    /// its epoch when the checkpoint had them, else every item's count, as if all its feedback had come at the
+    /// next positive's time (the epoch is then set by that positive).
+    mutating func restorePopularity(_ saved: [Double]?, epochMs savedEpoch: Int64?) {
+        guard halfLifeMs > 0 else { return }
+        if let saved, saved.count == count {
+            popularity = saved
+            epochMs = savedEpoch
+        } else {
+            popularity = positives.map(Double.init)
+            epochMs = nil
+        }
+    }
+
+    /// Rebuilds the pool from the counts (or popularities) alone (ties: the item seen first): for a checkpoint
+    /// whose pool does not fit, e.g. written with another `outputs.candidates` or `popularity_half_life`.
     mutating func rebuildPool() {
         pool.removeAll(keepingCapacity: true)
         for i in poolPlace.indices { poolPlace[i] = -1 }
         guard poolCapacity > 0 else { return }
-        let order = (0..<count).sorted { positives[$0] > positives[$1] || (positives[$0] == positives[$1] && $0 < $1) }
+        let order = (0..<count).sorted { rank(of: $0) > rank(of: $1) || (rank(of: $0) == rank(of: $1) && $0 < $1) }
         for (place, item) in order.prefix(poolCapacity).enumerated() {
             pool.append(Int32(item))
             poolPlace[item] = Int32(place)
@@ -178,7 +279,7 @@ public struct ItemCatalog: Sendable {
 
     /// Restores a checkpointed pool exactly (its order settles ties, so a restored run evolves identically); false
     /// when it does not fit this catalog — wrong size for `poolCapacity`, unknown or repeated items, not sorted by
-    /// count, or an item outside it with more positives than its last.
+    /// count (popularity), or an item outside it with more than its last.
     mutating func restorePool(_ saved: [Int32]) -> Bool {
         guard poolCapacity > 0, saved.count == min(poolCapacity, count) else { return false }
         for i in poolPlace.indices { poolPlace[i] = -1 }
@@ -186,18 +287,21 @@ public struct ItemCatalog: Sendable {
         for (place, entry) in saved.enumerated() {
             let item = Int(entry)
             guard item >= 0, item < count, poolPlace[item] < 0 else { rebuildPool(); return false }
-            if place > 0, positives[item] > positives[Int(saved[place - 1])] { rebuildPool(); return false }
+            if place > 0, rank(of: item) > rank(of: Int(saved[place - 1])) { rebuildPool(); return false }
             poolPlace[item] = Int32(place)
             pool.append(entry)
         }
         if let last = pool.last {
-            for item in 0..<count where poolPlace[item] < 0 && positives[item] > positives[Int(last)] {
+            for item in 0..<count where poolPlace[item] < 0 && rank(of: item) > rank(of: Int(last)) {
                 rebuildPool()
                 return false
             }
         }
         return true
     }
+
+    /// Whether `item` is a candidate of a score refresh: in the pool, or any item when there is no pool.
+    @inline(__always) public func isCandidate(_ item: Int) -> Bool { poolCapacity == 0 || poolPlace[item] >= 0 }
 
     /// Calls `body` with the candidates of a score refresh: the pool, or every item when there is no pool.
     @inline(__always)

@@ -17,6 +17,11 @@ public struct Pipeline: Sendable {
     public internal(set) var ranking: RankingMetrics?
     /// Event and label counters.
     public internal(set) var counters = PipelineCounters()
+    /// Retrieval quality of the score refresh: of the positive feedback events (`checked`), how many bought an item
+    /// that was among the refresh's candidates just before (`hits`: in the popularity pool, or in the catalog when
+    /// there is no pool). A bought item outside them is one no refresh could have recommended. Like the
+    /// progressive metrics, not part of a checkpoint.
+    public internal(set) var candidateRecall: (checked: UInt64, hits: UInt64) = (0, 0)
     /// Items seen, for candidate scoring.
     public internal(set) var catalog: ItemCatalog
     /// Pending examples awaiting feedback.
@@ -57,7 +62,7 @@ public struct Pipeline: Sendable {
         self.catalog = ItemCatalog(
             capacity: spec.outputs.catalogCapacity, featureWidth: itemWidth,
             poolCapacity: spec.outputs.candidates < spec.outputs.catalogCapacity ? spec.outputs.candidates : 0,
-            groupOfField: featurizer.itemGroup)
+            groupOfField: featurizer.itemGroup, halfLifeMs: spec.outputs.popularityHalfLifeMs)
         self.join = LabelJoin(capacity: spec.label.bufferCapacity)
         self.rng = SplitMix64(seed: spec.evaluation.ranking?.seed ?? 0)
         var weights = Array(repeating: 0.0, count: EventType.allCases.count)
@@ -144,9 +149,11 @@ public struct Pipeline: Sendable {
             sink.scored(event, probability: p)
         } else if isPositive[type] {
             counters.feedback &+= 1
+            candidateRecall.checked &+= 1
             if let item {
+                if catalog.isCandidate(item) { candidateRecall.hits &+= 1 }
                 if ranking != nil { evaluateRanking(target: item) }
-                catalog.recordPositive(item)
+                catalog.recordPositive(item, at: event.timestamp)
             }
             if let example = join.takePending(key: joinKey(event, itemHash: itemHash)) {
                 learn(example, label: true, cause: .feedback, sink: &sink)

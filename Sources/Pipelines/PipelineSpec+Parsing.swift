@@ -257,7 +257,7 @@ private struct PipelineSpecParser {
 
     func parseOutputs(_ c: YAMLCursor) throws(PipelineFileError) -> OutputSpec {
         let f = try c.fields(["top_k", "scores_topic", "adjustments_topic", "dlq_topic", "catalog_capacity", "candidates",
-                              "min_bias_shift"])
+                              "min_bias_shift", "popularity_half_life"])
         var o = OutputSpec.defaults
         if let v = f["top_k"] { o.topK = try v.int(in: 1...1000) }
         if let v = f["scores_topic"] { o.scoresTopic = try v.string() }
@@ -268,6 +268,15 @@ private struct PipelineSpecParser {
             if case .scalar(let s) = v.node, s.string == "all" { o.candidates = 0 } else { o.candidates = try v.int(in: 1...10_000_000) }
         }
         if let v = f["min_bias_shift"] { o.minBiasShift = try v.double(in: 0...1_000) }
+        if let v = f["popularity_half_life"] {
+            if case .scalar(let s) = v.node, s.string == "off" {
+                o.popularityHalfLifeMs = 0
+            } else {
+                let ms = try v.durationMs()
+                guard ms >= 1000 else { throw v.error("must be at least 1s (or off), got \(ms) ms") }
+                o.popularityHalfLifeMs = ms
+            }
+        }
         if let v = f["candidates"] {
             guard o.candidates == 0 || o.candidates >= o.topK else {
                 throw v.error("must be at least top_k (\(o.topK)), got \(o.candidates)")

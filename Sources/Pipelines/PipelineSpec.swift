@@ -123,6 +123,9 @@ public struct OutputSpec: Sendable, Equatable {
     /// The worker publishes an `item_bias` adjustment only when the bias moved at least this much over a poll
     /// batch (0: any change).
     public var minBiasShift: Double
+    /// Half-life in ms of event time of the popularity that picks the `candidates` (0: all-time counts). Not part
+    /// of the checkpointed state's definition: it may change across a restart (see ``ItemCatalog``).
+    public var popularityHalfLifeMs: Int64 = 0
 }
 
 /// Progressive-validation options.

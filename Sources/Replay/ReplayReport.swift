@@ -25,6 +25,9 @@ public struct ReplayReport: Codable, Sendable {
     public var rankingCount: Int
     public var hitRateAt10: Double?
     public var ndcgAt10: Double?
+    /// Share of purchases whose item was among the score refresh's candidates just before (see
+    /// `Pipeline.candidateRecall`); nil without positive feedback.
+    public var candidateRecall: Double?
     public var seconds: Double
     public var eventsPerSecond: Double
     public var examplesPerSecond: Double
@@ -84,6 +87,7 @@ public struct ReplayReport: Codable, Sendable {
         case rankingCount = "ranking_count"
         case hitRateAt10 = "hit_rate_at_10"
         case ndcgAt10 = "ndcg_at_10"
+        case candidateRecall = "candidate_recall"
         case eventsPerSecond = "events_per_second"
         case examplesPerSecond = "examples_per_second"
         case peakRSSBytes = "peak_rss_bytes"
@@ -121,6 +125,8 @@ public struct ReplayReport: Codable, Sendable {
         } else {
             rankingCount = 0
         }
+        let recall = p.candidateRecall
+        candidateRecall = recall.checked > 0 ? Double(recall.hits) / Double(recall.checked) : nil
         self.seconds = seconds
         eventsPerSecond = seconds > 0 ? Double(events) / seconds : 0
         examplesPerSecond = seconds > 0 ? Double(m.count) / seconds : 0

@@ -4,12 +4,13 @@ import Foundation
 public enum ReportRendering {
     /// A side-by-side summary table for the terminal.
     public static func table(_ reports: [ReplayReport]) -> String {
-        var rows: [[String]] = [["pipeline", "model", "events", "examples", "logloss", "AUC", "accuracy", "hit@10", "NDCG@10", "events/s", "peak RSS"]]
+        var rows: [[String]] = [["pipeline", "model", "events", "examples", "logloss", "AUC", "accuracy", "hit@10", "NDCG@10", "cand. recall", "events/s", "peak RSS"]]
         for r in reports {
             rows.append([
                 r.pipeline, r.model, "\(r.events)", "\(r.examples)",
                 String(format: "%.4f", r.logloss), String(format: "%.4f", r.auc), String(format: "%.4f", r.accuracy),
                 r.hitRateAt10.map { String(format: "%.4f", $0) } ?? "-", r.ndcgAt10.map { String(format: "%.4f", $0) } ?? "-",
+                r.candidateRecall.map { String(format: "%.4f", $0) } ?? "-",
                 String(format: "%.0f", r.eventsPerSecond), String(format: "%.1f MiB", Double(r.peakRSSBytes) / 1_048_576),
             ])
         }
@@ -45,11 +46,12 @@ public enum ReportRendering {
             s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
         }
         var body = "<h1>Feedloop replay</h1>\n<p>Input: <code>\(esc(reports.first?.input ?? ""))</code>. Progressive validation: each example is scored when it arrives and learned when its label is known.</p>\n"
-        body += "<table><tr><th>pipeline</th><th>model</th><th>optimizer</th><th>examples</th><th>logloss</th><th>AUC</th><th>accuracy</th><th>hit@10</th><th>NDCG@10</th><th>events/s</th></tr>\n"
+        body += "<table><tr><th>pipeline</th><th>model</th><th>optimizer</th><th>examples</th><th>logloss</th><th>AUC</th><th>accuracy</th><th>hit@10</th><th>NDCG@10</th><th>candidate recall</th><th>events/s</th></tr>\n"
         for (i, r) in reports.enumerated() {
             body += "<tr><td><span style=\"color:\(colors[i % colors.count])\">&#9632;</span> \(esc(r.pipeline))</td><td>\(esc(r.model))</td><td>\(esc(r.optimizer))</td><td>\(r.examples)</td>"
             body += String(format: "<td>%.4f</td><td>%.4f</td><td>%.4f</td>", r.logloss, r.auc, r.accuracy)
             body += "<td>\(r.hitRateAt10.map { String(format: "%.4f", $0) } ?? "-")</td><td>\(r.ndcgAt10.map { String(format: "%.4f", $0) } ?? "-")</td>"
+            body += "<td>\(r.candidateRecall.map { String(format: "%.4f", $0) } ?? "-")</td>"
             body += String(format: "<td>%.0f</td></tr>\n", r.eventsPerSecond)
         }
         body += "</table>\n"

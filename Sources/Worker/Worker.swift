@@ -101,6 +101,8 @@ struct WorkerLoop {
     var metrics: WorkerMetrics
     var deliveryFailures = 0
     /// Wall-clock time of the first and the latest message of this run (throughput = events / busy time).
+    /// The catalog-full warning went out (once per process).
+    var warnedCatalogFull = false
     var firstMessageAt: Date?
     var lastMessageAt: Date?
     var eventsAtStart: UInt64 = 0
@@ -442,7 +444,7 @@ struct WorkerLoop {
         try AtomicFile.write(Array(data), to: path)
     }
 
-    func logProgress(rate: Double?, lag: Int64?) {
+    mutating func logProgress(rate: Double?, lag: Int64?) {
         let m = pipeline.metrics
         var meta: Logger.Metadata = [
             "events": "\(pipeline.counters.events)", "examples": "\(m.count)", "rejected": "\(pipeline.counters.rejected)",
@@ -452,6 +454,12 @@ struct WorkerLoop {
         ]
         if let rate { meta["events_per_second"] = "\(Int(rate))" }
         if let lag { meta["lag"] = "\(lag)" }
+        if pipeline.catalog.overflow > 0 { meta["catalog_refused_items"] = "\(pipeline.catalog.overflow)" }
         logger.info("progress", metadata: meta)
+        if pipeline.catalog.overflow > 0 && !warnedCatalogFull {
+            warnedCatalogFull = true
+            logger.warning(
+                "item catalog full (outputs.catalog_capacity \(pipeline.catalog.capacity)): new items are learned but never scored as candidates; raise catalog_capacity (a restart keeps the model)")
+        }
     }
 }

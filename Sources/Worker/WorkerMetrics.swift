@@ -19,6 +19,8 @@ struct WorkerMetrics {
     let auc: Gauge
     let scores: Gauge
     let adjustments: Gauge
+    let catalogItems: Gauge
+    let catalogRefused: Gauge
     var lastEvents: UInt64 = 0
     var lastRejected: UInt64 = 0
 
@@ -39,6 +41,8 @@ struct WorkerMetrics {
         auc = Gauge(label: "feedloop_progressive_auc", dimensions: d)
         scores = Gauge(label: "feedloop_scores_published", dimensions: d)
         adjustments = Gauge(label: "feedloop_adjustments_published", dimensions: d)
+        catalogItems = Gauge(label: "feedloop_catalog_items", dimensions: d)
+        catalogRefused = Gauge(label: "feedloop_catalog_refused_items", dimensions: d)
     }
 
     /// Mean per-event processing time of a poll batch.
@@ -60,6 +64,8 @@ struct WorkerMetrics {
         }
         scores.record(Double(published.scores))
         adjustments.record(Double(published.adjustments))
+        catalogItems.record(Double(pipeline.catalog.count))
+        catalogRefused.record(Double(pipeline.catalog.overflow))
     }
 
     func lag(_ value: Int64) { if value >= 0 { lagGauge.record(Double(value)) } }

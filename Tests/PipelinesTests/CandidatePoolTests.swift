@@ -7,16 +7,119 @@ import Testing
 /// The popularity pool of the catalog (`outputs.candidates`): kept exactly and incrementally, restored from a
 /// checkpoint, and the only candidates of a score refresh.
 @Suite struct CandidatePoolTests {
-    /// Checks the pool's definition: min(n, count) distinct items sorted by positives (descending), and no item
-    /// outside with more positives than the smallest inside.
+    /// Checks the pool's definition: min(n, count) distinct items sorted by positives (with a half-life: by
+    /// popularity), descending, and no item outside with more than the smallest inside.
     static func checkPool(_ catalog: ItemCatalog, _ n: Int, _ context: String = "") {
         let pool = catalog.pool.map(Int.init)
         #expect(pool.count == min(n, catalog.count), "\(context)")
         #expect(Set(pool).count == pool.count, "\(context)")
-        let counts = pool.map { catalog.positiveCount(of: $0) }
+        let counts = pool.map { catalog.popularity(of: $0) }
+        if catalog.halfLifeMs == 0 { #expect(counts == pool.map { Double(catalog.positiveCount(of: $0)) }) }
         #expect(zip(counts, counts.dropFirst()).allSatisfy { $0 >= $1 }, "not sorted: \(counts) \(context)")
         let inside = Set(pool), smallest = counts.last ?? 0
-        #expect((0..<catalog.count).allSatisfy { inside.contains($0) || catalog.positiveCount(of: $0) <= smallest }, "\(context)")
+        #expect((0..<catalog.count).allSatisfy { inside.contains($0) || catalog.popularity(of: $0) <= smallest }, "\(context)")
+    }
+
+    /// With a half-life the pool holds the items with the most *recent* feedback: checked against decayed counts
+    /// computed directly (Σ 2^−(age / half-life) per item at the end), over a stream long enough (3,000 half-lives)
+    /// to move the epoch forward many times, with purchases out of order.
+    @Test(arguments: [1, 9, 64])
+    func decayedPoolHoldsTheItemsWithTheMostRecentFeedback(capacity: Int) {
+        let halfLife: Int64 = 1000
+        var catalog = ItemCatalog(capacity: 500, featureWidth: 1, poolCapacity: capacity, halfLifeMs: halfLife)
+        var state: UInt64 = 0x51ED_2701 &+ UInt64(capacity)
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 33
+        }
+        var times: [[Int64]] = []
+        var now: Int64 = 1_700_000_000_000, latest = now
+        var checks = 0
+        for step in 0..<30_000 {
+            now += Int64(next() % 200)
+            let id = Array("m\(next() % UInt64(10 + step / 100))".utf8)
+            let key = UInt64(id.hashValue.magnitude) | 1
+            guard let item = id.withUnsafeBytes({ catalog.lookupOrInsert(key: key, id: $0) }) else { continue }
+            if item == times.count { times.append([]) }
+            if next() % 3 != 0 {
+                let hot = catalog.count > 20 && next() % 2 == 0 ? catalog.count - 1 - Int(next() % 20) : item
+                let t = next() % 10 == 0 ? now - Int64(next() % 5_000) : now  // some arrive late
+                catalog.recordPositive(hot, at: t)
+                times[hot].append(t)
+                latest = max(latest, t)
+            }
+            if step % 97 == 0 {
+                Self.checkPool(catalog, capacity, "step \(step)")
+                checks += 1
+            }
+        }
+        Self.checkPool(catalog, capacity)
+        #expect(checks > 300)
+        // The epoch moved forward (the run spans ~3,000 half-lives) and the numbers stayed finite.
+        let epoch = try! #require(catalog.epochMs)
+        #expect(latest - epoch < 257 * halfLife)
+        #expect((0..<catalog.count).allSatisfy { catalog.popularity(of: $0).isFinite })
+        // Each popularity is the item's decayed count at `latest`, up to the common factor 2^((latest − epoch)/h).
+        let factor = exp2(Double(latest - epoch) / Double(halfLife))
+        for item in 0..<catalog.count {
+            let direct = times[item].reduce(0.0) { $0 + exp2(Double($1 - latest) / Double(halfLife)) }
+            let kept = catalog.popularity(of: item) / factor
+            #expect(abs(kept - direct) <= 1e-9 * max(direct, 1e-300) || (direct < 1e-200 && kept < 1e-200), "item \(item): \(kept) vs \(direct)")
+        }
+        // And so the pool is the top of the directly computed decayed counts (where they are not tied).
+        let direct = (0..<catalog.count).map { item in times[item].reduce(0.0) { $0 + exp2(Double($1 - latest) / Double(halfLife)) } }
+        let poolSmallest = catalog.pool.map { direct[Int($0)] }.min()!
+        let outsideLargest = (0..<catalog.count).filter { !catalog.pool.contains(Int32($0)) }.map { direct[$0] }.max() ?? 0
+        #expect(outsideLargest <= poolSmallest * (1 + 1e-9))
+        // The pool moved on: items bought long ago left it.
+        var rebuilt = catalog
+        rebuilt.rebuildPool()
+        Self.checkPool(rebuilt, capacity)
+    }
+
+    @Test func aNewBestSellerReplacesLastSeasonsWithAHalfLifeButNotWithout() {
+        func run(halfLife: Int64) -> [String] {
+            var catalog = ItemCatalog(capacity: 10, featureWidth: 1, poolCapacity: 1, halfLifeMs: halfLife)
+            func item(_ id: String) -> Int { Array(id.utf8).withUnsafeBytes { catalog.lookupOrInsert(key: UInt64(id.utf8.first!), id: $0)! } }
+            let day: Int64 = 86_400_000
+            let old = item("old"), new = item("new")
+            for k in 0..<100 { catalog.recordPositive(old, at: Int64(k) * 1000) }         // 100 purchases on day 0
+            for k in 0..<5 { catalog.recordPositive(new, at: 30 * day + Int64(k) * 1000) }  // 5 on day 30
+            return catalog.pool.map { catalog.id(of: Int($0)) }
+        }
+        #expect(run(halfLife: 0) == ["old"])
+        #expect(run(halfLife: 86_400_000) == ["new"])
+    }
+
+    @Test func checkpointRestoresDecayedPopularityExactly() throws {
+        let spec = try Self.spec(candidates: 10, halfLife: "2s")
+        var p = Pipeline(spec: spec)
+        var sink = PipelineStepTests.RecordingSink()
+        let lines = CandidateScoringTests.stream(events: 3000, seed: 11)  // 1,500 s of event time: the epoch moves
+        PipelineStepTests.feed(&p, Array(lines[..<2000]), &sink)
+        #expect(p.catalog.epochMs != nil && p.catalog.epochMs! > 0)
+        let bytes = p.checkpointBytes(positions: [])
+        let (restored, _) = try Pipeline.restore(spec: spec, from: bytes)
+        #expect(restored.catalog.pool == p.catalog.pool)
+        #expect(restored.catalog.epochMs == p.catalog.epochMs)
+        #expect((0..<p.catalog.count).allSatisfy { restored.catalog.popularity(of: $0).bitPattern == p.catalog.popularity(of: $0).bitPattern })
+        var a = p, b = restored
+        PipelineStepTests.feed(&a, Array(lines[2000...]), &sink)
+        PipelineStepTests.feed(&b, Array(lines[2000...]), &sink)
+        #expect(a.catalog.pool == b.catalog.pool)
+        #expect(a.checkpointBytes(positions: []) == b.checkpointBytes(positions: []))
+        // The half-life may change across a restart (it is not part of the state's definition): off ranks by the
+        // counts, on-from-off starts from the counts, and another half-life keeps the popularity's order.
+        let (off, _) = try Pipeline.restore(spec: try Self.spec(candidates: 10), from: bytes)
+        Self.checkPool(off.catalog, 10)
+        #expect(off.catalog.halfLifeMs == 0)
+        let (other, _) = try Pipeline.restore(spec: try Self.spec(candidates: 10, halfLife: "1h"), from: bytes)
+        Self.checkPool(other.catalog, 10)
+        #expect(other.catalog.pool == p.catalog.pool)
+        let (fromCounts, _) = try Pipeline.restore(spec: spec, from: off.checkpointBytes(positions: []))
+        Self.checkPool(fromCounts.catalog, 10)
+        #expect(fromCounts.catalog.epochMs == nil)
+        #expect((0..<p.catalog.count).allSatisfy { fromCounts.catalog.popularity(of: $0) == Double(p.catalog.positiveCount(of: $0)) })
     }
 
     @Test(arguments: [1, 7, 64])
@@ -55,8 +158,12 @@ import Testing
         #expect(rebuilt.pool.map { rebuilt.positiveCount(of: Int($0)) } == catalog.pool.map { catalog.positiveCount(of: Int($0)) })
     }
 
-    static func spec(candidates: Int) throws -> PipelineSpec {
-        try PipelineSpec.parse(yaml: CandidateScoringTests.spec + "\noutputs: {top_k: 5, candidates: \(candidates)}\n")
+    static func spec(candidates: Int, halfLife: String = "off") throws -> PipelineSpec {
+        if candidates == 0 {
+            return try PipelineSpec.parse(yaml: CandidateScoringTests.spec + "\noutputs: {top_k: 5, candidates: all}\n")
+        }
+        return try PipelineSpec.parse(
+            yaml: CandidateScoringTests.spec + "\noutputs: {top_k: 5, candidates: \(candidates), popularity_half_life: \(halfLife)}\n")
     }
 
     @Test func scoreRefreshRanksOnlyThePoolAndScoresItBitIdentically() throws {
@@ -87,6 +194,30 @@ import Testing
         var rest: [(item: Int, probability: Double)] = []
         p.topItems(k: 10, excluding: excluded, into: &rest)
         #expect(rest.map(\.item) == all.map(\.item).filter { !excluded.contains($0) })
+    }
+
+    @Test(arguments: ["off", "20s"])
+    func candidateRecallCountsPurchasesOfItemsThatWereCandidates(halfLife: String) throws {
+        var p = Pipeline(spec: try Self.spec(candidates: 10, halfLife: halfLife))
+        var sink = PipelineStepTests.RecordingSink()
+        var expected: (checked: UInt64, hits: UInt64) = (0, 0)
+        var candidate = false
+        for line in CandidateScoringTests.stream(events: 3000, seed: 21) {
+            if line.contains(#""type":"purchase""#) {
+                // Its click came just before (same item) and clicks do not move the pool.
+                expected.checked += 1
+                if candidate { expected.hits += 1 }
+            }
+            PipelineStepTests.feed(&p, [line], &sink)
+            if line.contains(#""type":"click""#) { candidate = p.lastItem >= 0 && Set(p.catalog.pool).contains(Int32(p.lastItem)) }
+        }
+        #expect(p.candidateRecall == expected)
+        #expect(expected.checked == p.counters.feedback)
+        #expect(expected.hits > 0 && expected.hits < expected.checked)
+        // Without a pool every catalog item is a candidate.
+        var all = Pipeline(spec: try Self.spec(candidates: 0))
+        PipelineStepTests.feed(&all, CandidateScoringTests.stream(events: 3000, seed: 21), &sink)
+        #expect(all.candidateRecall.hits == all.candidateRecall.checked)
     }
 
     @Test func checkpointRestoresCountsAndPool() throws {
@@ -131,5 +262,20 @@ import Testing
         } catch {
             #expect(error.key == "outputs.min_bias_shift")
         }
+        #expect(try PipelineSpec.parse(yaml: base).outputs.popularityHalfLifeMs == 0)
+        #expect(try PipelineSpec.parse(yaml: base + "\noutputs: {popularity_half_life: 7d}").outputs.popularityHalfLifeMs == 7 * 86_400_000)
+        #expect(try PipelineSpec.parse(yaml: base + "\noutputs: {popularity_half_life: off}").outputs.popularityHalfLifeMs == 0)
+        for bad in ["500ms", "-1d", "soon"] {
+            do {
+                _ = try PipelineSpec.parse(yaml: base + "\noutputs:\n  popularity_half_life: \(bad)\n", file: "p.yaml")
+                Issue.record("popularity_half_life \(bad) accepted")
+            } catch {
+                #expect(error.key == "outputs.popularity_half_life")
+                #expect(error.line == 21)
+            }
+        }
+        // Not part of the state's definition: a checkpoint restores under another half-life.
+        #expect(Pipeline(spec: try PipelineSpec.parse(yaml: base + "\noutputs: {popularity_half_life: 7d}")).specFingerprint
+            == Pipeline(spec: try PipelineSpec.parse(yaml: base)).specFingerprint)
     }
 }

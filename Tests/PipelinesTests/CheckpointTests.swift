@@ -127,7 +127,53 @@ import Testing
         // Several example weights and positives: their Dictionary/Set order is randomised per process, so a
         // fingerprint over that order would miss this constant in about every other run.
         let got = try Self.fingerprint(Self.yaml)
-        #expect(got == 0x27f9_3209, "got 0x\(String(got, radix: 16))")
+        #expect(got == 0x2f20_fa01, "got 0x\(String(got, radix: 16))")
+        // Encoding 1 (checkpoint format 2, with the catalog capacity) keeps its value, so format-2 checkpoints
+        // still restore.
+        let legacy = Pipeline(spec: try PipelineSpec.parse(yaml: Self.yaml)).specFingerprint(encoding: 1)
+        #expect(legacy == 0x27f9_3209, "got 0x\(String(legacy, radix: 16))")
+    }
+
+    @Test func formatTwoCheckpointRestoresAndTheCatalogCapacityMayGrowButNotShrinkBelowIt() throws {
+        let yaml = CandidateScoringTests.spec + "\noutputs: {top_k: 5, candidates: 10, catalog_capacity: 100}\n"
+        let spec = try PipelineSpec.parse(yaml: yaml)
+        var p = Pipeline(spec: spec)
+        var sink = PipelineStepTests.RecordingSink()
+        PipelineStepTests.feed(&p, CandidateScoringTests.stream(events: 1500, seed: 3), &sink)
+        #expect(p.catalog.count == 60)
+        var w = BinaryWriter()
+        p.writeCheckpoint(positions: [InputPosition(topic: "events", partition: 0, offset: 42)], into: &w, format: 2)
+        let current = p.checkpointBytes(positions: [InputPosition(topic: "events", partition: 0, offset: 42)])
+        for bytes in [w.bytes, current] {
+            let (restored, positions) = try Pipeline.restore(spec: spec, from: bytes)
+            #expect(positions.map(\.offset) == [42])
+            #expect(restored.model.snapshotBytes() == p.model.snapshotBytes())
+            #expect(restored.catalog.pool == p.catalog.pool)
+            // Written again in the current format, both are the original's bytes.
+            #expect(restored.checkpointBytes(positions: positions) == current)
+            // A larger catalog keeps everything; a smaller one than the checkpoint holds is refused by name.
+            // (Format 2's fingerprint covered the capacity, so those checkpoints restore only with the same one.)
+            guard bytes == current else { continue }
+            let larger = try PipelineSpec.parse(yaml: yaml.replacingOccurrences(of: "catalog_capacity: 100", with: "catalog_capacity: 1000"))
+            let (grown, _) = try Pipeline.restore(spec: larger, from: bytes)
+            #expect(grown.model.snapshotBytes() == p.model.snapshotBytes())
+            #expect(grown.catalog.pool == p.catalog.pool)
+            let smaller = try PipelineSpec.parse(yaml: yaml.replacingOccurrences(of: "catalog_capacity: 100", with: "catalog_capacity: 50"))
+            do {
+                _ = try Pipeline.restore(spec: smaller, from: bytes, path: "c.flck")
+                Issue.record("a catalog of 60 items restored into a capacity of 50")
+            } catch {
+                #expect(error == .catalogTooSmall(path: "c.flck", items: 60, capacity: 50))
+                #expect(error.description.contains("raise it to at least 60"))
+            }
+        }
+        // The store refuses it too (never skips it as corrupt and starts fresh).
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fl-cap-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var store = try CheckpointStore(directory: dir)
+        try store.write(p, positions: [])
+        let smaller = try PipelineSpec.parse(yaml: yaml.replacingOccurrences(of: "catalog_capacity: 100", with: "catalog_capacity: 50"))
+        #expect(throws: CheckpointError.self) { _ = try store.restoreNewest(spec: smaller) }
     }
 
     @Test func outputAndEvaluationOptionsKeepTheFingerprintStateDefinitionChangesIt() throws {
@@ -137,6 +183,7 @@ import Testing
             Self.yaml + "\noutputs: {top_k: 20, candidates: 50, min_bias_shift: 0.1, scores_topic: s2}",
             Self.yaml + "\nevaluation: {window: 10, ranking: off}",
             Self.yaml + "\ninput: {topics: [other]}",
+            Self.yaml + "\noutputs: {catalog_capacity: 10, popularity_half_life: 7d}",
         ]
         for yaml in kept { #expect(try Self.fingerprint(yaml) == base, "\(yaml)") }
         let changed = [
@@ -149,7 +196,6 @@ import Testing
             Self.yaml.replacingOccurrences(of: "attribution_window: 30m", with: "attribution_window: 31m"),
             Self.yaml.replacingOccurrences(of: "alpha: 0.1", with: "alpha: 0.2"),
             Self.yaml.replacingOccurrences(of: "factors: 4", with: "factors: 8"),
-            Self.yaml + "\noutputs: {catalog_capacity: 10}",
         ]
         for yaml in changed { #expect(try Self.fingerprint(yaml) != base, "\(yaml)") }
     }
