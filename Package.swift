@@ -70,7 +70,9 @@ let package = Package(
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Kafka", "Pipelines", "Learning"]),
+        .testTarget(name: "WorkerTests", dependencies: [
+            "Worker", "Kafka", "Pipelines", "Learning", .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .testTarget(name: "DeploymentTests", dependencies: [.product(name: "Yams", package: "Yams")]),
     ]
 )

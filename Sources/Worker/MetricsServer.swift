@@ -7,18 +7,21 @@ import Foundation
 import Prometheus
 
 /// A minimal HTTP/1.1 server for Prometheus scrapes: `GET /metrics` returns the registry's text exposition,
-/// `GET /healthz` returns `ok`. One connection at a time on its own thread; bound to 127.0.0.1 by default.
+/// `GET /healthz` returns `ok`, or 503 with the reason when the worker loop's heartbeat says it stalled. One
+/// connection at a time on its own thread; bound to 127.0.0.1 by default.
 public final class MetricsServer: @unchecked Sendable {
     // @unchecked: `fd` and `thread` are set once in `start()` before the serving thread exists; `stopped` is
     // only read by the serving thread after `close()` made accept() fail.
     private let registry: PrometheusCollectorRegistry
+    private let heartbeat: LoopHeartbeat?
     private var fd: Int32 = -1
     private var thread: Thread?
     /// The port actually bound (useful with port 0).
     public private(set) var port: Int = 0
 
-    public init(registry: PrometheusCollectorRegistry) {
+    public init(registry: PrometheusCollectorRegistry, heartbeat: LoopHeartbeat? = nil) {
         self.registry = registry
+        self.heartbeat = heartbeat
     }
 
     /// Binds and starts serving. Throws when the address cannot be bound.
@@ -45,7 +48,8 @@ public final class MetricsServer: @unchecked Sendable {
         self.port = Int(UInt16(bigEndian: actual.sin_port))
         let listening = fd
         let registry = self.registry
-        let t = Thread { MetricsServer.serve(listening, registry) }
+        let heartbeat = self.heartbeat
+        let t = Thread { MetricsServer.serve(listening, registry, heartbeat) }
         t.name = "feedloop-metrics"
         t.start()
         thread = t
@@ -60,7 +64,7 @@ public final class MetricsServer: @unchecked Sendable {
         }
     }
 
-    private static func serve(_ fd: Int32, _ registry: PrometheusCollectorRegistry) {
+    private static func serve(_ fd: Int32, _ registry: PrometheusCollectorRegistry, _ heartbeat: LoopHeartbeat?) {
         var request = [UInt8](repeating: 0, count: 4096)
         while true {
             let client = accept(fd, nil, nil)
@@ -77,7 +81,12 @@ public final class MetricsServer: @unchecked Sendable {
                 let body = registry.emitToBuffer()
                 response = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
             } else if line.hasPrefix("GET /healthz") {
-                response = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n".utf8)
+                if let reason = heartbeat?.stall() {
+                    let body = Array((reason + "\n").utf8)
+                    response = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
+                } else {
+                    response = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n".utf8)
+                }
             } else {
                 response = Array("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
             }

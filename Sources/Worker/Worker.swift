@@ -189,6 +189,7 @@ struct WorkerLoop {
         var lastProgress = Date()
         var progressEvents = pipeline.counters.events
         while !stop() {
+            options.heartbeat?.beat()
             let pollStart = DispatchTime.now().uptimeNanoseconds
             batchStart = 0  // set at the batch's first message (the poll may first wait for one)
             let pollStartDate = Date()
@@ -335,6 +336,7 @@ struct WorkerLoop {
         // Outputs of the included events must be delivered before the checkpoint says they are done.
         publishPending()
         while producer.outstandingCount > 0 {
+            options.heartbeat?.beat()  // waiting for the broker is not a stall
             try serveDeliveries()
             do {
                 try producer.flush(timeout: .seconds(5))

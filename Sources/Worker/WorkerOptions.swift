@@ -34,6 +34,8 @@ public struct WorkerOptions: Sendable {
     public var summaryPath: String? = nil
     /// Progress line period on the log, seconds (0 = off).
     public var progressEverySeconds: Double = 5
+    /// Beaten once per loop turn, for the metrics server's `/healthz` (nil: no liveness tracking).
+    public var heartbeat: LoopHeartbeat? = nil
     /// Messages taken per poll.
     public var maxMessagesPerPoll: Int = 4096
     /// Raw librdkafka properties for consumer, producer and admin (SASL/SSL…). Secrets are never logged.

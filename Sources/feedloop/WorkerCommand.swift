@@ -35,6 +35,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("progress-seconds"), help: "Progress log period in seconds (0: off).") var progressSeconds = 5.0
     @Option(name: .customLong("kafka-property"), parsing: .singleValue, help: "Raw librdkafka property KEY=VALUE (repeatable; SASL/SSL…).") var kafkaProperties: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(name: .customLong("health-stall"), help: "GET /healthz answers 503 when the worker loop has not turned for this long (e.g. 2m).") var healthStall = "2m"
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -63,11 +64,15 @@ struct WorkerCommand: AsyncParsableCommand {
             guard let eq = property.firstIndex(of: "=") else { throw ValidationError("--kafka-property needs KEY=VALUE, got '\(property)'") }
             options.kafkaProperties[String(property[..<eq])] = String(property[property.index(after: eq)...])
         }
+        let stallMs = try parseDuration(healthStall, option: "--health-stall")
+        guard stallMs >= 1000 else { throw ValidationError("--health-stall: at least 1s, got '\(healthStall)'") }
+        let heartbeat = LoopHeartbeat(stallSeconds: Double(stallMs) / 1000)
+        options.heartbeat = heartbeat
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         var server: MetricsServer? = nil
         if metricsPort >= 0 {
-            let s = MetricsServer(registry: registry)
+            let s = MetricsServer(registry: registry, heartbeat: heartbeat)
             try s.start(host: metricsHost, port: metricsPort)
             logger.info("metrics on http://\(metricsHost):\(s.port)/metrics")
             server = s

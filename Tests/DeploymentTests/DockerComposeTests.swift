@@ -209,8 +209,8 @@ struct DockerComposeTests {
                 "the metrics endpoint must listen on all interfaces inside the container")
         #expect(worker.ports.contains("127.0.0.1:\(port):\(port)"), "metrics port \(port) not published on 127.0.0.1")
         let probe = worker.healthcheck.joined(separator: " ")
-        #expect(probe.contains("127.0.0.1/\(port)") && probe.contains("/metrics"),
-                "healthcheck does not probe GET /metrics on \(port): \(probe)")
+        #expect(probe.contains("127.0.0.1/\(port)") && probe.contains("GET /healthz "),
+                "healthcheck does not probe GET /healthz (the loop's liveness) on \(port): \(probe)")
     }
 
     @Test(.enabled(if: WorkerCLI.isWritten, "the worker subcommand is not written yet"))

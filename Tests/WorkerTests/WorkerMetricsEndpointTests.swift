@@ -26,6 +26,7 @@ extension WorkerIntegrationTests {
         // The lag gauge is set with the progress line; one more second makes sure it reflects the end of the input.
         try await Task.sleep(for: .seconds(2))
         let text = try Self.httpGet(port: port, path: "/metrics")
+        let health = try Self.httpGet(port: port, path: "/healthz")
         worker.send(SIGTERM)
         let termination = try await worker.waitForExit(timeout: .seconds(60))
         try #require(termination == .exited(0), "\(termination)\n\(worker.logTail())")
@@ -50,6 +51,10 @@ extension WorkerIntegrationTests {
         #expect(scraped > 0 && scraped <= Double(summary.published.scores))
         #expect((value("feedloop_event_to_score_delivered_seconds_count") ?? 0) > 0, "\(text)")
         #expect(text.contains("# TYPE feedloop_events_total counter"))
+        // The catalog's fill, and the loop's liveness (it turns at least every 100 ms while idle).
+        #expect((value("feedloop_catalog_items") ?? 0) > 0, "\(text)")
+        #expect(value("feedloop_catalog_refused_items") == 0, "\(text)")
+        #expect(health.hasSuffix("\r\n\r\nok\n"), "\(health)")
         // The exit summary has the same refreshes' delays: inside the worker and from the event's timestamp.
         let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scenario.summaryPath("worker")))) as? [String: Any]
         let delays = try #require(raw?["score_delay"] as? [String: [String: Any]], "no score_delay in the summary")
@@ -69,8 +74,15 @@ extension WorkerIntegrationTests {
         #expect(0 < p50 && p50 <= p99 && p99 <= worst)
     }
 
-    /// A minimal HTTP/1.0 GET on 127.0.0.1 (the test needs no HTTP client library).
+    /// A minimal HTTP/1.0 GET on 127.0.0.1 (the test needs no HTTP client library); requires status 200.
     static func httpGet(port: Int, path: String) throws -> String {
+        let text = try httpGetAnyStatus(port: port, path: path)
+        try #require(text.hasPrefix("HTTP/1.") && text.contains(" 200 "), "response: \(text.prefix(200))")
+        return text
+    }
+
+    /// The whole response (status line, headers, body) of a GET on 127.0.0.1.
+    static func httpGetAnyStatus(port: Int, path: String) throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         try #require(fd >= 0)
         defer { close(fd) }
@@ -91,8 +103,6 @@ extension WorkerIntegrationTests {
             if n <= 0 { break }
             response += buffer[0..<n]
         }
-        let text = String(decoding: response, as: UTF8.self)
-        try #require(text.hasPrefix("HTTP/1.") && text.contains(" 200 "), "response: \(text.prefix(200))")
-        return text
+        return String(decoding: response, as: UTF8.self)
     }
 }

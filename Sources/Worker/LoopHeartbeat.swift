@@ -1,0 +1,51 @@
+import Dispatch
+import Foundation
+
+/// The worker loop's liveness, for `GET /healthz`: the loop beats once per turn (a poll batch, at least every
+/// 100 ms when idle, and while it waits for output deliveries before a checkpoint), and the metrics thread reads
+/// how long ago the last beat was. A loop that stops turning — a deadlock, a wedged call — turns `/healthz` to
+/// 503 after `stallSeconds`, while `/metrics` keeps answering, so an orchestrator's liveness probe can restart
+/// it (the restart resumes from the last checkpoint). Waiting for an unreachable broker is not a stall: the loop
+/// keeps turning, and a restart would not help.
+///
+/// A lock, not `Synchronization.Atomic` (macOS 15+, and the package supports macOS 14): one uncontended lock per
+/// loop turn (a poll batch, not an event).
+public final class LoopHeartbeat: @unchecked Sendable {
+    // @unchecked: `last` is only read and written under `lock`; the other properties are immutable.
+    private let lock = NSLock()
+    /// Uptime (ns) of the last beat; 0 before the loop's first turn.
+    private var last: UInt64 = 0
+    /// Uptime (ns) when the heartbeat was made: start-up (checkpoint restore, group join) counts from here.
+    private let created: UInt64
+    /// How long without a beat counts as stalled.
+    public let stallSeconds: Double
+
+    public init(stallSeconds: Double) {
+        self.stallSeconds = stallSeconds
+        created = DispatchTime.now().uptimeNanoseconds
+    }
+
+    /// Records a turn of the loop.
+    public func beat() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        lock.lock()
+        last = now
+        lock.unlock()
+    }
+
+    /// Seconds since the last beat (or since start-up, before the first one).
+    public func secondsSinceBeat(now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Double {
+        lock.lock()
+        let beat = last
+        lock.unlock()
+        let since = beat == 0 ? created : beat
+        return Double(now &- min(now, since)) / 1e9
+    }
+
+    /// nil while the loop turns; otherwise why `/healthz` fails.
+    public func stall(now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> String? {
+        let seconds = secondsSinceBeat(now: now)
+        guard seconds > stallSeconds else { return nil }
+        return "worker loop stalled: no turn for \(Int(seconds)) s (limit \(Int(stallSeconds)) s)"
+    }
+}
