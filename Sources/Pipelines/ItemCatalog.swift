@@ -157,19 +157,7 @@ public struct ItemCatalog: Sendable {
             recordDecayed(item, at: timestamp)
             return
         }
-        guard poolCapacity > 0 else { return }
-        var place = Int(poolPlace[item])
-        if place < 0 {
-            // Outside the pool every count is ≤ the pool's smallest (its last item's): the item enters only by
-            // passing it — it then had that count — and the last one leaves. A tie stays out.
-            let last = pool.count - 1
-            let leaving = Int(pool[last])
-            guard old &+ 1 > positives[leaving] else { return }
-            poolPlace[leaving] = -1
-            pool[last] = Int32(item)
-            poolPlace[item] = Int32(last)
-            place = last
-        }
+        guard poolCapacity > 0, let place = placeOrEnter(item, rank: Double(old &+ 1)) else { return }
         // Swap with the first item of its old count's block (binary search: the pool is sorted by count,
         // descending): the pool stays sorted with one swap.
         var lo = 0, hi = place
@@ -210,17 +198,7 @@ public struct ItemCatalog: Sendable {
         let weight = decayWeight(at: timestamp)  // first: it may rescale every popularity
         let new = popularity[item] + weight
         popularity[item] = new
-        guard poolCapacity > 0 else { return }
-        var place = Int(poolPlace[item])
-        if place < 0 {
-            let last = pool.count - 1
-            let leaving = Int(pool[last])
-            guard new > popularity[leaving] else { return }
-            poolPlace[leaving] = -1
-            pool[last] = Int32(item)
-            poolPlace[item] = Int32(last)
-            place = last
-        }
+        guard poolCapacity > 0, let place = placeOrEnter(item, rank: new) else { return }
         // The first place whose item has less popularity than the new value (the pool is sorted, descending).
         var lo = 0, hi = place
         while lo < hi {
@@ -237,6 +215,22 @@ public struct ItemCatalog: Sendable {
         }
         pool[lo] = Int32(item)
         poolPlace[item] = Int32(lo)
+    }
+
+    /// The place in the pool of `item`, whose rank just grew to `rank`: its own, or — for an item outside — the
+    /// last one, when it now passes the last item (which leaves); nil when it stays out. Outside the pool every
+    /// rank is ≤ the pool's smallest (its last item's), so passing that one is the only way in; a tie stays out.
+    @inline(__always)
+    mutating func placeOrEnter(_ item: Int, rank: Double) -> Int? {
+        let place = Int(poolPlace[item])
+        if place >= 0 { return place }
+        let last = pool.count - 1
+        let leaving = Int(pool[last])
+        guard rank > self.rank(of: leaving) else { return nil }
+        poolPlace[leaving] = -1
+        pool[last] = Int32(item)
+        poolPlace[item] = Int32(last)
+        return last
     }
 
     /// What orders the pool: the item's popularity with a half-life, its positive count without.
