@@ -21,6 +21,9 @@ struct WorkerMetrics {
     let adjustments: Gauge
     let catalogItems: Gauge
     let catalogRefused: Gauge
+    let pendingExamples: Gauge
+    let overflowNegatives: Gauge
+    let unattributedFeedback: Gauge
     var lastEvents: UInt64 = 0
     var lastRejected: UInt64 = 0
 
@@ -43,6 +46,9 @@ struct WorkerMetrics {
         adjustments = Gauge(label: "feedloop_adjustments_published", dimensions: d)
         catalogItems = Gauge(label: "feedloop_catalog_items", dimensions: d)
         catalogRefused = Gauge(label: "feedloop_catalog_refused_items", dimensions: d)
+        pendingExamples = Gauge(label: "feedloop_pending_examples", dimensions: d)
+        overflowNegatives = Gauge(label: "feedloop_label_overflow_negatives", dimensions: d)
+        unattributedFeedback = Gauge(label: "feedloop_unattributed_feedback", dimensions: d)
     }
 
     /// Mean per-event processing time of a poll batch.
@@ -66,6 +72,9 @@ struct WorkerMetrics {
         adjustments.record(Double(published.adjustments))
         catalogItems.record(Double(pipeline.catalog.count))
         catalogRefused.record(Double(pipeline.catalog.overflow))
+        pendingExamples.record(Double(pipeline.join.pendingCount))
+        overflowNegatives.record(Double(pipeline.counters.overflowNegatives))
+        unattributedFeedback.record(Double(pipeline.counters.unattributedFeedback))
     }
 
     func lag(_ value: Int64) { if value >= 0 { lagGauge.record(Double(value)) } }

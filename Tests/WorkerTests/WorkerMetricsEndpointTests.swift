@@ -54,6 +54,10 @@ extension WorkerIntegrationTests {
         // The catalog's fill, and the loop's liveness (it turns at least every 100 ms while idle).
         #expect((value("feedloop_catalog_items") ?? 0) > 0, "\(text)")
         #expect(value("feedloop_catalog_refused_items") == 0, "\(text)")
+        // The label join: nothing forced out by overflow, and every purchase had its click pending.
+        #expect(value("feedloop_pending_examples") != nil, "\(text)")
+        #expect(value("feedloop_label_overflow_negatives") == 0, "\(text)")
+        #expect(value("feedloop_unattributed_feedback") == 0, "\(text)")
         #expect(health.hasSuffix("\r\n\r\nok\n"), "\(health)")
         // The exit summary has the same refreshes' delays: inside the worker and from the event's timestamp.
         let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scenario.summaryPath("worker")))) as? [String: Any]
