@@ -514,6 +514,16 @@ public struct Featurizer: Sendable {
         return FeatureSlice(indices: scratch.rowIndices, values: scratch.rowValues, fields: scratch.rowFields, count: n)
     }
 
+    /// The item-side namespaces alone, without crosses: the item's own features (its MF tower), into the
+    /// featurizer's own row buffer, valid until the next mutating call.
+    public mutating func emitItemNamespaces() -> FeatureSlice {
+        makeUnique()
+        let n = writeRowPart(
+            namespaces: independentNamespaces..<namespaceCount, crosses: independentCrosses..<independentCrosses,
+            scratch.rowIndices, scratch.rowValues, scratch.rowFields, at: 0)
+        return FeatureSlice(indices: scratch.rowIndices, values: scratch.rowValues, fields: scratch.rowFields, count: n)
+    }
+
     /// The row (at most `maxFeatures` features); returns the count. Row order: first the features that involve no
     /// item-side namespace — those namespaces in spec order, then the crosses of two of them in spec order — then the
     /// item-side namespaces in spec order, then the remaining crosses in spec order. A model sums a row in row order,

@@ -314,6 +314,41 @@ public struct Pipeline: Sendable {
     }
 }
 
+// MARK: - Towers (two-tower MF)
+
+extension Pipeline {
+    /// Two-tower MF only (nil otherwise): writes the user tower `U` (k floats) of the user and context of the last
+    /// processed event into `vector`, and returns the linear part of its rows that involves no item: the global
+    /// bias plus the user's and context's terms (crosses among them included). With ``itemTower(_:into:)`` of item
+    /// `j`, `σ(user linear + item linear + U·I)` is the score of (user, j) when the pipeline has no user × item
+    /// cross (those add their own linear terms); the worker publishes both as `user_vector` / `item_vector`.
+    public mutating func userTower(into vector: inout [Float]) -> Double? {
+        guard case .matrixFactorization(let k, _, _) = model.configuration.kind else { return nil }
+        vector.removeAll(keepingCapacity: true)
+        let model = self.model
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: model.rowStateCount) { state in
+            let linear = model.beginRows(featurizer.emitItemIndependent(), state: state.baseAddress!)
+            vector.append(contentsOf: state.prefix(k))
+            return linear
+        }
+    }
+
+    /// Two-tower MF only (nil otherwise): writes the item tower `I` (k floats) of catalog item `j`, from its
+    /// catalog features, into `vector`, and returns the linear terms of those features (no bias, no crosses).
+    /// Leaves the featurizer's item-side scratch at item `j`.
+    public mutating func itemTower(_ j: Int, into vector: inout [Float]) -> Double? {
+        guard case .matrixFactorization(let k, _, _) = model.configuration.kind, j >= 0, j < catalog.count else { return nil }
+        vector.removeAll(keepingCapacity: true)
+        featurizer.loadItem(j, from: catalog)
+        let model = self.model
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: model.rowStateCount) { state in
+            let linear = model.beginRows(featurizer.emitItemNamespaces(), state: state.baseAddress!) - model.bias
+            vector.append(contentsOf: state[k..<(2 &* k)])
+            return linear
+        }
+    }
+}
+
 @inline(__always) func sigmoid(_ m: Double) -> Double { 1 / (1 + exp(-m)) }
 
 /// Counts of what the pipeline did; all monotonic.

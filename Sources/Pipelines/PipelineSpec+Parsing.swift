@@ -73,7 +73,7 @@ private struct PipelineSpecParser {
         let optimizer = try parseOptimizer(top.required("optimizer"))
         let factorOptimizer = try top["factor_optimizer"].map { (c) throws(PipelineFileError) in try parseOptimizer(c) }
         let model = try parseModel(top.required("model"), features: features, optimizer: optimizer, factorOptimizer: factorOptimizer)
-        let outputs = try top["outputs"].map { (c) throws(PipelineFileError) in try parseOutputs(c) } ?? OutputSpec.defaults
+        let outputs = try top["outputs"].map { (c) throws(PipelineFileError) in try parseOutputs(c, model: model) } ?? OutputSpec.defaults
         let evaluation = try top["evaluation"].map { (c) throws(PipelineFileError) in try parseEvaluation(c) } ?? EvaluationSpec.defaults
         return PipelineSpec(
             version: version, name: name, inputTopics: inputTopics, features: features, label: label,
@@ -255,9 +255,9 @@ private struct PipelineSpecParser {
         return config
     }
 
-    func parseOutputs(_ c: YAMLCursor) throws(PipelineFileError) -> OutputSpec {
+    func parseOutputs(_ c: YAMLCursor, model: ModelConfiguration) throws(PipelineFileError) -> OutputSpec {
         let f = try c.fields(["top_k", "scores_topic", "adjustments_topic", "dlq_topic", "catalog_capacity", "candidates",
-                              "min_bias_shift", "popularity_half_life"])
+                              "min_bias_shift", "popularity_half_life", "vectors"])
         var o = OutputSpec.defaults
         if let v = f["top_k"] { o.topK = try v.int(in: 1...1000) }
         if let v = f["scores_topic"] { o.scoresTopic = try v.string() }
@@ -275,6 +275,18 @@ private struct PipelineSpecParser {
                 let ms = try v.durationMs()
                 guard ms >= 1000 else { throw v.error("must be at least 1s (or off), got \(ms) ms") }
                 o.popularityHalfLifeMs = ms
+            }
+        }
+        if let v = f["vectors"] {
+            switch try v.string() {
+            case "on", "true": o.vectors = true
+            case "off", "false": o.vectors = false
+            case let other: throw v.error("expected on or off, got '\(other)'")
+            }
+            if o.vectors {
+                guard case .matrixFactorization = model.kind else {
+                    throw v.error("only for model type mf (two towers: a user vector and an item vector)")
+                }
             }
         }
         if let v = f["candidates"] {

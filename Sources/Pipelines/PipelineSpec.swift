@@ -126,6 +126,9 @@ public struct OutputSpec: Sendable, Equatable {
     /// Half-life in ms of event time of the popularity that picks the `candidates` (0: all-time counts). Not part
     /// of the checkpointed state's definition: it may change across a restart (see ``ItemCatalog``).
     public var popularityHalfLifeMs: Int64 = 0
+    /// Two-tower MF only: the worker also publishes `user_vector` (with each score refresh) and `item_vector`
+    /// (per poll batch, for the items that learned) adjustments.
+    public var vectors: Bool = false
 }
 
 /// Progressive-validation options.

@@ -103,6 +103,8 @@ struct WorkerLoop {
     /// Wall-clock time of the first and the latest message of this run (throughput = events / busy time).
     /// The catalog-full warning went out (once per process).
     var warnedCatalogFull = false
+    /// A user's or item's tower, for `outputs.vectors` (reused).
+    var tower: [Float] = []
     var firstMessageAt: Date?
     var lastMessageAt: Date?
     var eventsAtStart: UInt64 = 0
@@ -291,6 +293,9 @@ struct WorkerLoop {
         sink.modelVersion = pipeline.model.version
         pipeline.topItems(k: options.spec.outputs.topK, excluding: sink.refreshExcluded, into: &top)
         sink.publishScores(items: top, catalog: pipeline.catalog)
+        if options.spec.outputs.vectors, let linear = pipeline.userTower(into: &tower) {
+            sink.publishUserVector(tower, linear: linear)
+        }
         if batchStart > 0 { inWorkerDelay.record(nanoseconds: DispatchTime.now().uptimeNanoseconds &- batchStart) }
         if sink.refreshFirstMessageMs > 0 {
             let ms = Self.realtimeMilliseconds() - sink.refreshFirstMessageMs
@@ -304,6 +309,14 @@ struct WorkerLoop {
     mutating func publishPending() {
         if sink.refreshDue { publishRefresh() }
         sink.modelVersion = pipeline.model.version
+        if options.spec.outputs.vectors {
+            // Every item that learned in the batch (its tower moved), whether or not its bias moved enough to publish.
+            for shift in sink.biasShifts {
+                if let linear = pipeline.itemTower(shift.item, into: &tower) {
+                    sink.publishItemVector(shift, tower, linear: linear, catalog: pipeline.catalog)
+                }
+            }
+        }
         sink.publishBiasShifts(catalog: pipeline.catalog)
     }
 

@@ -220,6 +220,41 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
         published.scores &+= 1
     }
 
+    /// Publishes the refreshed user's tower (`outputs.vectors`, two-tower MF), right after the run's scores.
+    mutating func publishUserVector(_ vector: [Float], linear: Double) {
+        encoder.begin()
+        encoder.raw(#"{"schema":1,"kind":"user_vector","user_id":"#)
+        refreshUser.withUnsafeBytes { encoder.string($0) }
+        appendVector(vector, linear: linear)
+        appendProvenance(refreshSource, timestamp: refreshTimestamp, firstOffset: refreshFirstOffset)
+        let value = encoder.bytes
+        refreshUser.withUnsafeBytes { publisher.publish(topic: outputs.adjustmentsTopic, key: $0, value: value, headers: []) }
+        published.adjustments &+= 1
+    }
+
+    /// Publishes the tower of an item that learned in this batch (`outputs.vectors`), with its last update's source.
+    mutating func publishItemVector(_ shift: BiasShift, _ vector: [Float], linear: Double, catalog: ItemCatalog) {
+        catalog.withID(of: shift.item) { id in
+            encoder.begin()
+            encoder.raw(#"{"schema":1,"kind":"item_vector","item_id":"#)
+            encoder.string(id)
+            appendVector(vector, linear: linear)
+            encoder.raw(#","updates":"#); encoder.int(Int64(shift.updates))
+            appendProvenance(shift.source)
+            publisher.publish(topic: outputs.adjustmentsTopic, key: id, value: encoder.bytes, headers: [])
+        }
+        published.adjustments &+= 1
+    }
+
+    mutating func appendVector(_ vector: [Float], linear: Double) {
+        encoder.raw(#","vector":["#)
+        for (i, x) in vector.enumerated() {
+            if i > 0 { encoder.raw(",") }
+            encoder.number(Double(x))
+        }
+        encoder.raw(#"],"linear":"#); encoder.number(linear)
+    }
+
     /// Publishes the batch's item-bias shifts (those that moved at least `min_bias_shift`) and starts a new batch.
     mutating func publishBiasShifts(catalog: ItemCatalog) {
         guard !biasShifts.isEmpty else { return }

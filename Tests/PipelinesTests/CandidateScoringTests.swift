@@ -124,3 +124,65 @@ import Testing
         #expect(top[0].probability != top[4].probability)
     }
 }
+
+/// Two-tower MF: the user and item towers the worker publishes (`outputs.vectors`) give back the model's margin.
+@Suite struct TowerTests {
+    static let yaml = """
+        version: 1
+        name: towers
+        features:
+          bits: 16
+          namespaces:
+            - {name: u, field: user_id}
+            - {name: i, field: item_id}
+            - {name: a, field: context.age, transform: bucket, width: 10, side: user}
+            - {name: G, field: context.genres, side: item}
+        label: {examples: {click: 1.0}, positives: [purchase], attribution_window: 0s}
+        model: {type: mf, factors: 6, init_std: 0.1, seed: 3}
+        optimizer: {type: adagrad, learning_rate: 0.1}
+        outputs: {top_k: 5, vectors: on}
+        """
+
+    @Test func userTowerDotItemTowerPlusLinearTermsIsTheMargin() throws {
+        var p = Pipeline(spec: try PipelineSpec.parse(yaml: Self.yaml))
+        var sink = PipelineStepTests.RecordingSink()
+        var user: [Float] = [], item: [Float] = []
+        var checked = 0
+        for (n, line) in CandidateScoringTests.stream(events: 1500, seed: 13).enumerated() {
+            PipelineStepTests.feed(&p, [line], &sink)
+            guard n % 50 == 0, p.catalog.count > 3 else { continue }
+            let userTower = p.userTower(into: &user)
+            let userLinear = try #require(userTower)
+            #expect(user.count == 6)
+            for j in [0, p.catalog.count / 2, p.catalog.count - 1] {
+                let itemTower = p.itemTower(j, into: &item)
+                let itemLinear = try #require(itemTower)
+                let dot = zip(user, item).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                let margin = p.score(candidate: j)  // the full row of this user with item j, as the refresh scores it
+                #expect(abs(margin - (userLinear + itemLinear + dot)) <= 1e-5 * max(1, abs(margin)), "item \(j)")
+                checked += 1
+            }
+        }
+        #expect(checked > 50)
+        #expect(user.contains { $0 != 0 } && item.contains { $0 != 0 })
+        // Other models have no towers.
+        var logistic = Pipeline(spec: try PipelineSpec.parse(yaml: CandidateScoringTests.spec))
+        let none = (logistic.userTower(into: &user), logistic.itemTower(0, into: &item))
+        #expect(none.0 == nil && none.1 == nil)
+    }
+
+    @Test func vectorsAreForTwoTowerModelsOnly() throws {
+        #expect(try PipelineSpec.parse(yaml: Self.yaml).outputs.vectors)
+        for (bad, message) in [
+            (Self.yaml.replacingOccurrences(of: "type: mf, factors: 6, init_std: 0.1, seed: 3", with: "type: logistic"), "only for model type mf"),
+            (Self.yaml.replacingOccurrences(of: "vectors: on", with: "vectors: maybe"), "expected on or off"),
+        ] {
+            do {
+                _ = try PipelineSpec.parse(yaml: bad, file: "t.yaml")
+                Issue.record("accepted: \(bad)")
+            } catch {
+                #expect(error.key == "outputs.vectors" && error.message.contains(message), "\(error)")
+            }
+        }
+    }
+}

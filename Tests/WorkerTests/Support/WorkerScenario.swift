@@ -17,8 +17,12 @@ struct WorkerScenario {
     let deadLetterTopic: String
     let binary: String
 
-    /// Creates the directory and the pipeline file. `brokers` defaults to `FEEDLOOP_BROKERS`.
-    init(_ purpose: String, brokers: String? = nil) throws {
+    /// Creates the directory and the pipeline file: `template` (a shipped pipeline) passed through `edit`, then
+    /// given the test's topics. `brokers` defaults to `FEEDLOOP_BROKERS`.
+    init(
+        _ purpose: String, brokers: String? = nil, template: String = "pipelines/movielens-ftrl.yaml",
+        edit: (String) -> String = { $0 }
+    ) throws {
         self.purpose = purpose
         try WorkerTestEnvironment.checkRuntime()
         self.brokers = try brokers ?? WorkerTestEnvironment.brokers()
@@ -32,8 +36,8 @@ struct WorkerScenario {
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 
-        let template = WorkerTestEnvironment.repositoryRoot.appendingPathComponent("pipelines/movielens-ftrl.yaml").path
-        var yaml = try String(contentsOfFile: template, encoding: .utf8)
+        let template = WorkerTestEnvironment.repositoryRoot.appendingPathComponent(template).path
+        var yaml = edit(try String(contentsOfFile: template, encoding: .utf8))
         for (line, replacement) in [
             ("topics: [events]", "topics: [\(inputTopic)]"),
             ("scores_topic: scores", "scores_topic: \(scoresTopic)"),
