@@ -25,9 +25,8 @@ public final class LoopHeartbeat: @unchecked Sendable {
         created = DispatchTime.now().uptimeNanoseconds
     }
 
-    /// Records a turn of the loop.
-    public func beat() {
-        let now = DispatchTime.now().uptimeNanoseconds
+    /// Records a turn of the loop (at `now`, uptime ns).
+    public func beat(at now: UInt64 = DispatchTime.now().uptimeNanoseconds) {
         lock.lock()
         last = now
         lock.unlock()
