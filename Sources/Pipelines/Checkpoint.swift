@@ -132,7 +132,8 @@ extension Pipeline {
             guard items <= UInt64(pipeline.catalog.capacity) else {
                 throw CheckpointError.catalogTooSmall(path: path, items: Int(clamping: items), capacity: pipeline.catalog.capacity)
             }
-            try pipeline.catalog.read(from: &r, version: frame.version)
+            try pipeline.catalog.read(
+                from: &r, version: frame.version, now: pipeline.counters.events, pendingItems: pipeline.join.pendingItems())
             try r.closeFrame(frame)
             return (pipeline, positions)
         } catch let error as CheckpointError {
@@ -303,10 +304,19 @@ extension ItemCatalog {
         if halfLifeMs > 0 {
             for item in 0..<count { w.write(popularity[item]) }
         }
+        // The eviction clock and each item's last sighting (pending examples are recounted from the join).
+        w.write(UInt64(hand))
+        w.write(sweepAfter)
+        w.write(evicted)
+        for item in 0..<count {
+            w.write(lastSeen[item])
+            w.write(referenced[item])
+        }
     }
 
-    /// Reads a catalog written in checkpoint format `version` (2: no popularity; 3: with it).
-    mutating func read(from r: inout BinaryReader, version: UInt32) throws(SnapshotError) {
+    /// Reads a catalog written in checkpoint format `version` (2: no popularity, no eviction state; 3: with them).
+    /// `now` is the restored pipeline's event count; `pendingItems` the items of the label join's pending examples.
+    mutating func read(from r: inout BinaryReader, version: UInt32, now: UInt64, pendingItems: [Int]) throws(SnapshotError) {
         let n = Int(try r.readUInt64())
         guard n <= capacity else { throw .invalid("catalog holds \(n) items, capacity \(capacity)") }
         let savedOverflow = try r.readUInt64()
@@ -332,6 +342,8 @@ extension ItemCatalog {
         for _ in 0..<poolCount { saved.append(Int32(bitPattern: try r.readUInt32())) }
         var savedPopularity: [Double]? = nil
         var savedEpoch: Int64? = nil
+        var savedLastSeen: [UInt64]? = nil, savedReferenced: [UInt8]? = nil
+        var savedHand = 0, savedSweepAfter: UInt64 = 0, savedEvicted: UInt64 = 0
         if version >= 3 {
             let savedHalfLife = try r.readInt64()
             let hasEpoch = try r.readUInt8()
@@ -348,7 +360,24 @@ extension ItemCatalog {
                 }
                 savedPopularity = values
             }
+            savedHand = Int(clamping: try r.readUInt64())
+            savedSweepAfter = try r.readUInt64()
+            savedEvicted = try r.readUInt64()
+            var seen: [UInt64] = [], bits: [UInt8] = []
+            seen.reserveCapacity(count)
+            bits.reserveCapacity(count)
+            for _ in 0..<count {
+                seen.append(try r.readUInt64())
+                let bit = try r.readUInt8()
+                guard bit <= 1 else { throw .invalid("catalog clock bit \(bit)") }
+                bits.append(bit)
+            }
+            savedLastSeen = seen
+            savedReferenced = bits
         }
+        restoreEviction(
+            lastSeen: savedLastSeen, referenced: savedReferenced, hand: savedHand, sweepAfter: savedSweepAfter,
+            evicted: savedEvicted, now: now, pendingItems: pendingItems)
         // Popularity from another half-life keeps its values (their order stays; new feedback decays with the new
         // half-life); from none (or format 2) it starts from the counts.
         restorePopularity(savedPopularity, epochMs: savedPopularity == nil ? nil : savedEpoch)

@@ -20,8 +20,22 @@ import Foundation
 /// only when an item gains feedback; it then moves up (binary search, one rotation). When the exponent grows
 /// past 256 the epoch moves forward and every popularity is scaled by the same power of two (exact), so the
 /// numbers stay finite forever. Out-of-order purchases count with their own (older) time.
+///
+/// **Eviction.** When the catalog is full, a new item takes the slot of a cold one — an item that is not in the
+/// pool, has no example pending in the label join, and was not seen (clicked, bought, labelled) during the last
+/// ``evictionGuardEvents`` events — chosen by a clock sweep (an item seen since the hand last passed it is skipped
+/// and unmarked: roughly the least recently seen goes first), so a stream whose assortment turns over keeps
+/// recommending what is on sale. The guard makes
+/// reuse safe: every catalog index held outside the catalog (pending examples, the worker's per-batch bias shifts
+/// and refresh exclusions, at most one poll batch old) refers to an item seen within it. Decisions depend only on
+/// the event sequence, so a restored checkpoint evicts exactly as the run that wrote it. When no item qualifies the
+/// new item is refused and counted in ``overflow``, and the sweep rests for a quarter of the guard.
 public struct ItemCatalog: Sendable {
-    /// Maximum number of items kept; new items past it are counted in ``overflow`` and not added.
+    /// Events an item must go unseen (and without pending examples) before its slot can be reused: far more than a
+    /// worker poll batch (4,096 messages).
+    public static let evictionGuardEvents: UInt64 = 65_536
+    /// Maximum number of items kept; past it new items replace cold ones (see above) or, when none qualifies, are
+    /// counted in ``overflow`` and not added.
     public let capacity: Int
     /// Size of the popularity pool (0: no pool, candidates are the whole catalog).
     public let poolCapacity: Int
@@ -29,8 +43,22 @@ public struct ItemCatalog: Sendable {
     public let featureWidth: Int
     /// Items currently known.
     public var count: Int { idStarts.count }
-    /// New items refused because the catalog was full.
+    /// New items refused because the catalog was full and no item could be evicted.
     public internal(set) var overflow: UInt64 = 0
+    /// Items evicted to make room for new ones.
+    public internal(set) var evicted: UInt64 = 0
+    /// Per item: the event sequence number (the caller's clock) when it was last seen.
+    private(set) var lastSeen: [UInt64] = []
+    /// Per item: its examples pending in the label join (kept by the pipeline; recounted on restore).
+    private(set) var pendingExamples: [UInt32] = []
+    /// Per item: seen since the clock hand last passed it.
+    private(set) var referenced: [UInt8] = []
+    /// The clock hand (next item the sweep looks at) and, after a sweep that found nothing, the first event
+    /// sequence number at which the next may run.
+    private(set) var hand = 0
+    private(set) var sweepAfter: UInt64 = 0
+    /// Bytes of `idBytes` no longer referenced (ids of evicted items).
+    private var idGarbage = 0
 
     private var index = UInt64Map()
     private var keys: [UInt64] = []
@@ -114,14 +142,26 @@ public struct ItemCatalog: Sendable {
         }
     }
 
-    /// The catalog index of the item with `key` (a 64-bit hash of its id), inserting it when new; nil when full.
-    public mutating func lookupOrInsert(key: UInt64, id: UnsafeRawBufferPointer) -> Int? {
-        if let found = index[key] { return found }
+    /// The catalog index of the item with `key` (a 64-bit hash of its id), seen at event `now` (a sequence number
+    /// that never goes back); inserted when new, into a new slot or an evicted item's; nil when full and nothing
+    /// can be evicted.
+    public mutating func lookupOrInsert(key: UInt64, id: UnsafeRawBufferPointer, now: UInt64 = 0) -> Int? {
+        if let found = index[key] {
+            touch(found, now: now)
+            return found
+        }
         guard count < capacity else {
-            overflow &+= 1
-            return nil
+            guard let victim = evictionVictim(now: now) else {
+                overflow &+= 1
+                return nil
+            }
+            reuse(victim, key: key, id: id, now: now)
+            return victim
         }
         let item = count
+        lastSeen.append(now)
+        pendingExamples.append(0)
+        referenced.append(1)
         index[key] = item
         keys.append(key)
         idStarts.append(Int32(idBytes.count))
@@ -141,6 +181,94 @@ public struct ItemCatalog: Sendable {
             poolPlace.append(-1)
         }
         return item
+    }
+
+    // MARK: Eviction
+
+    /// Marks `item` seen at event `now`.
+    @inline(__always) mutating func touch(_ item: Int, now: UInt64) {
+        lastSeen[item] = now
+        referenced[item] = 1
+    }
+
+    /// An example of `item` entered the label join.
+    @inline(__always) mutating func examplePending(_ item: Int) { pendingExamples[item] &+= 1 }
+
+    /// An example of `item` left the label join (labelled) at event `now`: the item counts as seen then, so it
+    /// stays for the guard after its last label (the worker's bias shifts of the batch refer to it).
+    @inline(__always) mutating func exampleResolved(_ item: Int, now: UInt64) {
+        pendingExamples[item] &-= 1
+        touch(item, now: now)
+    }
+
+    /// Whether `item` may give its slot to a new item at event `now`.
+    @inline(__always) func isEvictable(_ item: Int, now: UInt64) -> Bool {
+        poolPlace[item] < 0 && pendingExamples[item] == 0 && now > lastSeen[item] &+ Self.evictionGuardEvents
+    }
+
+    /// The clock sweep (an approximation of least-recently-seen): from the hand on, an item seen since the hand
+    /// last passed it loses its mark and is passed over; the first unmarked item that is evictable is the victim.
+    /// Nil after two turns without one (the sweep then rests for a quarter of the guard).
+    mutating func evictionVictim(now: UInt64) -> Int? {
+        guard now >= sweepAfter, count > 0 else { return nil }
+        for _ in 0..<(2 &* count) {
+            let i = hand
+            hand = i &+ 1 == count ? 0 : i &+ 1
+            if referenced[i] != 0 {
+                referenced[i] = 0
+                continue
+            }
+            if isEvictable(i, now: now) { return i }
+        }
+        sweepAfter = now &+ Self.evictionGuardEvents / 4
+        return nil
+    }
+
+    /// Gives `victim`'s slot to the new item `key` / `id`: its id, no feedback, no features yet (the caller stores
+    /// them), outside the pool (the victim was).
+    mutating func reuse(_ victim: Int, key: UInt64, id: UnsafeRawBufferPointer, now: UInt64) {
+        index.removeValue(forKey: keys[victim])
+        index[key] = victim
+        keys[victim] = key
+        idGarbage &+= Int(idLengths[victim])
+        idStarts[victim] = Int32(idBytes.count)
+        idLengths[victim] = Int32(id.count)
+        idBytes.append(contentsOf: id)
+        if idGarbage > idBytes.count / 2 { compactIDs() }
+        positives[victim] = 0
+        if halfLifeMs > 0 { popularity[victim] = 0 }
+        for g in 0..<groups { groupCounts[victim &* groups &+ g] = 0 }
+        lastSeen[victim] = now
+        referenced[victim] = 1
+        evicted &+= 1
+    }
+
+    /// Rewrites `idBytes` with only the live items' ids (in item order).
+    mutating func compactIDs() {
+        var packed: [UInt8] = []
+        packed.reserveCapacity(idBytes.count - idGarbage)
+        for item in 0..<count {
+            let start = Int(idStarts[item]), length = Int(idLengths[item])
+            idStarts[item] = Int32(packed.count)
+            packed.append(contentsOf: idBytes[start..<(start + length)])
+        }
+        idBytes = packed
+        idGarbage = 0
+    }
+
+    /// Restores the eviction state: each item's last sighting and the clock (format 3; format 2 had none, and its
+    /// items count as seen at `now`), and the pending examples per item, recounted from the label join.
+    mutating func restoreEviction(
+        lastSeen saved: [UInt64]?, referenced savedBits: [UInt8]?, hand: Int, sweepAfter: UInt64, evicted: UInt64,
+        now: UInt64, pendingItems: [Int]
+    ) {
+        lastSeen = saved ?? Array(repeating: now, count: count)
+        referenced = savedBits ?? Array(repeating: 1, count: count)
+        self.hand = hand < count ? hand : 0
+        self.sweepAfter = sweepAfter
+        self.evicted = evicted
+        pendingExamples = Array(repeating: 0, count: count)
+        for item in pendingItems where item >= 0 && item < count { pendingExamples[item] &+= 1 }
     }
 
     // MARK: Popularity

@@ -133,6 +133,14 @@ public struct LabelJoin: Sendable {
         pendingCount += 1
     }
 
+    /// The catalog item (or -1) of every pending example, oldest first: for recounting after a restore.
+    func pendingItems() -> [Int] {
+        var result: [Int] = []
+        result.reserveCapacity(pendingCount)
+        for seq in head..<tail where pending[seq % capacity] { result.append(Int(items[seq % capacity])) }
+        return result
+    }
+
     // MARK: Resolving
 
     /// Takes the newest pending example of `key` (feedback arrived): returns it for a positive label.

@@ -146,6 +146,7 @@ public struct Pipeline: Sendable {
             join.insert(
                 key: joinKey(event, itemHash: itemHash), deadline: event.timestamp &+ spec.label.attributionWindowMs,
                 probability: p, weight: weight, item: item ?? -1, features: features, stamp: stamp)
+            if let item { catalog.examplePending(item) }
             sink.scored(event, probability: p)
         } else if isPositive[type] {
             counters.feedback &+= 1
@@ -204,6 +205,7 @@ public struct Pipeline: Sendable {
             cause: cause, applied: outcome.applied, itemBiasBefore: before,
             itemBiasAfter: after)
         if example.item >= 0 {
+            catalog.exampleResolved(example.item, now: counters.events)
             catalog.withID(of: example.item) { sink.labelled(labelled, itemID: $0) }
         } else {
             sink.labelled(labelled, itemID: UnsafeRawBufferPointer(start: nil, count: 0))
@@ -221,7 +223,7 @@ public struct Pipeline: Sendable {
     mutating func itemIndex(_ event: borrowing EventView, itemHash: UInt32) -> Int? {
         let h = featurizer.hasher
         let key = UInt64(itemHash) << 32 | UInt64(h.hash(bytes: event.itemID, seed: itemSeed2))
-        guard let item = catalog.lookupOrInsert(key: key, id: event.itemID) else { return nil }
+        guard let item = catalog.lookupOrInsert(key: key, id: event.itemID, now: counters.events) else { return nil }
         featurizer.storeItem(item, in: &catalog)
         return item
     }

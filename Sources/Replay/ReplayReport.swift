@@ -61,7 +61,7 @@ public struct ReplayReport: Codable, Sendable {
     public struct Counters: Codable, Sendable {
         public var feedback: UInt64, unattributedFeedback: UInt64, ignored: UInt64, expiredNegatives: UInt64
         public var overflowNegatives: UInt64, endOfInputNegatives: UInt64, rejectedUpdates: UInt64, catalogItems: Int
-        public var catalogOverflow: UInt64, truncatedValues: UInt64
+        public var catalogOverflow: UInt64, catalogEvictions: UInt64, truncatedValues: UInt64
         enum CodingKeys: String, CodingKey {
             case feedback, ignored
             case unattributedFeedback = "unattributed_feedback"
@@ -71,6 +71,7 @@ public struct ReplayReport: Codable, Sendable {
             case rejectedUpdates = "rejected_updates"
             case catalogItems = "catalog_items"
             case catalogOverflow = "catalog_overflow"
+            case catalogEvictions = "catalog_evictions"
             case truncatedValues = "truncated_values"
         }
     }
@@ -140,7 +141,7 @@ public struct ReplayReport: Codable, Sendable {
             ignored: p.counters.ignored, expiredNegatives: p.counters.expiredNegatives,
             overflowNegatives: p.counters.overflowNegatives, endOfInputNegatives: p.counters.endOfInputNegatives,
             rejectedUpdates: p.model.rejectedNonFinite, catalogItems: p.catalog.count,
-            catalogOverflow: p.catalog.overflow, truncatedValues: p.truncatedValues)
+            catalogOverflow: p.catalog.overflow, catalogEvictions: p.catalog.evicted, truncatedValues: p.truncatedValues)
         windows = m.windowsIncludingPartial.map {
             Window(endExample: $0.endExample, count: $0.count, logloss: $0.logloss, auc: $0.auc,
                    cumulativeLogloss: $0.cumulativeLogloss, cumulativeAUC: $0.cumulativeAUC)

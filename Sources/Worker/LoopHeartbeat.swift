@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import Synchronization
 
 /// The worker loop's liveness, for `GET /healthz`: the loop beats once per turn (a poll batch, at least every
 /// 100 ms when idle, and while it waits for output deliveries before a checkpoint), and the metrics thread reads
@@ -7,14 +7,9 @@ import Foundation
 /// 503 after `stallSeconds`, while `/metrics` keeps answering, so an orchestrator's liveness probe can restart
 /// it (the restart resumes from the last checkpoint). Waiting for an unreachable broker is not a stall: the loop
 /// keeps turning, and a restart would not help.
-///
-/// A lock, not `Synchronization.Atomic` (macOS 15+, and the package supports macOS 14): one uncontended lock per
-/// loop turn (a poll batch, not an event).
-public final class LoopHeartbeat: @unchecked Sendable {
-    // @unchecked: `last` is only read and written under `lock`; the other properties are immutable.
-    private let lock = NSLock()
-    /// Uptime (ns) of the last beat; 0 before the loop's first turn.
-    private var last: UInt64 = 0
+public final class LoopHeartbeat: Sendable {
+    /// Uptime (ns) of the last beat; 0 before the loop's first turn. Relaxed: a reader needs no other memory.
+    private let last = Atomic<UInt64>(0)
     /// Uptime (ns) when the heartbeat was made: start-up (checkpoint restore, group join) counts from here.
     private let created: UInt64
     /// How long without a beat counts as stalled.
@@ -27,16 +22,12 @@ public final class LoopHeartbeat: @unchecked Sendable {
 
     /// Records a turn of the loop (at `now`, uptime ns).
     public func beat(at now: UInt64 = DispatchTime.now().uptimeNanoseconds) {
-        lock.lock()
-        last = now
-        lock.unlock()
+        last.store(now, ordering: .relaxed)
     }
 
     /// Seconds since the last beat (or since start-up, before the first one).
     public func secondsSinceBeat(now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Double {
-        lock.lock()
-        let beat = last
-        lock.unlock()
+        let beat = last.load(ordering: .relaxed)
         let since = beat == 0 ? created : beat
         return Double(now &- min(now, since)) / 1e9
     }

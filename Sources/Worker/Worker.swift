@@ -198,7 +198,10 @@ struct WorkerLoop {
             // While outputs await the broker's acknowledgement, wait for input 1 ms at a time so their delivery
             // reports (failures, and the score-delivered delay) are served promptly; otherwise up to 100 ms.
             let wait: Duration = producer.outstandingCount > 0 ? .milliseconds(1) : .milliseconds(100)
-            let n = try consumer.poll(timeout: wait, maxMessages: options.maxMessagesPerPoll, onRebalance: { event in
+            // A batch stays far below the catalog's eviction guard: catalog indices the sink holds for one batch
+            // stay valid (see ItemCatalog).
+            let batch = min(options.maxMessagesPerPoll, Int(ItemCatalog.evictionGuardEvents / 4))
+            let n = try consumer.poll(timeout: wait, maxMessages: batch, onRebalance: { event in
                 try self.rebalance(event)
             }) { message in
                 self.handle(message)
@@ -474,7 +477,7 @@ struct WorkerLoop {
         if pipeline.catalog.overflow > 0 && !warnedCatalogFull {
             warnedCatalogFull = true
             logger.warning(
-                "item catalog full (outputs.catalog_capacity \(pipeline.catalog.capacity)): new items are learned but never scored as candidates; raise catalog_capacity (a restart keeps the model)")
+                "item catalog full (outputs.catalog_capacity \(pipeline.catalog.capacity)) with no item cold enough to evict: new items are learned but not scored as candidates until one is; raise catalog_capacity (a restart keeps the model)")
         }
     }
 }

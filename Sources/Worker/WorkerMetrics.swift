@@ -21,6 +21,7 @@ struct WorkerMetrics {
     let adjustments: Gauge
     let catalogItems: Gauge
     let catalogRefused: Gauge
+    let catalogEvicted: Gauge
     let pendingExamples: Gauge
     let overflowNegatives: Gauge
     let unattributedFeedback: Gauge
@@ -46,6 +47,7 @@ struct WorkerMetrics {
         adjustments = Gauge(label: "feedloop_adjustments_published", dimensions: d)
         catalogItems = Gauge(label: "feedloop_catalog_items", dimensions: d)
         catalogRefused = Gauge(label: "feedloop_catalog_refused_items", dimensions: d)
+        catalogEvicted = Gauge(label: "feedloop_catalog_evicted_items", dimensions: d)
         pendingExamples = Gauge(label: "feedloop_pending_examples", dimensions: d)
         overflowNegatives = Gauge(label: "feedloop_label_overflow_negatives", dimensions: d)
         unattributedFeedback = Gauge(label: "feedloop_unattributed_feedback", dimensions: d)
@@ -72,6 +74,7 @@ struct WorkerMetrics {
         adjustments.record(Double(published.adjustments))
         catalogItems.record(Double(pipeline.catalog.count))
         catalogRefused.record(Double(pipeline.catalog.overflow))
+        catalogEvicted.record(Double(pipeline.catalog.evicted))
         pendingExamples.record(Double(pipeline.join.pendingCount))
         overflowNegatives.record(Double(pipeline.counters.overflowNegatives))
         unattributedFeedback.record(Double(pipeline.counters.unattributedFeedback))

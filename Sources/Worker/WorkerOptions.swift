@@ -36,7 +36,7 @@ public struct WorkerOptions: Sendable {
     public var progressEverySeconds: Double = 5
     /// Beaten once per loop turn, for the metrics server's `/healthz` (nil: no liveness tracking).
     public var heartbeat: LoopHeartbeat? = nil
-    /// Messages taken per poll.
+    /// Messages taken per poll (at most a quarter of `ItemCatalog.evictionGuardEvents`).
     public var maxMessagesPerPoll: Int = 4096
     /// Raw librdkafka properties for consumer, producer and admin (SASL/SSL…). Secrets are never logged.
     public var kafkaProperties: [String: String] = [:]

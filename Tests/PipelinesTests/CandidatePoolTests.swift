@@ -279,3 +279,134 @@ import Testing
             == Pipeline(spec: try PipelineSpec.parse(yaml: base)).specFingerprint)
     }
 }
+
+/// A full catalog gives cold items' slots to new ones (`ItemCatalog` eviction), never an item that something
+/// outside the catalog may still refer to.
+@Suite struct CatalogEvictionTests {
+    @Test func newItemsReplaceColdOnesAndNeverAPooledPendingOrRecentlySeenOne() throws {
+        let capacity = 40, guardEvents = ItemCatalog.evictionGuardEvents
+        var catalog = ItemCatalog(capacity: capacity, featureWidth: 1, poolCapacity: 8)
+        var state: UInt64 = 77
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 33
+        }
+        var lastSeen: [String: UInt64] = [:]     // the test's own record, by id
+        var pending: [String: Int] = [:]
+        var now: UInt64 = 0
+        var evictions = 0, refused = 0
+        for step in 0..<6_000 {
+            now += 97  // events between lookups: the guard (65,536) passes every ~675 lookups
+            // Ids from a window that drifts: the assortment turns over about 4 times.
+            let base = step / 40
+            let id = "item-\(base + Int(next() % 60))"
+            let key = UInt64(truncatingIfNeeded: id.hashValue) | 1
+            let before = (count: catalog.count, evicted: catalog.evicted)
+            let ids = (0..<catalog.count).map { catalog.id(of: $0) }
+            let pool = Set(catalog.pool.map(Int.init))
+            guard let item = Array(id.utf8).withUnsafeBytes({ catalog.lookupOrInsert(key: key, id: $0, now: now) }) else {
+                refused += 1
+                #expect(catalog.count == capacity)
+                continue
+            }
+            if catalog.evicted > before.evicted {
+                evictions += 1
+                let old = ids[item]
+                #expect(!pool.contains(item), "evicted a pooled item")
+                #expect(pending[old, default: 0] == 0, "evicted \(old) with an example pending")
+                #expect(now > lastSeen[old, default: 0] + guardEvents, "evicted \(old) seen \(now - lastSeen[old, default: 0]) events ago")
+                #expect(catalog.lookup(key: UInt64(truncatingIfNeeded: old.hashValue) | 1) == nil, "the evicted key still resolves")
+                lastSeen[old] = nil
+            }
+            #expect(catalog.id(of: item) == id)
+            lastSeen[id] = now
+            // Some examples stay pending for a while; some items get bought (the pool).
+            if next() % 4 == 0 { catalog.examplePending(item); pending[id, default: 0] += 1 }
+            if next() % 3 == 0, let (other, _) = pending.first(where: { $0.value > 0 }),
+               let j = catalog.lookup(key: UInt64(truncatingIfNeeded: other.hashValue) | 1) {
+                catalog.exampleResolved(j, now: now)
+                pending[other]! -= 1
+                lastSeen[other] = now
+            }
+            if next() % 5 == 0 { catalog.recordPositive(item) }
+            #expect(catalog.count <= capacity)
+        }
+        #expect(evictions > 50, "evictions \(evictions)")
+        #expect(catalog.evicted == UInt64(evictions))
+        #expect(catalog.overflow == UInt64(refused))
+        // Every live id resolves to its own slot; the id bytes were compacted along the way.
+        for item in 0..<catalog.count {
+            let id = catalog.id(of: item)
+            #expect(catalog.lookup(key: UInt64(truncatingIfNeeded: id.hashValue) | 1) == item)
+        }
+        CandidatePoolTests.checkPool(catalog, 8)
+        // The eviction state round-trips exactly through a checkpoint's catalog section, and both copies go on alike.
+        var w = BinaryWriter()
+        catalog.write(to: &w, format: 3)
+        var restored = ItemCatalog(capacity: capacity, featureWidth: 1, poolCapacity: 8)
+        var r = BinaryReader(w.bytes)
+        let pendingItems = pending.flatMap { id, n in
+            Array(repeating: catalog.lookup(key: UInt64(truncatingIfNeeded: id.hashValue) | 1) ?? -1, count: n)
+        }
+        try restored.read(from: &r, version: 3, now: now, pendingItems: pendingItems)
+        #expect(restored.referenced == catalog.referenced && restored.lastSeen == catalog.lastSeen)
+        #expect(restored.pendingExamples == catalog.pendingExamples)
+        #expect(restored.hand == catalog.hand && restored.sweepAfter == catalog.sweepAfter && restored.evicted == catalog.evicted)
+        #expect(restored.referenced.contains(0) && restored.referenced.contains(1), "a clock with one state only tests little")
+        for step in 0..<2_000 {
+            now += 97
+            let id = Array("item-\(150 + step / 40 + Int(next() % 60))".utf8)
+            let key = UInt64(truncatingIfNeeded: String(decoding: id, as: UTF8.self).hashValue) | 1
+            let x = id.withUnsafeBytes { catalog.lookupOrInsert(key: key, id: $0, now: now) }
+            let y = id.withUnsafeBytes { restored.lookupOrInsert(key: key, id: $0, now: now) }
+            #expect(x == y)
+        }
+        #expect(restored.evicted == catalog.evicted && restored.referenced == catalog.referenced)
+    }
+
+    /// A pipeline with a small catalog over a long stream: evictions happen, the pool keeps its definition, refreshes
+    /// rank live items, and a checkpoint taken mid-way continues bit-identically (eviction state included).
+    @Test func evictingPipelineRestoresAndContinuesBitIdentically() throws {
+        // ~190 items over the stream, a catalog of 40: the stream's items drift so old ones go cold.
+        var lines: [String] = []
+        var state: UInt64 = 5
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 33
+        }
+        for t in 0..<120_000 {  // ~160k events: well past the guard (65,536 events)
+            let item = "m\(t / 800 + Int(next() % 40))", user = "u\(next() % 30)"
+            let context = #""age":\#(20 + next() % 40),"tags":["x"],"genres":["Drama"],"price":1.5"#
+            lines.append(#"{"event_id":"e\#(t)","type":"click","user_id":"\#(user)","item_id":"\#(item)","ts":\#(t * 10),"context":{\#(context)}}"#)
+            if next() % 3 == 0 {
+                lines.append(#"{"event_id":"p\#(t)","type":"purchase","user_id":"\#(user)","item_id":"\#(item)","ts":\#(t * 10 + 5),"context":{\#(context)}}"#)
+            }
+        }
+        let spec = try PipelineSpec.parse(yaml: CandidateScoringTests.spec + "\noutputs: {top_k: 5, candidates: 10, catalog_capacity: 40}\n")
+        var p = Pipeline(spec: spec)
+        var sink = PipelineStepTests.RecordingSink()
+        let half = lines.count * 3 / 4  // the sweep rests after each failure: evictions start near 83k events
+        PipelineStepTests.feed(&p, Array(lines[..<half]), &sink)
+        #expect(p.catalog.evicted > 0, "no eviction before the checkpoint")
+        let (restored, _) = try Pipeline.restore(spec: spec, from: p.checkpointBytes(positions: []))
+        var a = p, b = restored
+        var diverged: Int? = nil
+        for chunk in stride(from: half, to: lines.count, by: 2_000) {
+            let part = Array(lines[chunk..<min(chunk + 2_000, lines.count)])
+            PipelineStepTests.feed(&a, part, &sink)
+            PipelineStepTests.feed(&b, part, &sink)
+            if diverged == nil, a.checkpointBytes(positions: []) != b.checkpointBytes(positions: []) { diverged = chunk }
+        }
+        #expect(a.catalog.evicted > p.catalog.evicted)
+        #expect(diverged == nil, "the restored run's state differs from line \(diverged ?? 0) on")
+        #expect(a.catalog.count == 40)
+        CandidatePoolTests.checkPool(a.catalog, 10)
+        // The refresh ranks live catalog items, by their current ids.
+        var top: [(item: Int, probability: Double)] = []
+        a.topItems(k: 5, into: &top)
+        #expect(top.count == 5)
+        let ids = top.map { a.catalog.id(of: $0.item) }
+        #expect(Set(ids).count == 5 && ids.allSatisfy { $0.hasPrefix("m") }, "\(ids)")
+        #expect(top.allSatisfy { Set(a.catalog.pool).contains(Int32($0.item)) })
+    }
+}
