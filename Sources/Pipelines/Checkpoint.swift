@@ -309,8 +309,8 @@ extension ItemCatalog {
         w.write(sweepAfter)
         w.write(evicted)
         for item in 0..<count {
-            w.write(lastSeen[item])
-            w.write(referenced[item])
+            w.write(recency[item].lastSeen)
+            w.write(recency[item].referenced)
         }
     }
 

@@ -47,12 +47,19 @@ public struct ItemCatalog: Sendable {
     public internal(set) var overflow: UInt64 = 0
     /// Items evicted to make room for new ones.
     public internal(set) var evicted: UInt64 = 0
-    /// Per item: the event sequence number (the caller's clock) when it was last seen.
-    private(set) var lastSeen: [UInt64] = []
-    /// Per item: its examples pending in the label join (kept by the pipeline; recounted on restore).
-    private(set) var pendingExamples: [UInt32] = []
-    /// Per item: seen since the clock hand last passed it.
-    private(set) var referenced: [UInt8] = []
+    /// Per item, its eviction state: one array, so that the per-event updates pay one uniqueness check.
+    struct Recency {
+        /// The event sequence number (the caller's clock) when it was last seen.
+        var lastSeen: UInt64
+        /// Its examples pending in the label join (kept by the pipeline; recounted on restore).
+        var pending: UInt32
+        /// Seen since the clock hand last passed it (0 or 1).
+        var referenced: UInt8
+    }
+    private(set) var recency: [Recency] = []
+    var lastSeen: [UInt64] { recency.map(\.lastSeen) }
+    var pendingExamples: [UInt32] { recency.map(\.pending) }
+    var referenced: [UInt8] { recency.map(\.referenced) }
     /// The clock hand (next item the sweep looks at) and, after a sweep that found nothing, the first event
     /// sequence number at which the next may run.
     private(set) var hand = 0
@@ -159,9 +166,7 @@ public struct ItemCatalog: Sendable {
             return victim
         }
         let item = count
-        lastSeen.append(now)
-        pendingExamples.append(0)
-        referenced.append(1)
+        recency.append(Recency(lastSeen: now, pending: 0, referenced: 1))
         index[key] = item
         keys.append(key)
         idStarts.append(Int32(idBytes.count))
@@ -187,23 +192,31 @@ public struct ItemCatalog: Sendable {
 
     /// Marks `item` seen at event `now`.
     @inline(__always) mutating func touch(_ item: Int, now: UInt64) {
-        lastSeen[item] = now
-        referenced[item] = 1
+        recency.withUnsafeMutableBufferPointer { r in
+            r[item].lastSeen = now
+            r[item].referenced = 1
+        }
     }
 
     /// An example of `item` entered the label join.
-    @inline(__always) mutating func examplePending(_ item: Int) { pendingExamples[item] &+= 1 }
+    @inline(__always) mutating func examplePending(_ item: Int) {
+        recency.withUnsafeMutableBufferPointer { $0[item].pending &+= 1 }
+    }
 
     /// An example of `item` left the label join (labelled) at event `now`: the item counts as seen then, so it
     /// stays for the guard after its last label (the worker's bias shifts of the batch refer to it).
     @inline(__always) mutating func exampleResolved(_ item: Int, now: UInt64) {
-        pendingExamples[item] &-= 1
-        touch(item, now: now)
+        recency.withUnsafeMutableBufferPointer { r in
+            r[item].pending &-= 1
+            r[item].lastSeen = now
+            r[item].referenced = 1
+        }
     }
 
     /// Whether `item` may give its slot to a new item at event `now`.
     @inline(__always) func isEvictable(_ item: Int, now: UInt64) -> Bool {
-        poolPlace[item] < 0 && pendingExamples[item] == 0 && now > lastSeen[item] &+ Self.evictionGuardEvents
+        let r = recency[item]
+        return poolPlace[item] < 0 && r.pending == 0 && now > r.lastSeen &+ Self.evictionGuardEvents
     }
 
     /// The clock sweep (an approximation of least-recently-seen): from the hand on, an item seen since the hand
@@ -214,8 +227,8 @@ public struct ItemCatalog: Sendable {
         for _ in 0..<(2 &* count) {
             let i = hand
             hand = i &+ 1 == count ? 0 : i &+ 1
-            if referenced[i] != 0 {
-                referenced[i] = 0
+            if recency[i].referenced != 0 {
+                recency[i].referenced = 0
                 continue
             }
             if isEvictable(i, now: now) { return i }
@@ -238,8 +251,7 @@ public struct ItemCatalog: Sendable {
         positives[victim] = 0
         if halfLifeMs > 0 { popularity[victim] = 0 }
         for g in 0..<groups { groupCounts[victim &* groups &+ g] = 0 }
-        lastSeen[victim] = now
-        referenced[victim] = 1
+        recency[victim] = Recency(lastSeen: now, pending: 0, referenced: 1)
         evicted &+= 1
     }
 
@@ -262,13 +274,11 @@ public struct ItemCatalog: Sendable {
         lastSeen saved: [UInt64]?, referenced savedBits: [UInt8]?, hand: Int, sweepAfter: UInt64, evicted: UInt64,
         now: UInt64, pendingItems: [Int]
     ) {
-        lastSeen = saved ?? Array(repeating: now, count: count)
-        referenced = savedBits ?? Array(repeating: 1, count: count)
+        recency = (0..<count).map { Recency(lastSeen: saved?[$0] ?? now, pending: 0, referenced: savedBits?[$0] ?? 1) }
         self.hand = hand < count ? hand : 0
         self.sweepAfter = sweepAfter
         self.evicted = evicted
-        pendingExamples = Array(repeating: 0, count: count)
-        for item in pendingItems where item >= 0 && item < count { pendingExamples[item] &+= 1 }
+        for item in pendingItems where item >= 0 && item < count { recency[item].pending &+= 1 }
     }
 
     // MARK: Popularity
