@@ -55,12 +55,15 @@ extension Pipeline {
     static let checkpointMagic = "FLCK"
     static let checkpointVersion: UInt32 = 3
 
+    /// The state-definition encoding a checkpoint format's fingerprint uses: 2 from format 3 on, 1 for format 2
+    /// (which also covered the catalog capacity).
+    static func stateDefinitionEncoding(ofFormat format: UInt32) -> UInt32 { format >= 3 ? 2 : 1 }
+
     /// A fingerprint of the parts of the definition that give the checkpointed state its meaning: a checkpoint
     /// only restores into a pipeline whose fingerprint matches. CRC-32C of ``PipelineSpec/encodeStateDefinition(into:encoding:)``.
     public var specFingerprint: UInt32 { specFingerprint(encoding: PipelineSpec.stateDefinitionEncoding) }
 
-    /// The fingerprint under an encoding of the state definition: 2 for checkpoint format 3, 1 for format 2 (which
-    /// also covered the catalog capacity).
+    /// The fingerprint under an encoding of the state definition (see ``stateDefinitionEncoding(ofFormat:)``).
     func specFingerprint(encoding: UInt32) -> UInt32 {
         var w = BinaryWriter(capacity: 512)
         spec.encodeStateDefinition(into: &w, encoding: encoding)
@@ -84,7 +87,7 @@ extension Pipeline {
     func writeCheckpoint(positions: [InputPosition], into w: inout BinaryWriter, format: UInt32) {
         let frame = w.beginFrame(magic: Self.checkpointMagic, version: format)
         w.write(string: spec.name)
-        w.write(specFingerprint(encoding: format >= 3 ? 2 : 1))
+        w.write(specFingerprint(encoding: Self.stateDefinitionEncoding(ofFormat: format)))
         w.write(UInt64(positions.count))
         for p in positions.sorted() {
             w.write(string: p.topic)
@@ -110,7 +113,7 @@ extension Pipeline {
             guard frame.version >= 2 else { throw CheckpointError.unverifiable(path: path, version: frame.version) }
             let name = try r.readString()
             let fingerprint = try r.readUInt32()
-            guard fingerprint == pipeline.specFingerprint(encoding: frame.version >= 3 ? 2 : 1) else {
+            guard fingerprint == pipeline.specFingerprint(encoding: stateDefinitionEncoding(ofFormat: frame.version)) else {
                 throw CheckpointError.pipelineChanged(path: path, saved: name, current: spec.name)
             }
             var positions: [InputPosition] = []
@@ -150,8 +153,8 @@ extension Pipeline {
 
 extension PipelineSpec {
     /// A canonical, versioned encoding of what the checkpointed state depends on: the features (hashing, namespaces,
-    /// crosses), the label rule (which examples are pending, their windows and buffer) and the model configuration,
-    /// plus the catalog capacity. Explicit fields in a fixed order — no `String(describing:)` and no dictionary or
+    /// crosses), the label rule (which examples are pending, their windows and buffer) and the model configuration
+    /// (encoding 1 also had the catalog capacity). Explicit fields in a fixed order — no `String(describing:)` and no dictionary or
     /// set iteration order, which Swift randomises per process — so the fingerprint is the same in every process
     /// and every build. Topics, `top_k`, `candidates`, `min_bias_shift`, `popularity_half_life`, the catalog
     /// capacity (encoding 2; a restore checks that the catalog fits) and the evaluation options are left out:

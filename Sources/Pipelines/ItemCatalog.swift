@@ -324,10 +324,11 @@ public struct ItemCatalog: Sendable {
         // Move the origin forward by whole half-lives: every popularity scales by the same power of two (exact
         // unless it underflows, and order-preserving either way).
         let shift = exponent.rounded(.down)
-        epochMs = epoch &+ Int64(shift) &* halfLifeMs
+        let moved = epoch &+ Int64(shift) &* halfLifeMs
+        epochMs = moved
         let scale = exp2(-shift)
         for i in popularity.indices { popularity[i] *= scale }
-        return exp2(Double(timestamp &- epochMs!) / Double(halfLifeMs))
+        return exp2(Double(timestamp &- moved) / Double(halfLifeMs))
     }
 
     /// `recordPositive` with a half-life: the item's popularity grows by the positive's weight and the item moves

@@ -325,27 +325,27 @@ extension Pipeline {
     /// `j`, `σ(user linear + item linear + U·I)` is the score of (user, j) when the pipeline has no user × item
     /// cross (those add their own linear terms); the worker publishes both as `user_vector` / `item_vector`.
     public mutating func userTower(into vector: inout [Float]) -> Double? {
-        guard case .matrixFactorization(let k, _, _) = model.configuration.kind else { return nil }
-        vector.removeAll(keepingCapacity: true)
-        let model = self.model
-        return withUnsafeTemporaryAllocation(of: Float.self, capacity: model.rowStateCount) { state in
-            let linear = model.beginRows(featurizer.emitItemIndependent(), state: state.baseAddress!)
-            vector.append(contentsOf: state.prefix(k))
-            return linear
-        }
+        guard case .matrixFactorization = model.configuration.kind else { return nil }
+        return Self.tower(of: featurizer.emitItemIndependent(), model, item: false, into: &vector)
     }
 
     /// Two-tower MF only (nil otherwise): writes the item tower `I` (k floats) of catalog item `j`, from its
     /// catalog features, into `vector`, and returns the linear terms of those features (no bias, no crosses).
     /// Leaves the featurizer's item-side scratch at item `j`.
     public mutating func itemTower(_ j: Int, into vector: inout [Float]) -> Double? {
-        guard case .matrixFactorization(let k, _, _) = model.configuration.kind, j >= 0, j < catalog.count else { return nil }
-        vector.removeAll(keepingCapacity: true)
+        guard case .matrixFactorization = model.configuration.kind, j >= 0, j < catalog.count else { return nil }
         featurizer.loadItem(j, from: catalog)
-        let model = self.model
+        return Self.tower(of: featurizer.emitItemNamespaces(), model, item: true, into: &vector) - model.bias
+    }
+
+    /// The MF towers of `features` (``Model/beginRows(_:state:)``): writes the user tower (or, with `item`, the item
+    /// tower) into `vector` and returns the features' linear terms, the bias first.
+    static func tower(of features: FeatureSlice, _ model: Model, item: Bool, into vector: inout [Float]) -> Double {
+        let k = model.configuration.kind.factors
+        vector.removeAll(keepingCapacity: true)
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: model.rowStateCount) { state in
-            let linear = model.beginRows(featurizer.emitItemNamespaces(), state: state.baseAddress!) - model.bias
-            vector.append(contentsOf: state[k..<(2 &* k)])
+            let linear = model.beginRows(features, state: state.baseAddress!)
+            vector.append(contentsOf: state[(item ? k : 0)..<(item ? 2 &* k : k)])
             return linear
         }
     }

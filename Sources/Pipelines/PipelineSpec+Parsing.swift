@@ -265,11 +265,11 @@ private struct PipelineSpecParser {
         if let v = f["dlq_topic"] { o.deadLetterTopic = try v.string() }
         if let v = f["catalog_capacity"] { o.catalogCapacity = try v.int(in: 1...10_000_000) }
         if let v = f["candidates"] {
-            if case .scalar(let s) = v.node, s.string == "all" { o.candidates = 0 } else { o.candidates = try v.int(in: 1...10_000_000) }
+            if v.isWord("all") { o.candidates = 0 } else { o.candidates = try v.int(in: 1...10_000_000) }
         }
         if let v = f["min_bias_shift"] { o.minBiasShift = try v.double(in: 0...1_000) }
         if let v = f["popularity_half_life"] {
-            if case .scalar(let s) = v.node, s.string == "off" {
+            if v.isWord("off") {
                 o.popularityHalfLifeMs = 0
             } else {
                 let ms = try v.durationMs()
@@ -310,14 +310,14 @@ private struct PipelineSpecParser {
             e.aucBins = bins
         }
         if let r = f["ranking"] {
-            if case .scalar(let s) = r.node, s.string == "off" {
+            if r.isWord("off") {
                 e.ranking = nil
             } else {
                 let rf = try r.fields(["k", "negatives", "seed"])
                 var spec = RankingSpec(k: 10, negatives: 100, seed: 7)
                 if let v = rf["k"] { spec.k = try v.int(in: 1...1000) }
                 if let v = rf["negatives"] {
-                    if case .scalar(let s) = v.node, s.string == "all" { spec.negatives = nil } else { spec.negatives = try v.int(in: 1...1_000_000) }
+                    if v.isWord("all") { spec.negatives = nil } else { spec.negatives = try v.int(in: 1...1_000_000) }
                 }
                 if let v = rf["seed"] { spec.seed = UInt64(try v.int(in: 0...Int.max)) }
                 e.ranking = spec

@@ -79,6 +79,12 @@ struct YAMLCursor {
         return value
     }
 
+    /// Whether the value is the plain scalar `word` (the `all` / `off` spellings some keys accept besides a value).
+    func isWord(_ word: String) -> Bool {
+        if case .scalar(let s) = node { return s.string == word }
+        return false
+    }
+
     /// Durations: an integer with unit `ms`, `s`, `m`, `h` or `d` (`30m`, `0s`, `1500ms`).
     func durationMs() throws(PipelineFileError) -> Int64 {
         let text = try string()
