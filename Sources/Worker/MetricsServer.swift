@@ -64,6 +64,12 @@ public final class MetricsServer: @unchecked Sendable {
         }
     }
 
+    /// An HTTP/1.1 response that closes the connection.
+    private static func response(_ status: String, contentType: String?, body: [UInt8]) -> [UInt8] {
+        let type = contentType.map { "Content-Type: \($0)\r\n" } ?? ""
+        return Array("HTTP/1.1 \(status)\r\n\(type)Content-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
+    }
+
     private static func serve(_ fd: Int32, _ registry: PrometheusCollectorRegistry, _ heartbeat: LoopHeartbeat?) {
         var request = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -78,17 +84,15 @@ public final class MetricsServer: @unchecked Sendable {
             let line = n > 0 ? String(decoding: request[0..<n], as: UTF8.self).prefix { $0 != "\r" && $0 != "\n" } : ""
             let response: [UInt8]
             if line.hasPrefix("GET /metrics") {
-                let body = registry.emitToBuffer()
-                response = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
+                response = Self.response("200 OK", contentType: "text/plain; version=0.0.4", body: registry.emitToBuffer())
             } else if line.hasPrefix("GET /healthz") {
                 if let reason = heartbeat?.stall() {
-                    let body = Array((reason + "\n").utf8)
-                    response = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
+                    response = Self.response("503 Service Unavailable", contentType: "text/plain", body: Array((reason + "\n").utf8))
                 } else {
-                    response = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n".utf8)
+                    response = Self.response("200 OK", contentType: "text/plain", body: Array("ok\n".utf8))
                 }
             } else {
-                response = Array("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
+                response = Self.response("404 Not Found", contentType: nil, body: [])
             }
             var sent = 0
             while sent < response.count {

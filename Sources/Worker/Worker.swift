@@ -100,11 +100,11 @@ struct WorkerLoop {
     var top: [(item: Int, probability: Double)] = []
     var metrics: WorkerMetrics
     var deliveryFailures = 0
-    /// Wall-clock time of the first and the latest message of this run (throughput = events / busy time).
     /// The catalog-full warning went out (once per process).
     var warnedCatalogFull = false
     /// A user's or item's tower, for `outputs.vectors` (reused).
     var tower: [Float] = []
+    /// Wall-clock time of the first and the latest message of this run (throughput = events / busy time).
     var firstMessageAt: Date?
     var lastMessageAt: Date?
     var eventsAtStart: UInt64 = 0
