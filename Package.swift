@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "ReplayTests", dependencies: ["Replay"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "WorkerTests", dependencies: [
-            "Worker", "Kafka", "Pipelines", "Learning", .product(name: "Prometheus", package: "swift-prometheus"),
+            "Worker", "Kafka", "Pipelines", "Learning", "Events", .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .testTarget(name: "DeploymentTests", dependencies: [.product(name: "Yams", package: "Yams")]),
     ]

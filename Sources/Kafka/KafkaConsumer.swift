@@ -60,7 +60,7 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     deinit {
         let closed = pollLock.withLock { isClosed }
-        if !closed {
+        if !closed && !client.destroyWithoutConsumerClose {
             // Leave the group cleanly (default rebalance handling) before the handle is destroyed.
             let err = rd_kafka_consumer_close(handle)
             if err != RD_KAFKA_RESP_ERR_NO_ERROR {
@@ -310,6 +310,16 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     // MARK: Close
+
+    /// Gives the consumer up without leaving the group or committing: nothing waits for the broker when it is
+    /// released (the group notices the member's absence after its session timeout). For a shutdown that must end
+    /// in bounded time while the broker does not answer. Call it from the polling thread, not inside a handler.
+    public func abandon() {
+        pollLock.withLock {
+            isClosed = true
+            client.destroyWithoutConsumerClose = true
+        }
+    }
 
     /// Leaves the group: revokes the assignment (calling `onRebalance` first, e.g. for a final
     /// checkpoint and commit) and stops fetching. Later polls throw. Calling it twice is harmless.

@@ -81,8 +81,16 @@ final class RdKafkaClient: @unchecked Sendable {
             metadata: ["name": "\(String(cString: rd_kafka_name(handle)))", "config": "\(configuration)"])
     }
 
+    /// Set when the owner gives the client up without closing it (a consumer that must not wait to leave its
+    /// group, e.g. when the broker is unreachable at a bounded shutdown): deinit then skips the consumer close.
+    var destroyWithoutConsumerClose = false
+
     deinit {
-        rd_kafka_destroy(handle)
+        if destroyWithoutConsumerClose {
+            rd_kafka_destroy_flags(handle, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
+        } else {
+            rd_kafka_destroy(handle)
+        }
     }
 
     // MARK: Helpers

@@ -111,6 +111,8 @@ public enum WorkerError: Error, CustomStringConvertible, Sendable {
     case kafka(String)
     case checkpoint(String)
     case configuration(String)
+    /// A graceful stop could not deliver the outputs of its final checkpoint within `--shutdown-timeout`.
+    case shutdownTimeout(String)
 
     public var description: String {
         switch self {
@@ -118,6 +120,7 @@ public enum WorkerError: Error, CustomStringConvertible, Sendable {
         case .kafka(let m): "kafka: \(m)"
         case .checkpoint(let m): "checkpoint: \(m)"
         case .configuration(let m): m
+        case .shutdownTimeout(let m): "shutdown: \(m)"
         }
     }
 }

@@ -36,6 +36,29 @@ public struct OutputEncoder: Sendable {
         s.withUTF8 { string(UnsafeRawBufferPointer($0)) }
     }
 
+    /// Appends `"…"` holding `b` in standard base64 (RFC 4648, padded): any bytes, valid UTF-8 or not.
+    public mutating func base64(_ b: UnsafeRawBufferPointer) {
+        let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        bytes.append(0x22)
+        alphabet.withUTF8Buffer { a in
+            var i = 0
+            while i + 3 <= b.count {
+                let v = UInt32(b[i]) << 16 | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2])
+                bytes.append(a[Int(v >> 18 & 63)]); bytes.append(a[Int(v >> 12 & 63)])
+                bytes.append(a[Int(v >> 6 & 63)]); bytes.append(a[Int(v & 63)])
+                i += 3
+            }
+            let rest = b.count - i
+            if rest > 0 {
+                let v = UInt32(b[i]) << 16 | (rest == 2 ? UInt32(b[i + 1]) << 8 : 0)
+                bytes.append(a[Int(v >> 18 & 63)]); bytes.append(a[Int(v >> 12 & 63)])
+                bytes.append(rest == 2 ? a[Int(v >> 6 & 63)] : 0x3D)
+                bytes.append(0x3D)
+            }
+        }
+        bytes.append(0x22)
+    }
+
     public mutating func int(_ v: Int64) {
         var buffer = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) as (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar)
         withUnsafeMutableBytes(of: &buffer) { raw in

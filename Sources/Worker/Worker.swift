@@ -27,25 +27,72 @@ import Synchronization
 /// hot path. `run()` awaits that thread; graceful shutdown (SIGTERM/SIGINT via swift-service-lifecycle) sets a
 /// flag the loop checks between polls: it stops fetching, finishes the batch, checkpoints, flushes, commits and
 /// leaves the group.
+///
+/// ## Bounded shutdown
+/// A stop ends within `shutdownTimeoutSeconds` of its request. The loop waits for output deliveries before the
+/// final checkpoint only until a deadline that leaves time to write it and leave the group; when outputs are still
+/// undelivered then (the broker is gone), it stops *without* a checkpoint and fails — a restart replays from the
+/// last checkpoint, so nothing is lost and nothing applied twice. A backstop ends the process at the full timeout
+/// whatever call is still blocked (leaving the group, librdkafka's teardown).
 public final class Worker: Service, Sendable {
     let options: WorkerOptions
     let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
+    /// Uptime (ns) of the first stop request; 0 before one.
+    private let stopRequestedAt = Atomic<UInt64>(0)
+    /// The loop thread has returned (the backstop has nothing to do).
+    private let finished = Atomic<Bool>(false)
 
     public init(options: WorkerOptions, logger: Logger) {
         self.options = options
         self.logger = logger
     }
 
-    /// Asks the loop to stop gracefully (also done by service-lifecycle's graceful shutdown).
-    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+    /// Asks the loop to stop gracefully (also done by service-lifecycle's graceful shutdown, and by the loop itself
+    /// when `--exit-when-idle` finds it caught up). The first request starts the shutdown clock and its backstop.
+    public func requestStop() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        if stopRequestedAt.compareExchange(expected: 0, desired: now, ordering: .relaxed).exchanged {
+            startBackstop()
+        }
+        stopRequested.store(true, ordering: .relaxed)
+    }
+
+    /// Until when the loop may wait for output deliveries before the final checkpoint (uptime ns); nil while no
+    /// stop was requested. The rest of the timeout — min(5 s, a quarter of it) — is for the checkpoint itself,
+    /// the commit and leaving the group.
+    func deliveryDeadline() -> UInt64? {
+        let requested = stopRequestedAt.load(ordering: .relaxed)
+        guard requested > 0 else { return nil }
+        let timeout = options.shutdownTimeoutSeconds
+        return requested + UInt64((timeout - min(5, timeout / 4)) * 1e9)
+    }
+
+    /// Ends the process at the full shutdown timeout if the loop has not returned by then.
+    private func startBackstop() {
+        let timeout = options.shutdownTimeoutSeconds
+        let logger = logger
+        let thread = Thread { [self] in
+            Thread.sleep(forTimeInterval: timeout)
+            guard !finished.load(ordering: .relaxed) else { return }
+            logger.critical(
+                "the worker did not stop within --shutdown-timeout \(timeout) s: exiting now; its state is the last checkpoint written, from which a restart resumes")
+            fflush(nil)
+            _exit(1)
+        }
+        thread.name = "feedloop-shutdown-backstop"
+        thread.start()
+    }
 
     public func run() async throws {
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
                 let thread = Thread { [self] in
+                    defer { finished.store(true, ordering: .relaxed) }
                     do {
-                        var loop = try WorkerLoop(options: options, logger: logger, stop: { self.stopRequested.load(ordering: .relaxed) })
+                        var loop = try WorkerLoop(
+                            options: options, logger: logger, stop: { self.stopRequested.load(ordering: .relaxed) },
+                            requestStop: { self.requestStop() }, deliveryDeadline: { self.deliveryDeadline() })
                         try loop.run()
                         continuation.resume()
                     } catch {
@@ -87,6 +134,10 @@ struct WorkerLoop {
     let options: WorkerOptions
     let logger: Logger
     let stop: () -> Bool
+    /// Starts a graceful stop from inside the loop (idle exit); see ``Worker/requestStop()``.
+    let requestStop: () -> Void
+    /// Until when a stopping loop may wait for output deliveries (uptime ns), nil while running.
+    let deliveryDeadline: () -> UInt64?
     let consumer: KafkaConsumer
     let producer: KafkaProducer
     var store: CheckpointStore
@@ -108,11 +159,22 @@ struct WorkerLoop {
     var firstMessageAt: Date?
     var lastMessageAt: Date?
     var eventsAtStart: UInt64 = 0
+    /// Messages handled (applied, rejected or skipped as already applied) by this process: the watchdog's progress.
+    var messagesHandled: UInt64 = 0
+    var watchdog: ProgressWatchdog
+    /// When the broker was last asked for watermarks it had not reported in a fetch (uptime ns).
+    var lastWatermarkQuery: UInt64 = 0
 
-    init(options: WorkerOptions, logger: Logger, stop: @escaping () -> Bool) throws {
+    init(
+        options: WorkerOptions, logger: Logger, stop: @escaping () -> Bool, requestStop: @escaping () -> Void = {},
+        deliveryDeadline: @escaping () -> UInt64? = { nil }
+    ) throws {
         self.options = options
         self.logger = logger
         self.stop = stop
+        self.requestStop = requestStop
+        self.deliveryDeadline = deliveryDeadline
+        watchdog = ProgressWatchdog(stallAfterSeconds: options.stallAfterSeconds, now: DispatchTime.now().uptimeNanoseconds)
         logger.info("starting worker", metadata: [
             "pipeline": "\(options.spec.name)", "librdkafka": "\(KafkaRuntime.version)", "brokers": "\(options.brokers)",
             "group": "\(options.groupID)", "checkpoints": "\(options.checkpointDirectory)",
@@ -161,7 +223,8 @@ struct WorkerLoop {
         }
         sink = WorkerSink(
             publisher: KafkaPublisher(producer: producer), spec: options.spec,
-            refreshTypes: options.refreshTypes, refreshIntervalMs: options.refreshIntervalMs)
+            refreshTypes: options.refreshTypes, refreshIntervalMs: options.refreshIntervalMs,
+            maxMessageBytes: options.producerMaxMessageBytes)
         metrics = WorkerMetrics(pipeline: options.spec.name)
     }
 
@@ -190,6 +253,8 @@ struct WorkerLoop {
         var lastMessage = Date()
         var lastProgress = Date()
         var progressEvents = pipeline.counters.events
+        var lastLagCheck: UInt64 = 0
+        var lastIdleNotice: UInt64 = 0
         while !stop() {
             options.heartbeat?.beat()
             let pollStart = DispatchTime.now().uptimeNanoseconds
@@ -212,7 +277,7 @@ struct WorkerLoop {
                 if firstMessageAt == nil { firstMessageAt = pollStartDate; eventsAtStart = pipeline.counters.events - UInt64(n) }
                 lastMessageAt = lastMessage
                 metrics.batch(events: n, nanoseconds: DispatchTime.now().uptimeNanoseconds - pollStart)
-                metrics.observe(pipeline: pipeline, sink: sink.published)
+                metrics.observe(pipeline: pipeline, sink: sink.published, truncatedDeadLetters: sink.truncatedDeadLetters)
             }
             try serveDeliveries()
             if eventsSinceCheckpoint >= options.checkpointEveryEvents
@@ -220,21 +285,105 @@ struct WorkerLoop {
                 try checkpoint(reason: "periodic")
             }
             metrics.checkpointAge(Date().timeIntervalSince(lastCheckpoint))
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now &- lastLagCheck >= 1_000_000_000 {
+                lastLagCheck = now
+                watch(lags: partitionLags(), now: now)
+            }
             if options.progressEverySeconds > 0, Date().timeIntervalSince(lastProgress) >= options.progressEverySeconds {
                 let elapsed = Date().timeIntervalSince(lastProgress)
-                let lag = (try? consumer.lag(timeout: .seconds(2)))?.reduce(Int64(0)) { $0 + max(0, $1.lag ?? 0) } ?? -1
-                metrics.lag(lag)
-                logProgress(rate: Double(pipeline.counters.events - progressEvents) / elapsed, lag: lag)
+                logProgress(rate: Double(pipeline.counters.events - progressEvents) / elapsed, lag: totalLag(partitionLags()))
                 progressEvents = pipeline.counters.events
                 lastProgress = Date()
             }
             if assigned.isEmpty { lastMessage = Date() }  // idle time counts from the first assignment (joins are slow)
             if let idle = options.exitWhenIdleSeconds, Date().timeIntervalSince(lastMessage) >= idle {
-                logger.info("no input for \(idle) s: stopping")
-                break
+                // Idle is not done: exit only when every assigned partition is read to its end (a stuck fetch
+                // also looks idle). The broker is asked for end offsets it has not reported in a fetch.
+                let lags = partitionLags(ask: .seconds(2))
+                if totalLag(lags) == 0 {
+                    logger.info("no input for \(idle) s and caught up on every assigned partition: stopping")
+                    requestStop()
+                    break
+                }
+                if now &- lastIdleNotice >= UInt64(idle * 1e9) {
+                    lastIdleNotice = now
+                    logger.info("no input for \(idle) s but not caught up: waiting", metadata: ["lag": "\(Self.describe(lags))"])
+                }
             }
         }
-        try shutdown()
+        do {
+            try shutdown()
+        } catch {
+            // Leaving the group would wait for a broker that does not answer: the process ends now (the group
+            // reassigns the partitions after the session timeout; a restart resumes from the last checkpoint).
+            consumer.abandon()
+            throw error
+        }
+    }
+
+    // MARK: Lag and the progress watchdog
+
+    /// The lag of each assigned partition: its end offset (the high watermark of the latest fetch response, or the
+    /// broker's answer) minus the next offset to read; nil where the end offset is not known. With `ask`, the
+    /// broker is asked (up to `ask` per partition) for every partition; without, only for partitions no fetch has
+    /// reported yet, at most every 10 s and for 1 s (the loop must keep turning while the broker is away).
+    mutating func partitionLags(ask: Duration? = nil) -> [(partition: KafkaTopicPartition, lag: Int64?)] {
+        syncPositions()
+        let now = DispatchTime.now().uptimeNanoseconds
+        var mayAsk = ask != nil
+        if ask == nil, now &- lastWatermarkQuery >= 10_000_000_000 { mayAsk = true }
+        var result: [(partition: KafkaTopicPartition, lag: Int64?)] = []
+        for tp in assigned.sorted(by: { ($0.topic, $0.partition) < ($1.topic, $1.partition) }) {
+            var marks = consumer.cachedWatermarks(for: tp)
+            if mayAsk && (ask != nil || marks == nil) {
+                lastWatermarkQuery = now
+                if let asked = try? consumer.watermarks(for: tp, timeout: ask ?? .seconds(1)) {
+                    // Tansu answers a batch's base offset + 1 as the high watermark; a fetch's is exact: keep the larger.
+                    marks = (low: asked.low, high: max(asked.high, marks?.high ?? 0))
+                }
+            }
+            guard let marks else {
+                result.append((tp, nil))
+                continue
+            }
+            var next = positions[tp]
+            if next == nil, let position = (try? consumer.position([tp]))?.first?.offset.value, position >= 0 { next = position }
+            result.append((tp, max(0, marks.high - (next ?? marks.low))))
+        }
+        return result
+    }
+
+    /// Messages waiting over all assigned partitions; -1 when a partition's end is not known.
+    func totalLag(_ lags: [(partition: KafkaTopicPartition, lag: Int64?)]) -> Int64 {
+        var total: Int64 = 0
+        for entry in lags {
+            guard let lag = entry.lag else { return -1 }
+            total += lag
+        }
+        return total
+    }
+
+    static func describe(_ lags: [(partition: KafkaTopicPartition, lag: Int64?)]) -> String {
+        lags.map { "\($0.partition.topic)[\($0.partition.partition)]=\($0.lag.map(String.init) ?? "?")" }.joined(separator: " ")
+    }
+
+    /// Feeds the watchdog and acts on its transitions: log, `/healthz`, `feedloop_stalled`.
+    mutating func watch(lags: [(partition: KafkaTopicPartition, lag: Int64?)], now: UInt64) {
+        metrics.lag(totalLag(lags))
+        let named = lags.map { (partition: "\($0.partition.topic)[\($0.partition.partition)]", lag: $0.lag) }
+        switch watchdog.observe(handled: messagesHandled, lag: named, now: now) {
+        case .stalled(let reason):
+            logger.warning("\(reason)")
+            options.heartbeat?.reportConsumerStall(reason)
+            metrics.stalled(true)
+        case .recovered:
+            logger.info("consumer progresses again")
+            options.heartbeat?.reportConsumerStall(nil)
+            metrics.stalled(false)
+        case nil:
+            break
+        }
     }
 
     /// The current message's partition and its next offset, kept out of `positions` while messages of the same
@@ -249,6 +398,7 @@ struct WorkerLoop {
 
     mutating func handle(_ message: KafkaMessageView) {
         if batchStart == 0 { batchStart = DispatchTime.now().uptimeNanoseconds }
+        messagesHandled &+= 1
         if hot == nil || hot!.identity != message.topicIdentity || hot!.tp.partition != message.partition {
             syncPositions()
             let tp = KafkaTopicPartition(topic: message.topic, partition: message.partition)
@@ -354,11 +504,19 @@ struct WorkerLoop {
         while producer.outstandingCount > 0 {
             options.heartbeat?.beat()  // waiting for the broker is not a stall
             try serveDeliveries()
+            var wait: Duration = .seconds(5)
+            if let deadline = deliveryDeadline() {
+                let now = DispatchTime.now().uptimeNanoseconds
+                guard now < deadline else {
+                    throw WorkerError.shutdownTimeout(
+                        "\(producer.outstandingCount) outputs not delivered within --shutdown-timeout \(options.shutdownTimeoutSeconds) s: stopping without a checkpoint; a restart replays from the last one (\(store.files().last?.path ?? "none yet")), so nothing is lost")
+                }
+                wait = min(wait, .nanoseconds(Int64(deadline - now)))
+            }
             do {
-                try producer.flush(timeout: .seconds(5))
+                try producer.flush(timeout: wait)
             } catch {
                 logger.warning("waiting for output deliveries before checkpoint (\(producer.outstandingCount) outstanding): \(error)")
-                if stop() && producer.outstandingCount > 0 { continue }
             }
         }
         try serveDeliveries()
@@ -423,7 +581,9 @@ struct WorkerLoop {
         logger.info("draining: final checkpoint, flush, commit, leave group")
         try checkpoint(reason: "shutdown")
         try consumer.close(onRebalance: { _ in .proceed })
-        try producer.flush(timeout: .seconds(30))
+        // Outputs after the checkpoint (none but the close's own) within what is left of the shutdown timeout.
+        let left = deliveryDeadline().map { Int64($0) - Int64(DispatchTime.now().uptimeNanoseconds) } ?? 30_000_000_000
+        try producer.flush(timeout: .nanoseconds(max(0, left)))
         if let path = options.finalSnapshotPath {
             try pipeline.model.writeSnapshot(to: path)
         }
@@ -449,7 +609,10 @@ struct WorkerLoop {
                 "last_message_at": lastMessageAt?.timeIntervalSince1970 ?? 0,
                 "busy_seconds": (lastMessageAt?.timeIntervalSince(firstMessageAt ?? Date()) ?? 0),
             ] as [String: Any],
-            "published": ["scores": sink.published.scores, "adjustments": sink.published.adjustments, "dead_letters": sink.published.deadLetters],
+            "published": [
+                "scores": sink.published.scores, "adjustments": sink.published.adjustments,
+                "dead_letters": sink.published.deadLetters, "dead_letters_truncated": sink.truncatedDeadLetters,
+            ],
             // Score refresh delays of this run: inside the worker (batch's first message → handed to the
             // producer), from the input's Kafka timestamp to that moment (ms resolution; includes the producer →
             // broker → worker hop), and from the input's timestamp to the broker's acknowledgement of the score.

@@ -6,6 +6,7 @@ import Pipelines
 struct WorkerMetrics {
     let events: Counter
     let rejected: Counter
+    let truncatedDeadLetters: Counter
     let deliveryFailures: Counter
     let checkpoints: Counter
     let checkpointDuration: Timer
@@ -13,6 +14,7 @@ struct WorkerMetrics {
     let scoreDelivered: Timer
     let updateLatency: Timer
     let lagGauge: Gauge
+    let stalledGauge: Gauge
     let checkpointAgeGauge: Gauge
     let modelVersion: Gauge
     let logloss: Gauge
@@ -27,11 +29,13 @@ struct WorkerMetrics {
     let unattributedFeedback: Gauge
     var lastEvents: UInt64 = 0
     var lastRejected: UInt64 = 0
+    var lastTruncated: UInt64 = 0
 
     init(pipeline: String) {
         let d = [("pipeline", pipeline)]
         events = Counter(label: "feedloop_events_total", dimensions: d)
         rejected = Counter(label: "feedloop_dead_letters_total", dimensions: d)
+        truncatedDeadLetters = Counter(label: "feedloop_dead_letters_truncated_total", dimensions: d)
         deliveryFailures = Counter(label: "feedloop_delivery_failures_total", dimensions: d)
         checkpoints = Counter(label: "feedloop_checkpoints_total", dimensions: d)
         scoreDelay = Timer(label: "feedloop_event_to_score_seconds", dimensions: d, preferredDisplayUnit: .seconds)
@@ -39,6 +43,8 @@ struct WorkerMetrics {
         checkpointDuration = Timer(label: "feedloop_checkpoint_seconds", dimensions: d, preferredDisplayUnit: .seconds)
         updateLatency = Timer(label: "feedloop_event_seconds", dimensions: d, preferredDisplayUnit: .seconds)
         lagGauge = Gauge(label: "feedloop_consumer_lag", dimensions: d)
+        stalledGauge = Gauge(label: "feedloop_stalled", dimensions: d)
+        stalledGauge.record(0)
         checkpointAgeGauge = Gauge(label: "feedloop_checkpoint_age_seconds", dimensions: d)
         modelVersion = Gauge(label: "feedloop_model_version", dimensions: d)
         logloss = Gauge(label: "feedloop_progressive_logloss", dimensions: d)
@@ -58,7 +64,11 @@ struct WorkerMetrics {
         updateLatency.recordNanoseconds(Int64(nanoseconds) / Int64(max(n, 1)))
     }
 
-    mutating func observe(pipeline: Pipeline, sink published: (scores: UInt64, adjustments: UInt64, deadLetters: UInt64)) {
+    mutating func observe(
+        pipeline: Pipeline, sink published: (scores: UInt64, adjustments: UInt64, deadLetters: UInt64), truncatedDeadLetters truncated: UInt64
+    ) {
+        truncatedDeadLetters.increment(by: Int64(truncated - lastTruncated))
+        lastTruncated = truncated
         let e = pipeline.counters.events
         events.increment(by: Int64(e - lastEvents))
         lastEvents = e
@@ -81,6 +91,8 @@ struct WorkerMetrics {
     }
 
     func lag(_ value: Int64) { if value >= 0 { lagGauge.record(Double(value)) } }
+    /// 1 while the progress watchdog reports a stalled consumer (input waits, nothing handled), else 0.
+    func stalled(_ value: Bool) { stalledGauge.record(value ? 1 : 0) }
     func checkpointAge(_ seconds: Double) { checkpointAgeGauge.record(seconds) }
     /// A checkpoint was written; `nanoseconds` is the time the loop stood still for it (output flush, state
     /// serialization, write and fsync).

@@ -1,4 +1,5 @@
 import Events
+import Foundation
 import Pipelines
 
 /// Everything the worker needs besides the pipeline definition.
@@ -26,8 +27,14 @@ public struct WorkerOptions: Sendable {
     public var refreshTypes: Set<EventType> = [.click, .purchase, .addToCart]
     /// At most one refresh per user per this much event time (0 = after every refresh-type event).
     public var refreshIntervalMs: Int64 = 0
-    /// Stop by itself (gracefully) after this long without input; nil = run until signalled.
+    /// Stop by itself (gracefully) after this long without input, once caught up (lag 0 on every assigned
+    /// partition); nil = run until signalled.
     public var exitWhenIdleSeconds: Double? = nil
+    /// Input waiting and no event handled for this long: `/healthz` answers 503 (see ``ProgressWatchdog``).
+    public var stallAfterSeconds: Double = 60
+    /// A graceful stop (SIGTERM) ends within this long: when outputs cannot be delivered in time the worker stops
+    /// without a checkpoint (a restart replays from the last one) and exits non-zero.
+    public var shutdownTimeoutSeconds: Double = 30
     /// Write the model snapshot here on graceful exit (for comparisons and hand-off).
     public var finalSnapshotPath: String? = nil
     /// Write a JSON summary here on graceful exit (events, examples, positions, model version, outputs).
@@ -42,6 +49,12 @@ public struct WorkerOptions: Sendable {
     public var kafkaProperties: [String: String] = [:]
     /// Create the output topics when missing (1 partition each; `scores` compacted).
     public var createOutputTopics: Bool = true
+
+    /// The producer's `message.max.bytes` (librdkafka's default 1,000,000 unless set in ``kafkaProperties``): the
+    /// largest output message it accepts, key and headers included.
+    public var producerMaxMessageBytes: Int {
+        kafkaProperties["message.max.bytes"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 1_000_000
+    }
 
     /// The pipeline as the worker runs it: the sampled ranking evaluation is an offline metric (replay) and is
     /// not run online, where it would cost 101 predictions per purchase.

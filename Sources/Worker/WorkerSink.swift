@@ -50,6 +50,9 @@ public struct SourceMessage: Sendable {
 ///
 /// - Rejected input → the dead-letter topic, original key and bytes, headers `feedloop.reason`,
 ///   `feedloop.field`, `feedloop.detail`, `feedloop.source` (topic/partition/offset). One per bad input, at once.
+///   An input too large to re-publish (over the producer's `message.max.bytes` with its headers) gets a bounded
+///   record instead: JSON with the reason, source, original size, SHA-256 and first bytes, header
+///   `feedloop.truncated: true`. Whatever its size, a bad input never stops the worker.
 /// - Feedback (a purchase) → `adjustments` `suppress_item` for that user (downstream caches drop it from the
 ///   user's recommendations). One per purchase, at once.
 /// - Labelled examples that moved an item's bias → `adjustments` `item_bias`, **coalesced per poll batch**: one
@@ -74,6 +77,11 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     var refreshLimiter: RefreshLimiter
     var modelVersion: UInt64 = 0
     var published: (scores: UInt64, adjustments: UInt64, deadLetters: UInt64) = (0, 0, 0)
+    /// Key + value + header bytes a dead letter may take: the producer's `message.max.bytes` less room for the
+    /// record's own framing. A rejected input that does not fit is published as a bounded record instead.
+    let deadLetterLimit: Int
+    /// Dead letters published as bounded records (their original did not fit).
+    var truncatedDeadLetters: UInt64 = 0
 
     // MARK: Pending score refresh (the current user run)
 
@@ -109,8 +117,9 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     /// Per catalog item: its index in `biasShifts` + 1, or 0.
     var biasSlot: [Int32] = []
 
-    init(publisher: P, spec: PipelineSpec, refreshTypes: Set<EventType>, refreshIntervalMs: Int64) {
+    init(publisher: P, spec: PipelineSpec, refreshTypes: Set<EventType>, refreshIntervalMs: Int64, maxMessageBytes: Int = 1_000_000) {
         self.publisher = publisher
+        self.deadLetterLimit = maxMessageBytes - 1024
         self.outputs = spec.outputs
         self.pipelineName = spec.name
         var types = Array(repeating: false, count: EventType.allCases.count)
@@ -124,15 +133,47 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     // MARK: PipelineSink
 
     mutating func rejected(_ reason: RejectReason, input: UnsafeRawBufferPointer) {
-        let headers: [(String, [UInt8])] = [
+        var headers: [(String, [UInt8])] = [
             ("feedloop.reason", Array(reason.code.utf8)),
             ("feedloop.field", Array((reason.field ?? "").utf8)),
             ("feedloop.detail", Array(reason.detail.utf8)),
             ("feedloop.source", Array("\(source.topic)/\(source.partition)/\(source.offset)".utf8)),
         ]
-        publisher.publish(topic: outputs.deadLetterTopic, key: key, value: Array(input), headers: headers)
+        let headerBytes = headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.count + 10 }
+        if key.count + input.count + headerBytes <= deadLetterLimit {
+            publisher.publish(topic: outputs.deadLetterTopic, key: key, value: Array(input), headers: headers)
+        } else {
+            // The original cannot be published (the producer would refuse it, and the worker would meet it again on
+            // every restart): a bounded record that identifies it instead; the original stays in the input topic.
+            let digest = SHA256.hex(input)
+            headers.append(("feedloop.truncated", Array("true".utf8)))
+            headers.append(("feedloop.original_size", Array(String(input.count).utf8)))
+            headers.append(("feedloop.sha256", Array(digest.utf8)))
+            let head = max(0, min(Self.deadLetterHeadBytes, (deadLetterLimit - 2048) / 2))
+            encoder.begin()
+            encoder.raw(#"{"schema":1,"kind":"truncated_dead_letter","reason":"#); encoder.string(reason.code)
+            encoder.raw(#","field":"#)
+            if let field = reason.field { encoder.string(field) } else { encoder.raw("null") }
+            encoder.raw(#","detail":"#); encoder.string(reason.detail)
+            encoder.raw(#","source":{"topic":"#); encoder.string(source.topic)
+            encoder.raw(#","partition":"#); encoder.int(Int64(source.partition))
+            encoder.raw(#","offset":"#); encoder.int(source.offset)
+            encoder.raw(#","timestamp_ms":"#); encoder.int(source.timestampMs)
+            encoder.raw(#"},"original_bytes":"#); encoder.int(Int64(input.count))
+            encoder.raw(#","original_key_bytes":"#); encoder.int(Int64(key.count))
+            encoder.raw(#","sha256":"#); encoder.string(digest)
+            encoder.raw(#","head_base64":"#); encoder.base64(UnsafeRawBufferPointer(rebasing: input.prefix(head)))
+            encoder.raw("}")
+            let boundedKey = UnsafeRawBufferPointer(rebasing: key.prefix(Self.deadLetterKeyBytes))
+            publisher.publish(topic: outputs.deadLetterTopic, key: boundedKey, value: encoder.bytes, headers: headers)
+            truncatedDeadLetters &+= 1
+        }
         published.deadLetters &+= 1
     }
+
+    /// Bytes of the original kept in a bounded dead letter (`head_base64`), and of its key.
+    static var deadLetterHeadBytes: Int { 4096 }
+    static var deadLetterKeyBytes: Int { 1024 }
 
     mutating func scored(_ event: borrowing EventView, probability: Double) {}
 

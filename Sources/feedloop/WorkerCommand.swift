@@ -36,6 +36,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("kafka-property"), parsing: .singleValue, help: "Raw librdkafka property KEY=VALUE (repeatable; SASL/SSL…).") var kafkaProperties: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(name: .customLong("health-stall"), help: "GET /healthz answers 503 when the worker loop has not turned for this long (e.g. 2m).") var healthStall = "2m"
+    @Option(name: .customLong("stall-after"), help: "GET /healthz answers 503 when input waits (lag > 0) and no event was handled for this long.") var stallAfter = "60s"
+    @Option(name: .customLong("shutdown-timeout"), help: "SIGTERM/SIGINT end the worker within this long; outputs not delivered by then: no final checkpoint, exit 1.") var shutdownTimeout = "30s"
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -66,6 +68,12 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let stallMs = try parseDuration(healthStall, option: "--health-stall")
         guard stallMs >= 1000 else { throw ValidationError("--health-stall: at least 1s, got '\(healthStall)'") }
+        let stallAfterMs = try parseDuration(stallAfter, option: "--stall-after")
+        guard stallAfterMs >= 1000 else { throw ValidationError("--stall-after: at least 1s, got '\(stallAfter)'") }
+        options.stallAfterSeconds = Double(stallAfterMs) / 1000
+        let shutdownMs = try parseDuration(shutdownTimeout, option: "--shutdown-timeout")
+        guard shutdownMs >= 1000 else { throw ValidationError("--shutdown-timeout: at least 1s, got '\(shutdownTimeout)'") }
+        options.shutdownTimeoutSeconds = Double(shutdownMs) / 1000
         let heartbeat = LoopHeartbeat(stallSeconds: Double(stallMs) / 1000)
         options.heartbeat = heartbeat
         let registry = PrometheusCollectorRegistry()

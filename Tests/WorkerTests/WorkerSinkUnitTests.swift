@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import Worker
+import Events
+import Pipelines
 
 /// Pieces of the worker's sink that need no broker.
 @Suite struct WorkerSinkUnitTests {
@@ -69,5 +71,82 @@ import Testing
         h.record(nanoseconds: UInt64.max / 2)  // beyond the last bucket: counted there, max kept exactly
         #expect(h.count == 10_002)
         #expect(h.quantileMilliseconds(1.0) == Double(UInt64.max / 2) / 1e6)
+    }
+}
+
+/// Dead letters: the original when it fits the producer's `message.max.bytes`, a bounded record that identifies it
+/// when it does not (so no input can make the worker fail to publish its dead letter).
+@Suite struct DeadLetterBoundTests {
+    struct Recorder: OutputPublisher {
+        var messages: [(topic: String, key: [UInt8], value: [UInt8], headers: [(String, [UInt8])])] = []
+        mutating func publish(topic: String, key: UnsafeRawBufferPointer, value: [UInt8], headers: [(String, [UInt8])], token: UInt64) {
+            messages.append((topic, Array(key), value, headers))
+        }
+    }
+
+    static func sink(maxMessageBytes: Int) throws -> WorkerSink<Recorder> {
+        let spec = try PipelineSpec.load(path: WorkerTestEnvironment.repositoryRoot.appendingPathComponent("pipelines/movielens-ftrl.yaml").path)
+        var sink = WorkerSink(publisher: Recorder(), spec: spec, refreshTypes: [], refreshIntervalMs: 0, maxMessageBytes: maxMessageBytes)
+        sink.source = SourceMessage(topic: "events", partition: 3, offset: 77, timestampMs: 1_700_000_000_000)
+        return sink
+    }
+
+    static func header(_ m: (topic: String, key: [UInt8], value: [UInt8], headers: [(String, [UInt8])]), _ name: String) -> String? {
+        m.headers.first { $0.0 == name }.map { String(decoding: $0.1, as: UTF8.self) }
+    }
+
+    @Test func anInputThatFitsIsDeadLetteredByteExact() throws {
+        var sink = try Self.sink(maxMessageBytes: 1_000_000)
+        let input = (0..<900_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let key: [UInt8] = Array("user-1".utf8)
+        key.withUnsafeBytes { k in
+            sink.key = k
+            input.withUnsafeBytes { sink.rejected(RejectReason(.oversized, detail: "too big"), input: $0) }
+        }
+        let m = try #require(sink.publisher.messages.first)
+        #expect(m.value == input && m.key == key)
+        #expect(Self.header(m, "feedloop.truncated") == nil && sink.truncatedDeadLetters == 0)
+    }
+
+    @Test(arguments: [999_900, 3_000_000, 10_000_000])
+    func anInputTooLargeToRepublishGetsABoundedRecordThatIdentifiesIt(size: Int) throws {
+        var sink = try Self.sink(maxMessageBytes: 1_000_000)
+        var input = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+        input[0] = 0xC3  // not UTF-8: the head must survive as bytes
+        let key = [UInt8](repeating: UInt8(ascii: "k"), count: 5_000)
+        key.withUnsafeBytes { k in
+            sink.key = k
+            input.withUnsafeBytes { sink.rejected(RejectReason(.oversized, detail: "input is \(size) bytes"), input: $0) }
+        }
+        #expect(sink.published.deadLetters == 1 && sink.truncatedDeadLetters == 1)
+        let m = try #require(sink.publisher.messages.first)
+        #expect(m.value.count + m.key.count + m.headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.count } < 16_384)
+        #expect(Self.header(m, "feedloop.truncated") == "true")
+        #expect(Self.header(m, "feedloop.reason") == "oversized")
+        #expect(Self.header(m, "feedloop.source") == "events/3/77")
+        #expect(Self.header(m, "feedloop.original_size") == String(size))
+        let digest = input.withUnsafeBytes { SHA256.hex($0) }
+        #expect(Self.header(m, "feedloop.sha256") == digest)
+        #expect(m.key == Array(key.prefix(1024)))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(m.value)) as? [String: Any])
+        #expect(object["kind"] as? String == "truncated_dead_letter")
+        #expect(object["reason"] as? String == "oversized")
+        #expect(object["original_bytes"] as? Int == size)
+        #expect(object["original_key_bytes"] as? Int == 5_000)
+        #expect(object["sha256"] as? String == digest)
+        let source = try #require(object["source"] as? [String: Any])
+        #expect(source["topic"] as? String == "events" && source["partition"] as? Int == 3 && source["offset"] as? Int == 77)
+        let head = try #require((object["head_base64"] as? String).flatMap { Data(base64Encoded: $0) })
+        #expect(Array(head) == Array(input.prefix(4096)))
+    }
+
+    @Test func base64MatchesFoundationForEveryRemainder() {
+        var e = OutputEncoder()
+        for n in 0..<40 {
+            let bytes = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 97 &+ 13) }
+            e.begin()
+            bytes.withUnsafeBytes { e.base64($0) }
+            #expect(String(decoding: e.bytes, as: UTF8.self) == "\"" + Data(bytes).base64EncodedString() + "\"", "\(n) bytes")
+        }
     }
 }
