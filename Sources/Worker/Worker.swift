@@ -300,7 +300,8 @@ struct WorkerLoop {
             if let idle = options.exitWhenIdleSeconds, Date().timeIntervalSince(lastMessage) >= idle {
                 // Idle is not done: exit only when every assigned partition is read to its end (a stuck fetch
                 // also looks idle). The broker is asked for end offsets it has not reported in a fetch.
-                let lags = partitionLags(ask: .seconds(2))
+                var lags = partitionLags()
+                if totalLag(lags) == 0 { lags = partitionLags(ask: .seconds(2)) }  // confirmed by the broker
                 if totalLag(lags) == 0 {
                     logger.info("no input for \(idle) s and caught up on every assigned partition: stopping")
                     requestStop()
@@ -501,10 +502,11 @@ struct WorkerLoop {
         let start = DispatchTime.now().uptimeNanoseconds
         // Outputs of the included events must be delivered before the checkpoint says they are done.
         publishPending()
+        var warned = DispatchTime.now().uptimeNanoseconds
         while producer.outstandingCount > 0 {
-            options.heartbeat?.beat()  // waiting for the broker is not a stall
+            options.heartbeat?.beat()  // the loop waits for the broker, it is not wedged…
             try serveDeliveries()
-            var wait: Duration = .seconds(5)
+            var wait: Duration = .seconds(1)
             if let deadline = deliveryDeadline() {
                 let now = DispatchTime.now().uptimeNanoseconds
                 guard now < deadline else {
@@ -516,8 +518,14 @@ struct WorkerLoop {
             do {
                 try producer.flush(timeout: wait)
             } catch {
-                logger.warning("waiting for output deliveries before checkpoint (\(producer.outstandingCount) outstanding): \(error)")
+                let now = DispatchTime.now().uptimeNanoseconds
+                if now &- warned >= 5_000_000_000 {
+                    warned = now
+                    logger.warning("waiting for output deliveries before checkpoint (\(producer.outstandingCount) outstanding): \(error)")
+                }
             }
+            // …but its consumer makes no progress meanwhile: the watchdog judges it as in the loop.
+            watch(lags: partitionLags(), now: DispatchTime.now().uptimeNanoseconds)
         }
         try serveDeliveries()
         syncPositions()

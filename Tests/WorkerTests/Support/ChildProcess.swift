@@ -114,7 +114,7 @@ final class ChildProcess {
                 kill()
                 throw TimedOut(description: "\(name): no \(what) after \(timeout); killed it. Log \(logPath), tail:\n\(logTail())")
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(10))
         }
     }
 }

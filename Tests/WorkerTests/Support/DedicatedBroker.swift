@@ -18,6 +18,8 @@ final class DedicatedBroker {
     init(logPath: String) async throws {
         let tansu = try WorkerTestEnvironment.tansu()
         try WorkerTestEnvironment.checkRuntime()
+        try FileManager.default.createDirectory(
+            atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         port = try Self.freePort()
         let url = "tcp://127.0.0.1:\(port)"
         process = try ChildProcess(

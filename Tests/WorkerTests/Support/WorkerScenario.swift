@@ -8,7 +8,8 @@ import Testing
 /// carry names unique to the test, the broker, and helpers to create topics, produce, run workers and read outputs.
 struct WorkerScenario {
     let purpose: String
-    let brokers: String
+    /// Bootstrap brokers; ``moved(to:)`` gives the same scenario on another broker.
+    private(set) var brokers: String
     let directory: String
     let pipelinePath: String
     let inputTopic: String
@@ -55,6 +56,13 @@ struct WorkerScenario {
 
     func path(_ name: String) -> String { directory + "/" + name }
 
+    /// The same scenario (directory, pipeline, topic names) on another broker.
+    func moved(to brokers: String) -> WorkerScenario {
+        var copy = self
+        copy.brokers = brokers
+        return copy
+    }
+
     // MARK: Running feedloop
 
     /// Runs `feedloop topics create` for the pipeline (input topic with `partitions`, outputs with 1).
@@ -74,7 +82,9 @@ struct WorkerScenario {
     ///
     /// Outputs of the run named `run` are `<run>.log`, `<run>.snapshot` and `<run>.summary.json`;
     /// `checkpoints` names the checkpoint directory (shared by restarts of the same worker).
-    func startWorker(run: String, group: String, checkpoints: String, exitWhenIdle: Double? = 3) throws -> ChildProcess {
+    func startWorker(
+        run: String, group: String, checkpoints: String, exitWhenIdle: Double? = 3, extraArguments: [String] = []
+    ) throws -> ChildProcess {
         var arguments = [
             "worker", "--pipeline", pipelinePath, "--brokers", brokers,
             "--group", "wt-\(WorkerTestEnvironment.runID)-\(purpose)-\(group)",
@@ -84,6 +94,7 @@ struct WorkerScenario {
             "--metrics-port", "0", "--refresh-interval", "1h", "--progress-seconds", "1",
         ]
         if let exitWhenIdle { arguments += ["--exit-when-idle", String(exitWhenIdle)] }
+        arguments += extraArguments
         return try ChildProcess(name: "worker \(run)", executable: binary, arguments: arguments, logPath: path(run + ".log"))
     }
 
@@ -126,16 +137,17 @@ struct WorkerScenario {
 
     // MARK: Kafka
 
-    func configuration(group: String? = nil) -> KafkaConfiguration {
+    func configuration(group: String? = nil, properties: [String: String] = [:]) -> KafkaConfiguration {
         var configuration = KafkaConfiguration(brokers: brokers, clientID: "worker-tests", groupID: group)
         configuration.sessionTimeout = .seconds(WorkerTestEnvironment.sessionTimeoutSeconds)
+        configuration.properties = properties
         return configuration
     }
 
     /// Produces `values` in order to the input topic (key: the event's user id when it has one, else `keys[i]`),
     /// waits for every delivery report and returns them in input order.
-    func produce(_ values: [[UInt8]], keys: [[UInt8]?]? = nil) throws -> [KafkaDeliveryReport] {
-        let producer = try KafkaProducer(configuration: configuration(), logger: WorkerTestEnvironment.logger)
+    func produce(_ values: [[UInt8]], keys: [[UInt8]?]? = nil, properties: [String: String] = [:]) throws -> [KafkaDeliveryReport] {
+        let producer = try KafkaProducer(configuration: configuration(properties: properties), logger: WorkerTestEnvironment.logger)
         for (i, value) in values.enumerated() {
             let key = keys?[i] ?? EventLine.userID(value).map { Array($0.utf8) }
             try producer.send(topic: inputTopic, key: key, value: value, token: UInt64(i))
@@ -184,9 +196,11 @@ struct WorkerSummary: Decodable {
         let scores: Int
         let adjustments: Int
         let deadLetters: Int
+        let deadLettersTruncated: Int?
         enum CodingKeys: String, CodingKey {
             case scores, adjustments
             case deadLetters = "dead_letters"
+            case deadLettersTruncated = "dead_letters_truncated"
         }
     }
 
