@@ -45,6 +45,8 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let noOffset = Code(RD_KAFKA_RESP_ERR__NO_OFFSET)
         /// The message is larger than `message.max.bytes` (checked locally at send, or by the broker).
         public static let messageSizeTooLarge = Code(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+        /// Broker: the request's batch of records is larger than the broker or topic accepts.
+        public static let recordListTooLarge = Code(RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE)
         /// Broker: the topic or partition does not exist.
         public static let unknownTopicOrPartition = Code(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
         /// Broker: the topic already exists.

@@ -478,7 +478,18 @@ struct WorkerLoop {
     mutating func serveDeliveries() throws {
         var failed: KafkaDeliveryReport?
         var nowMs: Int64 = 0
+        var refused: [UInt64] = []
         _ = producer.poll(timeout: .zero) { report in
+            if DeadLetterToken.isDeadLetter(report.token) {
+                if report.isDelivered {
+                    sink.deadLetterDelivered(token: report.token)
+                    return
+                }
+                if let code = report.error?.code, code == .messageSizeTooLarge || code == .recordListTooLarge {
+                    refused.append(report.token)
+                    return
+                }
+            }
             if !report.isDelivered {
                 failed = failed ?? report
             } else if let eventMs = ScoreToken.eventTimestampMs(report.token) {
@@ -486,6 +497,15 @@ struct WorkerLoop {
                 metrics.scoreDelivered(milliseconds: nowMs - eventMs)
                 eventToDeliveredDelay.record(nanoseconds: UInt64(max(0, nowMs - eventMs)) * 1_000_000)
             }
+        }
+        for token in refused {
+            // The broker refused a large dead letter (its topic accepts less than the producer's limit): its bounded
+            // record goes instead, so the input cannot stop the worker.
+            let topic = options.spec.outputs.deadLetterTopic
+            guard sink.deadLetterRefused(token: token) else {
+                throw WorkerError.kafka("the broker refused a dead letter for \(topic) as too large; stopping without a checkpoint")
+            }
+            logger.warning("the broker refused a dead letter as too large for \(topic): published its bounded record instead")
         }
         if let failed {
             metrics.deliveryFailure()

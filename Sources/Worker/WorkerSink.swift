@@ -30,6 +30,16 @@ enum ScoreToken {
     }
 }
 
+/// Delivery-report tokens of large dead letters: bit 62 set, a sequence number in the low bits (bit 63 marks score
+/// messages, see ``ScoreToken``).
+enum DeadLetterToken {
+    static let tag: UInt64 = 1 << 62
+
+    static func make(_ sequence: UInt64) -> UInt64 { tag | (sequence & (tag - 1)) }
+
+    static func isDeadLetter(_ token: UInt64) -> Bool { token & ScoreToken.tag == 0 && token & tag != 0 }
+}
+
 /// The input message being processed, for provenance in outputs and dead letters.
 public struct SourceMessage: Sendable {
     public var topic: String
@@ -82,6 +92,9 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     let deadLetterLimit: Int
     /// Dead letters published as bounded records (their original did not fit).
     var truncatedDeadLetters: UInt64 = 0
+    /// Bounded records of large dead letters awaiting their delivery report, by delivery token.
+    var pendingLargeDeadLetters: [UInt64: (key: [UInt8], value: [UInt8], headers: [(String, [UInt8])])] = [:]
+    var deadLetterSequence: UInt64 = 0
 
     // MARK: Pending score refresh (the current user run)
 
@@ -141,36 +154,73 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
         ]
         let headerBytes = headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.count + 10 }
         if key.count + input.count + headerBytes <= deadLetterLimit {
-            publisher.publish(topic: outputs.deadLetterTopic, key: key, value: Array(input), headers: headers)
+            var token: UInt64 = 0
+            if input.count > Self.largeDeadLetterBytes {
+                // The broker may still refuse it (a topic's max.message.bytes below the producer's limit): keep its
+                // bounded record until the original is delivered, to publish instead (see `deadLetterRefused`).
+                deadLetterSequence &+= 1
+                token = DeadLetterToken.make(deadLetterSequence)
+                let bounded = boundedDeadLetter(reason, input: input, headers: headers)
+                pendingLargeDeadLetters[token] = bounded
+            }
+            publisher.publish(topic: outputs.deadLetterTopic, key: key, value: Array(input), headers: headers, token: token)
         } else {
             // The original cannot be published (the producer would refuse it, and the worker would meet it again on
             // every restart): a bounded record that identifies it instead; the original stays in the input topic.
-            let digest = SHA256.hex(input)
-            headers.append(("feedloop.truncated", Array("true".utf8)))
-            headers.append(("feedloop.original_size", Array(String(input.count).utf8)))
-            headers.append(("feedloop.sha256", Array(digest.utf8)))
-            let head = max(0, min(Self.deadLetterHeadBytes, (deadLetterLimit - 2048) / 2))
-            encoder.begin()
-            encoder.raw(#"{"schema":1,"kind":"truncated_dead_letter","reason":"#); encoder.string(reason.code)
-            encoder.raw(#","field":"#)
-            if let field = reason.field { encoder.string(field) } else { encoder.raw("null") }
-            encoder.raw(#","detail":"#); encoder.string(reason.detail)
-            encoder.raw(#","source":{"topic":"#); encoder.string(source.topic)
-            encoder.raw(#","partition":"#); encoder.int(Int64(source.partition))
-            encoder.raw(#","offset":"#); encoder.int(source.offset)
-            encoder.raw(#","timestamp_ms":"#); encoder.int(source.timestampMs)
-            encoder.raw(#"},"original_bytes":"#); encoder.int(Int64(input.count))
-            encoder.raw(#","original_key_bytes":"#); encoder.int(Int64(key.count))
-            encoder.raw(#","sha256":"#); encoder.string(digest)
-            encoder.raw(#","head_base64":"#); encoder.base64(UnsafeRawBufferPointer(rebasing: input.prefix(head)))
-            encoder.raw("}")
-            let boundedKey = UnsafeRawBufferPointer(rebasing: key.prefix(Self.deadLetterKeyBytes))
-            publisher.publish(topic: outputs.deadLetterTopic, key: boundedKey, value: encoder.bytes, headers: headers)
+            let bounded = boundedDeadLetter(reason, input: input, headers: headers)
+            bounded.key.withUnsafeBytes { key in
+                publisher.publish(topic: outputs.deadLetterTopic, key: key, value: bounded.value, headers: bounded.headers)
+            }
             truncatedDeadLetters &+= 1
         }
         published.deadLetters &+= 1
     }
 
+    /// The bounded record of a dead letter: the reason, source, original size, SHA-256 and first bytes.
+    mutating func boundedDeadLetter(
+        _ reason: RejectReason, input: UnsafeRawBufferPointer, headers original: [(String, [UInt8])]
+    ) -> (key: [UInt8], value: [UInt8], headers: [(String, [UInt8])]) {
+        var headers = original
+        let digest = SHA256.hex(input)
+        headers.append(("feedloop.truncated", Array("true".utf8)))
+        headers.append(("feedloop.original_size", Array(String(input.count).utf8)))
+        headers.append(("feedloop.sha256", Array(digest.utf8)))
+        let head = max(0, min(Self.deadLetterHeadBytes, (deadLetterLimit - 2048) / 2))
+        encoder.begin()
+        encoder.raw(#"{"schema":1,"kind":"truncated_dead_letter","reason":"#); encoder.string(reason.code)
+        encoder.raw(#","field":"#)
+        if let field = reason.field { encoder.string(field) } else { encoder.raw("null") }
+        encoder.raw(#","detail":"#); encoder.string(reason.detail)
+        encoder.raw(#","source":{"topic":"#); encoder.string(source.topic)
+        encoder.raw(#","partition":"#); encoder.int(Int64(source.partition))
+        encoder.raw(#","offset":"#); encoder.int(source.offset)
+        encoder.raw(#","timestamp_ms":"#); encoder.int(source.timestampMs)
+        encoder.raw(#"},"original_bytes":"#); encoder.int(Int64(input.count))
+        encoder.raw(#","original_key_bytes":"#); encoder.int(Int64(key.count))
+        encoder.raw(#","sha256":"#); encoder.string(digest)
+        encoder.raw(#","head_base64":"#); encoder.base64(UnsafeRawBufferPointer(rebasing: input.prefix(head)))
+        encoder.raw("}")
+        return (Array(key.prefix(Self.deadLetterKeyBytes)), encoder.bytes, headers)
+    }
+
+    /// A dead letter's delivery report came back: forget its bounded record.
+    mutating func deadLetterDelivered(token: UInt64) {
+        pendingLargeDeadLetters.removeValue(forKey: token)
+    }
+
+    /// The broker refused a dead letter (too large for it): publishes its bounded record instead and returns true;
+    /// false when there is none to publish (the failure then stands).
+    mutating func deadLetterRefused(token: UInt64) -> Bool {
+        guard let bounded = pendingLargeDeadLetters.removeValue(forKey: token) else { return false }
+        bounded.key.withUnsafeBytes { key in
+            publisher.publish(topic: outputs.deadLetterTopic, key: key, value: bounded.value, headers: bounded.headers)
+        }
+        truncatedDeadLetters &+= 1
+        return true
+    }
+
+    /// Dead letters larger than this keep their bounded record until delivered.
+    static var largeDeadLetterBytes: Int { 16_384 }
     /// Bytes of the original kept in a bounded dead letter (`head_base64`), and of its key.
     static var deadLetterHeadBytes: Int { 4096 }
     static var deadLetterKeyBytes: Int { 1024 }

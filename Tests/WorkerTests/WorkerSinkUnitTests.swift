@@ -79,8 +79,10 @@ import Pipelines
 @Suite struct DeadLetterBoundTests {
     struct Recorder: OutputPublisher {
         var messages: [(topic: String, key: [UInt8], value: [UInt8], headers: [(String, [UInt8])])] = []
+        var tokens: [UInt64] = []
         mutating func publish(topic: String, key: UnsafeRawBufferPointer, value: [UInt8], headers: [(String, [UInt8])], token: UInt64) {
             messages.append((topic, Array(key), value, headers))
+            tokens.append(token)
         }
     }
 
@@ -138,6 +140,34 @@ import Pipelines
         #expect(source["topic"] as? String == "events" && source["partition"] as? Int == 3 && source["offset"] as? Int == 77)
         let head = try #require((object["head_base64"] as? String).flatMap { Data(base64Encoded: $0) })
         #expect(Array(head) == Array(input.prefix(4096)))
+    }
+
+    /// A topic may accept less than the producer (its `max.message.bytes`): the broker then refuses a large dead
+    /// letter at delivery, and its bounded record goes instead — the input cannot stop the worker that way either.
+    @Test func aLargeDeadLetterTheBrokerRefusesIsReplacedByItsBoundedRecord() throws {
+        var sink = try Self.sink(maxMessageBytes: 1_000_000)
+        let large = [UInt8](repeating: 0x41, count: 500_000)
+        let small = [UInt8](repeating: 0x42, count: 100)
+        for input in [large, large, small] {
+            input.withUnsafeBytes { sink.rejected(RejectReason(.oversized, detail: "big"), input: $0) }
+        }
+        let tokens = sink.publisher.tokens
+        #expect(tokens.count == 3 && sink.publisher.messages.map(\.value.count) == [500_000, 500_000, 100])
+        #expect(DeadLetterToken.isDeadLetter(tokens[0]) && DeadLetterToken.isDeadLetter(tokens[1]) && tokens[0] != tokens[1])
+        #expect(tokens[2] == 0, "small dead letters keep nothing")
+        #expect(!DeadLetterToken.isDeadLetter(ScoreToken.make(eventTimestampMs: 1_700_000_000_000)))
+        #expect(sink.pendingLargeDeadLetters.count == 2)
+
+        sink.deadLetterDelivered(token: tokens[0])
+        let replaced = sink.deadLetterRefused(token: tokens[1])
+        #expect(replaced && sink.pendingLargeDeadLetters.isEmpty)
+        let again = sink.deadLetterRefused(token: tokens[1])
+        #expect(!again, "published once")
+        let replacement = try #require(sink.publisher.messages.last)
+        #expect(sink.publisher.messages.count == 4 && replacement.value.count < 8_192)
+        #expect(Self.header(replacement, "feedloop.truncated") == "true")
+        #expect(Self.header(replacement, "feedloop.sha256") == large.withUnsafeBytes { SHA256.hex($0) })
+        #expect(sink.truncatedDeadLetters == 1 && sink.published.deadLetters == 3)
     }
 
     @Test func base64MatchesFoundationForEveryRemainder() {
