@@ -53,7 +53,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 /// restart they cover the events since.
 extension Pipeline {
     static let checkpointMagic = "FLCK"
-    static let checkpointVersion: UInt32 = 3
+    static let checkpointVersion: UInt32 = 4
 
     /// The state-definition encoding a checkpoint format's fingerprint uses: 2 from format 3 on, 1 for format 2
     /// (which also covered the catalog capacity).
@@ -83,7 +83,8 @@ extension Pipeline {
         writeCheckpoint(positions: positions, into: &w, format: Self.checkpointVersion)
     }
 
-    /// `writeCheckpoint` in `format` 3 (current) or 2 (the previous one, for the tests that restore it).
+    /// `writeCheckpoint` in `format` 4 (current), 3 or 2 (earlier ones, for the tests that restore them). Format 4
+    /// adds the input partitions' event times and each pending example's partition.
     func writeCheckpoint(positions: [InputPosition], into w: inout BinaryWriter, format: UInt32) {
         let frame = w.beginFrame(magic: Self.checkpointMagic, version: format)
         w.write(string: spec.name)
@@ -99,7 +100,16 @@ extension Pipeline {
         w.write(rng.state)
         counters.write(to: &w)
         w.write(featurizer.truncatedValues)
-        join.write(to: &w)
+        if format >= 4 {
+            w.write(UInt64(partitionKeys.count))
+            for (i, key) in partitionKeys.enumerated() {
+                w.write(string: key.topic)
+                w.write(UInt32(bitPattern: key.partition))
+                w.write(eventTimes[i])
+            }
+            w.write(Int64(legacyPartition ?? -1))
+        }
+        join.write(to: &w, format: format)
         catalog.write(to: &w, format: format)
         w.endFrame(frame)
     }
@@ -124,11 +134,29 @@ extension Pipeline {
             }
             pipeline.model = try Model(snapshotBytes: try r.readBytes())
             guard pipeline.model.configuration == spec.model else { throw SnapshotError.invalid("model configuration differs from the pipeline's") }
-            pipeline.maxEventTime = try r.readInt64()
+            let maxEventTime = try r.readInt64()
             pipeline.rng.state = try r.readUInt64()
             pipeline.counters = try PipelineCounters.read(from: &r)
             pipeline.featurizer.truncatedValues = try r.readUInt64()
-            try pipeline.join.read(from: &r)
+            if frame.version >= 4 {
+                let n = try r.readUInt64()
+                guard n >= 1, n <= 1 << 16 else { throw SnapshotError.invalid("\(n) input partitions") }
+                pipeline.partitionKeys = []
+                pipeline.eventTimes = []
+                for _ in 0..<n {
+                    pipeline.partitionKeys.append((try r.readString(), Int32(bitPattern: try r.readUInt32())))
+                    pipeline.eventTimes.append(try r.readInt64())
+                }
+                let legacy = try r.readInt64()
+                guard legacy >= -1, legacy < Int64(n) else { throw SnapshotError.invalid("legacy partition \(legacy)") }
+                pipeline.legacyPartition = legacy >= 0 ? Int(legacy) : nil
+            } else {
+                // Written when the label join's watermark was global: its pending examples keep that rule (they expire
+                // by the greatest event time of any partition) until they are labelled.
+                pipeline.eventTimes[0] = maxEventTime
+                pipeline.legacyPartition = 0
+            }
+            try pipeline.join.read(from: &r, format: frame.version, partitions: pipeline.partitionKeys.count)
             // The catalog capacity may change across a restart, but not below what the checkpoint holds.
             var probe = r
             let items = try probe.readUInt64()
@@ -220,7 +248,7 @@ extension PipelineCounters {
 extension LabelJoin {
     /// Exact state: the live ring (resolved holes included) and the features of pending examples at their arena
     /// positions, so a restored join makes the same overflow decisions as one that never stopped.
-    func write(to w: inout BinaryWriter) {
+    func write(to w: inout BinaryWriter, format: UInt32) {
         w.write(UInt64(capacity))
         w.write(UInt64(arenaCapacity))
         w.write(UInt64(head))
@@ -238,10 +266,12 @@ extension LabelJoin {
             for j in row..<(row + Int(featureCounts[s])) {
                 w.write(st.rowIndices[j]); w.write(st.rowValues[j]); w.write(st.rowFields[j])
             }
+            // Format 4: the example's input partition (its chain is its partition's pending examples in order).
+            if format >= 4 { w.write(UInt32(partitionOf[s])) }
         }
     }
 
-    mutating func read(from r: inout BinaryReader) throws(SnapshotError) {
+    mutating func read(from r: inout BinaryReader, format: UInt32, partitions: Int) throws(SnapshotError) {
         guard try r.readUInt64() == UInt64(capacity), try r.readUInt64() == UInt64(arenaCapacity) else {
             throw .invalid("join buffer capacity differs from the pipeline's")
         }
@@ -272,6 +302,9 @@ extension LabelJoin {
                 st.rowIndices[j] = try r.readUInt32(); st.rowValues[j] = try r.readFloat(); st.rowFields[j] = try r.readUInt8()
             }
             rowStarts[s] = Int32(row)
+            let partition = format >= 4 ? Int(try r.readUInt32()) : 0
+            guard partition < max(partitions, 1) else { throw .invalid("join example of partition \(partition) of \(partitions)") }
+            partitionOf[s] = UInt16(partition)
             pending[s] = true
             // Arrival margins are not part of the checkpoint: a restored example recomputes its margin when it learns
             // (bit-identical: the stamp only ever saves recomputing the same value).
@@ -279,6 +312,11 @@ extension LabelJoin {
             byKey[keys[s]] = seq
             pendingCount += 1
         }
+        // Each partition's chain: its pending examples in arrival order.
+        partitionHead = []
+        partitionTail = []
+        growPartitions(to: max(partitions, 1))
+        for seq in head..<tail where pending[seq % capacity] { link(seq, partition: Int(partitionOf[seq % capacity])) }
     }
 }
 

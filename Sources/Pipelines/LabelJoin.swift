@@ -11,8 +11,17 @@ import Learning
 /// of the same (user, item) labels them positive, or the attribution window passes the watermark (negative).
 ///
 /// Bounded: at most `capacity` pending examples and `arenaCapacity` stored features; when either is full, the oldest
-/// pending example is labelled negative early and counted in ``forcedByOverflow`` (never silent). Pending examples
-/// leave in arrival order, so an example whose deadline is earlier than an older one's waits behind it.
+/// pending example is labelled negative early and counted in ``forcedByOverflow`` (never silent).
+///
+/// ## Per-partition event time
+/// Every example belongs to an input partition (a dense index the caller assigns, see `Pipeline.partitionIndex`),
+/// and its window is judged against *its own partition's* watermark only: ``popExpired(partition:watermark:)``
+/// expires examples of that partition, in their arrival order (an example whose deadline is earlier than an older
+/// one's of the same partition waits behind it). A partition that is ahead — a backlog drain, uneven lag — never
+/// expires another's examples, so which examples are labelled how depends on each partition's own sequence, not on
+/// how the partitions interleave (overflow aside). Each partition keeps a chain of its examples in arrival order
+/// (`nextInPartition`), whose head is always pending: every resolution trims the resolved prefix at once, before
+/// any insert can reuse those slots.
 public struct LabelJoin: Sendable {
     /// Pending examples at most.
     public let capacity: Int
@@ -28,6 +37,10 @@ public struct LabelJoin: Sendable {
 
     /// Newest pending slot (sequence number) per (user, item) key.
     var byKey = UInt64Map()
+    /// Per partition: the sequence number of its oldest pending example and of its newest example, or -1 when it has
+    /// none pending. The chain between them runs through `nextInPartition`.
+    var partitionHead: [Int] = []
+    var partitionTail: [Int] = []
 
     // Views of the storage's buffers (the checkpoint reads and writes them; call `makeUnique()` before writing).
     var keys: UnsafeMutablePointer<UInt64> { storage.keys }
@@ -40,6 +53,8 @@ public struct LabelJoin: Sendable {
     var pending: UnsafeMutablePointer<Bool> { storage.pending }
     var stamps: UnsafeMutablePointer<MarginStamp> { storage.stamps }
     var rowStarts: UnsafeMutablePointer<Int32> { storage.rowStarts }
+    var partitionOf: UnsafeMutablePointer<UInt16> { storage.partitionOf }
+    var nextInPartition: UnsafeMutablePointer<Int> { storage.nextInPartition }
 
     /// Examples waiting for a label.
     public internal(set) var pendingCount: Int = 0
@@ -85,14 +100,16 @@ public struct LabelJoin: Sendable {
     }
 
     /// Stores a pending example (after ``makeRoom(for:)`` returned nil).
-    public mutating func insert(key: UInt64, deadline: Int64, probability: Double, weight: Double, item: Int, row: FeatureRow) {
+    public mutating func insert(
+        key: UInt64, deadline: Int64, probability: Double, weight: Double, item: Int, row: FeatureRow, partition: Int = 0
+    ) {
         row.indices.withUnsafeBufferPointer { i in
             row.values.withUnsafeBufferPointer { v in
                 row.fields.withUnsafeBufferPointer { f in
                     let features = FeatureSlice(
                         indices: i.baseAddress!, values: v.baseAddress!, fields: f.baseAddress!, count: row.count)
                     insert(key: key, deadline: deadline, probability: probability, weight: weight, item: item,
-                           features: features, stamp: .none)
+                           features: features, stamp: .none, partition: partition)
                 }
             }
         }
@@ -102,9 +119,10 @@ public struct LabelJoin: Sendable {
     /// the prediction came from (handed back in ``Resolved/stamp``; dropped when the features were truncated).
     public mutating func insert(
         key: UInt64, deadline: Int64, probability: Double, weight: Double, item: Int, features: FeatureSlice,
-        stamp: MarginStamp
+        stamp: MarginStamp, partition: Int = 0
     ) {
         makeUnique()
+        link(tail, partition: partition)
         let n = min(features.count, arenaCapacity)
         let start = arenaAllocate(n)
         let s = tail % capacity
@@ -133,6 +151,52 @@ public struct LabelJoin: Sendable {
         pendingCount += 1
     }
 
+    /// Appends the example with sequence number `seq` (about to be stored) to its partition's chain.
+    @inline(__always)
+    mutating func link(_ seq: Int, partition: Int) {
+        if partition >= partitionHead.count { growPartitions(to: partition + 1) }
+        let s = seq % capacity
+        partitionOf[s] = UInt16(truncatingIfNeeded: partition)
+        nextInPartition[s] = -1
+        let last = partitionTail[partition]
+        if partitionHead[partition] < 0 {
+            partitionHead[partition] = seq
+        } else {
+            // The chain's head is pending, so no slot from it to its tail has been reused: the link is safe.
+            nextInPartition[last % capacity] = seq
+        }
+        partitionTail[partition] = seq
+    }
+
+    mutating func growPartitions(to count: Int) {
+        precondition(count <= Int(UInt16.max) + 1, "LabelJoin: more than 65,536 input partitions")
+        partitionHead.append(contentsOf: repeatElement(-1, count: count - partitionHead.count))
+        partitionTail.append(contentsOf: repeatElement(-1, count: count - partitionTail.count))
+    }
+
+    /// After the example `seq` was resolved: when it headed its partition's chain, moves the head past every
+    /// resolved example to the next pending one (or -1), before any insert may reuse their slots.
+    @inline(__always)
+    mutating func trimPartition(after seq: Int) {
+        let p = Int(partitionOf[seq % capacity])
+        guard partitionHead[p] == seq else { return }
+        var h = seq
+        let pending = self.pending
+        while h >= 0 && !pending[h % capacity] {
+            h = h == partitionTail[p] ? -1 : nextInPartition[h % capacity]
+        }
+        partitionHead[p] = h
+        if h < 0 { partitionTail[p] = -1 }
+    }
+
+    /// Examples pending per partition (index → count), for diagnostics and tests.
+    public func pendingCount(partition: Int) -> Int {
+        guard partition < partitionHead.count else { return 0 }
+        var n = 0
+        for seq in head..<tail where pending[seq % capacity] && Int(partitionOf[seq % capacity]) == partition { n += 1 }
+        return n
+    }
+
     /// The catalog item (or -1) of every pending example, oldest first: for recounting after a restore.
     func pendingItems() -> [Int] {
         var result: [Int] = []
@@ -151,23 +215,29 @@ public struct LabelJoin: Sendable {
         guard pending[s] else { return nil }
         pending[s] = false
         pendingCount -= 1
+        trimPartition(after: seq)
         return Resolved(
                 slot: seq, probability: probabilities[s], weight: Double(weights[s]), item: Int(items[s]), stamp: stamps[s])
     }
 
-    /// The oldest pending example whose deadline is before `watermark` (label negative), or nil.
-    public mutating func popExpired(watermark: Int64) -> Resolved? {
+    /// The oldest pending example of `partition` if its deadline is before `watermark` (that partition's event time
+    /// less the allowed lateness): label it negative. nil when there is none.
+    public mutating func popExpired(partition: Int, watermark: Int64) -> Resolved? {
+        guard partition < partitionHead.count else { return nil }
+        let seq = partitionHead[partition]
+        guard seq >= 0 else { return nil }
+        let s = seq % capacity
+        guard deadlines[s] < watermark else { return nil }
+        makeUnique()
+        pending[s] = false
+        pendingCount -= 1
+        if byKey[keys[s]] == seq { byKey[keys[s]] = nil }
+        trimPartition(after: seq)
+        // Advance the ring's head past resolved slots (the arena head follows it).
         let pending = self.pending
-        while head < tail {
-            let s = head % capacity
-            if !pending[s] {
-                head += 1
-                continue
-            }
-            guard deadlines[s] < watermark else { return nil }
-            return popHead(forced: false)
-        }
-        return nil
+        while head < tail && !pending[head % capacity] { head += 1 }
+        return Resolved(
+            slot: seq, probability: probabilities[s], weight: Double(weights[s]), item: Int(items[s]), stamp: stamps[s])
     }
 
     /// The oldest pending example regardless of deadline (end of a finite input closes all windows), or nil.
@@ -183,6 +253,7 @@ public struct LabelJoin: Sendable {
             pending[s] = false
             pendingCount -= 1
             if byKey[keys[s]] == seq { byKey[keys[s]] = nil }
+            trimPartition(after: seq)
             if forced { forcedByOverflow &+= 1 }
             // The features stay readable until the next insert: the arena head is derived from `head`, which moved
             // past this slot, so nothing reuses them before the next insert.
@@ -300,6 +371,9 @@ final class JoinStorage: @unchecked Sendable {
     let stamps: UnsafeMutablePointer<MarginStamp>
     /// Position of each slot's features in the row store.
     let rowStarts: UnsafeMutablePointer<Int32>
+    /// Each slot's input partition, and the sequence number of the next example of that partition (-1: none yet).
+    let partitionOf: UnsafeMutablePointer<UInt16>
+    let nextInPartition: UnsafeMutablePointer<Int>
     /// The row store (see ``LabelJoin/rowAllocate(_:)``).
     private(set) var rowIndices: UnsafeMutablePointer<UInt32>
     private(set) var rowValues: UnsafeMutablePointer<Float>
@@ -321,6 +395,8 @@ final class JoinStorage: @unchecked Sendable {
         pending = Self.zeroed(c)
         stamps = Self.zeroed(c)  // all-zero bits: no table identity, so never matches (like `.none`)
         rowStarts = Self.zeroed(c)
+        partitionOf = Self.zeroed(c)
+        nextInPartition = Self.zeroed(c)
         rowCapacity = min(max(arenaCapacity, 1), 1 << 14)
         rowIndices = Self.zeroed(rowCapacity)
         rowValues = Self.zeroed(rowCapacity)
@@ -351,6 +427,7 @@ final class JoinStorage: @unchecked Sendable {
     deinit {
         free(keys); free(deadlines); free(probabilities); free(weights); free(items); free(featureStarts)
         free(featureCounts); free(pending); free(stamps); free(rowStarts); free(rowIndices); free(rowValues); free(rowFields)
+        free(partitionOf); free(nextInPartition)
     }
 
     func copy() -> JoinStorage {
@@ -366,6 +443,8 @@ final class JoinStorage: @unchecked Sendable {
         c.pending.update(from: pending, count: n)
         c.stamps.update(from: stamps, count: n)
         c.rowStarts.update(from: rowStarts, count: n)
+        c.partitionOf.update(from: partitionOf, count: n)
+        c.nextInPartition.update(from: nextInPartition, count: n)
         c.replaceRows(
             indices: Self.zeroed(rowCapacity), values: Self.zeroed(rowCapacity), fields: Self.zeroed(rowCapacity),
             capacity: rowCapacity, tail: rowTail)

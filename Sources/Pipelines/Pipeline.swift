@@ -26,8 +26,17 @@ public struct Pipeline: Sendable {
     public internal(set) var catalog: ItemCatalog
     /// Pending examples awaiting feedback.
     public internal(set) var join: LabelJoin
-    /// Maximum event time seen (ms), or `Int64.min`.
-    public internal(set) var maxEventTime: Int64 = .min
+    /// The input partitions events came from, by dense index (``partitionIndex(topic:partition:)``); index 0 is
+    /// the default of a caller that has no partitions (a file replay): topic "" and partition -1.
+    public internal(set) var partitionKeys: [(topic: String, partition: Int32)] = [("", -1)]
+    /// Per input partition (same index): the greatest event time seen on it (ms), or `Int64.min`. The label join
+    /// judges each partition's windows against its own event time (see ``LabelJoin``).
+    public internal(set) var eventTimes: [Int64] = [.min]
+    /// A partition restored from a checkpoint written when the watermark was global: its pending examples expire by
+    /// the greatest event time of any partition, the rule they were written under. nil otherwise.
+    var legacyPartition: Int? = nil
+    /// The greatest event time seen on any partition (ms), or `Int64.min`.
+    public var maxEventTime: Int64 { eventTimes.max() ?? .min }
     /// Catalog index of the last applied event's item, or -1 (not in the catalog, or the catalog is full).
     public internal(set) var lastItem: Int = -1
 
@@ -78,6 +87,15 @@ public struct Pipeline: Sendable {
         }
     }
 
+    /// The dense index of an input partition, registered on first use. Events of one partition must all be applied
+    /// with its index: their windows are judged against that partition's event time only.
+    public mutating func partitionIndex(topic: String, partition: Int32) -> Int {
+        if let i = partitionKeys.firstIndex(where: { $0.partition == partition && $0.topic == topic }) { return i }
+        partitionKeys.append((topic, partition))
+        eventTimes.append(.min)
+        return partitionKeys.count - 1
+    }
+
     /// Whether events of `type` are feedback (label pending examples positive), e.g. purchases.
     public func isFeedback(_ type: EventType) -> Bool { isPositive[Int(type.rawValue)] }
 
@@ -92,9 +110,9 @@ public struct Pipeline: Sendable {
     /// Processes one input message (one JSON event). Never throws: bad input goes to `sink.rejected` with its reason.
     /// The same as ``decode(_:sink:)`` followed by ``apply(_:sink:)``.
     @inline(__always)
-    public mutating func process<S: PipelineSink>(_ input: UnsafeRawBufferPointer, sink: inout S) {
+    public mutating func process<S: PipelineSink>(_ input: UnsafeRawBufferPointer, partition: Int = 0, sink: inout S) {
         guard let event = decode(input, sink: &sink) else { return }
-        apply(event, sink: &sink)
+        apply(event, partition: partition, sink: &sink)
     }
 
     /// The first half of ``process(_:sink:)``: counts the input and decodes it; bad input goes to `sink.rejected`
@@ -113,8 +131,9 @@ public struct Pipeline: Sendable {
         }
     }
 
-    /// The second half of ``process(_:sink:)``: featurize, predict, label, learn the event just decoded.
-    public mutating func apply<S: PipelineSink>(_ event: EventView, sink: inout S) {
+    /// The second half of ``process(_:sink:)``: featurize, predict, label, learn the event just decoded, which came
+    /// from input partition `partition` (``partitionIndex(topic:partition:)``; 0 without partitions).
+    public mutating func apply<S: PipelineSink>(_ event: EventView, partition: Int = 0, sink: inout S) {
         // Featurizing reads no model state, so it goes first: the example's parameters are then requested from
         // memory (prefetch) while the windows that closed learn, instead of stalling its prediction afterwards.
         featurizer.extract(event)
@@ -122,12 +141,13 @@ public struct Pipeline: Sendable {
         let weight = exampleWeights[type]
         let features = weight > 0 ? featurizer.emit() : nil
         if let features { model.prefetch(features) }
-        // Event time drives the watermark; windows that closed label their examples negative first.
-        if event.timestamp > maxEventTime {
-            maxEventTime = event.timestamp
-            let watermark = maxEventTime &- spec.label.allowedLatenessMs
-            while let expired = join.popExpired(watermark: watermark) {
-                learn(expired, label: false, cause: .windowExpired, sink: &sink)
+        // The partition's event time drives its watermark; its windows that closed label their examples negative.
+        if event.timestamp > eventTimes[partition] {
+            eventTimes[partition] = event.timestamp
+            expire(partition: partition, upTo: event.timestamp, sink: &sink)
+            if let legacy = legacyPartition, legacy != partition, event.timestamp > eventTimes[legacy] {
+                eventTimes[legacy] = event.timestamp
+                expire(partition: legacy, upTo: event.timestamp, sink: &sink)
             }
         }
         // The item id's hash under `itemSeed` is part of both the catalog key and the join key: computed once.
@@ -145,7 +165,7 @@ public struct Pipeline: Sendable {
             }
             join.insert(
                 key: joinKey(event, itemHash: itemHash), deadline: event.timestamp &+ spec.label.attributionWindowMs,
-                probability: p, weight: weight, item: item ?? -1, features: features, stamp: stamp)
+                probability: p, weight: weight, item: item ?? -1, features: features, stamp: stamp, partition: partition)
             if let item { catalog.examplePending(item) }
             sink.scored(event, probability: p)
         } else if isPositive[type] {
@@ -165,6 +185,15 @@ public struct Pipeline: Sendable {
             counters.ignored &+= 1
         }
         sink.processed(event)
+    }
+
+    /// Labels negative the examples of `partition` whose window closed by event time `time` (less the lateness).
+    @inline(__always)
+    mutating func expire<S: PipelineSink>(partition: Int, upTo time: Int64, sink: inout S) {
+        let watermark = time &- spec.label.allowedLatenessMs
+        while let expired = join.popExpired(partition: partition, watermark: watermark) {
+            learn(expired, label: false, cause: .windowExpired, sink: &sink)
+        }
     }
 
     /// Ends a finite input (replay): every window still open closes and its example is labelled negative.

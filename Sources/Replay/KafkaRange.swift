@@ -98,7 +98,13 @@ extension Replay {
                 }
                 let value = message.value ?? UnsafeRawBufferPointer(start: nil, count: 0)
                 for p in pipelines.indices {
-                    if p == 0 { pipelines[p].process(value, sink: &sink) } else { pipelines[p].process(value, sink: &nulls) }
+                    // Each partition's windows close by its own event time, as in the worker.
+                    let index = pipelines[p].partitionIndex(topic: range.topic, partition: message.partition)
+                    if p == 0 {
+                        pipelines[p].process(value, partition: index, sink: &sink)
+                    } else {
+                        pipelines[p].process(value, partition: index, sink: &nulls)
+                    }
                 }
                 events &+= 1
                 if let end = ends[tp].flatMap({ $0 }), message.offset + 1 >= end { open.remove(tp); try? consumer.pause([tp]) }

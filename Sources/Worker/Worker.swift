@@ -389,7 +389,7 @@ struct WorkerLoop {
 
     /// The current message's partition and its next offset, kept out of `positions` while messages of the same
     /// partition follow each other (no topic-name String or hashing per message); see ``syncPositions()``.
-    var hot: (identity: UnsafeRawPointer?, tp: KafkaTopicPartition, next: Int64?)? = nil
+    var hot: (identity: UnsafeRawPointer?, tp: KafkaTopicPartition, next: Int64?, index: Int)? = nil
 
     /// Writes the hot partition's position back into `positions` (before anything reads them).
     mutating func syncPositions() {
@@ -403,7 +403,7 @@ struct WorkerLoop {
         if hot == nil || hot!.identity != message.topicIdentity || hot!.tp.partition != message.partition {
             syncPositions()
             let tp = KafkaTopicPartition(topic: message.topic, partition: message.partition)
-            hot = (message.topicIdentity, tp, positions[tp])
+            hot = (message.topicIdentity, tp, positions[tp], pipeline.partitionIndex(topic: tp.topic, partition: tp.partition))
             sink.source.topic = tp.topic
             sink.source.partition = tp.partition
         }
@@ -416,7 +416,7 @@ struct WorkerLoop {
             // The pipeline still holds the previous event: a run of another user ends here.
             if sink.refreshDue(otherThan: event.userID) { publishRefresh() }
             sink.modelVersion = pipeline.model.version
-            pipeline.apply(event, sink: &sink)
+            pipeline.apply(event, partition: hot!.index, sink: &sink)
             if sink.refreshDue, pipeline.lastItem >= 0, pipeline.isFeedback(event.type) { sink.refreshExcluded.append(pipeline.lastItem) }
         }
         hot!.next = message.offset + 1
