@@ -40,6 +40,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, help: "Range end (exclusive): end, an offset, ts:MILLISECONDS or an ISO-8601 time.")
     var to = "end"
 
+    @OptionGroup(title: "Kafka client (with --topic)")
+    var kafka: KafkaClientOptions
+
     @Option(name: .customLong("report-json"), help: "Write the JSON report here.")
     var reportJSON: String?
 
@@ -86,7 +89,10 @@ struct ReplayCommand: ParsableCommand {
                 var logger = Logger(label: "feedloop.replay")
                 logger.logLevel = .warning
                 let range = KafkaRange(topic: topic, from: try .init(parsing: from), to: try .init(parsing: to))
-                try replay.run(brokers: brokers, range: range, progress: noProgress ? nil : Progress(), deadLetters: &dlq, logger: logger)
+                let properties = try kafka.resolve(warn: { logger.warning("\($0)") })
+                try replay.run(
+                    brokers: brokers, range: range, properties: properties, progress: noProgress ? nil : Progress(),
+                    deadLetters: &dlq, logger: logger)
             }
         } catch {
             printError("\(error)")
