@@ -49,7 +49,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("report-html"), help: "Write the HTML report (SVG curves, calibration plot) here.")
     var reportHTML: String?
 
-    @Option(name: .customLong("dead-letters"), help: "Write rejected events (original bytes + reason) as JSONL here.")
+    @Option(name: .customLong("dead-letters"), help: "Write rejected events as JSONL here: reason, field, detail, input_base64 (the exact bytes) and input (as text, when valid UTF-8).")
     var deadLetters: String?
 
     @Flag(name: .customLong("no-ranking"), help: "Skip the ranking evaluation (hit@10/NDCG@10) of the pipelines, e.g. for throughput runs.")
