@@ -16,8 +16,9 @@ final class RdKafkaContext: @unchecked Sendable {
     /// `security.protocol=…` and, for SASL, `sasl.mechanism=…` of the client: what an authentication error shows
     /// of the configuration (never a username or password).
     var securitySummary = "security.protocol=plaintext"
-    /// Values of the client's secret properties (6 bytes or longer), replaced by `<redacted>` in every librdkafka
-    /// message before it is logged or thrown, in case librdkafka ever quotes one.
+    /// Values of the client's credential properties (``RdKafkaClient/isCredential(_:)``, 6 bytes or longer),
+    /// replaced by `<redacted>` in every librdkafka message before it is logged or thrown, in case librdkafka ever
+    /// quotes one.
     var secretValues: [String] = []
 
     /// The latest authentication failure a broker reported, until a later broker answer clears it.
@@ -131,7 +132,7 @@ final class RdKafkaClient: @unchecked Sendable {
         let effective = Dictionary(properties.map { ($0.key, $0.value) }) { _, later in later }
         context.securitySummary = Self.securitySummary(effective)
         context.secretValues = effective
-            .filter { KafkaConfiguration.isSecret($0.key) && !$0.key.hasPrefix("sasl.mechanism") && $0.value.utf8.count >= 6 }
+            .filter { Self.isCredential($0.key) && $0.value.utf8.count >= 6 }
             .map(\.value).sorted { $0.utf8.count > $1.utf8.count }
 
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
@@ -189,8 +190,14 @@ final class RdKafkaClient: @unchecked Sendable {
         return summary
     }
 
-    /// The recorded authentication failure as an error (see ``RdKafkaContext/authenticationError``).
-    var authenticationError: KafkaError? { context.authenticationError }
+    /// Properties whose values are credentials (passwords, secrets, private keys, the SASL username, JAAS/OAUTHBEARER
+    /// config strings), scrubbed from librdkafka's messages. Narrower than ``KafkaConfiguration/isSecret(_:)``, which
+    /// also hides settings such as `sasl.mechanism` in configuration dumps: scrubbing `PLAIN` or `default` from
+    /// every message would garble them.
+    static func isCredential(_ key: String) -> Bool {
+        let lower = key.lowercased()
+        return ["password", "secret", "ssl.key"].contains { lower.contains($0) } || lower == "sasl.username" || (lower.hasPrefix("sasl.") && lower.hasSuffix(".config"))
+    }
 
     /// `error`, or the authentication failure that explains it (see ``RdKafkaContext/explained(_:)``).
     func explained(_ error: KafkaError) -> KafkaError { context.explained(error) }

@@ -37,6 +37,16 @@ struct KafkaAuthenticationFailureTests {
         #expect(RdKafkaContext.broker(inReason: "SASL: something") == nil)
     }
 
+    @Test func credentialsButNotSettingsAreScrubbedFromLibrdkafkaMessages() {
+        for key in ["sasl.password", "ssl.key.password", "ssl.key.pem", "sasl.oauthbearer.client.secret", "sasl.username",
+                    "sasl.jaas.config", "sasl.oauthbearer.config", "SASL.PASSWORD"] {
+            #expect(RdKafkaClient.isCredential(key), "\(key)")
+        }
+        for key in ["sasl.mechanism", "sasl.mechanisms", "sasl.oauthbearer.method", "security.protocol", "ssl.ca.location", "client.id"] {
+            #expect(!RdKafkaClient.isCredential(key), "\(key)")
+        }
+    }
+
     @Test func secretValuesAreRedactedFromLibrdkafkaMessages() {
         let context = RdKafkaContext(logger: KafkaTestEnvironment.quietLogger)
         context.secretValues = [Self.secret]
