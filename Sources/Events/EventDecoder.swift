@@ -66,7 +66,7 @@ public struct EventDecoder: Sendable {
         guard bytes.count <= maxBytes else {
             throw RejectReason(.oversized, detail: "input is \(bytes.count) bytes; the limit is \(maxBytes)")
         }
-        guard bytes.count > 0 else { throw RejectReason(.notJSON, detail: "empty input") }
+        guard bytes.count > 0 else { throw RejectReason(.empty, detail: "empty input") }
         if !isKnownUniquelyReferenced(&storage) { storage = storage.clone() }
         let storage = self.storage
         if fastPath, let view = Self.decodeFast(bytes, storage: storage) { return view }

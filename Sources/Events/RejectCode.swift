@@ -5,8 +5,11 @@
 /// The raw value is the snake_case string carried by ``RejectReason/code`` and by dead-letter headers; it never
 /// changes, so dashboards and alerts can key on it.
 public enum RejectCode: String, Sendable, CaseIterable {
+    /// The input has no bytes, or only JSON whitespace: an empty Kafka message value, a blank line of a replayed
+    /// event log.
+    case empty = "empty"
     /// The bytes are not one well-formed JSON object (syntax error, bad escape, unescaped control character,
-    /// leading zero, `+1`, truncated input, …).
+    /// leading zero, `+1`, truncated input, …); input with nothing but whitespace is ``empty`` instead.
     case notJSON = "not_json"
     /// A required field (`event_id`, `type`, `user_id`, `item_id`, `ts`) is absent.
     case missingField = "missing_field"

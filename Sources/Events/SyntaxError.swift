@@ -24,7 +24,7 @@ struct SyntaxError: Error {
         let at = "at byte \(offset)"
         let found = "found \(Self.describeByte(in: input, at: offset))"
         switch problem {
-        case .emptyInput: return RejectReason(.notJSON, detail: "empty input")
+        case .emptyInput: return RejectReason(.empty, detail: input.isEmpty ? "empty input" : "only whitespace")
         case .expectedObject: return RejectReason(.notJSON, detail: "expected '{' \(at), \(found)")
         case .expectedKey: return RejectReason(.notJSON, detail: "expected '\"' starting an object key \(at), \(found)")
         case .expectedColon: return RejectReason(.notJSON, detail: "expected ':' \(at), \(found)")

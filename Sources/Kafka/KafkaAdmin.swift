@@ -101,9 +101,15 @@ public final class KafkaAdmin: Sendable {
     }
 
     /// All topics from one metadata request.
+    /// A timeout that an authentication failure explains throws that failure instead.
     private func allTopics(timeout: Duration) throws -> [KafkaTopicDescription] {
         var metadata: UnsafePointer<rd_kafka_metadata>?
-        try KafkaError.check(rd_kafka_metadata(handle, 1, nil, &metadata, timeout.wholeMilliseconds), "metadata")
+        let err = rd_kafka_metadata(handle, 1, nil, &metadata, timeout.wholeMilliseconds)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_poll(handle, 0)  // serve the error callback: it records authentication failures
+            throw client.explained(KafkaError(err, "metadata: \(String(cString: rd_kafka_err2str(err)))"))
+        }
+        client.context.brokerAnswered()
         guard let metadata else { return [] }
         defer { rd_kafka_metadata_destroy(metadata) }
         var topics: [KafkaTopicDescription] = []
@@ -140,6 +146,10 @@ public final class KafkaAdmin: Sendable {
     }
 
     /// Sends one admin request on a private queue and waits for its result event.
+    ///
+    /// While it waits it serves the client's error callback; an authentication failure reported meanwhile ends the
+    /// wait at once with that failure: librdkafka would retry the handshake until the timeout and then report only
+    /// "Timed out waiting for controller".
     private func runAdmin<T>(
         _ op: rd_kafka_admin_op_t,
         _ expected: Int32,
@@ -157,15 +167,27 @@ public final class KafkaAdmin: Sendable {
         defer { rd_kafka_queue_destroy(queue) }
         send(options, queue)
         // librdkafka enforces the request timeout itself; the margin only guards against a lost event.
-        guard let event = rd_kafka_queue_poll(queue, ms &+ 5_000) else {
+        let deadline = ContinuousClock.now + timeout + .seconds(5)
+        let failuresBefore = client.context.authenticationFailureCount
+        var received: OpaquePointer? = nil
+        while received == nil {
+            rd_kafka_poll(handle, 0)
+            if let failure = client.context.authenticationError(since: failuresBefore) { throw failure }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { break }
+            received = rd_kafka_queue_poll(queue, min(left, .milliseconds(100)).wholeMilliseconds)
+        }
+        guard let event = received else {
             throw KafkaError(code: .timedOut, message: "no admin result within \(timeout)")
         }
         defer { rd_kafka_event_destroy(event) }
         let err = rd_kafka_event_error(event)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             let message = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(err))
-            throw KafkaError(err, message)
+            rd_kafka_poll(handle, 0)
+            throw client.explained(KafkaError(err, message))
         }
+        client.context.brokerAnswered()
         guard rd_kafka_event_type(event) == expected else {
             throw KafkaError(code: .state, message: "unexpected admin event type \(rd_kafka_event_type(event))")
         }

@@ -218,7 +218,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// The group's committed offsets for `partitions` (``KafkaOffset/invalid`` where none), from the broker.
     public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) throws -> [KafkaTopicPartitionOffset] {
         try TopicPartitionList.with(partitions) { list in
-            try KafkaError.check(rd_kafka_committed(handle, list, timeout.wholeMilliseconds), "committed offsets")
+            try checkBrokerAnswer(rd_kafka_committed(handle, list, timeout.wholeMilliseconds), "committed offsets")
             try TopicPartitionList.checkPartitionErrors(list, "committed offset")
             return TopicPartitionList.offsets(list)
         }
@@ -264,10 +264,20 @@ public final class KafkaConsumer: @unchecked Sendable {
     public func offsets(forTimes times: [KafkaTopicPartition: Int64], timeout: Duration = .seconds(10)) throws -> [KafkaTopicPartitionOffset] {
         let query = times.map { KafkaTopicPartitionOffset($0.key, offset: KafkaOffset($0.value)) }
         return try TopicPartitionList.with(query) { list in
-            try KafkaError.check(rd_kafka_offsets_for_times(handle, list, timeout.wholeMilliseconds), "offsets for times")
+            try checkBrokerAnswer(rd_kafka_offsets_for_times(handle, list, timeout.wholeMilliseconds), "offsets for times")
             try TopicPartitionList.checkPartitionErrors(list, "offsets for times")
             return TopicPartitionList.offsets(list)
         }
+    }
+
+    /// Throws for a failed broker request; a timeout that a recorded authentication failure explains throws that
+    /// failure instead (recorded when the consumer was polled: its error callback is served by the poll).
+    private func checkBrokerAnswer(_ err: rd_kafka_resp_err_t, _ what: @autoclosure () -> String) throws {
+        guard err != RD_KAFKA_RESP_ERR_NO_ERROR else {
+            client.context.brokerAnswered()
+            return
+        }
+        throw client.explained(KafkaError(err, "\(what()): \(String(cString: rd_kafka_err2str(err)))"))
     }
 
     // MARK: Watermarks and lag
@@ -279,7 +289,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     public func watermarks(for partition: KafkaTopicPartition, timeout: Duration = .seconds(10)) throws -> (low: Int64, high: Int64) {
         var low: Int64 = 0
         var high: Int64 = 0
-        try KafkaError.check(
+        try checkBrokerAnswer(
             rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeout.wholeMilliseconds),
             "watermarks of \(partition)")
         return (low, high)

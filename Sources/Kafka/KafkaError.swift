@@ -51,6 +51,23 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let unknownTopicOrPartition = Code(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
         /// Broker: the topic already exists.
         public static let topicAlreadyExists = Code(RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+        /// Local: authentication with a broker failed (SASL handshake or credentials; librdkafka's reason says which).
+        public static let authentication = Code(RD_KAFKA_RESP_ERR__AUTHENTICATION)
+        /// Broker: SASL authentication failed (wrong credentials, as the broker saw it).
+        public static let saslAuthenticationFailed = Code(RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED)
+        /// Broker: a SASL request arrived in a state that does not allow it.
+        public static let illegalSaslState = Code(RD_KAFKA_RESP_ERR_ILLEGAL_SASL_STATE)
+        /// Broker: the broker does not offer the client's SASL mechanism.
+        public static let unsupportedSaslMechanism = Code(RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM)
+        /// Local: the connection to a broker failed or was closed.
+        public static let transport = Code(RD_KAFKA_RESP_ERR__TRANSPORT)
+        /// Local: no broker is reachable.
+        public static let allBrokersDown = Code(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+
+        /// The codes that mean a broker did not accept the client's credentials or SASL settings.
+        public static let authenticationFailures: Set<Code> = [
+            .authentication, .saslAuthenticationFailed, .illegalSaslState, .unsupportedSaslMechanism,
+        ]
     }
 
     // MARK: Properties
@@ -74,6 +91,10 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// librdkafka's symbolic name of ``code``.
     public var name: String { code.name }
+
+    /// True when a broker did not accept the client's credentials or SASL settings (see
+    /// ``Code/authenticationFailures``).
+    public var isAuthenticationFailure: Bool { Code.authenticationFailures.contains(code) }
 
     /// `NAME (code): message`.
     public var description: String { "\(code.name) (\(code.rawValue)): \(message)" }

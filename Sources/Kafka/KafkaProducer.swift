@@ -191,13 +191,22 @@ public final class KafkaProducer: Sendable {
     public var outstandingCount: Int { Int(rd_kafka_outq_len(handle)) }
 
     /// Waits until every enqueued message is delivered or failed (reports are collected; get them with
-    /// ``poll(timeout:_:)``). Throws `_TIMED_OUT` when messages remain after `timeout`.
+    /// ``poll(timeout:_:)``). Throws `_TIMED_OUT` when messages remain after `timeout`, and an authentication
+    /// failure as soon as a broker reports one during the flush while messages remain (they could not be
+    /// delivered before `message.timeout.ms`, minutes by default).
     public func flush(timeout: Duration) throws {
-        let err = rd_kafka_flush(handle, timeout.wholeMilliseconds)
-        if err == RD_KAFKA_RESP_ERR__TIMED_OUT {
-            throw KafkaError(code: .timedOut, message: "flush: \(outstandingCount) messages still in flight after \(timeout)")
+        let deadline = ContinuousClock.now + timeout
+        let failuresBefore = client.context.authenticationFailureCount
+        while true {
+            let left = deadline - ContinuousClock.now
+            let err = rd_kafka_flush(handle, max(.zero, min(left, .milliseconds(200))).wholeMilliseconds)
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }
+            guard err == RD_KAFKA_RESP_ERR__TIMED_OUT else { try KafkaError.check(err, "flush"); return }
+            if let failure = client.context.authenticationError(since: failuresBefore) { throw failure }
+            if ContinuousClock.now >= deadline {
+                throw KafkaError(code: .timedOut, message: "flush: \(outstandingCount) messages still in flight after \(timeout)")
+            }
         }
-        try KafkaError.check(err, "flush")
     }
 }
 

@@ -6,6 +6,10 @@ import Darwin
 
 /// Reads a JSONL file in fixed-size chunks and hands out batches of complete lines, so memory stays bounded
 /// whatever the file size. Lines are byte ranges into the current chunk (valid during the callback).
+///
+/// Every line is handed out, blank ones included (the decoder rejects them with reason `empty`, as the worker does
+/// an empty message): a line is what a `\n` ends, or the bytes after the last `\n`. A final `\n` ends the last
+/// line and starts none, so `a\nb\n` is two lines and `a\n\nb\n` three.
 public struct LineFileReader: ~Copyable {
     private let fd: Int32
     private var buffer: UnsafeMutableRawBufferPointer
@@ -34,7 +38,7 @@ public struct LineFileReader: ~Copyable {
         if fd > 0 { close(fd) }
     }
 
-    /// Calls `body` with the next batch of complete lines (each without its line end); false at end of input.
+    /// Calls `body` with the next batch of complete lines (each without its `\n` or `\r\n`); false at end of input.
     /// A final line without a trailing newline is delivered too.
     public mutating func nextBatch(_ body: (_ lines: UnsafeBufferPointer<Range<Int>>, _ bytes: UnsafeRawBufferPointer) -> Void) throws(ReplayError) -> Bool {
         var lines: [Range<Int>] = []
@@ -93,10 +97,7 @@ public struct LineFileReader: ~Copyable {
     private func appendLine(_ range: Range<Int>, _ bytes: UnsafeRawBufferPointer, _ lines: inout [Range<Int>]) {
         var r = range
         if r.upperBound > r.lowerBound && bytes[r.upperBound - 1] == 0x0D { r = r.lowerBound..<(r.upperBound - 1) }
-        // Skip blank lines (whitespace only): JSONL allows them.
-        var k = r.lowerBound
-        while k < r.upperBound, bytes[k] == 0x20 || bytes[k] == 0x09 { k += 1 }
-        if k < r.upperBound { lines.append(r) }
+        lines.append(r)
     }
 }
 

@@ -73,10 +73,31 @@ public struct Replay {
     }
 }
 
-/// Collects rejected events into a dead-letter JSONL file (original bytes + reason), so replays lose nothing.
+/// Collects rejected events into a dead-letter JSONL file, byte-exact, so replays lose nothing.
+///
+/// One JSON object per line, keys sorted:
+/// - `reason`, `field` (`""` for whole-input problems), `detail`: the ``RejectReason``;
+/// - `input_base64`: the rejected input's bytes exactly as the pipeline saw them (a file line without its `\n` or
+///   `\r\n`, a Kafka message value), standard base64 with padding; always present, `""` for an empty input;
+/// - `input`: the same bytes as a JSON string, present only when they are valid UTF-8, for reading and `jq`.
+///
+/// `input_base64` is the input: invalid UTF-8, NUL and newlines survive it, where a text field would have to
+/// replace or escape them. ``read(path:)`` gives the records back with their bytes.
 public struct DeadLetterFile {
     let handle: FileHandle
     public private(set) var count = 0
+
+    /// One record of a dead-letter file.
+    public struct Record: Sendable, Equatable {
+        /// The reject reason's code, e.g. `not_json`.
+        public var reason: String
+        /// The field concerned, `""` when none.
+        public var field: String
+        /// The reason's explanation.
+        public var detail: String
+        /// The rejected input, byte for byte.
+        public var input: [UInt8]
+    }
 
     public init(path: String) throws(ReplayError) {
         guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
@@ -85,14 +106,40 @@ public struct DeadLetterFile {
         handle = h
     }
 
-    mutating func write(_ reason: RejectReason, input: UnsafeRawBufferPointer) {
-        let original = String(decoding: input, as: UTF8.self)
-        let record: [String: String] = ["reason": reason.code, "field": reason.field ?? "", "detail": reason.detail, "original": original]
-        if let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
+    /// Appends the record of `input`, rejected for `reason`.
+    public mutating func write(_ reason: RejectReason, input: UnsafeRawBufferPointer) {
+        let bytes = Data(input)
+        var record: [String: String] = [
+            "reason": reason.code, "field": reason.field ?? "", "detail": reason.detail,
+            "input_base64": bytes.base64EncodedString(),
+        ]
+        if let text = Self.validUTF8(input) { record["input"] = text }
+        if let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) {
             handle.write(data)
             handle.write(Data([0x0A]))
         }
         count += 1
+    }
+
+    /// The records of the dead-letter file at `path`, in order, inputs decoded from `input_base64`.
+    public static func read(path: String) throws(ReplayError) -> [Record] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw .io("cannot read \(path)") }
+        var records: [Record] = []
+        for (index, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                  let reason = object["reason"] as? String, let field = object["field"] as? String,
+                  let detail = object["detail"] as? String, let encoded = object["input_base64"] as? String,
+                  let input = Data(base64Encoded: encoded)
+            else { throw .io("\(path):\(index + 1): not a dead-letter record") }
+            records.append(Record(reason: reason, field: field, detail: detail, input: Array(input)))
+        }
+        return records
+    }
+
+    /// `bytes` as a String when they are valid UTF-8, else nil (never a lossy decoding).
+    static func validUTF8(_ bytes: UnsafeRawBufferPointer) -> String? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        return text.utf8.elementsEqual(bytes) ? text : nil
     }
 }
 

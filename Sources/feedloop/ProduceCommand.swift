@@ -17,13 +17,16 @@ struct ProduceCommand: ParsableCommand {
     @Option(name: .long, help: "Events per second (0: as fast as possible).") var rate = 0.0
     @Option(name: .long, help: "Stop after this many events (0: all).") var limit = 0
     @Flag(name: .customLong("timestamp-header"), help: "Add a header feedloop.produced_ns (wall clock) for latency measurement.") var timestampHeader = false
+    @OptionGroup var kafka: KafkaClientOptions
 
     func run() throws {
         let logger = Logger(label: "feedloop.produce")
         guard let brokers = brokers ?? ProcessInfo.processInfo.environment["FEEDLOOP_BROKERS"] else {
             throw ValidationError("give --brokers HOST:PORT or set FEEDLOOP_BROKERS")
         }
-        let producer = try KafkaProducer(configuration: KafkaConfiguration(brokers: brokers, clientID: "feedloop-produce"), logger: logger)
+        var configuration = KafkaConfiguration(brokers: brokers, clientID: "feedloop-produce")
+        configuration.properties = try kafka.resolve(warn: { logger.warning("\($0)") })
+        let producer = try KafkaProducer(configuration: configuration, logger: logger)
         guard let data = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
         var decoder = EventDecoder()
         var sent = 0, failed = 0
@@ -63,6 +66,7 @@ struct TopicsCommand: ParsableCommand {
     @Option(name: .long, help: "Pipeline YAML file (topic names).") var pipeline: String
     @Option(name: .long, help: "Bootstrap brokers (default: $FEEDLOOP_BROKERS).") var brokers: String?
     @Option(name: .long, help: "Partitions of the input topics.") var partitions: Int32 = 1
+    @OptionGroup var kafka: KafkaClientOptions
 
     func run() throws {
         let logger = Logger(label: "feedloop.topics")
@@ -70,7 +74,9 @@ struct TopicsCommand: ParsableCommand {
             throw ValidationError("give --brokers HOST:PORT or set FEEDLOOP_BROKERS")
         }
         let spec = try PipelinesLoader.load(pipeline)
-        let admin = try KafkaAdmin(configuration: KafkaConfiguration(brokers: brokers, clientID: "feedloop-topics"), logger: logger)
+        var configuration = KafkaConfiguration(brokers: brokers, clientID: "feedloop-topics")
+        configuration.properties = try kafka.resolve(warn: { logger.warning("\($0)") })
+        let admin = try KafkaAdmin(configuration: configuration, logger: logger)
         let o = spec.outputs
         switch action {
         case "create":

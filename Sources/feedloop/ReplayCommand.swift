@@ -40,13 +40,16 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, help: "Range end (exclusive): end, an offset, ts:MILLISECONDS or an ISO-8601 time.")
     var to = "end"
 
+    @OptionGroup(title: "Kafka client (with --topic)")
+    var kafka: KafkaClientOptions
+
     @Option(name: .customLong("report-json"), help: "Write the JSON report here.")
     var reportJSON: String?
 
     @Option(name: .customLong("report-html"), help: "Write the HTML report (SVG curves, calibration plot) here.")
     var reportHTML: String?
 
-    @Option(name: .customLong("dead-letters"), help: "Write rejected events (original bytes + reason) as JSONL here.")
+    @Option(name: .customLong("dead-letters"), help: "Write rejected events as JSONL here: reason, field, detail, input_base64 (the exact bytes) and input (as text, when valid UTF-8).")
     var deadLetters: String?
 
     @Flag(name: .customLong("no-ranking"), help: "Skip the ranking evaluation (hit@10/NDCG@10) of the pipelines, e.g. for throughput runs.")
@@ -86,7 +89,10 @@ struct ReplayCommand: ParsableCommand {
                 var logger = Logger(label: "feedloop.replay")
                 logger.logLevel = .warning
                 let range = KafkaRange(topic: topic, from: try .init(parsing: from), to: try .init(parsing: to))
-                try replay.run(brokers: brokers, range: range, progress: noProgress ? nil : Progress(), deadLetters: &dlq, logger: logger)
+                let properties = try kafka.resolve(warn: { logger.warning("\($0)") })
+                try replay.run(
+                    brokers: brokers, range: range, properties: properties, progress: noProgress ? nil : Progress(),
+                    deadLetters: &dlq, logger: logger)
             }
         } catch {
             printError("\(error)")

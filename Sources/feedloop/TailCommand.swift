@@ -12,6 +12,7 @@ struct TailCommand: ParsableCommand {
     @Option(name: .long, help: "Stop after this many messages.") var count = 10
     @Option(name: .long, help: "Stop after this many seconds without a message.") var idle = 5.0
     @Flag(name: .long, help: "Print one JSON object per message (key, headers, value, partition, offset).") var json = false
+    @OptionGroup var kafka: KafkaClientOptions
 
     func run() throws {
         var logger = Logger(label: "feedloop.tail")
@@ -19,7 +20,8 @@ struct TailCommand: ParsableCommand {
         guard let brokers = brokers ?? ProcessInfo.processInfo.environment["FEEDLOOP_BROKERS"] else {
             throw ValidationError("give --brokers HOST:PORT or set FEEDLOOP_BROKERS")
         }
-        let config = KafkaConfiguration(brokers: brokers, clientID: "feedloop-tail", groupID: "feedloop-tail")
+        var config = KafkaConfiguration(brokers: brokers, clientID: "feedloop-tail", groupID: "feedloop-tail")
+        config.properties = try kafka.resolve(warn: { logger.warning("\($0)") })
         let admin = try KafkaAdmin(configuration: config, logger: logger)
         let partitions = try admin.describeTopic(topic).partitionCount
         let consumer = try KafkaConsumer(configuration: config, logger: logger)

@@ -17,6 +17,11 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: """
             Restores the newest valid checkpoint in --checkpoint-dir and continues exactly where it left off. \
             SIGTERM/SIGINT drain: stop fetching, finish the batch, checkpoint, flush, commit, leave the group.
+
+            Kafka client settings (SASL, TLS…) come from --kafka-config FILE, then FEEDLOOP_KAFKA_<KEY> environment \
+            variables (FEEDLOOP_KAFKA_SASL_PASSWORD sets sasl.password), then --kafka-property KEY=VALUE, later ones \
+            winning. Pass passwords by file or environment: arguments are visible to every local user. A broker that \
+            rejects the credentials stops the start-up with "authentication failed (…)". See docs/operations.md.
             """)
 
     @Option(name: .long, help: "Pipeline YAML file.") var pipeline: String
@@ -33,7 +38,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("final-snapshot"), help: "Write the model snapshot here on graceful exit.") var finalSnapshot: String?
     @Option(name: .customLong("summary-json"), help: "Write a JSON summary (events, positions, outputs) on graceful exit.") var summaryJSON: String?
     @Option(name: .customLong("progress-seconds"), help: "Progress log period in seconds (0: off).") var progressSeconds = 5.0
-    @Option(name: .customLong("kafka-property"), parsing: .singleValue, help: "Raw librdkafka property KEY=VALUE (repeatable; SASL/SSL…).") var kafkaProperties: [String] = []
+    @OptionGroup var kafka: KafkaClientOptions
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(name: .customLong("health-stall"), help: "GET /healthz answers 503 when the worker loop has not turned for this long (e.g. 2m).") var healthStall = "2m"
     @Option(name: .customLong("stall-after"), help: "GET /healthz answers 503 when input waits (lag > 0) and no event was handled for this long.") var stallAfter = "60s"
@@ -62,10 +67,7 @@ struct WorkerCommand: AsyncParsableCommand {
         options.summaryPath = summaryJSON
         options.progressEverySeconds = progressSeconds
         options.refreshIntervalMs = try parseDuration(refreshInterval, option: "--refresh-interval")
-        for property in kafkaProperties {
-            guard let eq = property.firstIndex(of: "=") else { throw ValidationError("--kafka-property needs KEY=VALUE, got '\(property)'") }
-            options.kafkaProperties[String(property[..<eq])] = String(property[property.index(after: eq)...])
-        }
+        options.kafkaProperties = try kafka.resolve(warn: { logger.warning("\($0)") }, inform: { logger.info("\($0)") })
         let stallMs = try parseDuration(healthStall, option: "--health-stall")
         guard stallMs >= 1000 else { throw ValidationError("--health-stall: at least 1s, got '\(healthStall)'") }
         let stallAfterMs = try parseDuration(stallAfter, option: "--stall-after")

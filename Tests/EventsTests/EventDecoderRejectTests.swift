@@ -11,7 +11,7 @@ private func event(_ extra: String) -> String { "{\(required),\(extra)}" }
 @Suite("EventDecoder rejections")
 struct EventDecoderRejectTests {
     @Test(arguments: [
-        "", "   ", "null", "[]", #""text""#, "{", #"{"event_id""#, #"{"event_id":}"#, #"{"event_id" "e"}"#,
+        "null", "[]", #""text""#, "{", #"{"event_id""#, #"{"event_id":}"#, #"{"event_id" "e"}"#,
         #"{"event_id":"e",}"#, #"{"event_id":"e""type":"click"}"#, "{'event_id':'e'}", #"{"event_id":"e"#,
         "{\"a\":\"tab\there\"}", #"{"a":"\x41"}"#, #"{"a":"\u12G4"}"#, #"{"a":"\u12"}"#, #"{"a":01}"#, #"{"a":+1}"#,
         #"{"a":.5}"#, #"{"a":1.}"#, #"{"a":1e}"#, #"{"a":-}"#, #"{"a":--1}"#, #"{"a":tru}"#, #"{"a":nul}"#,
@@ -21,6 +21,14 @@ struct EventDecoderRejectTests {
         let reason = rejection(json)
         #expect(reason?.code == "not_json", "\(json) → \(String(describing: reason))")
         #expect(reason?.field == nil)
+    }
+
+    /// Nothing, or nothing but JSON whitespace: `empty`, the code a blank replay line and an empty Kafka message share.
+    @Test(arguments: [("", "empty input"), (" ", "only whitespace"), ("\t\r\n  ", "only whitespace")])
+    func rejectsEmptyAndWhitespaceOnlyInputAsEmpty(_ input: String, _ detail: String) {
+        let reason = rejection(input)
+        #expect(reason?.code == "empty", "\(input.debugDescription) → \(String(describing: reason))")
+        #expect(reason?.rejectCode == .empty && reason?.field == nil && reason?.detail == detail)
     }
 
     @Test func syntaxErrorsWinOverSchemaErrors() {

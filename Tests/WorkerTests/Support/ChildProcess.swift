@@ -17,8 +17,9 @@ final class ChildProcess {
     private let process: Process
     private let logHandle: FileHandle
 
-    /// Starts `executable` with `arguments`; output goes to `logPath` (created or truncated).
-    init(name: String, executable: String, arguments: [String], logPath: String) throws {
+    /// Starts `executable` with `arguments` and this process's environment plus `environment` (which wins);
+    /// output goes to `logPath` (created or truncated).
+    init(name: String, executable: String, arguments: [String], environment: [String: String] = [:], logPath: String) throws {
         self.name = name
         self.logPath = logPath
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -29,6 +30,9 @@ final class ChildProcess {
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+        }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = handle
         process.standardError = handle

@@ -81,9 +81,11 @@ struct WorkerScenario {
     /// score refreshes at most hourly (event time) per user, progress lines every second, metrics on a free port.
     ///
     /// Outputs of the run named `run` are `<run>.log`, `<run>.snapshot` and `<run>.summary.json`;
-    /// `checkpoints` names the checkpoint directory (shared by restarts of the same worker).
+    /// `checkpoints` names the checkpoint directory (shared by restarts of the same worker). `extraArguments` are
+    /// appended to the command line, `environment` added to the inherited environment.
     func startWorker(
-        run: String, group: String, checkpoints: String, exitWhenIdle: Double? = 3, extraArguments: [String] = []
+        run: String, group: String, checkpoints: String, exitWhenIdle: Double? = 3,
+        extraArguments: [String] = [], environment: [String: String] = [:]
     ) throws -> ChildProcess {
         var arguments = [
             "worker", "--pipeline", pipelinePath, "--brokers", brokers,
@@ -94,8 +96,9 @@ struct WorkerScenario {
             "--metrics-port", "0", "--refresh-interval", "1h", "--progress-seconds", "1",
         ]
         if let exitWhenIdle { arguments += ["--exit-when-idle", String(exitWhenIdle)] }
-        arguments += extraArguments
-        return try ChildProcess(name: "worker \(run)", executable: binary, arguments: arguments, logPath: path(run + ".log"))
+        return try ChildProcess(
+            name: "worker \(run)", executable: binary, arguments: arguments + extraArguments, environment: environment,
+            logPath: path(run + ".log"))
     }
 
     func snapshotPath(_ run: String) -> String { path(run + ".snapshot") }
