@@ -98,7 +98,7 @@ extension WorkerIntegrationTests {
                 "--progress-seconds", "0.2", "--stall-after", "\(Int(stallAfter))s", "--kafka-property", "fetch.message.max.bytes=2048",
                 "--kafka-property", "queued.max.messages.kbytes=16",
             ])
-        let port = try await Self.metricsPort(of: worker)
+        let port = try await worker.metricsPort()
         try await Self.whileAssignedAndBusy(worker) { broker.suspend() }
         let frozenAt = ContinuousClock.now
         var body = ""
@@ -187,14 +187,4 @@ extension WorkerIntegrationTests {
         worker.send(SIGCONT)
     }
 
-    /// The port of the worker's metrics endpoint, from its start-up log line.
-    static func metricsPort(of worker: ChildProcess) async throws -> Int {
-        var port = 0
-        try await worker.waitForLog("the metrics address", timeout: .seconds(60)) { log in
-            guard let range = log.range(of: "metrics on http://127.0.0.1:") else { return false }
-            port = Int(log[range.upperBound...].prefix { $0.isNumber }) ?? 0
-            return port > 0
-        }
-        return port
-    }
 }

@@ -35,7 +35,7 @@ extension WorkerIntegrationTests {
             let worker = try scenario.startWorker(
                 run: run, group: run, checkpoints: run + "-checkpoints", exitWhenIdle: nil,
                 extraArguments: arguments + ["--log-level", "debug"], environment: environment)
-            let port = try await Self.metricsPort(of: worker)
+            let port = try await worker.metricsPort()
             try await worker.waitForProgress(atLeast: lines.count, timeout: .seconds(120))
             let commandLine = try Self.procFile(pid: worker.pid, "cmdline")
             let metrics = try Self.httpGet(port: port, path: "/metrics")
@@ -108,16 +108,6 @@ extension WorkerIntegrationTests {
         #expect(warned, "\(worker.logTail())")
     }
 
-    /// The port of the worker's `metrics on http://127.0.0.1:PORT/metrics` log line.
-    static func metricsPort(of worker: ChildProcess) async throws -> Int {
-        var port = 0
-        try await worker.waitForLog("the metrics address", timeout: .seconds(60)) { log in
-            guard let range = log.range(of: "metrics on http://127.0.0.1:") else { return false }
-            port = Int(log[range.upperBound...].prefix { $0.isNumber }) ?? 0
-            return port > 0
-        }
-        return port
-    }
 
     /// The bytes of `/proc/PID/<name>` (procfs files report size 0: read to the end).
     static func procFile(pid: Int32, _ name: String) throws -> [UInt8] {

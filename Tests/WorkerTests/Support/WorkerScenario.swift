@@ -267,6 +267,17 @@ extension ChildProcess {
         return Int64(line[range.upperBound...].prefix { $0.isNumber })
     }
 
+    /// The port of the worker's metrics endpoint, from its start-up log line.
+    func metricsPort() async throws -> Int {
+        var port = 0
+        try await waitForLog("the metrics address", timeout: .seconds(60)) { log in
+            guard let range = log.range(of: "metrics on http://127.0.0.1:") else { return false }
+            port = Int(log[range.upperBound...].prefix { $0.isNumber }) ?? 0
+            return port > 0
+        }
+        return port
+    }
+
     /// Waits until the worker's progress line shows at least `events` events.
     func waitForProgress(atLeast events: Int, timeout: Duration) async throws {
         try await waitForLog("a progress line with events >= \(events)", timeout: timeout) { log in
