@@ -70,19 +70,17 @@ struct WorkerCommand: AsyncParsableCommand {
         options.heartbeat = heartbeat
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        var server: MetricsServer? = nil
+        // The HTTP server first: a group shuts its services down in reverse order, so /metrics and /healthz
+        // answer while the worker drains. Whichever ends, the other is shut down and the process exits.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if metricsPort >= 0 {
-            let s = MetricsServer(registry: registry, heartbeat: heartbeat)
-            try s.start(host: metricsHost, port: metricsPort)
-            logger.info("metrics on http://\(metricsHost):\(s.port)/metrics")
-            server = s
+            let server = HTTPServer(
+                configuration: .init(host: metricsHost, port: metricsPort), registry: registry, heartbeat: heartbeat, logger: logger)
+            services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         }
-        defer { server?.stop() }
         let worker = Worker(options: options, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

@@ -1,0 +1,16 @@
+/// Worker failures with a clear message.
+public enum WorkerError: Error, CustomStringConvertible, Sendable {
+    case metrics(String)
+    case kafka(String)
+    case checkpoint(String)
+    case configuration(String)
+
+    public var description: String {
+        switch self {
+        case .metrics(let m): "metrics endpoint: \(m)"
+        case .kafka(let m): "kafka: \(m)"
+        case .checkpoint(let m): "checkpoint: \(m)"
+        case .configuration(let m): m
+        }
+    }
+}
