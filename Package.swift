@@ -85,6 +85,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The CLI's option parsing (the executable module, imported @testable).
+        .testTarget(name: "FeedloopTests", dependencies: ["feedloop", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "DeploymentTests", dependencies: [.product(name: "Yams", package: "Yams")]),
     ]
 )

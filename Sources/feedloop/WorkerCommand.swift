@@ -27,7 +27,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("checkpoint-events"), help: "Checkpoint after this many events.") var checkpointEvents = 100_000
     @Option(name: .customLong("checkpoint-seconds"), help: "…or after this many seconds.") var checkpointSeconds = 10.0
     @Option(name: .customLong("metrics-host"), help: "Prometheus endpoint address.") var metricsHost = "127.0.0.1"
-    @Option(name: .customLong("metrics-port"), help: "Prometheus endpoint port (0: any free port, -1: off).") var metricsPort = 9464
+    // .unconditional: "-1" is a value here, not a flag.
+    @Option(name: .customLong("metrics-port"), parsing: .unconditional, help: "Prometheus endpoint port (0: any free port, -1: off).") var metricsPort = 9464
     @Option(name: .customLong("refresh-interval"), help: "At most one score refresh per user per this much event time (e.g. 0s, 1m).") var refreshInterval = "0s"
     @Option(name: .customLong("exit-when-idle"), help: "Stop gracefully after this many seconds without input (demos, tests).") var exitWhenIdle: Double?
     @Option(name: .customLong("final-snapshot"), help: "Write the model snapshot here on graceful exit.") var finalSnapshot: String?
@@ -36,6 +37,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("kafka-property"), parsing: .singleValue, help: "Raw librdkafka property KEY=VALUE (repeatable; SASL/SSL…).") var kafkaProperties: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(name: .customLong("health-stall"), help: "GET /healthz answers 503 when the worker loop has not turned for this long (e.g. 2m).") var healthStall = "2m"
+
+    func validate() throws {
+        guard (-1...65_535).contains(metricsPort) else {
+            throw ValidationError("--metrics-port: a port 0...65535 (0: any free port), or -1 for off; got \(metricsPort)")
+        }
+    }
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
