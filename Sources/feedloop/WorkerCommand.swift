@@ -78,15 +78,23 @@ struct WorkerCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         // The HTTP server first: a group shuts its services down in reverse order, so /metrics and /healthz
-        // answer while the worker drains. Whichever ends, the other is shut down and the process exits.
+        // answer while the worker drains. The worker starts once the server listens: a port in use ends the
+        // process before any work. Whichever ends, the other is shut down and the process exits.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if metricsPort >= 0 {
-            let server = HTTPServer(
-                configuration: .init(host: metricsHost, port: metricsPort), registry: registry, heartbeat: heartbeat, logger: logger)
-            services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
-        }
         let worker = Worker(options: options, logger: logger)
-        services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        if metricsPort >= 0 {
+            let (listening, listened) = AsyncStream<Void>.makeStream()
+            let server = HTTPServer(
+                configuration: .init(host: metricsHost, port: metricsPort), registry: registry, heartbeat: heartbeat, logger: logger,
+                onListening: { _ in
+                    listened.yield()
+                    listened.finish()
+                })
+            services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(.init(service: GatedService(worker, after: listening), successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        } else {
+            services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
