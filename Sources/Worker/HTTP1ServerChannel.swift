@@ -5,7 +5,8 @@ import NIOHTTPTypesHTTP1
 
 /// Hummingbird's HTTP/1 connection setup (parser limits, idle timeout, request loop), with
 /// ``CloseUnlessKeepAliveHandler`` inserted in front of the conversion to HTTP types, so a request that does not
-/// keep the connection alive gets its connection closed after the response.
+/// keep the connection alive gets its connection closed after the response; and each connection handled on its
+/// own event loop (``EventLoopTaskExecutor``) rather than on the cooperative pool.
 struct HTTP1ServerChannel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = HTTP1Channel.Value
 
@@ -27,6 +28,8 @@ struct HTTP1ServerChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     func handle(value: Value, logger: Logger) async {
-        await http1.handle(value: value, logger: logger)
+        await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
+            await http1.handle(value: value, logger: logger)
+        }
     }
 }

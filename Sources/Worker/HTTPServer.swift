@@ -91,10 +91,14 @@ public struct HTTPServer: Service {
         )
     }
 
-    /// Serves until graceful shutdown (or cancellation); throws when the address cannot be bound.
+    /// Serves until graceful shutdown (or cancellation); throws when the address cannot be bound. The server's own
+    /// tasks (accepting, each connection) run on NIO's event loops, not on the cooperative pool.
     public func run() async throws {
+        let application = self.application
         do {
-            try await application.run()
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(application.eventLoopGroup.next())) {
+                try await application.run()
+            }
         } catch {
             throw WorkerError.metrics("cannot serve: \(error)")
         }
