@@ -2,7 +2,7 @@ import Dispatch
 import Synchronization
 
 /// The worker loop's liveness, for `GET /healthz`: the loop beats once per turn (a poll batch, at least every
-/// 100 ms when idle, and while it waits for output deliveries before a checkpoint), and the metrics thread reads
+/// 100 ms when idle, and while it waits for output deliveries before a checkpoint), and the HTTP server reads
 /// how long ago the last beat was. A loop that stops turning — a deadlock, a wedged call — turns `/healthz` to
 /// 503 after `stallSeconds`, while `/metrics` keeps answering, so an orchestrator's liveness probe can restart
 /// it (the restart resumes from the last checkpoint). The loop also reports a stalled *consumer* here (see

@@ -32,7 +32,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("checkpoint-events"), help: "Checkpoint after this many events.") var checkpointEvents = 100_000
     @Option(name: .customLong("checkpoint-seconds"), help: "…or after this many seconds.") var checkpointSeconds = 10.0
     @Option(name: .customLong("metrics-host"), help: "Prometheus endpoint address.") var metricsHost = "127.0.0.1"
-    @Option(name: .customLong("metrics-port"), help: "Prometheus endpoint port (0: any free port, -1: off).") var metricsPort = 9464
+    // .unconditional: "-1" is a value here, not a flag.
+    @Option(name: .customLong("metrics-port"), parsing: .unconditional, help: "Prometheus endpoint port (0: any free port, -1: off).") var metricsPort = 9464
     @Option(name: .customLong("refresh-interval"), help: "At most one score refresh per user per this much event time (e.g. 0s, 1m).") var refreshInterval = "0s"
     @Option(name: .customLong("exit-when-idle"), help: "Stop gracefully after this many seconds without input (demos, tests).") var exitWhenIdle: Double?
     @Option(name: .customLong("final-snapshot"), help: "Write the model snapshot here on graceful exit.") var finalSnapshot: String?
@@ -43,6 +44,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("health-stall"), help: "GET /healthz answers 503 when the worker loop has not turned for this long (e.g. 2m).") var healthStall = "2m"
     @Option(name: .customLong("stall-after"), help: "GET /healthz answers 503 when input waits (lag > 0) and no event was handled for this long.") var stallAfter = "60s"
     @Option(name: .customLong("shutdown-timeout"), help: "SIGTERM/SIGINT end the worker within this long; outputs not delivered by then: no final checkpoint, exit 1.") var shutdownTimeout = "30s"
+
+    func validate() throws {
+        guard (-1...65_535).contains(metricsPort) else {
+            throw ValidationError("--metrics-port: a port 0...65535 (0: any free port), or -1 for off; got \(metricsPort)")
+        }
+    }
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -80,19 +87,25 @@ struct WorkerCommand: AsyncParsableCommand {
         options.heartbeat = heartbeat
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        var server: MetricsServer? = nil
-        if metricsPort >= 0 {
-            let s = MetricsServer(registry: registry, heartbeat: heartbeat)
-            try s.start(host: metricsHost, port: metricsPort)
-            logger.info("metrics on http://\(metricsHost):\(s.port)/metrics")
-            server = s
-        }
-        defer { server?.stop() }
+        // The HTTP server first: a group shuts its services down in reverse order, so /metrics and /healthz
+        // answer while the worker drains. The worker starts once the server listens: a port in use ends the
+        // process before any work. Whichever ends, the other is shut down and the process exits.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let worker = Worker(options: options, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        if metricsPort >= 0 {
+            let (listening, listened) = AsyncStream<Void>.makeStream()
+            let server = HTTPServer(
+                configuration: .init(host: metricsHost, port: metricsPort), registry: registry, heartbeat: heartbeat, logger: logger,
+                onListening: { _ in
+                    listened.yield()
+                    listened.finish()
+                })
+            services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(.init(service: GatedService(worker, after: listening), successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        } else {
+            services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

@@ -10,21 +10,22 @@ import Testing
     @Test func healthzAnswersOKWhileTheLoopTurnsAnd503WithTheReasonOnceItStalls() async throws {
         let turning = LoopHeartbeat(stallSeconds: 3_600)
         turning.beat()
-        let healthy = MetricsServer(registry: PrometheusCollectorRegistry(), heartbeat: turning)
-        try healthy.start(host: "127.0.0.1", port: 0)
-        defer { healthy.stop() }
-        let ok = try WorkerIntegrationTests.httpGetAnyStatus(port: healthy.port, path: "/healthz")
-        #expect(ok.hasPrefix("HTTP/1.1 200 ") && ok.hasSuffix("\r\n\r\nok\n"), "\(ok)")
+        let ok = try await InProcessHTTPServer.with(heartbeat: turning) { port in
+            try await offThePool { try Self.get(port: port, path: "/healthz") }
+        }
+        #expect(ok.status == 200 && ok.body == "ok\n", "\(ok)")
 
         let stalled = LoopHeartbeat(stallSeconds: 1)  // never beats
-        let server = MetricsServer(registry: PrometheusCollectorRegistry(), heartbeat: stalled)
-        try server.start(host: "127.0.0.1", port: 0)
-        defer { server.stop() }
-        try await Task.sleep(for: .milliseconds(1_200))
-        let unavailable = try WorkerIntegrationTests.httpGetAnyStatus(port: server.port, path: "/healthz")
-        #expect(unavailable.hasPrefix("HTTP/1.1 503 "), "\(unavailable)")
-        #expect(unavailable.contains("worker loop stalled: no turn for ") && unavailable.contains(" s (limit 1 s)"), "\(unavailable)")
-        #expect(try WorkerIntegrationTests.httpGetAnyStatus(port: server.port, path: "/metrics").hasPrefix("HTTP/1.1 200 "))
+        try await InProcessHTTPServer.with(heartbeat: stalled) { port in
+            try await Task.sleep(for: .milliseconds(1_200))
+            let (unavailable, metrics) = try await offThePool {
+                (try Self.get(port: port, path: "/healthz"), try Self.get(port: port, path: "/metrics"))
+            }
+            #expect(unavailable.status == 503, "\(unavailable)")
+            #expect(unavailable.body.hasPrefix("worker loop stalled: no turn for ") && unavailable.body.hasSuffix(" s (limit 1 s)\n"),
+                    "\(unavailable)")
+            #expect(metrics.status == 200, "\(metrics)")
+        }
     }
 
     @Test func aStallIsTheTimeSinceTheLastBeatOrSinceStartUpBeforeTheFirst() {
@@ -43,10 +44,17 @@ import Testing
         #expect(heartbeat.stall(now: t0 &+ 31_000_000_000) == nil)
     }
 
-    @Test func withoutAHeartbeatHealthzStaysOK() throws {
-        let server = MetricsServer(registry: PrometheusCollectorRegistry())
-        try server.start(host: "127.0.0.1", port: 0)
-        defer { server.stop() }
-        #expect(try WorkerIntegrationTests.httpGetAnyStatus(port: server.port, path: "/healthz").hasSuffix("ok\n"))
+    @Test func withoutAHeartbeatHealthzStaysOK() async throws {
+        let response = try await InProcessHTTPServer.with(heartbeat: nil) { port in
+            try await offThePool { try Self.get(port: port, path: "/healthz") }
+        }
+        #expect(response.status == 200 && response.body == "ok\n", "\(response)")
+    }
+
+    /// One GET on a connection of its own (blocking).
+    private static func get(port: Int, path: String) throws -> RawHTTPResponse {
+        let connection = try RawHTTPConnection(port: port)
+        try connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        return try connection.response()
     }
 }

@@ -78,35 +78,49 @@ extension WorkerIntegrationTests {
         #expect(0 < p50 && p50 <= p99 && p99 <= worst)
     }
 
-    /// A minimal HTTP/1.0 GET on 127.0.0.1 (the test needs no HTTP client library); requires status 200.
+    /// A metrics port already taken ends the worker with exit status 1 at once, before the worker starts (no
+    /// "starting worker" line: it waits for the HTTP server to listen).
+    @Test func aMetricsPortInUseEndsTheProcessWithExit1BeforeTheWorkerStarts() async throws {
+        let scenario = try WorkerScenario("metrics-port-in-use")
+        // A listening socket of this test holds the port.
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(holder >= 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) == 0 && getsockname(holder, $0, &length) == 0 }
+        }
+        try #require(bound && listen(holder, 1) == 0)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+
+        let worker = try ChildProcess(
+            name: "worker on a taken port", executable: scenario.binary,
+            arguments: ["worker", "--pipeline", scenario.pipelinePath, "--brokers", scenario.brokers,
+                        "--checkpoint-dir", scenario.path("checkpoints"), "--metrics-port", String(port)],
+            logPath: scenario.path("worker.log"))
+        let termination = try await worker.waitForExit(timeout: .seconds(30))
+        #expect(termination == .exited(1), "\(termination)\n\(worker.logTail())")
+        #expect(worker.log().contains("Address already in use"), "\(worker.logTail())")
+        #expect(!worker.log().contains("starting worker"), "\(worker.logTail())")
+    }
+
+    /// A GET on 127.0.0.1 (the test needs no HTTP client library); requires status 200.
     static func httpGet(port: Int, path: String) throws -> String {
         let text = try httpGetAnyStatus(port: port, path: path)
         try #require(text.hasPrefix("HTTP/1.") && text.contains(" 200 "), "response: \(text.prefix(200))")
         return text
     }
 
-    /// The whole response (status line, headers, body) of a GET on 127.0.0.1.
+    /// The whole response (status line, headers, body) of a GET on 127.0.0.1, on a connection of its own that asks
+    /// the server to close it after the response. Blocks: call it on a server in another process.
     static func httpGetAnyStatus(port: Int, path: String) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        try #require(connected == 0, "cannot connect to the metrics port \(port)")
-        let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        try #require(request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } == request.count)
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            response += buffer[0..<n]
-        }
+        let connection = try RawHTTPConnection(port: port)
+        try connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        let (closed, response) = connection.readUntilClosed()
+        try #require(closed, "the server did not close the connection after its response")
         return String(decoding: response, as: UTF8.self)
     }
 }
