@@ -146,7 +146,7 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     // MARK: PipelineSink
 
     mutating func rejected(_ reason: RejectReason, input: UnsafeRawBufferPointer) {
-        var headers: [(String, [UInt8])] = [
+        let headers: [(String, [UInt8])] = [
             ("feedloop.reason", Array(reason.code.utf8)),
             ("feedloop.field", Array((reason.field ?? "").utf8)),
             ("feedloop.detail", Array(reason.detail.utf8)),
