@@ -159,6 +159,9 @@ struct WorkerLoop {
     var firstMessageAt: Date?
     var lastMessageAt: Date?
     var eventsAtStart: UInt64 = 0
+    /// Partitions whose first assignment starts at the restored checkpoint's offset whatever the group committed
+    /// (set when newer checkpoints were unreadable; see `rebalance`).
+    var checkpointPositionsWin: Set<KafkaTopicPartition> = []
     /// Messages handled (applied, rejected or skipped as already applied) by this process: the watchdog's progress.
     var messagesHandled: UInt64 = 0
     var watchdog: ProgressWatchdog
@@ -207,12 +210,22 @@ struct WorkerLoop {
             ], ignoreExisting: true)
         }
         store = try CheckpointStore(directory: options.checkpointDirectory, keep: options.checkpointsKept)
+        var skippedNewer = false
         let restored = try store.restoreNewest(spec: options.onlineSpec) { skipped in
+            skippedNewer = true
             logger.error("skipping checkpoint: \(skipped)")
         }
         if let restored {
             pipeline = restored.pipeline
             for p in restored.positions { positions[KafkaTopicPartition(topic: p.topic, partition: p.partition)] = p.offset }
+            if skippedNewer {
+                // The group's offsets may be this worker's own commits after the unreadable checkpoints: starting at
+                // max(committed, checkpoint) would skip the events between. The restored positions win, once.
+                checkpointPositionsWin = Set(positions.keys)
+                logger.warning(
+                    "restored an older checkpoint (newer ones unreadable): its partitions restart at its own offsets, not the group's, so the events after it are learned again",
+                    metadata: ["partitions": "\(positions.keys.map(\.description).sorted())"])
+            }
             logger.info("restored checkpoint", metadata: [
                 "path": "\(restored.path)", "model_version": "\(pipeline.model.version)",
                 "positions": "\(restored.positions.map { "\($0.topic)[\($0.partition)]@\($0.offset)" }.joined(separator: " "))",
@@ -282,7 +295,7 @@ struct WorkerLoop {
             try serveDeliveries()
             if eventsSinceCheckpoint >= options.checkpointEveryEvents
                 || (eventsSinceCheckpoint > 0 && Date().timeIntervalSince(lastCheckpoint) >= options.checkpointEverySeconds) {
-                try checkpoint(reason: "periodic")
+                try checkpoint(reason: .periodic)
             }
             metrics.checkpointAge(Date().timeIntervalSince(lastCheckpoint))
             let now = DispatchTime.now().uptimeNanoseconds
@@ -518,7 +531,18 @@ struct WorkerLoop {
 
     // MARK: Checkpoints
 
-    mutating func checkpoint(reason: String) throws {
+    /// Why a checkpoint is written; it decides how its offsets are committed.
+    enum CheckpointReason: String {
+        /// Every `--checkpoint-events` or `--checkpoint-seconds`: the commit goes out asynchronously (the loop goes on).
+        case periodic
+        /// Before partitions are revoked, and before the worker stops: the commit completes before the partitions
+        /// move on, so the next owner starts where this one stopped.
+        case revoke, shutdown
+
+        var commitsSynchronously: Bool { self != .periodic }
+    }
+
+    mutating func checkpoint(reason: CheckpointReason) throws {
         let start = DispatchTime.now().uptimeNanoseconds
         // Outputs of the included events must be delivered before the checkpoint says they are done.
         publishPending()
@@ -563,7 +587,7 @@ struct WorkerLoop {
         let commits = positions.filter { assigned.contains($0.key) }.map { KafkaTopicPartitionOffset($0.key, offset: KafkaOffset($0.value)) }
         if !commits.isEmpty {
             do {
-                try consumer.commit(offsets: commits, synchronous: reason != "periodic")
+                try consumer.commit(offsets: commits, synchronous: reason.commitsSynchronously)
             } catch {
                 // The checkpoint is authoritative; a failed commit only makes the group's offsets trail further.
                 logger.warning("offset commit failed (checkpoint is authoritative): \(error)")
@@ -578,7 +602,7 @@ struct WorkerLoop {
         switch event.kind {
         case .revoked:
             logger.info("partitions revoked", metadata: ["partitions": "\(event.partitions)", "lost": "\(event.isAssignmentLost)"])
-            if !event.isAssignmentLost { try checkpoint(reason: "revoke") }
+            if !event.isAssignmentLost { try checkpoint(reason: .revoke) }
             for tp in event.partitions {
                 // The position stays: the model holds those events. If the partition comes back it restarts at
                 // max(committed, position), so nothing is applied twice whether the revoke's commit succeeded,
@@ -587,12 +611,19 @@ struct WorkerLoop {
             }
             return .proceed
         case .assigned:
-            let committed = (try? consumer.committed(event.partitions)) ?? []
+            let committed = try committedOffsets(event.partitions)
             var starts: [KafkaTopicPartitionOffset] = []
             for tp in event.partitions {
                 assigned.insert(tp)
-                let group = committed.first { $0.topicPartition == tp }?.offset.value
+                var group = committed.first { $0.topicPartition == tp }?.offset.value
+                if let g = group, g < 0 { group = nil }  // none committed
                 let mine = positions[tp]
+                if checkpointPositionsWin.remove(tp) != nil, let mine {
+                    if let group, group != mine {
+                        logger.warning("\(tp) starts at the restored checkpoint's offset \(mine), not the group's \(group)")
+                    }
+                    group = nil
+                }
                 if let start = [group, mine].compactMap({ $0 }).max() {
                     positions[tp] = start
                     starts.append(KafkaTopicPartitionOffset(tp, offset: KafkaOffset(start)))
@@ -603,11 +634,29 @@ struct WorkerLoop {
         }
     }
 
+    /// The group's committed offsets of newly assigned partitions. Without them the start offset cannot be chosen
+    /// safely (the worker's own position may be behind events another member learned): a failed query is retried,
+    /// then fails the assignment, which stops the worker without a checkpoint (a restart joins again).
+    func committedOffsets(_ partitions: [KafkaTopicPartition]) throws -> [KafkaTopicPartitionOffset] {
+        var attempt = 0
+        while true {
+            do {
+                return try consumer.committed(partitions, timeout: .seconds(10))
+            } catch {
+                attempt += 1
+                guard attempt < 3 else {
+                    throw WorkerError.kafka("cannot read the group's committed offsets of \(partitions) after \(attempt) attempts: \(error)")
+                }
+                logger.warning("reading the group's committed offsets failed (attempt \(attempt) of 3): \(error)")
+            }
+        }
+    }
+
     // MARK: Shutdown
 
     mutating func shutdown() throws {
         logger.info("draining: final checkpoint, flush, commit, leave group")
-        try checkpoint(reason: "shutdown")
+        try checkpoint(reason: .shutdown)
         try consumer.close(onRebalance: { _ in .proceed })
         // Outputs after the checkpoint (none but the close's own) within what is left of the shutdown timeout.
         let left = deliveryDeadline().map { Int64($0) - Int64(DispatchTime.now().uptimeNanoseconds) } ?? 30_000_000_000
@@ -627,6 +676,8 @@ struct WorkerLoop {
             "pipeline": options.spec.name,
             "events": c.events, "rejected": c.rejected, "rejected_by_reason": c.rejectedByReason,
             "examples": c.examples, "labelled": c.labelled, "positives": c.positives,
+            "expired_negatives": c.expiredNegatives, "overflow_negatives": c.overflowNegatives,
+            "unattributed_feedback": c.unattributedFeedback,
             "pending": pipeline.join.pendingCount, "model_version": pipeline.model.version,
             "logloss": pipeline.metrics.count > 0 ? pipeline.metrics.logloss : 0,
             "auc": pipeline.metrics.auc.isFinite ? pipeline.metrics.auc : 0,

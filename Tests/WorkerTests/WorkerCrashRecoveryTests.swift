@@ -107,3 +107,46 @@ extension WorkerIntegrationTests {
         #expect(try scenario.snapshot("resumed") == (try scenario.snapshot("baseline")), "final snapshots differ")
     }
 }
+
+extension WorkerIntegrationTests {
+    /// The newest checkpoint is unreadable (a disk fault) while the group's committed offsets — this worker's own —
+    /// are past the older checkpoint it restores: the worker restarts at the restored checkpoint's offsets, not at
+    /// max(committed, checkpoint), so the events between are learned again and the model equals an uninterrupted
+    /// run's.
+    @Test func anUnreadableNewestCheckpointDoesNotSkipTheEventsAfterTheOlderOne() async throws {
+        let scenario = try WorkerScenario("older-checkpoint")
+        let lines = try WorkerTestEnvironment.eventLines(8_000)
+        try await scenario.createTopics(partitions: 1)
+        // Two parts, so that a checkpoint before 6,000 exists whatever the poll batches (up to 4,096 events).
+        _ = try scenario.produce(Array(lines[..<3_000]))
+        _ = try await scenario.runWorkerToCompletion(run: "first-part", group: "g", checkpoints: "checkpoints")
+        _ = try scenario.produce(Array(lines[3_000..<6_000]))
+        let first = try await scenario.runWorkerToCompletion(run: "first", group: "g", checkpoints: "checkpoints")
+        #expect(first.events == 6_000)
+        // Corrupt every checkpoint at offset 6,000 (the last periodic one and the shutdown one; the group's commit
+        // says 6,000 too), so the worker falls back to an older one.
+        let spec = try ReferenceRun.workerSpec(pipelinePath: scenario.pipelinePath)
+        var corrupted: [String] = []
+        for file in scenario.checkpointFiles("checkpoints").reversed() {
+            let path = scenario.path("checkpoints/" + file)
+            var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+            let (_, positions) = try Pipeline.restore(spec: spec, from: bytes, path: path)
+            guard positions.first?.offset == 6_000 else { break }
+            bytes[bytes.count / 2] ^= 0xFF
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            corrupted.append(file)
+        }
+        try #require(corrupted.count < scenario.checkpointFiles("checkpoints").count, "no older checkpoint to fall back to")
+        _ = try scenario.produce(Array(lines[6_000...]))
+
+        let second = try await scenario.runWorkerToCompletion(run: "second", group: "g", checkpoints: "checkpoints")
+        let log = try String(contentsOfFile: scenario.path("second.log"), encoding: .utf8)
+        let restored = try #require(ChildProcess.restoredOffset(in: log), "no checkpoint restored")
+        print("older-checkpoint test: \(corrupted) corrupted; restored the one at offset \(restored) of 6000")
+        #expect(restored < 6_000)
+        #expect(log.contains("skipping checkpoint"))
+        #expect(second.events == lines.count, "events applied \(second.events), produced \(lines.count)")
+        let reference = try ReferenceRun.run(pipelinePath: scenario.pipelinePath, lines: lines)
+        #expect(try scenario.snapshot("second") == reference.snapshot, "events were skipped or applied twice")
+    }
+}

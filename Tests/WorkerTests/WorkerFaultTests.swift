@@ -80,7 +80,8 @@ extension WorkerIntegrationTests {
         #expect(fetched.first?.value == tenMB.value, "the 10 MB original is not readable at its offset")
     }
 
-    /// A fetch that stops answering while input waits (the broker frozen with SIGSTOP; small fetches keep most of
+    /// 50 idle connections to the worker's health port leave `/healthz` answering in well under 100 ms; then a
+    /// fetch that stops answering while input waits (the broker frozen with SIGSTOP; small fetches keep most of
     /// the input on the broker) turns `/healthz` to 503 with the reason within `--stall-after` + 5 s. The idle exit
     /// does not take the silence for the end of the input: it waits, says why, and drains everything once the
     /// broker answers again.
@@ -99,6 +100,21 @@ extension WorkerIntegrationTests {
                 "--kafka-property", "queued.max.messages.kbytes=16",
             ])
         let port = try await worker.metricsPort()
+        // 50 idle connections to the worker process leave /healthz answering at once (the health server is not
+        // one-connection-at-a-time).
+        let idle = try await offThePool { try (0..<50).map { _ in try RawHTTPConnection(port: port) } }
+        let timings = try await offThePool {
+            try (0..<5).map { _ in
+                let start = ContinuousClock.now
+                let connection = try RawHTTPConnection(port: port)
+                try connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                let response = try connection.response()
+                return (response.status, ContinuousClock.now - start)
+            }
+        }
+        let median = timings.map(\.1).sorted()[timings.count / 2]
+        print("stall test: GET /healthz of the worker process with \(idle.count) idle connections open: median \(median)")
+        #expect(timings.allSatisfy { $0.0 == 200 } && median < .milliseconds(100), "\(timings)")
         try await Self.whileAssignedAndBusy(worker) { broker.suspend() }
         let frozenAt = ContinuousClock.now
         var body = ""

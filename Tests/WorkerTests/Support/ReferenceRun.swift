@@ -13,11 +13,19 @@ enum ReferenceRun {
 
     /// The model snapshot and counters after `lines` went through a fresh pipeline built as the worker builds it.
     static func run(pipelinePath: String, lines: [[UInt8]]) throws -> (snapshot: [UInt8], counters: PipelineCounters) {
+        let result = try run(pipelinePath: pipelinePath, lines: lines, partitions: nil)
+        return (result.model.snapshotBytes(), result.counters)
+    }
+
+    /// The same, each line applied as an event of input partition `partitions[i]` (nil: all of one partition), in
+    /// the order given: a file replay of the per-partition sequences a worker reads.
+    static func run(pipelinePath: String, lines: [[UInt8]], partitions: [Int32]?) throws -> Pipeline {
         var pipeline = Pipeline(spec: try workerSpec(pipelinePath: pipelinePath))
         var sink = NullSink()
-        for line in lines {
-            line.withUnsafeBytes { pipeline.process($0, sink: &sink) }
+        for (i, line) in lines.enumerated() {
+            let index = partitions.map { pipeline.partitionIndex(topic: "events", partition: $0[i]) } ?? 0
+            line.withUnsafeBytes { pipeline.process($0, partition: index, sink: &sink) }
         }
-        return (pipeline.model.snapshotBytes(), pipeline.counters)
+        return pipeline
     }
 }

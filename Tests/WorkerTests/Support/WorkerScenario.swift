@@ -212,12 +212,21 @@ struct WorkerSummary: Decodable {
     let rejectedByReason: [String: Int]
     let examples: Int
     let labelled: Int
+    let positives: Int
+    let pending: Int
+    let expiredNegatives: Int?
+    let overflowNegatives: Int?
+    let unattributedFeedback: Int?
+    let logloss: Double
+    let auc: Double
     let modelVersion: Int
     let positions: [Position]
     let published: Published
 
     enum CodingKeys: String, CodingKey {
-        case events, rejected, examples, labelled, positions, published
+        case events, rejected, examples, labelled, positions, published, positives, pending, logloss, auc
+        case expiredNegatives = "expired_negatives", overflowNegatives = "overflow_negatives"
+        case unattributedFeedback = "unattributed_feedback"
         case rejectedByReason = "rejected_by_reason"
         case modelVersion = "model_version"
     }
