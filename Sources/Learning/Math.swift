@@ -25,7 +25,7 @@ func clampedSigmoid(_ margin: Double) -> Double {
 /// Its state after `i` steps is `seed + i·γ`, so the `i`-th output can be computed directly (`output(seed:index:)`),
 /// which lets factors be materialized lazily, slot by slot, yet identically to a sequential draw.
 /// Also a sequential generator (``next()``) for seeded sampling elsewhere (e.g. ranking negatives).
-public struct SplitMix64: Sendable {
+public struct SplitMix64: Sendable, RandomNumberGenerator {
     static let gamma: UInt64 = 0x9e37_79b9_7f4a_7c15
 
     /// The generator's state (checkpointed by pipelines so sampling continues identically).

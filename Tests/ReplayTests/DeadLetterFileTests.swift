@@ -2,6 +2,7 @@ import Events
 import Foundation
 import Pipelines
 import Replay
+import Learning
 import Testing
 
 /// `feedloop replay --dead-letters FILE`: every rejected input comes back byte for byte, whatever its bytes.
@@ -91,18 +92,6 @@ import Testing
     }
 }
 
-/// A small, seedable, deterministic generator (SplitMix64) for reproducible property tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Pipelines for replay tests that are not about learned numbers.
 enum ReplayFixtures {
