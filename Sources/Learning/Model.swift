@@ -28,6 +28,9 @@ public struct Model: Sendable {
     /// Individual coordinates whose update would have produced a non-finite weight or optimizer state (possible only
     /// for extreme but finite feature values) and were therefore left unchanged. Normally 0.
     public internal(set) var skippedNonFiniteCoordinates: UInt64
+    /// The increments since the last exchange, for a replica that exchanges them (``trackIncrements()``); nil
+    /// otherwise. Not part of a snapshot.
+    var increments: IncrementTracker? = nil
 
     // MARK: Creation
 
@@ -307,6 +310,7 @@ public struct Model: Sendable {
                 let gradient = Float(g)
                 guard gradient.isFinite else { return (probability, false, 0) }
                 if gradient == 0 { return (probability, true, 0) }
+                if self.increments != nil { self.recordTouch(view) }
                 let skipped = Kernels.update(
                     base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
                     linear: linear, factor: factor)

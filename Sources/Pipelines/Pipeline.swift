@@ -96,6 +96,18 @@ public struct Pipeline: Sendable {
         return partitionKeys.count - 1
     }
 
+    // MARK: Replicas
+
+    /// Starts tracking what this pipeline's model learns, for exchanging it with other replicas (see
+    /// ``ModelIncrements``).
+    public mutating func trackModelIncrements() { model.trackIncrements() }
+
+    /// What the model learned since the last call (``ModelIncrements``).
+    public mutating func takeModelIncrements() -> ModelIncrements { model.takeIncrements() }
+
+    /// Adds another replica's increments to the model.
+    public mutating func applyModelIncrements(_ increments: ModelIncrements) { model.applyIncrements(increments) }
+
     /// Whether events of `type` are feedback (label pending examples positive), e.g. purchases.
     public func isFeedback(_ type: EventType) -> Bool { isPositive[Int(type.rawValue)] }
 

@@ -55,12 +55,31 @@ struct ReplayCommand: ParsableCommand {
     @Flag(name: .customLong("no-ranking"), help: "Skip the ranking evaluation (hit@10/NDCG@10) of the pipelines, e.g. for throughput runs.")
     var noRanking = false
 
+    @Option(name: .long, help: "Simulate N workers of one consumer group (events sharded by user; each a replica of the model exchanging its increments): prints 1 member, N without exchange, N with exchange.")
+    var members: Int?
+
+    @Option(name: .customLong("sync-every"), help: "With --members: a member exchanges its increments after this many examples (0: off) …")
+    var syncEvery = 1000
+
+    @Option(name: .customLong("sync-interval"), help: "… or this much event time since its last exchange (e.g. 1s; 0s: off), whichever comes first.")
+    var syncInterval = "1s"
+
     @Flag(name: .customLong("no-progress"), help: "No progress line on stderr.")
     var noProgress = false
 
     func validate() throws {
         if pipeline == nil && compare.isEmpty { throw ValidationError("give --pipeline FILE or --compare A.yaml B.yaml …") }
         if (input == nil) == (topic == nil) { throw ValidationError("give either --input FILE.jsonl or --topic TOPIC (with --brokers)") }
+        if let members {
+            guard members >= 1 else { throw ValidationError("--members: at least 1, got \(members)") }
+            guard input != nil, pipeline != nil, compare.isEmpty else {
+                throw ValidationError("--members replays one --pipeline from an --input file")
+            }
+            guard syncEvery >= 0 else { throw ValidationError("--sync-every: 0 or more examples, got \(syncEvery)") }
+            guard PipelineSpec.durationMilliseconds(syncInterval) != nil else {
+                throw ValidationError("--sync-interval: expected a duration like 1s, 500ms, 0s, got '\(syncInterval)'")
+            }
+        }
     }
 
     func run() throws {
@@ -75,6 +94,10 @@ struct ReplayCommand: ParsableCommand {
                 printError(error.description)
                 throw ExitCode(2)
             }
+        }
+        if let members, let input, let spec = specs.first {
+            try runMembers(spec: spec.spec, input: input, members: members)
+            return
         }
         var replay = Replay(pipelines: specs)
         var dlq: DeadLetterFile? = nil
@@ -105,6 +128,40 @@ struct ReplayCommand: ParsableCommand {
         }
         if let reportHTML {
             try ReportRendering.html(reports).write(toFile: reportHTML, atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// `--members N`: one member, N members with separate models, N members exchanging increments — one pass.
+    func runMembers(spec: PipelineSpec, input: String, members n: Int) throws {
+        let intervalMs = PipelineSpec.durationMilliseconds(syncInterval) ?? 0
+        var runs = [
+            MemberSimulation(spec: spec, members: 1, syncExamples: 0, syncIntervalMs: 0),
+            MemberSimulation(spec: spec, members: n, syncExamples: 0, syncIntervalMs: 0),
+            MemberSimulation(spec: spec, members: n, syncExamples: syncEvery, syncIntervalMs: intervalMs),
+        ]
+        do {
+            var reader = try LineFileReader(path: input)
+            while try reader.nextBatch({ lines, bytes in
+                for r in runs.indices { runs[r].feed(lines, bytes: bytes) }
+            }) {}
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+        for r in runs.indices { runs[r].finish() }
+        print("pipeline \(spec.name), \(input): \(runs[0].events) events; members shard the events by user")
+        print("| members | exchange | examples per member | logloss | AUC | exchanges | slots per exchange | bytes per event |")
+        print("|---|---|---|---|---|---|---|---|")
+        let exchange = [
+            "-", "none (separate models)",
+            "every \(syncEvery == 0 ? "-" : String(syncEvery)) examples or \(intervalMs == 0 ? "-" : syncInterval) of event time",
+        ]
+        for (r, run) in runs.enumerated() {
+            let slots = run.exchanges > 0 ? String(run.slotsExchanged / run.exchanges) : "-"
+            let bytes = run.exchanges > 0 ? String(format: "%.1f", Double(run.bytesExchanged) / Double(run.events)) : "-"
+            let perMember = run.examplesPerMember.map(String.init).joined(separator: " / ")
+            print("| \(run.members.count) | \(exchange[r]) | \(perMember) | \(String(format: "%.4f", run.metrics.logloss)) | "
+                + "\(String(format: "%.4f", run.metrics.auc)) | \(run.exchanges) | \(slots) | \(bytes) |")
         }
     }
 }

@@ -1,0 +1,110 @@
+import Events
+import Learning
+import Pipelines
+
+/// `feedloop replay --members N`: what N workers of one consumer group learn from one log, simulated
+/// deterministically, so that the cost of scaling out in quality is known before deploying.
+///
+/// Each event goes to the member that owns its user (the input key): member = FNV-1a 64 of the user id mod N — as a
+/// keyed topic spreads users over partitions and a group spreads partitions over members. Every member holds a
+/// replica of the model and learns on its own events, in log order. A member hands its increments (``ModelIncrements``)
+/// to every other member each time it has learned `syncExamples` examples, or its event time has moved
+/// `syncIntervalMs` past its last exchange — event time, not wall time, so the result is the same on every run. With
+/// N = 1 it is the plain replay. Quality is progressive validation over all members' examples together (each
+/// prediction made by the member that learned the example, on its replica at that moment). The item catalogs (the
+/// candidate pool's popularity) are not exchanged.
+public struct MemberSimulation {
+    public private(set) var members: [Pipeline]
+    public let syncExamples: Int
+    public let syncIntervalMs: Int64
+    /// Progressive validation over every member's labelled examples.
+    public private(set) var metrics: ProgressiveMetrics
+    /// Exchanges (one member's increments to all the others), the slots they carried, and their size uncompressed.
+    public private(set) var exchanges = 0
+    public private(set) var slotsExchanged = 0
+    public private(set) var bytesExchanged = 0
+    public private(set) var events: UInt64 = 0
+    var examplesAtSync: [UInt64]
+    var timeAtSync: [Int64]
+    var router: EventDecoder
+
+    /// `syncExamples` 0 or `syncIntervalMs` 0: that trigger is off; both off: the members never exchange (what
+    /// separate models per worker learn).
+    public init(spec: PipelineSpec, members n: Int, syncExamples: Int, syncIntervalMs: Int64) {
+        precondition(n >= 1, "at least one member")
+        members = (0..<n).map { _ in
+            var p = Pipeline(spec: spec)
+            p.trackModelIncrements()
+            return p
+        }
+        self.syncExamples = syncExamples
+        self.syncIntervalMs = syncIntervalMs
+        metrics = ProgressiveMetrics(
+            windowSize: spec.evaluation.window, calibrationBins: spec.evaluation.calibrationBins, aucBins: spec.evaluation.aucBins)
+        examplesAtSync = Array(repeating: 0, count: n)
+        timeAtSync = Array(repeating: .min, count: n)
+        router = EventDecoder(contextKeys: [])
+    }
+
+    /// The member that owns `user`.
+    static func member(of user: UnsafeRawBufferPointer, among n: Int) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in user { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return Int(h % UInt64(n))
+    }
+
+    /// One batch of log lines.
+    public mutating func feed(_ lines: UnsafeBufferPointer<Range<Int>>, bytes: UnsafeRawBufferPointer) {
+        var sink = SharedMetricsSink()
+        swap(&sink.metrics, &metrics)
+        for line in lines {
+            let input = UnsafeRawBufferPointer(rebasing: bytes[line])
+            // Undecodable input goes to member 0, which rejects it.
+            let m = (try? router.decode(input)).map { Self.member(of: $0.userID, among: members.count) } ?? 0
+            members[m].process(input, sink: &sink)
+            events &+= 1
+            exchangeIfDue(m)
+        }
+        swap(&sink.metrics, &metrics)
+    }
+
+    mutating func exchangeIfDue(_ m: Int) {
+        guard members.count > 1 else { return }
+        let examples = members[m].counters.labelled
+        let time = members[m].maxEventTime
+        if timeAtSync[m] == .min { timeAtSync[m] = time }
+        let byCount = syncExamples > 0 && examples &- examplesAtSync[m] >= UInt64(syncExamples)
+        let byTime = syncIntervalMs > 0 && time != .min && time &- timeAtSync[m] >= syncIntervalMs
+        guard byCount || byTime else { return }
+        examplesAtSync[m] = examples
+        timeAtSync[m] = time
+        let increments = members[m].takeModelIncrements()
+        guard !increments.slots.isEmpty else { return }
+        for j in members.indices where j != m { members[j].applyModelIncrements(increments) }
+        exchanges += 1
+        slotsExchanged += increments.slots.count
+        bytesExchanged += increments.byteCount
+    }
+
+    /// Ends the log: every member's open windows close (labelled negative), as in a plain replay.
+    public mutating func finish() {
+        var sink = SharedMetricsSink()
+        swap(&sink.metrics, &metrics)
+        for m in members.indices { members[m].finish(sink: &sink) }
+        swap(&sink.metrics, &metrics)
+    }
+
+    /// Examples learned by each member.
+    public var examplesPerMember: [UInt64] { members.map(\.counters.examples) }
+}
+
+/// Records every labelled example into one progressive validation (the members' together).
+struct SharedMetricsSink: PipelineSink {
+    var metrics = ProgressiveMetrics(windowSize: 1, calibrationBins: 1, aucBins: 2)
+    mutating func rejected(_ reason: RejectReason, input: UnsafeRawBufferPointer) {}
+    mutating func scored(_ event: borrowing EventView, probability: Double) {}
+    mutating func labelled(_ example: LabelledExample, itemID: UnsafeRawBufferPointer) {
+        metrics.record(probability: example.probability, label: example.label, weight: example.weight)
+    }
+    mutating func processed(_ event: borrowing EventView) {}
+}
