@@ -24,6 +24,10 @@ public struct MemberSimulation {
     public private(set) var slotsExchanged = 0
     public private(set) var bytesExchanged = 0
     public private(set) var events: UInt64 = 0
+    /// Seconds spent in the members' pipeline steps, and in taking and applying increments (for the cost model:
+    /// what the exchange adds to the work per event).
+    public private(set) var stepSeconds = 0.0
+    public private(set) var exchangeSeconds = 0.0
     var examplesAtSync: [UInt64]
     var timeAtSync: [Int64]
     var router: EventDecoder
@@ -57,6 +61,8 @@ public struct MemberSimulation {
     public mutating func feed(_ lines: UnsafeBufferPointer<Range<Int>>, bytes: UnsafeRawBufferPointer) {
         var sink = SharedMetricsSink()
         swap(&sink.metrics, &metrics)
+        let start = monotonicSeconds()
+        let exchangeBefore = exchangeSeconds
         for line in lines {
             let input = UnsafeRawBufferPointer(rebasing: bytes[line])
             // Undecodable input goes to member 0, which rejects it.
@@ -65,6 +71,7 @@ public struct MemberSimulation {
             events &+= 1
             exchangeIfDue(m)
         }
+        stepSeconds += monotonicSeconds() - start - (exchangeSeconds - exchangeBefore)
         swap(&sink.metrics, &metrics)
     }
 
@@ -78,6 +85,8 @@ public struct MemberSimulation {
         guard byCount || byTime else { return }
         examplesAtSync[m] = examples
         timeAtSync[m] = time
+        let start = monotonicSeconds()
+        defer { exchangeSeconds += monotonicSeconds() - start }
         let increments = members[m].takeModelIncrements()
         guard !increments.slots.isEmpty else { return }
         for j in members.indices where j != m { members[j].applyModelIncrements(increments) }

@@ -150,8 +150,8 @@ struct ReplayCommand: ParsableCommand {
         }
         for r in runs.indices { runs[r].finish() }
         print("pipeline \(spec.name), \(input): \(runs[0].events) events; members shard the events by user")
-        print("| members | exchange | examples per member | logloss | AUC | exchanges | slots per exchange | bytes per event |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| members | exchange | examples per member | logloss | AUC | exchanges | slots per exchange | bytes per event | exchange time / step time |")
+        print("|---|---|---|---|---|---|---|---|---|")
         let exchange = [
             "-", "none (separate models)",
             "every \(syncEvery == 0 ? "-" : String(syncEvery)) examples or \(intervalMs == 0 ? "-" : syncInterval) of event time",
@@ -161,7 +161,8 @@ struct ReplayCommand: ParsableCommand {
             let bytes = run.exchanges > 0 ? String(format: "%.1f", Double(run.bytesExchanged) / Double(run.events)) : "-"
             let perMember = run.examplesPerMember.map(String.init).joined(separator: " / ")
             print("| \(run.members.count) | \(exchange[r]) | \(perMember) | \(String(format: "%.4f", run.metrics.logloss)) | "
-                + "\(String(format: "%.4f", run.metrics.auc)) | \(run.exchanges) | \(slots) | \(bytes) |")
+                + "\(String(format: "%.4f", run.metrics.auc)) | \(run.exchanges) | \(slots) | \(bytes) | "
+                + "\(run.exchanges > 0 ? String(format: "%.3f", run.exchangeSeconds / run.stepSeconds) : "-") |")
         }
     }
 }
