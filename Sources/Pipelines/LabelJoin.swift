@@ -189,6 +189,32 @@ public struct LabelJoin: Sendable {
         if h < 0 { partitionTail[p] = -1 }
     }
 
+    /// Takes every pending example of `partition` out of the join, oldest first, without labelling them (they move to
+    /// another member of the group with their partition): `visit` reads each one, its features valid during the call.
+    public mutating func removePartition(_ partition: Int, _ visit: (Resolved, FeatureSlice, _ deadline: Int64, _ key: UInt64) -> Void) {
+        guard partition < partitionHead.count else { return }
+        makeUnique()
+        var seq = partitionHead[partition]
+        let last = partitionTail[partition]
+        while seq >= 0 {
+            let s = seq % capacity
+            let next = seq == last ? -1 : nextInPartition[s]
+            if pending[s] {
+                pending[s] = false
+                pendingCount -= 1
+                if byKey[keys[s]] == seq { byKey[keys[s]] = nil }
+                let resolved = Resolved(
+                    slot: seq, probability: probabilities[s], weight: Double(weights[s]), item: Int(items[s]), stamp: .none)
+                visit(resolved, features(of: resolved), deadlines[s], keys[s])
+            }
+            seq = next
+        }
+        partitionHead[partition] = -1
+        partitionTail[partition] = -1
+        let pending = self.pending
+        while head < tail && !pending[head % capacity] { head += 1 }
+    }
+
     /// Examples pending per partition (index → count), for diagnostics and tests.
     public func pendingCount(partition: Int) -> Int {
         guard partition < partitionHead.count else { return 0 }

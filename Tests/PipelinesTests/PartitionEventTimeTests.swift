@@ -121,4 +121,45 @@ import Testing
             #expect(try Self.run(order, partitions: partitions) == expected, "round \(round)")
         }
     }
+
+    /// A partition that moves to another member takes its pending clicks along: exported from the old owner's
+    /// pipeline mid-stream and imported into the new owner's, each click is labelled exactly once across the two, as
+    /// one pipeline would have labelled it.
+    @Test func aMovedPartitionsPendingClicksAreLabelledOnceByTheNewOwner() throws {
+        let streams = Self.partitionedStream(partitions: 2)
+        let expected = try Self.separately(streams)
+        let spec = try PipelineStepTests.spec(window: "1s", capacity: 100_000)
+        var a = Pipeline(spec: spec), b = Pipeline(spec: spec)
+        let a0 = a.partitionIndex(topic: "events", partition: 0), a1 = a.partitionIndex(topic: "events", partition: 1)
+        // The new owner already owns other partitions: partition 1 gets another index there.
+        _ = b.partitionIndex(topic: "events", partition: 7)
+        let b1 = b.partitionIndex(topic: "events", partition: 1)
+        var sinkA = LabelSink(), sinkB = LabelSink()
+        func feed(_ p: inout Pipeline, _ line: String, _ index: Int, _ sink: inout LabelSink) {
+            var bytes = Array(line.utf8)
+            bytes.withUnsafeMutableBytes { p.process(UnsafeRawBufferPointer($0), partition: index, sink: &sink) }
+        }
+        let cut = streams[1].count / 2
+        for line in streams[0] { feed(&a, line, a0, &sinkA) }
+        for line in streams[1][..<cut] { feed(&a, line, a1, &sinkA) }
+        let pendingBefore = a.join.pendingCount(partition: a1)
+        try #require(pendingBefore > 0, "nothing pending to move")
+        let state = a.exportPartition(a1)
+        #expect(a.join.pendingCount(partition: a1) == 0 && a.join.pendingCount == a.join.pendingCount(partition: a0))
+        try b.importPartition(state, into: b1, sink: &sinkB)
+        #expect(b.join.pendingCount(partition: b1) == pendingBefore)
+        for line in streams[1][cut...] { feed(&b, line, b1, &sinkB) }
+
+        var got = Labels()
+        for sink in [sinkA, sinkB] { for (cause, pairs) in sink.labels.byCause { got.byCause[cause, default: []] += pairs } }
+        for key in got.byCause.keys { got.byCause[key]!.sort() }
+        got.pending = a.join.pendingCount + b.join.pendingCount
+        got.unattributed = a.counters.unattributedFeedback + b.counters.unattributedFeedback
+        #expect(got == expected)
+        print("moved partition: \(pendingBefore) pending clicks handed over in \(state.count) bytes")
+
+        // Another pipeline definition refuses the state.
+        var other = Pipeline(spec: try PipelineStepTests.spec(window: "1s", capacity: 100_000, model: "type: fm\n  factors: 4"))
+        #expect(throws: CheckpointError.self) { try other.importPartition(state, into: 0, sink: &sinkB) }
+    }
 }

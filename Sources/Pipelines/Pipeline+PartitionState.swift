@@ -1,0 +1,123 @@
+import Learning
+
+/// The state of one input partition that must follow the partition when it moves to another member of a consumer
+/// group: its pending examples (the label join's clicks awaiting their purchase) and its event time.
+///
+/// ``exportPartition(_:)`` takes them out of this pipeline (unlabelled) as bytes; ``importPartition(_:into:sink:)``
+/// puts them into another pipeline of the same state definition, in the same order, under that pipeline's index for
+/// the partition — so the new owner labels each of those clicks exactly as the old owner would have (by its
+/// purchase, or by the partition's own event time passing its deadline). Items travel by id (catalog indices are
+/// local to a pipeline): an item the new owner's catalog does not hold yet enters it by id, its item-side features
+/// following with its next event (a full catalog that can evict nothing leaves the example without a catalog index).
+extension Pipeline {
+    static let partitionStateMagic: UInt32 = 0x464C_5053  // "FLPS"
+    static let partitionStateVersion: UInt32 = 1
+
+    /// Takes the pending examples and event time of partition `index` out of this pipeline, as bytes for
+    /// ``importPartition(_:into:sink:)``. The pipeline then holds nothing of that partition.
+    public mutating func exportPartition(_ index: Int) -> [UInt8] {
+        var w = BinaryWriter(capacity: 4096)
+        w.write(Self.partitionStateMagic)
+        w.write(Self.partitionStateVersion)
+        w.write(specFingerprint(encoding: Self.stateDefinitionEncoding(ofFormat: Self.checkpointVersion)))
+        w.write(index < eventTimes.count ? eventTimes[index] : .min)
+        var examples = BinaryWriter(capacity: 4096)
+        var count: UInt64 = 0
+        var items: [Int] = []
+        join.removePartition(index) { resolved, features, deadline, key in
+            count += 1
+            examples.write(key)
+            examples.write(deadline)
+            examples.write(resolved.probability)
+            examples.write(Float(resolved.weight))
+            if resolved.item >= 0 {
+                catalog.withID(of: resolved.item) { examples.write(bytes: Array($0)) }
+                items.append(resolved.item)
+            } else {
+                examples.write(bytes: [])
+            }
+            examples.write(UInt32(features.count))
+            for j in 0..<features.count {
+                examples.write(features.indices[j])
+                examples.write(features.values[j])
+                examples.write(features.fields[j])
+            }
+        }
+        for item in items { catalog.exampleResolved(item, now: counters.events) }
+        if index < eventTimes.count { eventTimes[index] = .min }
+        w.write(count)
+        w.write(bytes: examples.bytes)
+        return w.bytes
+    }
+
+    /// Adds the pending examples and event time exported from partition state `bytes` to partition `index` of this
+    /// pipeline (after any it holds already). A full join labels its oldest examples negative first, as for any new
+    /// example (counted overflow). Throws for bytes of another state definition or damaged bytes, changing nothing.
+    public mutating func importPartition<S: PipelineSink>(_ bytes: [UInt8], into index: Int, sink: inout S) throws(CheckpointError) {
+        var r = BinaryReader(bytes)
+        var examples: [ExportedExample] = []
+        let eventTime: Int64
+        do {
+            guard try r.readUInt32() == Self.partitionStateMagic, try r.readUInt32() == Self.partitionStateVersion else {
+                throw SnapshotError.invalid("not a partition state")
+            }
+            guard try r.readUInt32() == specFingerprint(encoding: Self.stateDefinitionEncoding(ofFormat: Self.checkpointVersion)) else {
+                throw CheckpointError.pipelineChanged(path: "<partition state>", saved: "?", current: spec.name)
+            }
+            eventTime = try r.readInt64()
+            let count = try r.readUInt64()
+            var e = BinaryReader(try r.readBytes())
+            guard count <= UInt64(join.capacity) else { throw SnapshotError.invalid("\(count) pending examples") }
+            for _ in 0..<count {
+                var x = ExportedExample(
+                    key: try e.readUInt64(), deadline: try e.readInt64(), probability: try e.readDouble(), weight: try e.readFloat(),
+                    itemID: try e.readBytes(), indices: [], values: [], fields: [])
+                let n = Int(try e.readUInt32())
+                guard n <= join.arenaCapacity else { throw SnapshotError.invalid("\(n) features") }
+                for _ in 0..<n {
+                    x.indices.append(try e.readUInt32())
+                    x.values.append(try e.readFloat())
+                    x.fields.append(try e.readUInt8())
+                }
+                examples.append(x)
+            }
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw .corrupt(path: "<partition state>", reason: "\(error)")
+        }
+        if index >= eventTimes.count { eventTimes.append(contentsOf: repeatElement(.min, count: index + 1 - eventTimes.count)) }
+        eventTimes[index] = max(eventTimes[index], eventTime)
+        for x in examples {
+            var item = -1
+            if !x.itemID.isEmpty {
+                let h = featurizer.hasher
+                let key = x.itemID.withUnsafeBytes { id in
+                    UInt64(h.hash(bytes: id, seed: itemSeed)) << 32 | UInt64(h.hash(bytes: id, seed: itemSeed2))
+                }
+                // Known here, or entered now by id (its item-side features follow with its next event).
+                item = x.itemID.withUnsafeBytes { catalog.lookupOrInsert(key: key, id: $0, now: counters.events) } ?? -1
+            }
+            while let forced = join.makeRoom(for: x.indices.count) {
+                learn(forced, label: false, cause: .overflow, sink: &sink)
+            }
+            x.indices.withUnsafeBufferPointer { i in
+                x.values.withUnsafeBufferPointer { v in
+                    x.fields.withUnsafeBufferPointer { f in
+                        join.insert(
+                            key: x.key, deadline: x.deadline, probability: x.probability, weight: Double(x.weight), item: item,
+                            features: FeatureSlice(indices: i.baseAddress!, values: v.baseAddress!, fields: f.baseAddress!, count: x.indices.count),
+                            stamp: .none, partition: index)
+                    }
+                }
+            }
+            if item >= 0 { catalog.examplePending(item) }
+        }
+    }
+}
+
+/// One pending example of an exported partition state, read back.
+struct ExportedExample {
+    var key: UInt64, deadline: Int64, probability: Double, weight: Float, itemID: [UInt8]
+    var indices: [UInt32], values: [Float], fields: [UInt8]
+}
