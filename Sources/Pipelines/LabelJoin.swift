@@ -189,10 +189,27 @@ public struct LabelJoin: Sendable {
         if h < 0 { partitionTail[p] = -1 }
     }
 
-    /// Takes every pending example of `partition` out of the join, oldest first, without labelling them (they move to
-    /// another member of the group with their partition): `visit` reads each one, its features valid during the call.
-    public mutating func removePartition(_ partition: Int, _ visit: (Resolved, FeatureSlice, _ deadline: Int64, _ key: UInt64) -> Void) {
+    /// Visits every pending example of `partition`, oldest first — and with `removing`, takes them out of the join
+    /// without labelling them (they move to another member of the group with their partition). `visit` reads each
+    /// one, its features valid during the call.
+    public mutating func visitPartition(
+        _ partition: Int, removing: Bool, _ visit: (Resolved, FeatureSlice, _ deadline: Int64, _ key: UInt64) -> Void
+    ) {
         guard partition < partitionHead.count else { return }
+        if !removing {
+            var seq = partitionHead[partition]
+            let last = partitionTail[partition]
+            while seq >= 0 {
+                let s = seq % capacity
+                if pending[s] {
+                    let resolved = Resolved(
+                        slot: seq, probability: probabilities[s], weight: Double(weights[s]), item: Int(items[s]), stamp: .none)
+                    visit(resolved, features(of: resolved), deadlines[s], keys[s])
+                }
+                seq = seq == last ? -1 : nextInPartition[s]
+            }
+            return
+        }
         makeUnique()
         var seq = partitionHead[partition]
         let last = partitionTail[partition]

@@ -13,9 +13,9 @@ extension Pipeline {
     static let partitionStateMagic: UInt32 = 0x464C_5053  // "FLPS"
     static let partitionStateVersion: UInt32 = 1
 
-    /// Takes the pending examples and event time of partition `index` out of this pipeline, as bytes for
-    /// ``importPartition(_:into:sink:)``. The pipeline then holds nothing of that partition.
-    public mutating func exportPartition(_ index: Int) -> [UInt8] {
+    /// The pending examples and event time of partition `index`, as bytes for ``importPartition(_:into:sink:)``.
+    /// With `removing` (the default) they are taken out: the pipeline then holds nothing of that partition.
+    public mutating func exportPartition(_ index: Int, removing: Bool = true) -> [UInt8] {
         var w = BinaryWriter(capacity: 4096)
         w.write(Self.partitionStateMagic)
         w.write(Self.partitionStateVersion)
@@ -24,7 +24,7 @@ extension Pipeline {
         var examples = BinaryWriter(capacity: 4096)
         var count: UInt64 = 0
         var items: [Int] = []
-        join.removePartition(index) { resolved, features, deadline, key in
+        join.visitPartition(index, removing: removing) { resolved, features, deadline, key in
             count += 1
             examples.write(key)
             examples.write(deadline)
@@ -43,8 +43,10 @@ extension Pipeline {
                 examples.write(features.fields[j])
             }
         }
-        for item in items { catalog.exampleResolved(item, now: counters.events) }
-        if index < eventTimes.count { eventTimes[index] = .min }
+        if removing {
+            for item in items { catalog.exampleResolved(item, now: counters.events) }
+            if index < eventTimes.count { eventTimes[index] = .min }
+        }
         w.write(count)
         w.write(bytes: examples.bytes)
         return w.bytes

@@ -4,7 +4,8 @@ import Testing
 
 extension WorkerIntegrationTests {
     /// Scale-out: two workers in one group share a 4-partition topic; across the rebalances (B joins, then the
-    /// first to go idle leaves) every event is applied exactly once, by one of them.
+    /// first to go idle leaves) every event is applied exactly once, by one of them, and every click is labelled
+    /// exactly once across them (pending clicks move with their partition).
     @Test func twoWorkersInOneGroupApplyEveryEventExactlyOnce() async throws {
         let scenario = try WorkerScenario("group")
         let lines = try WorkerTestEnvironment.eventLines(20_000)
@@ -44,5 +45,20 @@ extension WorkerIntegrationTests {
         }
         #expect(summaryA.positions.allSatisfy { $0.topic == scenario.inputTopic && $0.offset <= ends[$0.partition] ?? -1 })
         #expect(summaryB.positions.allSatisfy { $0.topic == scenario.inputTopic && $0.offset <= ends[$0.partition] ?? -1 })
+
+        // Pending clicks followed their partitions (handed over at each revoke, taken over at each assignment): across
+        // the two members every click is labelled exactly once, as one pipeline replaying the same per-partition
+        // sequences labels it — none stayed behind with a member that no longer owns its partition.
+        let replay = try ReferenceRun.run(pipelinePath: scenario.pipelinePath, lines: lines, partitions: reports.map(\.partition))
+        let c = replay.counters
+        let handedOver = [a, b].map { $0.log().components(separatedBy: "handed over").count - 1 }
+        let takenOver = [a, b].map { $0.log().components(separatedBy: "took over").count - 1 }
+        print("group test: handed over \(handedOver), took over \(takenOver); labelled \(summaryA.labelled)+\(summaryB.labelled), pending \(summaryA.pending)+\(summaryB.pending), positives \(summaryA.positives)+\(summaryB.positives); replay labelled \(c.labelled) pending \(replay.join.pendingCount) positives \(c.positives)")
+        #expect(handedOver.reduce(0, +) > 0 && takenOver.reduce(0, +) > 0, "no partition state moved")
+        #expect(UInt64(summaryA.labelled + summaryB.labelled) == c.labelled)
+        #expect(UInt64(summaryA.positives + summaryB.positives) == c.positives)
+        #expect(summaryA.pending + summaryB.pending == replay.join.pendingCount)
+        #expect(UInt64((summaryA.unattributedFeedback ?? -1) + (summaryB.unattributedFeedback ?? -1)) == c.unattributedFeedback)
+        #expect(UInt64((summaryA.expiredNegatives ?? -1) + (summaryB.expiredNegatives ?? -1)) == c.expiredNegatives)
     }
 }

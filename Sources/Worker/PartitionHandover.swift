@@ -1,0 +1,111 @@
+import Foundation
+import Kafka
+import Logging
+import Pipelines
+
+/// Pending clicks follow their partition across the group: the Kafka Streams pattern of a changelog topic, for the
+/// label join's per-partition state (``Pipeline/exportPartition(_:)``).
+///
+/// ## Protocol
+/// - **Revoke** (not lost): for each revoked partition the member takes the partition's pending examples and event
+///   time out of its pipeline and publishes them to the changelog topic, key `topic/partition`, header
+///   `feedloop.offset` = the partition's next offset. The checkpoint that follows flushes the producer (the record is
+///   delivered), is written without those examples, and only then commits the same offset.
+/// - **Assign**: for each assigned partition the member reads the changelog's newest record for it; when the
+///   record's offset is the partition's start offset (the state is exactly that of the events before it) and the
+///   member holds no pending example of that partition, it imports the record before processing the partition's
+///   first event. A record of another offset is stale (the commit after it failed, or the partition moved on since)
+///   and is ignored.
+/// - A lost assignment (session timeout) publishes nothing: the old member keeps those examples pending, as does a
+///   crash between the record and the commit (the old member restarts from its checkpoint, which still holds them).
+///
+/// The topic is compacted (one record per partition is what matters); Tansu, the local broker, keeps every record,
+/// and the newest per key is read.
+struct PartitionHandover {
+    let topic: String
+    let configuration: KafkaConfiguration
+    let logger: Logger
+
+    /// `feedloop.<group>.<pipeline>.partition-state`.
+    static func topicName(group: String, pipeline: String) -> String { "feedloop.\(group).\(pipeline).partition-state" }
+
+    static func key(_ tp: KafkaTopicPartition) -> [UInt8] { Array("\(tp.topic)/\(tp.partition)".utf8) }
+
+    /// Publishes the state of each partition this member has read (delivered by the checkpoint's flush). With
+    /// `removing` (a revoke) the pipeline gives the state up; without (a shutdown) it keeps it, so that its final
+    /// checkpoint still holds it for a restart that gets the same partitions back.
+    func handOver(
+        _ partitions: [KafkaTopicPartition], removing: Bool, pipeline: inout Pipeline, positions: [KafkaTopicPartition: Int64],
+        producer: KafkaProducer
+    ) throws {
+        for tp in partitions {
+            guard let next = positions[tp] else { continue }
+            let index = pipeline.partitionIndex(topic: tp.topic, partition: tp.partition)
+            let pending = pipeline.join.pendingCount(partition: index)
+            let state = pipeline.exportPartition(index, removing: removing)
+            try producer.send(
+                topic: topic, key: Self.key(tp), value: state,
+                headers: [KafkaHeader(name: "feedloop.offset", value: Array(String(next).utf8))])
+            logger.info("handed over \(tp)'s pending examples", metadata: ["pending": "\(pending)", "offset": "\(next)", "bytes": "\(state.count)"])
+        }
+    }
+
+    /// For each assigned partition: when this member still holds the partition's state (it did not hand it over) and
+    /// its own position is the start, that state stands; otherwise what it holds is stale (the partition moved on) and
+    /// is dropped, and the newest record whose offset is the start is imported — its own, when it gets back a
+    /// partition it handed over.
+    func takeOver(
+        _ starts: [KafkaTopicPartition: (start: Int64, mine: Int64?)], handedOver: Set<KafkaTopicPartition>,
+        pipeline: inout Pipeline, sink: inout some PipelineSink
+    ) throws {
+        let moved = starts.filter { $0.value.mine != $0.value.start || handedOver.contains($0.key) }
+        guard !moved.isEmpty else { return }
+        let records = try newestRecords()
+        for (tp, offsets) in moved {
+            let index = pipeline.partitionIndex(topic: tp.topic, partition: tp.partition)
+            let stale = pipeline.join.pendingCount(partition: index)
+            if stale > 0 {
+                _ = pipeline.exportPartition(index)
+                logger.info("dropped \(tp)'s stale pending examples (the partition moved on from \(offsets.mine ?? -1))", metadata: ["pending": "\(stale)"])
+            }
+            guard let record = records[String(decoding: Self.key(tp), as: UTF8.self)], record.offset == offsets.start else { continue }
+            try pipeline.importPartition(record.state, into: index, sink: &sink)
+            logger.info("took over \(tp)'s pending examples", metadata: [
+                "pending": "\(pipeline.join.pendingCount(partition: index))", "offset": "\(offsets.start)",
+            ])
+        }
+    }
+
+    /// The newest record per key of the changelog (read from the beginning to the end).
+    func newestRecords() throws -> [String: (offset: Int64, state: [UInt8])] {
+        var config = configuration
+        config.groupID = "feedloop-handover-reader"  // assign-only: no group join, nothing committed
+        let consumer = try KafkaConsumer(configuration: config, logger: logger)
+        defer { try? consumer.close() }
+        let tp = KafkaTopicPartition(topic: topic, partition: 0)
+        let end = try consumer.watermarks(for: tp, timeout: .seconds(10)).high
+        var records: [String: (offset: Int64, state: [UInt8])] = [:]
+        guard end > 0 else { return records }
+        try consumer.assign([KafkaTopicPartitionOffset(tp, offset: .beginning)])
+        var next: Int64 = 0
+        let deadline = ContinuousClock.now + .seconds(30)
+        // Until the end the broker reported, then until a poll brings nothing more (Tansu reports the base offset of
+        // the last batch + 1 as the end; the rest of that batch follows it).
+        var drained = false
+        while next < end || !drained {
+            guard ContinuousClock.now < deadline else {
+                throw WorkerError.kafka("reading \(topic) timed out at offset \(next) of \(end)")
+            }
+            let messages = try consumer.poll(timeout: .milliseconds(next < end ? 200 : 50), maxMessages: 1024)
+            drained = next >= end && messages.isEmpty
+            for message in messages {
+                next = max(next, message.offset + 1)
+                guard let key = message.key, let value = message.value,
+                      let header = message.headers.first(where: { $0.name == "feedloop.offset" })?.value ?? nil,
+                      let offset = Int64(String(decoding: header, as: UTF8.self)) else { continue }
+                records[String(decoding: key, as: UTF8.self)] = (offset, value)
+            }
+        }
+        return records
+    }
+}
