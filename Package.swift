@@ -37,7 +37,7 @@ let package = Package(
         .target(
             name: "Learning",
             // -fno-math-errno: Float.squareRoot() otherwise lowers to libm sqrtf (errno semantics), which blocks
-            // SIMD sqrtps in the AdaGrad/FTRL factor updates (measured: FM k=16 learn +35% throughput).
+            // SIMD sqrtps in the AdaGrad/FTRL factor updates (the measured gain: docs/benchmarks.md).
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-Xcc", "-fno-math-errno"], .when(configuration: .release))]
         ),
         // Event schema, fast strict JSON decoding, dead-letter reasons.

@@ -182,7 +182,7 @@ struct WorkerLoop {
             logger.debug("malloc: mmap threshold fixed at 1 MiB (set MALLOC_MMAP_THRESHOLD_ to choose another)")
         }
         if KafkaRuntime.runtimeVersion < KafkaRuntime.minimumVersionForTaggedFields {
-            logger.warning("librdkafka \(KafkaRuntime.version) mis-reads tagged protocol fields (fixed in 2.1.2); use a newer runtime (see README)")
+            logger.warning("librdkafka \(KafkaRuntime.version) mis-reads tagged protocol fields (fixed in 2.1.2); use a newer runtime (see docs/development.md)")
         }
         var config = KafkaConfiguration(brokers: options.brokers, clientID: "feedloop-worker", groupID: options.groupID)
         if let seconds = options.sessionTimeoutSeconds { config.sessionTimeout = .milliseconds(Int64(seconds * 1000)) }
@@ -193,8 +193,9 @@ struct WorkerLoop {
         var consumerConfig = config
         consumerConfig.properties = ["fetch.wait.max.ms": "10"].merging(options.kafkaProperties) { _, explicit in explicit }
         consumer = try KafkaConsumer(configuration: consumerConfig, logger: logger)
-        // Outputs keep librdkafka's 5 ms linger: 1 ms saves ~4 ms of score latency but costs ~15% throughput here
-        // (measured: 91k vs 108k events/s) in wake-ups and produce requests. --kafka-property linger.ms=N to trade.
+        // Outputs keep librdkafka's 5 ms linger: a shorter one saves a few ms of score latency but costs throughput
+        // in wake-ups and produce requests (docs/benchmarks.md, "Settings chosen by measurement").
+        // --kafka-property linger.ms=N to trade.
         producer = try KafkaProducer(configuration: config, logger: logger)
         if options.createOutputTopics {
             let admin = try KafkaAdmin(configuration: config, logger: logger)
@@ -221,11 +222,11 @@ struct WorkerLoop {
     ///
     /// glibc raises its mmap threshold (up to 32 MiB) whenever a large block is freed, so later large blocks —
     /// librdkafka's fetch buffers, checkpoint buffers — are carved from the heap instead, and the heap keeps them
-    /// resident after they are freed. On a 2-partition drain of 1.55M events RSS stepped from 144 to 161 MiB half-way
-    /// and stayed there. With the threshold fixed, blocks above it stay mmapped and go back to the kernel when freed.
-    /// Measured on that drain: at 128 KiB, 128–135 MiB but ~8% more CPU (mmap/munmap and page faults per fetch
-    /// buffer); at 1 MiB, 127–139 MiB, flat, with no CPU difference measurable against the dynamic threshold.
-    /// `MALLOC_MMAP_THRESHOLD_` in the environment (glibc's own tunable) wins. Returns whether it was set here.
+    /// resident after they are freed: RSS steps up over a long run and stays there. With the threshold fixed, blocks
+    /// above it stay mmapped and go back to the kernel when freed. 1 MiB: a lower threshold costs CPU in
+    /// mmap/munmap and page faults per fetch buffer (the drains behind both are in docs/benchmarks.md, "Settings
+    /// chosen by measurement"). `MALLOC_MMAP_THRESHOLD_` in the environment (glibc's own tunable) wins. Returns
+    /// whether it was set here.
     static func fixAllocatorThreshold() -> Bool {
         #if canImport(Glibc)
         guard ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil else { return false }
