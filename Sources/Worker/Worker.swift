@@ -7,6 +7,7 @@ import Kafka
 import Learning
 import Logging
 import Metrics
+import Persistence
 import Pipelines
 import ServiceLifecycle
 import Synchronization
