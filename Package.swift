@@ -1,8 +1,19 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Targets are the architecture (see README "Architecture"): one concern each,
-// dependencies point one way: Learning/Events ← Pipelines ← Replay/Worker ← feedloop.
+// Targets are the architecture (README, "Architecture"): one concern each, dependencies point one way:
+//   Persistence ← Learning; Learning, Events ← Pipelines ← Replay, Worker ← feedloop; Kafka ← Worker, feedloop.
+// Replay knows no Kafka client (the CLI reads a topic range and feeds it in); only Worker and feedloop do.
+
+// Release builds compile the Learning kernels with unsafe flags (-Ounchecked: no overflow or bounds checks in the
+// hot loops; -fno-math-errno, see the target). SwiftPM refuses a product whose targets use `unsafeFlags` when its
+// package is a dependency resolved by version (or branch): unsafe flags are allowed only in root packages and in
+// local (path) dependencies, like bench/lib/instructions. A version is a tag, so a tagged checkout — what a client's
+// SwiftPM resolves for `from: "x.y.z"` — builds without them: the library products stay usable as a versioned
+// dependency, at the kernels' checked speed. Builds from a branch, a commit or a source tree without .git (the
+// Dockerfile's) keep the flags.
+let kernelsUseUnsafeFlags = Context.gitInformation?.currentTag == nil
+
 let package = Package(
     name: "Feedloop",
     platforms: [.macOS(.v14)],
@@ -10,6 +21,7 @@ let package = Package(
         .executable(name: "feedloop", targets: ["feedloop"]),
         .library(name: "Learning", targets: ["Learning"]),
         .library(name: "Pipelines", targets: ["Pipelines"]),
+        .library(name: "Replay", targets: ["Replay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,28 +45,33 @@ let package = Package(
         ),
         // glibc's mallopt (the worker fixes the mmap threshold so RSS does not step up over a long run).
         .systemLibrary(name: "CMalloc"),
-        // Pure Swift online-learning core: hashing, models, optimizers, metrics, snapshots.
+        // Files on disk: atomic writes (temp file, fsync, rename), CRC-32C-framed binary encoding, their errors.
+        // Built with every check on: it reads files that may be corrupt.
+        .target(name: "Persistence"),
+        // Pure Swift online-learning core: hashing, models, optimizers, kernels, streaming metrics, model snapshots.
         .target(
             name: "Learning",
+            dependencies: ["Persistence"],
             // -fno-math-errno: Float.squareRoot() otherwise lowers to libm sqrtf (errno semantics), which blocks
-            // SIMD sqrtps in the AdaGrad/FTRL factor updates (measured: FM k=16 learn +35% throughput).
-            swiftSettings: [.unsafeFlags(["-Ounchecked", "-Xcc", "-fno-math-errno"], .when(configuration: .release))]
+            // SIMD sqrtps in the AdaGrad/FTRL factor updates (the measured gain: docs/benchmarks.md).
+            swiftSettings: kernelsUseUnsafeFlags
+                ? [.unsafeFlags(["-Ounchecked", "-Xcc", "-fno-math-errno"], .when(configuration: .release))] : []
         ),
         // Event schema, fast strict JSON decoding, dead-letter reasons.
         .target(name: "Events"),
         // Pipeline files (YAML) → validated Pipeline; the per-event step shared by worker and replay.
-        .target(name: "Pipelines", dependencies: ["Learning", "Events", .product(name: "Yams", package: "Yams")]),
+        // Checkpoints are written here (Checkpoint.swift, CheckpointStore.swift), model snapshots in Learning.
+        .target(name: "Pipelines", dependencies: ["Learning", "Events", "Persistence", .product(name: "Yams", package: "Yams")]),
         // Small Swift API over librdkafka.
         .target(name: "Kafka", dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")]),
-        // Offline evaluation: sources, progressive validation, reports.
-        .target(
-            name: "Replay",
-            dependencies: ["Pipelines", "Learning", "Events", "Kafka", .product(name: "Logging", package: "swift-log")]),
+        // Offline evaluation: file replay, a stream fed message by message, progressive validation, reports.
+        // Pipelines, and the Learning and Events types its reports and sinks name; no Kafka.
+        .target(name: "Replay", dependencies: ["Pipelines", "Learning", "Events"]),
         // The long-running service: consume → pipeline → produce, checkpoints, metrics, graceful shutdown.
         .target(
             name: "Worker",
             dependencies: [
-                "Pipelines", "Kafka", "Events", "Learning", "CMalloc",
+                "Pipelines", "Kafka", "Events", "Learning", "Persistence", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -75,9 +92,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "LearningTests", dependencies: ["Learning"]),
+        .testTarget(name: "LearningTests", dependencies: ["Learning", "Persistence"]),
         .testTarget(name: "EventsTests", dependencies: ["Events"]),
-        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines"]),
+        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "Persistence"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Learning"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "WorkerTests", dependencies: [

@@ -118,9 +118,10 @@ public struct KafkaConfiguration: Sendable, CustomStringConvertible {
             if let sessionTimeout { result.append(("session.timeout.ms", String(sessionTimeout.wholeMilliseconds))) }
             if let assignmentStrategy { result.append(("partition.assignment.strategy", assignmentStrategy.rawValue)) }
             // Once the prefetch queue holds queued.min.messages, librdkafka stops fetching and by default waits 1 s
-            // before the next fetch; a consumer that drains those messages faster than that then sits idle (measured
-            // on the worker: its loop waited ~44% of a drain, 113k events/s; 10 ms gave 178k, same queue bounds and so
-            // the same memory). The property exists from librdkafka 2.2.0 on; older versions reject it.
+            // before the next fetch; a consumer that drains those messages faster than that then sits idle. 10 ms
+            // keeps the same queue bounds, so the same memory (the worker's drain before and after:
+            // docs/benchmarks.md, "Settings chosen by measurement"). The property exists from librdkafka 2.2.0 on;
+            // older versions reject it.
             if KafkaRuntime.runtimeVersion >= KafkaRuntime.minimumVersionForFetchQueueBackoff {
                 result.append(("fetch.queue.backoff.ms", "10"))
             }

@@ -1,3 +1,5 @@
+import Persistence
+
 // MARK: - Snapshots
 
 /// Snapshot format, version 1 (all little-endian), one `BinaryWriter` frame:

@@ -1,5 +1,6 @@
 import Foundation
 import Learning
+import Persistence
 
 /// Where the next input message of one partition starts: the offsets a checkpoint includes.
 public struct InputPosition: Sendable, Hashable, Codable, Comparable {

@@ -1,5 +1,6 @@
 import Foundation
 import Learning
+import Persistence
 
 /// A directory of checkpoints `checkpoint-<sequence>.flck`, newest = highest sequence. Writes are atomic
 /// (temp file, fsync, rename, fsync directory); the newest `keep` files are kept, older ones removed.

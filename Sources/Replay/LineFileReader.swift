@@ -10,7 +10,14 @@ import Darwin
 /// Every line is handed out, blank ones included (the decoder rejects them with reason `empty`, as the worker does
 /// an empty message): a line is what a `\n` ends, or the bytes after the last `\n`. A final `\n` ends the last
 /// line and starts none, so `a\nb\n` is two lines and `a\n\nb\n` three.
+///
+/// The buffer grows to hold the longest line, up to `maxLineBytes`: a longer line (without its `\n` or `\r\n`)
+/// stops the read with ``ReplayError/lineTooLong(line:byteOffset:limit:)`` instead of growing without bound (a
+/// file with no newline is not an event log). Lines up to the bound reach the decoder, which rejects events longer
+/// than its own limit as `oversized`.
 public struct LineFileReader: ~Copyable {
+    /// The default bound on a line's length: far above any event the decoder accepts (64 KiB by default).
+    public static let defaultMaxLineBytes = 64 << 20
     private let fd: Int32
     private var buffer: UnsafeMutableRawBufferPointer
     private var filled = 0
@@ -19,9 +26,14 @@ public struct LineFileReader: ~Copyable {
     public private(set) var bytesRead: UInt64 = 0
     /// Size of the file at open (for progress), or nil when unknown (pipes).
     public let fileSize: UInt64?
+    /// The longest line accepted, in bytes (without its line ending).
+    public let maxLineBytes: Int
+    /// Lines handed out so far.
+    private var linesRead = 0
 
     /// Opens `path` for reading ("-" = standard input).
-    public init(path: String, chunkSize: Int = 1 << 20) throws(ReplayError) {
+    public init(path: String, chunkSize: Int = 1 << 20, maxLineBytes: Int = LineFileReader.defaultMaxLineBytes) throws(ReplayError) {
+        self.maxLineBytes = max(1, maxLineBytes)
         if path == "-" {
             fd = 0
         } else {
@@ -61,7 +73,7 @@ public struct LineFileReader: ~Copyable {
                 while i < filled {
                     if let p = memchr(base + i, 0x0A, filled - i) {
                         let nl = base.distance(to: UnsafeRawPointer(p))
-                        appendLine(start..<nl, bytes, &lines)
+                        try appendLine(start..<nl, bytes, &lines)
                         start = nl + 1
                         i = start
                     } else {
@@ -70,11 +82,12 @@ public struct LineFileReader: ~Copyable {
                 }
             }
             if eof && start < filled {
-                appendLine(start..<filled, bytes, &lines)
+                try appendLine(start..<filled, bytes, &lines)
                 start = filled
             }
             if !lines.isEmpty {
                 lines.withUnsafeBufferPointer { body($0, bytes) }
+                linesRead += lines.count
             }
             // Keep the incomplete tail for the next round.
             let rest = filled - start
@@ -85,8 +98,9 @@ public struct LineFileReader: ~Copyable {
             if !lines.isEmpty { return true }
             if eof { return false }
             if filled == buffer.count {
-                // One line longer than the buffer: grow (the decoder rejects oversized events with a reason).
-                let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 64)
+                // One line longer than the buffer: grow, up to the bound (+ 2 for its `\r\n`).
+                if filled > maxLineBytes + 1 { throw lineTooLong(at: 0) }
+                let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: min(buffer.count * 2, maxLineBytes + 2), alignment: 64)
                 bigger.copyMemory(from: UnsafeRawBufferPointer(buffer))
                 buffer.deallocate()
                 buffer = bigger
@@ -94,10 +108,17 @@ public struct LineFileReader: ~Copyable {
         }
     }
 
-    private func appendLine(_ range: Range<Int>, _ bytes: UnsafeRawBufferPointer, _ lines: inout [Range<Int>]) {
+    private func appendLine(_ range: Range<Int>, _ bytes: UnsafeRawBufferPointer, _ lines: inout [Range<Int>]) throws(ReplayError) {
         var r = range
         if r.upperBound > r.lowerBound && bytes[r.upperBound - 1] == 0x0D { r = r.lowerBound..<(r.upperBound - 1) }
+        if r.count > maxLineBytes { throw lineTooLong(at: range.lowerBound, linesBefore: lines.count) }
         lines.append(r)
+    }
+
+    /// The error for a line that starts at `start` in the buffer and is longer than the bound, after `linesBefore`
+    /// lines of this round (which are not handed out: the read stops).
+    private func lineTooLong(at start: Int, linesBefore: Int = 0) -> ReplayError {
+        .lineTooLong(line: linesRead + linesBefore + 1, byteOffset: bytesRead - UInt64(filled) + UInt64(start), limit: maxLineBytes)
     }
 }
 
@@ -105,11 +126,15 @@ public struct LineFileReader: ~Copyable {
 public enum ReplayError: Error, CustomStringConvertible, Sendable {
     case io(String)
     case usage(String)
+    /// A line of the input file longer than the reader's bound (1-based line number, byte offset of its start).
+    case lineTooLong(line: Int, byteOffset: UInt64, limit: Int)
 
     public var description: String {
         switch self {
         case .io(let m): "I/O error: \(m)"
         case .usage(let m): m
+        case .lineTooLong(let line, let offset, let limit):
+            "line \(line) (at byte \(offset)) is longer than \(limit) bytes: not an event log with one event per line?"
         }
     }
 }

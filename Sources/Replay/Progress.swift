@@ -11,7 +11,7 @@ public struct Progress {
 
     public init() { interactive = isatty(2) != 0 }
 
-    mutating func update(events: UInt64, bytes: UInt64, total: UInt64?, pipeline: Pipeline) {
+    public mutating func update(events: UInt64, bytes: UInt64, total: UInt64?, pipeline: Pipeline) {
         let now = monotonicSeconds()
         let elapsed = now - start
         guard elapsed > 1, now - lastDraw >= (interactive ? 0.2 : 5) else { return }
@@ -30,7 +30,7 @@ public struct Progress {
         drawn = true
     }
 
-    mutating func finish() {
+    public mutating func finish() {
         if drawn && interactive { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }

@@ -143,14 +143,6 @@ public struct DeadLetterFile {
     }
 }
 
-struct ReplaySink: PipelineSink {
-    var deadLetters: DeadLetterFile?
-    mutating func rejected(_ reason: RejectReason, input: UnsafeRawBufferPointer) { deadLetters?.write(reason, input: input) }
-    func scored(_ event: borrowing EventView, probability: Double) {}
-    func labelled(_ example: LabelledExample, itemID: UnsafeRawBufferPointer) {}
-    func processed(_ event: borrowing EventView) {}
-}
-
 /// Seconds from a monotonic clock.
 @inline(__always) public func monotonicSeconds() -> Double {
     var ts = timespec()

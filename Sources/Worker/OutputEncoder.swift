@@ -1,6 +1,6 @@
 /// Builds the JSON of output messages into a reusable byte buffer (no Foundation, no String per message).
 ///
-/// Output schemas are versioned by the `"schema"` field; see README "Worker outputs".
+/// Output schemas are versioned by the `"schema"` field; see docs/outputs.md.
 public struct OutputEncoder: Sendable {
     /// The current output schema version.
     public static let schemaVersion = 1

@@ -7,6 +7,7 @@ import Kafka
 import Learning
 import Logging
 import Metrics
+import Persistence
 import Pipelines
 import ServiceLifecycle
 import Synchronization
@@ -15,12 +16,8 @@ import Synchronization
 /// update), publishes score refreshes, adjustments and dead letters, and checkpoints model state exactly once.
 ///
 /// ## Exactly-once model state
-/// A checkpoint = pipeline state + the next input offset of every partition it includes. Before writing one the
-/// producer is flushed (so outputs of included events are delivered: outputs are at-least-once), after writing it
-/// the offsets are committed to the group (they trail the checkpoint). On start the newest valid checkpoint is
-/// restored, and each assigned partition starts at max(checkpoint offset, committed offset): the checkpoint's
-/// for partitions this worker owned, the group's when another member moved past it. A delivery that finally
-/// fails stops the worker *without* checkpointing, so a restart replays from the last checkpoint.
+/// The protocol — checkpoint, commit, rebalance, restore, shutdown — is stated once, at the top of
+/// `WorkerLoop+Checkpoints.swift`, with the code that keeps it.
 ///
 /// ## Threading
 /// The loop runs on its own thread (librdkafka polls block); the model is single-writer there, no locks on the
@@ -190,7 +187,7 @@ struct WorkerLoop {
             logger.debug("malloc: mmap threshold fixed at 1 MiB (set MALLOC_MMAP_THRESHOLD_ to choose another)")
         }
         if KafkaRuntime.runtimeVersion < KafkaRuntime.minimumVersionForTaggedFields {
-            logger.warning("librdkafka \(KafkaRuntime.version) mis-reads tagged protocol fields (fixed in 2.1.2); use a newer runtime (see README)")
+            logger.warning("librdkafka \(KafkaRuntime.version) mis-reads tagged protocol fields (fixed in 2.1.2); use a newer runtime (see docs/development.md)")
         }
         var config = KafkaConfiguration(brokers: options.brokers, clientID: "feedloop-worker", groupID: options.groupID)
         if let seconds = options.sessionTimeoutSeconds { config.sessionTimeout = .milliseconds(Int64(seconds * 1000)) }
@@ -201,8 +198,9 @@ struct WorkerLoop {
         var consumerConfig = config
         consumerConfig.properties = ["fetch.wait.max.ms": "10"].merging(options.kafkaProperties) { _, explicit in explicit }
         consumer = try KafkaConsumer(configuration: consumerConfig, logger: logger)
-        // Outputs keep librdkafka's 5 ms linger: 1 ms saves ~4 ms of score latency but costs ~15% throughput here
-        // (measured: 91k vs 108k events/s) in wake-ups and produce requests. --kafka-property linger.ms=N to trade.
+        // Outputs keep librdkafka's 5 ms linger: a shorter one saves a few ms of score latency but costs throughput
+        // in wake-ups and produce requests (docs/benchmarks.md, "Settings chosen by measurement").
+        // --kafka-property linger.ms=N to trade.
         producer = try KafkaProducer(configuration: config, logger: logger)
         handover = PartitionHandover(
             topic: PartitionHandover.topicName(group: options.groupID, pipeline: options.spec.name), configuration: config,
@@ -218,30 +216,10 @@ struct WorkerLoop {
             ], ignoreExisting: true)
         }
         store = try CheckpointStore(directory: options.checkpointDirectory, keep: options.checkpointsKept)
-        var skippedNewer = false
-        let restored = try store.restoreNewest(spec: options.onlineSpec) { skipped in
-            skippedNewer = true
-            logger.error("skipping checkpoint: \(skipped)")
-        }
-        if let restored {
-            pipeline = restored.pipeline
-            for p in restored.positions { positions[KafkaTopicPartition(topic: p.topic, partition: p.partition)] = p.offset }
-            if skippedNewer {
-                // The group's offsets may be this worker's own commits after the unreadable checkpoints: starting at
-                // max(committed, checkpoint) would skip the events between. The restored positions win, once.
-                checkpointPositionsWin = Set(positions.keys)
-                logger.warning(
-                    "restored an older checkpoint (newer ones unreadable): its partitions restart at its own offsets, not the group's, so the events after it are learned again",
-                    metadata: ["partitions": "\(positions.keys.map(\.description).sorted())"])
-            }
-            logger.info("restored checkpoint", metadata: [
-                "path": "\(restored.path)", "model_version": "\(pipeline.model.version)",
-                "positions": "\(restored.positions.map { "\($0.topic)[\($0.partition)]@\($0.offset)" }.joined(separator: " "))",
-            ])
-        } else {
-            pipeline = Pipeline(spec: options.onlineSpec)
-            logger.info("no checkpoint: starting with a fresh model")
-        }
+        let start = try Self.restore(from: store, options: options, logger: logger)
+        pipeline = start.pipeline
+        positions = start.positions
+        checkpointPositionsWin = start.checkpointPositionsWin
         sink = WorkerSink(
             publisher: KafkaPublisher(producer: producer), spec: options.spec,
             refreshTypes: options.refreshTypes, refreshIntervalMs: options.refreshIntervalMs,
@@ -253,11 +231,11 @@ struct WorkerLoop {
     ///
     /// glibc raises its mmap threshold (up to 32 MiB) whenever a large block is freed, so later large blocks —
     /// librdkafka's fetch buffers, checkpoint buffers — are carved from the heap instead, and the heap keeps them
-    /// resident after they are freed. On a 2-partition drain of 1.55M events RSS stepped from 144 to 161 MiB half-way
-    /// and stayed there. With the threshold fixed, blocks above it stay mmapped and go back to the kernel when freed.
-    /// Measured on that drain: at 128 KiB, 128–135 MiB but ~8% more CPU (mmap/munmap and page faults per fetch
-    /// buffer); at 1 MiB, 127–139 MiB, flat, with no CPU difference measurable against the dynamic threshold.
-    /// `MALLOC_MMAP_THRESHOLD_` in the environment (glibc's own tunable) wins. Returns whether it was set here.
+    /// resident after they are freed: RSS steps up over a long run and stays there. With the threshold fixed, blocks
+    /// above it stay mmapped and go back to the kernel when freed. 1 MiB: a lower threshold costs CPU in
+    /// mmap/munmap and page faults per fetch buffer (the drains behind both are in docs/benchmarks.md, "Settings
+    /// chosen by measurement"). `MALLOC_MMAP_THRESHOLD_` in the environment (glibc's own tunable) wins. Returns
+    /// whether it was set here.
     static func fixAllocatorThreshold() -> Bool {
         #if canImport(Glibc)
         guard ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil else { return false }
@@ -535,160 +513,6 @@ struct WorkerLoop {
         if let failure = sink.publisher.failure {
             throw WorkerError.kafka("cannot enqueue output: \(failure); stopping without a checkpoint")
         }
-    }
-
-    // MARK: Checkpoints
-
-    /// Why a checkpoint is written; it decides how its offsets are committed.
-    enum CheckpointReason: String {
-        /// Every `--checkpoint-events` or `--checkpoint-seconds`: the commit goes out asynchronously (the loop goes on).
-        case periodic
-        /// Before partitions are revoked, and before the worker stops: the commit completes before the partitions
-        /// move on, so the next owner starts where this one stopped.
-        case revoke, shutdown
-
-        var commitsSynchronously: Bool { self != .periodic }
-    }
-
-    mutating func checkpoint(reason: CheckpointReason) throws {
-        let start = DispatchTime.now().uptimeNanoseconds
-        // Outputs of the included events must be delivered before the checkpoint says they are done.
-        publishPending()
-        var warned = DispatchTime.now().uptimeNanoseconds
-        while producer.outstandingCount > 0 {
-            options.heartbeat?.beat()  // the loop waits for the broker, it is not wedged…
-            try serveDeliveries()
-            var wait: Duration = .seconds(1)
-            if let deadline = deliveryDeadline() {
-                let now = DispatchTime.now().uptimeNanoseconds
-                guard now < deadline else {
-                    throw WorkerError.shutdownTimeout(
-                        "\(producer.outstandingCount) outputs not delivered within --shutdown-timeout \(options.shutdownTimeoutSeconds) s: stopping without a checkpoint; a restart replays from the last one (\(store.files().last?.path ?? "none yet")), so nothing is lost")
-                }
-                wait = min(wait, .nanoseconds(Int64(deadline - now)))
-            }
-            do {
-                try producer.flush(timeout: wait)
-            } catch {
-                let now = DispatchTime.now().uptimeNanoseconds
-                if now &- warned >= 5_000_000_000 {
-                    warned = now
-                    logger.warning("waiting for output deliveries before checkpoint (\(producer.outstandingCount) outstanding): \(error)")
-                }
-            }
-            // …but its consumer makes no progress meanwhile: the watchdog judges it as in the loop.
-            watch(lags: partitionLags(), now: DispatchTime.now().uptimeNanoseconds)
-        }
-        try serveDeliveries()
-        syncPositions()
-        let included = positions.map { InputPosition(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
-        let flushed = DispatchTime.now().uptimeNanoseconds
-        let path = try store.write(pipeline, positions: included)
-        eventsSinceCheckpoint = 0
-        lastCheckpoint = Date()
-        let end = DispatchTime.now().uptimeNanoseconds
-        metrics.checkpointWritten(nanoseconds: end - start)
-        logger.debug("checkpoint written", metadata: [
-            "path": "\(path)", "reason": "\(reason)", "model_version": "\(pipeline.model.version)",
-            "flush_ms": "\(Double(flushed - start) / 1e6)", "write_ms": "\(Double(end - flushed) / 1e6)",
-        ])
-        let commits = positions.filter { assigned.contains($0.key) }.map { KafkaTopicPartitionOffset($0.key, offset: KafkaOffset($0.value)) }
-        if !commits.isEmpty {
-            do {
-                try consumer.commit(offsets: commits, synchronous: reason.commitsSynchronously)
-            } catch {
-                // The checkpoint is authoritative; a failed commit only makes the group's offsets trail further.
-                logger.warning("offset commit failed (checkpoint is authoritative): \(error)")
-            }
-        }
-    }
-
-    // MARK: Rebalance
-
-    mutating func rebalance(_ event: KafkaRebalanceEvent) throws -> KafkaRebalanceResponse {
-        syncPositions()
-        switch event.kind {
-        case .revoked:
-            logger.info("partitions revoked", metadata: ["partitions": "\(event.partitions)", "lost": "\(event.isAssignmentLost)"])
-            if !event.isAssignmentLost {
-                // The partitions' pending clicks go to the changelog before the checkpoint's flush and commit.
-                try handover.handOver(event.partitions, removing: true, pipeline: &pipeline, positions: positions, producer: producer)
-                handedOver.formUnion(event.partitions)
-                try checkpoint(reason: .revoke)
-            }
-            for tp in event.partitions {
-                // The position stays: the model holds those events. If the partition comes back it restarts at
-                // max(committed, position), so nothing is applied twice whether the revoke's commit succeeded,
-                // failed, or the assignment was lost (session timeout) before it.
-                assigned.remove(tp)
-            }
-            return .proceed
-        case .assigned:
-            let committed = try committedOffsets(event.partitions)
-            let previous = positions
-            var starts: [KafkaTopicPartitionOffset] = []
-            for tp in event.partitions {
-                assigned.insert(tp)
-                var group = committed.first { $0.topicPartition == tp }?.offset.value
-                if let g = group, g < 0 { group = nil }  // none committed
-                let mine = positions[tp]
-                if checkpointPositionsWin.remove(tp) != nil, let mine {
-                    if let group, group != mine {
-                        logger.warning("\(tp) starts at the restored checkpoint's offset \(mine), not the group's \(group)")
-                    }
-                    group = nil
-                }
-                if let start = [group, mine].compactMap({ $0 }).max() {
-                    positions[tp] = start
-                    starts.append(KafkaTopicPartitionOffset(tp, offset: KafkaOffset(start)))
-                }
-            }
-            logger.info("partitions assigned", metadata: ["partitions": "\(event.partitions)", "starts": "\(starts)"])
-            var startOffsets: [KafkaTopicPartition: (start: Int64, mine: Int64?)] = [:]
-            for s in starts { if let start = s.offset.value { startOffsets[s.topicPartition] = (start, previous[s.topicPartition]) } }
-            try handover.takeOver(startOffsets, handedOver: handedOver, pipeline: &pipeline, sink: &sink)
-            handedOver.subtract(event.partitions)
-            return .start(at: starts)
-        }
-    }
-
-    /// The group's committed offsets of newly assigned partitions. Without them the start offset cannot be chosen
-    /// safely (the worker's own position may be behind events another member learned): a failed query is retried,
-    /// then fails the assignment, which stops the worker without a checkpoint (a restart joins again).
-    func committedOffsets(_ partitions: [KafkaTopicPartition]) throws -> [KafkaTopicPartitionOffset] {
-        var attempt = 0
-        while true {
-            do {
-                return try consumer.committed(partitions, timeout: .seconds(10))
-            } catch {
-                attempt += 1
-                guard attempt < 3 else {
-                    throw WorkerError.kafka("cannot read the group's committed offsets of \(partitions) after \(attempt) attempts: \(error)")
-                }
-                logger.warning("reading the group's committed offsets failed (attempt \(attempt) of 3): \(error)")
-            }
-        }
-    }
-
-    // MARK: Shutdown
-
-    mutating func shutdown() throws {
-        logger.info("draining: final checkpoint, flush, commit, leave group")
-        // The partitions' pending clicks go to the changelog too (kept here as well: a restart that gets the same
-        // partitions back continues from its checkpoint), for whichever member takes them over.
-        syncPositions()
-        try handover.handOver(Array(assigned), removing: false, pipeline: &pipeline, positions: positions, producer: producer)
-        try checkpoint(reason: .shutdown)
-        try consumer.close(onRebalance: { _ in .proceed })
-        // Outputs after the checkpoint (none but the close's own) within what is left of the shutdown timeout.
-        let left = deliveryDeadline().map { Int64($0) - Int64(DispatchTime.now().uptimeNanoseconds) } ?? 30_000_000_000
-        try producer.flush(timeout: .nanoseconds(max(0, left)))
-        if let path = options.finalSnapshotPath {
-            try pipeline.model.writeSnapshot(to: path)
-        }
-        if let path = options.summaryPath { try writeSummary(to: path) }
-        logProgress(rate: nil, lag: nil)
-        logger.info("stopped", metadata: ["events": "\(pipeline.counters.events)", "model_version": "\(pipeline.model.version)"])
     }
 
     /// The exit summary: what this worker applied (cumulative over restarts, from its checkpoints).

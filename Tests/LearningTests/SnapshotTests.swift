@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Learning
+@testable import Persistence
 
 // MARK: - Snapshots
 

@@ -1,6 +1,7 @@
 import Events
 import Foundation
 import Learning
+import Persistence
 import Testing
 @testable import Pipelines
 

@@ -1,5 +1,6 @@
 import Foundation
 import Learning
+import Persistence
 import Testing
 @testable import Pipelines
 

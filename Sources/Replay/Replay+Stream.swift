@@ -1,0 +1,41 @@
+import Events
+import Pipelines
+
+// Replaying a stream whose messages arrive one by one from outside (a Kafka topic range read by the CLI): the
+// same step as a file replay, with each input partition's windows closing by its own event time, as in the worker.
+
+extension Replay {
+    /// Feeds one message of input partition `partition` of `topic` to every pipeline; rejections of the first
+    /// pipeline go to `sink` (its dead letters).
+    public mutating func feed(message value: UnsafeRawBufferPointer, topic: String, partition: Int32, sink: inout ReplaySink) {
+        var nulls = NullSink()
+        for p in pipelines.indices {
+            // Each partition's windows close by its own event time, as in the worker.
+            let index = pipelines[p].partitionIndex(topic: topic, partition: partition)
+            if p == 0 {
+                pipelines[p].process(value, partition: index, sink: &sink)
+            } else {
+                pipelines[p].process(value, partition: index, sink: &nulls)
+            }
+        }
+        events &+= 1
+    }
+
+    /// Ends a stream replay: every window still open closes, and each pipeline is charged `seconds` (one pass feeds
+    /// every pipeline, so each is charged the whole wall time, the consumer's included).
+    public mutating func finishStream(seconds: Double) {
+        var nulls = NullSink()
+        for p in pipelines.indices { pipelines[p].finish(sink: &nulls) }
+        for p in stepSeconds.indices { stepSeconds[p] = max(seconds, 1e-9) }
+    }
+}
+
+/// The sink of a replay's first pipeline: its rejected inputs go to the dead-letter file, if any.
+public struct ReplaySink: PipelineSink {
+    public var deadLetters: DeadLetterFile?
+    public init(deadLetters: DeadLetterFile?) { self.deadLetters = deadLetters }
+    public mutating func rejected(_ reason: RejectReason, input: UnsafeRawBufferPointer) { deadLetters?.write(reason, input: input) }
+    public func scored(_ event: borrowing EventView, probability: Double) {}
+    public func labelled(_ example: LabelledExample, itemID: UnsafeRawBufferPointer) {}
+    public func processed(_ event: borrowing EventView) {}
+}
