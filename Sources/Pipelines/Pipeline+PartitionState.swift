@@ -1,4 +1,5 @@
 import Learning
+import Persistence
 
 /// The state of one input partition that must follow the partition when it moves to another member of a consumer
 /// group: its pending examples (the label join's clicks awaiting their purchase) and its event time.
