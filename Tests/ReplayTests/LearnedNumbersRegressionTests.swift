@@ -179,8 +179,9 @@ import Testing
         return h
     }
 
-    static func replay(_ spec: PipelineSpec, _ lines: [String]) -> Pipeline {
-        var replay = Replay(pipelines: [(spec, "test")])
+    /// `lines` as one buffer of newline-terminated lines and the range of each line in it (what a file reader hands
+    /// over).
+    static func batch(_ lines: [String]) -> (bytes: [UInt8], ranges: [Range<Int>]) {
         var bytes: [UInt8] = []
         var ranges: [Range<Int>] = []
         for line in lines {
@@ -189,6 +190,12 @@ import Testing
             ranges.append(start..<bytes.count)
             bytes.append(0x0A)
         }
+        return (bytes, ranges)
+    }
+
+    static func replay(_ spec: PipelineSpec, _ lines: [String]) -> Pipeline {
+        var replay = Replay(pipelines: [(spec, "test")])
+        let (bytes, ranges) = batch(lines)
         var deadLetters: DeadLetterFile? = nil
         // Two batches, so state carries across `feed` calls as in a file replay.
         let half = ranges.count / 2

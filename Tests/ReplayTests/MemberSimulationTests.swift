@@ -8,14 +8,7 @@ import Testing
 @Suite struct MemberSimulationTests {
     static func run(_ spec: PipelineSpec, members: Int, syncExamples: Int, lines: [String]) -> MemberSimulation {
         var simulation = MemberSimulation(spec: spec, members: members, syncExamples: syncExamples, syncIntervalMs: 0)
-        var bytes: [UInt8] = []
-        var ranges: [Range<Int>] = []
-        for line in lines {
-            let start = bytes.count
-            bytes.append(contentsOf: line.utf8)
-            ranges.append(start..<bytes.count)
-            bytes.append(0x0A)
-        }
+        let (bytes, ranges) = LearnedNumbersRegressionTests.batch(lines)
         bytes.withUnsafeBytes { raw in ranges.withUnsafeBufferPointer { simulation.feed($0, bytes: raw) } }
         simulation.finish()
         return simulation
