@@ -8,8 +8,8 @@ import Pipelines
 ///
 /// ## Protocol
 /// - **Revoke** (not lost): for each revoked partition the member takes the partition's pending examples and event
-///   time out of its pipeline and publishes them to the changelog topic, key `topic/partition`, header
-///   `feedloop.offset` = the partition's next offset. The checkpoint that follows flushes the producer (the record is
+///   time out of its pipeline and publishes them to the changelog topic in parts of at most 512 KiB, key
+///   `topic/partition#part`, headers `feedloop.offset` = the partition's next offset and `feedloop.part` = `i/n`. The checkpoint that follows flushes the producer (the record is
 ///   delivered), is written without those examples, and only then commits the same offset.
 /// - **Assign**: for each assigned partition the member reads the changelog's newest record for it; when the
 ///   record's offset is the partition's start offset (the state is exactly that of the events before it) and the
@@ -29,7 +29,13 @@ struct PartitionHandover {
     /// `feedloop.<group>.<pipeline>.partition-state`.
     static func topicName(group: String, pipeline: String) -> String { "feedloop.\(group).\(pipeline).partition-state" }
 
-    static func key(_ tp: KafkaTopicPartition) -> [UInt8] { Array("\(tp.topic)/\(tp.partition)".utf8) }
+    /// A partition's state goes out in parts of at most this many bytes, each its own record (a record must stay
+    /// below the producer's and the broker's message limits, about 1 MB by default).
+    static let partBytes = 512 * 1024
+
+    /// The key of part `part` of a partition's state: `topic/partition#part`. One key per part, so that a compacted
+    /// topic keeps the newest record of every part.
+    static func key(_ tp: KafkaTopicPartition, part: Int) -> [UInt8] { Array("\(tp.topic)/\(tp.partition)#\(part)".utf8) }
 
     /// Publishes the state of each partition this member has read (delivered by the checkpoint's flush). With
     /// `removing` (a revoke) the pipeline gives the state up; without (a shutdown) it keeps it, so that its final
@@ -43,9 +49,16 @@ struct PartitionHandover {
             let index = pipeline.partitionIndex(topic: tp.topic, partition: tp.partition)
             let pending = pipeline.join.pendingCount(partition: index)
             let state = pipeline.exportPartition(index, removing: removing)
-            try producer.send(
-                topic: topic, key: Self.key(tp), value: state,
-                headers: [KafkaHeader(name: "feedloop.offset", value: Array(String(next).utf8))])
+            let slices = Self.split(state, partBytes: Self.partBytes)
+            let parts = slices.count
+            for (part, slice) in slices.enumerated() {
+                try producer.send(
+                    topic: topic, key: Self.key(tp, part: part), value: slice,
+                    headers: [
+                        KafkaHeader(name: "feedloop.offset", value: Array(String(next).utf8)),
+                        KafkaHeader(name: "feedloop.part", value: Array("\(part)/\(parts)".utf8)),
+                    ])
+            }
             logger.info("handed over \(tp)'s pending examples", metadata: ["pending": "\(pending)", "offset": "\(next)", "bytes": "\(state.count)"])
         }
     }
@@ -60,7 +73,7 @@ struct PartitionHandover {
     ) throws {
         let moved = starts.filter { $0.value.mine != $0.value.start || handedOver.contains($0.key) }
         guard !moved.isEmpty else { return }
-        let records = try newestRecords()
+        let records = try newestStates()
         for (tp, offsets) in moved {
             let index = pipeline.partitionIndex(topic: tp.topic, partition: tp.partition)
             let stale = pipeline.join.pendingCount(partition: index)
@@ -68,7 +81,7 @@ struct PartitionHandover {
                 _ = pipeline.exportPartition(index)
                 logger.info("dropped \(tp)'s stale pending examples (the partition moved on from \(offsets.mine ?? -1))", metadata: ["pending": "\(stale)"])
             }
-            guard let record = records[String(decoding: Self.key(tp), as: UTF8.self)], record.offset == offsets.start else { continue }
+            guard let record = records[tp], record.offset == offsets.start else { continue }
             try pipeline.importPartition(record.state, into: index, sink: &sink)
             logger.info("took over \(tp)'s pending examples", metadata: [
                 "pending": "\(pipeline.join.pendingCount(partition: index))", "offset": "\(offsets.start)",
@@ -76,15 +89,52 @@ struct PartitionHandover {
         }
     }
 
-    /// The newest record per key of the changelog (read from the beginning to the end).
-    func newestRecords() throws -> [String: (offset: Int64, state: [UInt8])] {
+    /// `state` in parts of at most `partBytes` (at least one part, possibly empty).
+    static func split(_ state: [UInt8], partBytes: Int) -> [[UInt8]] {
+        let parts = max(1, (state.count + partBytes - 1) / partBytes)
+        return (0..<parts).map { Array(state[($0 * partBytes)..<min(state.count, ($0 + 1) * partBytes)]) }
+    }
+
+    /// The newest complete state of each partition in the changelog: the newest part 0 and the parts 1..<n of the
+    /// same offset (parts of an older state, left by compaction, do not match it).
+    func newestStates() throws -> [KafkaTopicPartition: (offset: Int64, state: [UInt8])] {
+        Self.assemble(try newestRecords())
+    }
+
+    /// The newest complete state per partition from the newest record of each part key.
+    static func assemble(
+        _ parts: [String: (offset: Int64, part: Int, count: Int, value: [UInt8])]
+    ) -> [KafkaTopicPartition: (offset: Int64, state: [UInt8])] {
+        var states: [KafkaTopicPartition: (offset: Int64, state: [UInt8])] = [:]
+        for (key, first) in parts {
+            guard key.hasSuffix("#0"), first.part == 0 else { continue }
+            let name = key.dropLast(2)
+            guard let slash = name.lastIndex(of: "/"), let partition = Int32(name[name.index(after: slash)...]) else { continue }
+            var state = first.value
+            var complete = true
+            for i in 1..<max(first.count, 1) {
+                guard let p = parts["\(name)#\(i)"], p.offset == first.offset, p.count == first.count, p.part == i else {
+                    complete = false
+                    break
+                }
+                state += p.value
+            }
+            if complete {
+                states[KafkaTopicPartition(topic: String(name[..<slash]), partition: partition)] = (first.offset, state)
+            }
+        }
+        return states
+    }
+
+    /// The newest record per key of the changelog (read from the beginning to the end), with its offset and part.
+    func newestRecords() throws -> [String: (offset: Int64, part: Int, count: Int, value: [UInt8])] {
         var config = configuration
         config.groupID = "feedloop-handover-reader"  // assign-only: no group join, nothing committed
         let consumer = try KafkaConsumer(configuration: config, logger: logger)
         defer { try? consumer.close() }
         let tp = KafkaTopicPartition(topic: topic, partition: 0)
         let end = try consumer.watermarks(for: tp, timeout: .seconds(10)).high
-        var records: [String: (offset: Int64, state: [UInt8])] = [:]
+        var records: [String: (offset: Int64, part: Int, count: Int, value: [UInt8])] = [:]
         guard end > 0 else { return records }
         try consumer.assign([KafkaTopicPartitionOffset(tp, offset: .beginning)])
         var next: Int64 = 0
@@ -102,8 +152,12 @@ struct PartitionHandover {
                 next = max(next, message.offset + 1)
                 guard let key = message.key, let value = message.value,
                       let header = message.headers.first(where: { $0.name == "feedloop.offset" })?.value ?? nil,
-                      let offset = Int64(String(decoding: header, as: UTF8.self)) else { continue }
-                records[String(decoding: key, as: UTF8.self)] = (offset, value)
+                      let offset = Int64(String(decoding: header, as: UTF8.self)),
+                      let partHeader = message.headers.first(where: { $0.name == "feedloop.part" })?.value ?? nil
+                else { continue }
+                let fields = String(decoding: partHeader, as: UTF8.self).split(separator: "/")
+                guard fields.count == 2, let part = Int(fields[0]), let count = Int(fields[1]) else { continue }
+                records[String(decoding: key, as: UTF8.self)] = (offset, part, count, value)
             }
         }
         return records
