@@ -16,8 +16,10 @@ import Pipelines
 ///   member holds no pending example of that partition, it imports the record before processing the partition's
 ///   first event. A record of another offset is stale (the commit after it failed, or the partition moved on since)
 ///   and is ignored.
-/// - A lost assignment (session timeout) publishes nothing: the old member keeps those examples pending, as does a
-///   crash between the record and the commit (the old member restarts from its checkpoint, which still holds them).
+/// - **Periodic checkpoint** and **shutdown**: a copy of each assigned partition's state at the offsets about to be
+///   committed, kept by the member too — so that after a `kill -9` or a lost assignment the next owner continues
+///   from the last commit with those clicks, and a restart that gets the same partitions back continues with its own.
+///   After an assignment a member drops what it holds of partitions it does not own.
 ///
 /// The topic is compacted (one record per partition is what matters); Tansu, the local broker, keeps every record,
 /// and the newest per key is read.
@@ -86,6 +88,18 @@ struct PartitionHandover {
             logger.info("took over \(tp)'s pending examples", metadata: [
                 "pending": "\(pipeline.join.pendingCount(partition: index))", "offset": "\(offsets.start)",
             ])
+        }
+    }
+
+    /// Drops (unlabelled) the pending examples of every partition not in `assigned`.
+    func dropUnowned(assigned: Set<KafkaTopicPartition>, pipeline: inout Pipeline) {
+        for (index, key) in pipeline.partitionKeys.enumerated() where key.partition >= 0 {
+            let tp = KafkaTopicPartition(topic: key.topic, partition: key.partition)
+            guard !assigned.contains(tp) else { continue }
+            let stale = pipeline.join.pendingCount(partition: index)
+            guard stale > 0 else { continue }
+            _ = pipeline.exportPartition(index)
+            logger.info("dropped \(tp)'s pending examples: another member owns the partition", metadata: ["pending": "\(stale)"])
         }
     }
 

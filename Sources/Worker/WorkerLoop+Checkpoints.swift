@@ -25,8 +25,9 @@ import Pipelines
 // 5. Shutdown = checkpoint (committed synchronously), close the consumer (leave the group), flush what is left,
 //    all within the shutdown deadline; outputs not delivered by then mean no final checkpoint and a failure.
 // 6. Pending clicks follow their partition (`PartitionHandover`): a revoke publishes each partition's pending
-//    examples to the changelog before rule 3's checkpoint and commit; an assignment takes over the record whose
-//    offset is the partition's start; a shutdown publishes a copy before its checkpoint.
+//    examples to the changelog (and gives them up) before rule 3's checkpoint and commit; a periodic checkpoint and
+//    a shutdown publish a copy first; an assignment takes over the record whose offset is the partition's start
+//    and drops the state of partitions the member does not own.
 //
 // So a `kill -9` at any moment leaves the model exactly as if it had never crashed.
 
@@ -84,6 +85,13 @@ extension WorkerLoop {
 
     mutating func checkpoint(reason: CheckpointReason) throws {
         let start = DispatchTime.now().uptimeNanoseconds
+        if reason == .periodic {
+            // A copy of each assigned partition's pending clicks at the offsets about to be committed: if this member
+            // dies (kill -9, a lost assignment), the next owner starts at those offsets and continues with them.
+            // (A revoke and a shutdown publish theirs before calling this.)
+            syncPositions()
+            try handover.handOver(Array(assigned), removing: false, pipeline: &pipeline, positions: positions, producer: producer)
+        }
         // Outputs of the included events must be delivered before the checkpoint says they are done.
         publishPending()
         var warned = DispatchTime.now().uptimeNanoseconds
@@ -180,6 +188,9 @@ extension WorkerLoop {
             for s in starts { if let start = s.offset.value { startOffsets[s.topicPartition] = (start, previous[s.topicPartition]) } }
             try handover.takeOver(startOffsets, handedOver: handedOver, pipeline: &pipeline, sink: &sink)
             handedOver.subtract(event.partitions)
+            // State of partitions this member holds but does not own (restored from a checkpoint of before a crash or
+            // a lost assignment): their owner continues from the changelog; holding it would label those clicks twice.
+            handover.dropUnowned(assigned: assigned, pipeline: &pipeline)
             return .start(at: starts)
         }
     }
