@@ -147,7 +147,14 @@ struct PartitionHandover {
         let consumer = try KafkaConsumer(configuration: config, logger: logger)
         defer { try? consumer.close() }
         let tp = KafkaTopicPartition(topic: topic, partition: 0)
-        let end = try consumer.watermarks(for: tp, timeout: .seconds(10)).high
+        let end: Int64
+        do {
+            end = try consumer.watermarks(for: tp, timeout: .seconds(10)).high
+        } catch let error as KafkaError where error.code == .unknownTopicOrPartition || error.code == .unknownPartition {
+            // No changelog yet (nothing was ever handed over in this group): no state to take over.
+            logger.debug("no \(topic) yet: \(error)")
+            return [:]
+        }
         var records: [String: (offset: Int64, part: Int, count: Int, value: [UInt8])] = [:]
         guard end > 0 else { return records }
         try consumer.assign([KafkaTopicPartitionOffset(tp, offset: .beginning)])
