@@ -14,6 +14,9 @@ public struct Replay {
     var readSeconds = 0.0
     /// Events seen (per pipeline they are the same).
     public internal(set) var events: UInt64 = 0
+    /// Threads the pipelines learn on (`--threads`): each pipeline on one thread, the pipelines spread over them.
+    /// Every pipeline sees the same batches in the same order whatever the count, so results are bit-identical.
+    public var threads: Int = 1
 
     public init(pipelines: [(spec: PipelineSpec, file: String)]) {
         self.pipelines = pipelines.map { Pipeline(spec: $0.spec) }
@@ -21,21 +24,50 @@ public struct Replay {
         self.stepSeconds = Array(repeating: 0, count: pipelines.count)
     }
 
-    /// Feeds one batch of messages to every pipeline (each pipeline runs the whole batch, timed separately).
+    /// Feeds one batch of messages to every pipeline (each pipeline runs the whole batch, timed separately), on
+    /// `threads` threads when there are several pipelines.
     public mutating func feed(_ lines: UnsafeBufferPointer<Range<Int>>, bytes: UnsafeRawBufferPointer, deadLetters: inout DeadLetterFile?) {
-        for p in pipelines.indices {
-            let start = monotonicSeconds()
-            if p == 0, deadLetters != nil {
-                var sink = ReplaySink(deadLetters: deadLetters)
-                for line in lines { pipelines[p].process(UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink) }
-                deadLetters = sink.deadLetters
-            } else {
-                var sink = NullSink()
-                for line in lines { pipelines[p].process(UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink) }
+        let n = min(max(threads, 1), pipelines.count)
+        if n <= 1 {
+            withUnsafeMutablePointer(to: &deadLetters) { letters in
+                for p in pipelines.indices {
+                    stepSeconds[p] += Self.step(&pipelines[p], lines, bytes, deadLetters: p == 0 ? letters : nil)
+                }
             }
-            stepSeconds[p] += monotonicSeconds() - start
+        } else {
+            var times = [Double](repeating: 0, count: pipelines.count)
+            pipelines.withUnsafeMutableBufferPointer { all in
+                times.withUnsafeMutableBufferPointer { times in
+                    withUnsafeMutablePointer(to: &deadLetters) { letters in
+                        // Each pipeline (and its time slot) is touched by one thread only; the dead letters by
+                        // pipeline 0's.
+                        let batch = ParallelBatch(pipelines: all, times: times, lines: lines, bytes: bytes, deadLetters: letters)
+                        DispatchQueue.concurrentPerform(iterations: n) { i in
+                            for p in stride(from: i, to: batch.pipelines.count, by: n) { batch.run(p) }
+                        }
+                    }
+                }
+            }
+            for p in pipelines.indices { stepSeconds[p] += times[p] }
         }
         events &+= UInt64(lines.count)
+    }
+
+    /// One pipeline over one batch; returns the seconds it took. Pipeline 0 writes the dead letters, when asked.
+    static func step(
+        _ pipeline: inout Pipeline, _ lines: UnsafeBufferPointer<Range<Int>>, _ bytes: UnsafeRawBufferPointer,
+        deadLetters: UnsafeMutablePointer<DeadLetterFile?>?
+    ) -> Double {
+        let start = monotonicSeconds()
+        if let deadLetters, deadLetters.pointee != nil {
+            var sink = ReplaySink(deadLetters: deadLetters.pointee)
+            for line in lines { pipeline.process(UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink) }
+            deadLetters.pointee = sink.deadLetters
+        } else {
+            var sink = NullSink()
+            for line in lines { pipeline.process(UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink) }
+        }
+        return monotonicSeconds() - start
     }
 
     /// Replays a JSONL file (or "-" for standard input), with a progress line on stderr for long runs.
@@ -70,6 +102,20 @@ public struct Replay {
         return pipelines.indices.map { p in
             ReplayReport(pipeline: pipelines[p], file: files[p], input: input, seconds: stepSeconds[p] + readSeconds, peakRSSBytes: rss)
         }
+    }
+}
+
+/// One batch shared by the learning threads of ``Replay/feed(_:bytes:deadLetters:)``. Unchecked Sendable: each
+/// thread runs disjoint pipelines (and writes only their time slots); the batch's lines and bytes are only read.
+struct ParallelBatch: @unchecked Sendable {
+    let pipelines: UnsafeMutableBufferPointer<Pipeline>
+    let times: UnsafeMutableBufferPointer<Double>
+    let lines: UnsafeBufferPointer<Range<Int>>
+    let bytes: UnsafeRawBufferPointer
+    let deadLetters: UnsafeMutablePointer<DeadLetterFile?>
+
+    func run(_ p: Int) {
+        times[p] = Replay.step(&pipelines[p], lines, bytes, deadLetters: p == 0 ? deadLetters : nil)
     }
 }
 

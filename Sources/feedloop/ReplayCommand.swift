@@ -55,6 +55,9 @@ struct ReplayCommand: ParsableCommand {
     @Flag(name: .customLong("no-ranking"), help: "Skip the ranking evaluation (hit@10/NDCG@10) of the pipelines, e.g. for throughput runs.")
     var noRanking = false
 
+    @Option(name: .long, help: "Threads the compared pipelines learn on, each pipeline on one (default: the machine's cores; results are the same for any count).")
+    var threads: Int?
+
     @Option(name: .long, help: "Simulate N workers of one consumer group (events sharded by user; each a replica of the model exchanging its increments): prints 1 member, N without exchange, N with exchange.")
     var members: Int?
 
@@ -70,6 +73,7 @@ struct ReplayCommand: ParsableCommand {
     func validate() throws {
         if pipeline == nil && compare.isEmpty { throw ValidationError("give --pipeline FILE or --compare A.yaml B.yaml …") }
         if (input == nil) == (topic == nil) { throw ValidationError("give either --input FILE.jsonl or --topic TOPIC (with --brokers)") }
+        if let threads, threads < 1 { throw ValidationError("--threads: at least 1, got \(threads)") }
         if let members {
             guard members >= 1 else { throw ValidationError("--members: at least 1, got \(members)") }
             guard input != nil, pipeline != nil, compare.isEmpty else {
@@ -100,6 +104,7 @@ struct ReplayCommand: ParsableCommand {
             return
         }
         var replay = Replay(pipelines: specs)
+        replay.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         var dlq: DeadLetterFile? = nil
         do {
             if let deadLetters { dlq = try DeadLetterFile(path: deadLetters) }
