@@ -42,8 +42,14 @@ public struct Replay {
                         // Each pipeline (and its time slot) is touched by one thread only; the dead letters by
                         // pipeline 0's.
                         let batch = ParallelBatch(pipelines: all, times: times, lines: lines, bytes: bytes, deadLetters: letters)
-                        DispatchQueue.concurrentPerform(iterations: n) { i in
-                            for p in stride(from: i, to: batch.pipelines.count, by: n) { batch.run(p) }
+                        if n >= min(all.count, ProcessInfo.processInfo.activeProcessorCount) {
+                            // As many threads as the machine runs at once: the pipelines go to whichever is free
+                            // (pipelines of different costs balance themselves).
+                            DispatchQueue.concurrentPerform(iterations: all.count) { p in batch.run(p) }
+                        } else {
+                            DispatchQueue.concurrentPerform(iterations: n) { i in
+                                for p in stride(from: i, to: batch.pipelines.count, by: n) { batch.run(p) }
+                            }
                         }
                     }
                 }
@@ -72,7 +78,8 @@ public struct Replay {
 
     /// Replays a JSONL file (or "-" for standard input), with a progress line on stderr for long runs.
     public mutating func run(path: String, progress: Progress? = nil, deadLetters: inout DeadLetterFile?) throws(ReplayError) {
-        var reader = try LineFileReader(path: path)
+        // Larger batches when pipelines learn in parallel: fewer waits for the slowest one at the end of a batch.
+        var reader = try LineFileReader(path: path, chunkSize: threads > 1 && pipelines.count > 1 ? 8 << 20 : 1 << 20)
         var progress = progress
         while true {
             let readStart = monotonicSeconds()
