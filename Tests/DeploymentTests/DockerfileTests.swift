@@ -69,6 +69,14 @@ struct DockerfileTests {
         }
     }
 
+    /// The context is an allowlist; local build folders, the venv, downloaded data and runtime files stay out.
+    @Test func buildContextLeavesOutLocalBuildsVenvDataAndRuntimeFiles() throws {
+        let ignore = try DockerIgnore.load()
+        for path in [".build", ".build-release", ".swiftpm", ".venv", "data", "runtime", "Package.resolved"] {
+            #expect(!ignore.admits(path), ".dockerignore lets \(path) into the build context")
+        }
+    }
+
     @Test func everyPackageTargetFolderIsCopiedIntoTheBuildStage() throws {
         let manifest = try Repository.text("Package.swift")
         let copied = try stage("build").instructions("COPY").flatMap(\.copySources).map(Repository.normalized)
