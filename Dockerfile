@@ -62,6 +62,7 @@ RUN pip download --no-deps --only-binary=:all: --dest /wheel "confluent-kafka==$
 # ---------------------------------------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 
+# Unpinned apt versions, as in the build stage (fixed within a Debian release).
 # hadolint ignore=DL3008
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get update -q \

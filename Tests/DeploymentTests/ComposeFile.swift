@@ -75,8 +75,6 @@ struct ComposeFile {
 
     /// Services by name.
     let services: [String: Service]
-    /// Names under the top-level `volumes:`.
-    let namedVolumes: Set<String>
 
     // MARK: Loading
 
@@ -90,8 +88,7 @@ struct ComposeFile {
             guard let name = key.string else { continue }
             services[name] = service(name: name, node: value)
         }
-        let volumes = (root["volumes"]?.mapping ?? [:]).compactMap { $0.key.string }
-        return ComposeFile(services: services, namedVolumes: Set(volumes))
+        return ComposeFile(services: services)
     }
 
     /// Why a file could not be read as a compose file.

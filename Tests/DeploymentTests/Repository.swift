@@ -31,13 +31,6 @@ enum Repository {
         FileManager.default.fileExists(atPath: url(relativePath).path)
     }
 
-    /// Whether the path exists and is a folder.
-    static func isDirectory(_ relativePath: String) -> Bool {
-        var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: url(relativePath).path, isDirectory: &isDirectory)
-            && isDirectory.boolValue
-    }
-
     /// UTF-8 contents of a repository file.
     static func text(_ relativePath: String) throws -> String {
         try String(contentsOf: url(relativePath), encoding: .utf8)

