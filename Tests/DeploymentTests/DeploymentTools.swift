@@ -61,8 +61,8 @@ enum DeploymentTools {
 
     /// Runs `executable` in the repository root with only `PATH` from this environment and a fresh, empty `HOME`:
     /// the user's configuration (`~/.config/hadolint.yaml`, `HADOLINT_*`, `COMPOSE_*`) cannot change the verdict.
-    /// Synchronous (the tools take about a second): polling from the shared async pool would report the time the
-    /// pool was busy with other tests. A process still running after `timeoutSeconds` is killed (SIGKILL).
+    /// Synchronous (the tools take about a second). A process still running after `timeoutSeconds` is killed with
+    /// SIGKILL (`Process.terminate()` did not stop a stand-in that ran `exec sleep`).
     static func run(_ executable: String, _ arguments: [String], timeoutSeconds: Int = 60) throws -> Run {
         let scratch = FileManager.default.temporaryDirectory
             .appendingPathComponent("feedloop-deployment-tools-\(UUID().uuidString)")
