@@ -196,47 +196,47 @@ public struct LabelJoin: Sendable {
         _ partition: Int, removing: Bool, _ visit: (Resolved, FeatureSlice, _ deadline: Int64, _ key: UInt64) -> Void
     ) {
         guard partition < partitionHead.count else { return }
-        if !removing {
-            var seq = partitionHead[partition]
-            let last = partitionTail[partition]
-            while seq >= 0 {
-                let s = seq % capacity
-                if pending[s] {
-                    let resolved = Resolved(
-                        slot: seq, probability: probabilities[s], weight: Double(weights[s]), item: Int(items[s]), stamp: .none)
-                    visit(resolved, features(of: resolved), deadlines[s], keys[s])
-                }
-                seq = seq == last ? -1 : nextInPartition[s]
-            }
-            return
-        }
-        makeUnique()
+        if removing { makeUnique() }
         var seq = partitionHead[partition]
         let last = partitionTail[partition]
         while seq >= 0 {
             let s = seq % capacity
             let next = seq == last ? -1 : nextInPartition[s]
             if pending[s] {
-                pending[s] = false
-                pendingCount -= 1
-                if byKey[keys[s]] == seq { byKey[keys[s]] = nil }
                 let resolved = Resolved(
                     slot: seq, probability: probabilities[s], weight: Double(weights[s]), item: Int(items[s]), stamp: .none)
                 visit(resolved, features(of: resolved), deadlines[s], keys[s])
+                if removing {
+                    pending[s] = false
+                    pendingCount -= 1
+                    if byKey[keys[s]] == seq { byKey[keys[s]] = nil }
+                }
             }
             seq = next
         }
+        guard removing else { return }
         partitionHead[partition] = -1
         partitionTail[partition] = -1
         let pending = self.pending
         while head < tail && !pending[head % capacity] { head += 1 }
     }
 
-    /// Examples pending per partition (index → count), for diagnostics and tests.
+    /// Whether `partition` has a pending example (its chain's head is always pending, or -1).
+    public func hasPending(partition: Int) -> Bool {
+        partition < partitionHead.count && partitionHead[partition] >= 0
+    }
+
+    /// Examples pending in `partition` (a walk of its chain), for diagnostics and tests.
     public func pendingCount(partition: Int) -> Int {
-        guard partition < partitionHead.count else { return 0 }
+        guard hasPending(partition: partition) else { return 0 }
         var n = 0
-        for seq in head..<tail where pending[seq % capacity] && Int(partitionOf[seq % capacity]) == partition { n += 1 }
+        var seq = partitionHead[partition]
+        let last = partitionTail[partition]
+        while seq >= 0 {
+            let s = seq % capacity
+            if pending[s] { n += 1 }
+            seq = seq == last ? -1 : nextInPartition[s]
+        }
         return n
     }
 

@@ -44,13 +44,27 @@ extension Pipeline {
                 examples.write(features.fields[j])
             }
         }
-        if removing {
-            for item in items { catalog.exampleResolved(item, now: counters.events) }
-            if index < eventTimes.count { eventTimes[index] = .min }
-        }
+        if removing { forget(index, items: items) }
         w.write(count)
         w.write(bytes: examples.bytes)
         return w.bytes
+    }
+
+    /// Takes the pending examples and event time of partition `index` out of this pipeline without labelling them
+    /// (another member labels them, from its own copy of the state).
+    public mutating func dropPartition(_ index: Int) {
+        var items: [Int] = []
+        join.visitPartition(index, removing: true) { resolved, _, _, _ in
+            if resolved.item >= 0 { items.append(resolved.item) }
+        }
+        forget(index, items: items)
+    }
+
+    /// After partition `index`'s pending examples (of catalog `items`) left the join unlabelled: the catalog's
+    /// pending counts and the partition's event time follow.
+    private mutating func forget(_ index: Int, items: [Int]) {
+        for item in items { catalog.exampleResolved(item, now: counters.events) }
+        if index < eventTimes.count { eventTimes[index] = .min }
     }
 
     /// Adds the pending examples and event time exported from partition state `bytes` to partition `index` of this

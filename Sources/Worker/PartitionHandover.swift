@@ -40,8 +40,9 @@ struct PartitionHandover {
     static func key(_ tp: KafkaTopicPartition, part: Int) -> [UInt8] { Array("\(tp.topic)/\(tp.partition)#\(part)".utf8) }
 
     /// Publishes the state of each partition this member has read (delivered by the checkpoint's flush). With
-    /// `removing` (a revoke) the pipeline gives the state up; without (a shutdown) it keeps it, so that its final
-    /// checkpoint still holds it for a restart that gets the same partitions back.
+    /// `removing` (a revoke) the pipeline gives the state up; without (a periodic checkpoint, a shutdown) it keeps
+    /// it and publishes a copy, so that its checkpoint still holds it for a restart that gets the same partitions
+    /// back.
     func handOver(
         _ partitions: [KafkaTopicPartition], removing: Bool, pipeline: inout Pipeline, positions: [KafkaTopicPartition: Int64],
         producer: KafkaProducer
@@ -49,7 +50,7 @@ struct PartitionHandover {
         for tp in partitions {
             guard let next = positions[tp] else { continue }
             let index = pipeline.partitionIndex(topic: tp.topic, partition: tp.partition)
-            let pending = pipeline.join.pendingCount(partition: index)
+            let pending = pipeline.join.pendingCount(partition: index)  // before a removing export
             let state = pipeline.exportPartition(index, removing: removing)
             let slices = Self.split(state, partBytes: Self.partBytes)
             let parts = slices.count
@@ -61,7 +62,10 @@ struct PartitionHandover {
                         KafkaHeader(name: "feedloop.part", value: Array("\(part)/\(parts)".utf8)),
                     ])
             }
-            logger.info("handed over \(tp)'s pending examples", metadata: ["pending": "\(pending)", "offset": "\(next)", "bytes": "\(state.count)"])
+            // A revoke is worth a line; the copy at every checkpoint is not.
+            logger.log(
+                level: removing ? .info : .debug, "handed over \(tp)'s pending examples\(removing ? "" : " (a copy)")",
+                metadata: ["pending": "\(pending)", "offset": "\(next)", "bytes": "\(state.count)"])
         }
     }
 
@@ -78,10 +82,11 @@ struct PartitionHandover {
         let records = try newestStates()
         for (tp, offsets) in moved {
             let index = pipeline.partitionIndex(topic: tp.topic, partition: tp.partition)
-            let stale = pipeline.join.pendingCount(partition: index)
-            if stale > 0 {
-                _ = pipeline.exportPartition(index)
-                logger.info("dropped \(tp)'s stale pending examples (the partition moved on from \(offsets.mine ?? -1))", metadata: ["pending": "\(stale)"])
+            if pipeline.join.hasPending(partition: index) {
+                logger.info("dropped \(tp)'s stale pending examples (the partition moved on from \(offsets.mine ?? -1))", metadata: [
+                    "pending": "\(pipeline.join.pendingCount(partition: index))",
+                ])
+                pipeline.dropPartition(index)
             }
             guard let record = records[tp], record.offset == offsets.start else { continue }
             try pipeline.importPartition(record.state, into: index, sink: &sink)
@@ -95,11 +100,11 @@ struct PartitionHandover {
     func dropUnowned(assigned: Set<KafkaTopicPartition>, pipeline: inout Pipeline) {
         for (index, key) in pipeline.partitionKeys.enumerated() where key.partition >= 0 {
             let tp = KafkaTopicPartition(topic: key.topic, partition: key.partition)
-            guard !assigned.contains(tp) else { continue }
-            let stale = pipeline.join.pendingCount(partition: index)
-            guard stale > 0 else { continue }
-            _ = pipeline.exportPartition(index)
-            logger.info("dropped \(tp)'s pending examples: another member owns the partition", metadata: ["pending": "\(stale)"])
+            guard !assigned.contains(tp), pipeline.join.hasPending(partition: index) else { continue }
+            logger.info("dropped \(tp)'s pending examples: another member owns the partition", metadata: [
+                "pending": "\(pipeline.join.pendingCount(partition: index))",
+            ])
+            pipeline.dropPartition(index)
         }
     }
 

@@ -253,6 +253,7 @@ struct WorkerLoop {
         var lastProgress = Date()
         var progressEvents = pipeline.counters.events
         var lastLagCheck: UInt64 = 0
+        var lags: [(partition: KafkaTopicPartition, lag: Int64?)] = []  // as of the last check (each second)
         var lastIdleNotice: UInt64 = 0
         while !stop() {
             options.heartbeat?.beat()
@@ -287,11 +288,12 @@ struct WorkerLoop {
             let now = DispatchTime.now().uptimeNanoseconds
             if now &- lastLagCheck >= 1_000_000_000 {
                 lastLagCheck = now
-                watch(lags: partitionLags(), now: now)
+                lags = partitionLags()
+                watch(lags: lags, now: now)
             }
             if options.progressEverySeconds > 0, Date().timeIntervalSince(lastProgress) >= options.progressEverySeconds {
                 let elapsed = Date().timeIntervalSince(lastProgress)
-                logProgress(rate: Double(pipeline.counters.events - progressEvents) / elapsed, lag: totalLag(partitionLags()))
+                logProgress(rate: Double(pipeline.counters.events - progressEvents) / elapsed, lag: totalLag(lags))
                 progressEvents = pipeline.counters.events
                 lastProgress = Date()
             }
@@ -299,16 +301,16 @@ struct WorkerLoop {
             if let idle = options.exitWhenIdleSeconds, Date().timeIntervalSince(lastMessage) >= idle {
                 // Idle is not done: exit only when every assigned partition is read to its end (a stuck fetch
                 // also looks idle). The broker is asked for end offsets it has not reported in a fetch.
-                var lags = partitionLags()
-                if totalLag(lags) == 0 { lags = partitionLags(ask: .seconds(2)) }  // confirmed by the broker
-                if totalLag(lags) == 0 {
+                var idleLags = partitionLags()
+                if totalLag(idleLags) == 0 { idleLags = partitionLags(ask: .seconds(2)) }  // confirmed by the broker
+                if totalLag(idleLags) == 0 {
                     logger.info("no input for \(idle) s and caught up on every assigned partition: stopping")
                     requestStop()
                     break
                 }
                 if now &- lastIdleNotice >= UInt64(idle * 1e9) {
                     lastIdleNotice = now
-                    logger.info("no input for \(idle) s but not caught up: waiting", metadata: ["lag": "\(Self.describe(lags))"])
+                    logger.info("no input for \(idle) s but not caught up: waiting", metadata: ["lag": "\(Self.describe(idleLags))"])
                 }
             }
         }
