@@ -81,20 +81,24 @@ public final class Worker: Service, Sendable {
         thread.start()
     }
 
+    /// Builds the loop, runs it and destroys it (the Kafka clients' teardown) before returning.
+    private func runLoop() throws {
+        var loop = try WorkerLoop(
+            options: options, logger: logger, stop: { self.stopRequested.load(ordering: .relaxed) },
+            requestStop: { self.requestStop() }, deliveryDeadline: { self.deliveryDeadline() })
+        try loop.run()
+    }
+
     public func run() async throws {
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
                 let thread = Thread { [self] in
-                    defer { finished.store(true, ordering: .relaxed) }
-                    do {
-                        var loop = try WorkerLoop(
-                            options: options, logger: logger, stop: { self.stopRequested.load(ordering: .relaxed) },
-                            requestStop: { self.requestStop() }, deliveryDeadline: { self.deliveryDeadline() })
-                        try loop.run()
-                        continuation.resume()
-                    } catch {
-                        continuation.resume(throwing: error)
-                    }
+                    // The loop — its consumer, producer and their librdkafka threads — is destroyed inside
+                    // `runLoop`, before the continuation resumes: once it resumes the process may exit, and exit's
+                    // teardown must not race librdkafka's (that race freed memory twice at exit).
+                    let outcome = Result { try runLoop() }
+                    finished.store(true, ordering: .relaxed)
+                    continuation.resume(with: outcome)
                 }
                 thread.name = "feedloop-worker"
                 thread.stackSize = 8 << 20
