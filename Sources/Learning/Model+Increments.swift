@@ -28,6 +28,15 @@ public struct ModelIncrements: Sendable, Equatable {
 
     public init(stride: Int) { self.stride = stride }
 
+    /// Increments as they travel: `slots` ascending, `stride` floats each in `deltas`.
+    public init(stride: Int, slots: [UInt32], deltas: [Float], updates: UInt64) {
+        precondition(deltas.count == slots.count * stride, "stride floats per slot")
+        self.stride = stride
+        self.slots = slots
+        self.deltas = deltas
+        self.updates = updates
+    }
+
     /// Bytes of the increments as they would travel uncompressed (slot index + floats).
     public var byteCount: Int { slots.count * (4 + 4 * stride) + 8 }
 }
@@ -58,6 +67,12 @@ extension Model {
 
     /// Whether ``trackIncrements()`` was called.
     public var tracksIncrements: Bool { increments != nil }
+
+    /// Slots touched since the last ``takeIncrements()`` (the size of the next increments).
+    public var touchedSlotCount: Int { increments?.touched.count ?? 0 }
+
+    /// Floats per slot, and the slot count (the bias slot is the last index + 1): what increments must match.
+    public var incrementLayout: (stride: Int, slots: Int) { (context.layout.stride, context.layout.slots) }
 
     /// Records the slots an update of `view` is about to change, with their values before it (called by `step`).
     @inline(never)

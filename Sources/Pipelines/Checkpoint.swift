@@ -54,7 +54,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 /// restart they cover the events since.
 extension Pipeline {
     static let checkpointMagic = "FLCK"
-    static let checkpointVersion: UInt32 = 4
+    static let checkpointVersion: UInt32 = 5
 
     /// The state-definition encoding a checkpoint format's fingerprint uses: 2 from format 3 on, 1 for format 2
     /// (which also covered the catalog capacity).
@@ -84,8 +84,9 @@ extension Pipeline {
         writeCheckpoint(positions: positions, into: &w, format: Self.checkpointVersion)
     }
 
-    /// `writeCheckpoint` in `format` 4 (current), 3 or 2 (earlier ones, for the tests that restore them). Format 4
-    /// adds the input partitions' event times and each pending example's partition.
+    /// `writeCheckpoint` in `format` 5 (current), 4, 3 or 2 (earlier ones, for the tests that restore them). Format 4
+    /// adds the input partitions' event times and each pending example's partition; format 5 the worker's group state
+    /// (``groupState``).
     func writeCheckpoint(positions: [InputPosition], into w: inout BinaryWriter, format: UInt32) {
         let frame = w.beginFrame(magic: Self.checkpointMagic, version: format)
         w.write(string: spec.name)
@@ -112,6 +113,7 @@ extension Pipeline {
         }
         join.write(to: &w, format: format)
         catalog.write(to: &w, format: format)
+        if format >= 5 { w.write(bytes: groupState) }
         w.endFrame(frame)
     }
 
@@ -166,6 +168,7 @@ extension Pipeline {
             }
             try pipeline.catalog.read(
                 from: &r, version: frame.version, now: pipeline.counters.events, pendingItems: pipeline.join.pendingItems())
+            if frame.version >= 5 { pipeline.groupState = try r.readBytes() }
             try r.closeFrame(frame)
             return (pipeline, positions)
         } catch let error as CheckpointError {

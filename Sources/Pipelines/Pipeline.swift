@@ -9,6 +9,15 @@ import Learning
 public struct Pipeline: Sendable {
     /// The definition this pipeline runs.
     public let spec: PipelineSpec
+    /// Whether labelled examples update the model (they always count and are scored). Off while a worker goes
+    /// again over events whose learning its group's model already holds (a partition taken over from a member
+    /// that died after publishing its increments; docs/scaling-out.md).
+    public var learns = true
+    /// Examples labelled while `learns` was off, in this process (not checkpointed).
+    public internal(set) var examplesLearnedElsewhere: UInt64 = 0
+    /// State of the worker that owns this pipeline in a consumer group (its increments exchange), saved and restored
+    /// with the checkpoint, opaque here.
+    public var groupState: [UInt8] = []
     /// The model, learning online.
     public internal(set) var model: Model
     /// Progressive validation over labelled examples (prediction made at arrival).
@@ -104,6 +113,9 @@ public struct Pipeline: Sendable {
 
     /// What the model learned since the last call (``ModelIncrements``).
     public mutating func takeModelIncrements() -> ModelIncrements { model.takeIncrements() }
+
+    /// Slots the model touched since the last ``takeModelIncrements()``.
+    public var touchedSlotCount: Int { model.touchedSlotCount }
 
     /// Adds another replica's increments to the model.
     public mutating func applyModelIncrements(_ increments: ModelIncrements) { model.applyIncrements(increments) }
@@ -229,7 +241,13 @@ public struct Pipeline: Sendable {
         }
         var before: Float? = nil
         if let biasIndex { before = model.linearWeight(at: biasIndex) }
-        let outcome = model.learn(features, label: label, weight: example.weight, reusing: example.stamp)
+        let outcome: LearnOutcome
+        if learns {
+            outcome = model.learn(features, label: label, weight: example.weight, reusing: example.stamp)
+        } else {
+            outcome = LearnOutcome(probability: example.probability, applied: false)
+            examplesLearnedElsewhere &+= 1
+        }
         metrics.record(probability: example.probability, label: label, weight: example.weight)
         counters.labelled &+= 1
         if label { counters.positives &+= 1 }

@@ -64,7 +64,7 @@ private struct PipelineSpecParser {
 
     func parse(_ root: YAMLCursor) throws(PipelineFileError) -> PipelineSpec {
         let top = try root.fields(["version", "name", "input", "features", "label", "model", "optimizer",
-                                   "factor_optimizer", "outputs", "evaluation"])
+                                   "factor_optimizer", "outputs", "evaluation", "sync"])
         let version = try top.required("version").int(in: 1...1)
         let name = try top.required("name").string()
         let inputTopics = try top["input"].map { (c) throws(PipelineFileError) in try parseInput(c) } ?? ["events"]
@@ -75,9 +75,10 @@ private struct PipelineSpecParser {
         let model = try parseModel(top.required("model"), features: features, optimizer: optimizer, factorOptimizer: factorOptimizer)
         let outputs = try top["outputs"].map { (c) throws(PipelineFileError) in try parseOutputs(c, model: model) } ?? OutputSpec.defaults
         let evaluation = try top["evaluation"].map { (c) throws(PipelineFileError) in try parseEvaluation(c) } ?? EvaluationSpec.defaults
+        let sync = try top["sync"].map { (c) throws(PipelineFileError) in try parseSync(c) } ?? .off
         return PipelineSpec(
             version: version, name: name, inputTopics: inputTopics, features: features, label: label,
-            model: model, outputs: outputs, evaluation: evaluation)
+            model: model, outputs: outputs, evaluation: evaluation, sync: sync)
     }
 
     // MARK: Sections
@@ -297,6 +298,26 @@ private struct PipelineSpecParser {
             o.candidates = max(o.candidates, o.topK)
         }
         return o
+    }
+
+    /// `sync: on | off | {every: 1000, interval: 1s, max_staleness: 30s}` (a mapping turns it on).
+    func parseSync(_ c: YAMLCursor) throws(PipelineFileError) -> SyncSpec {
+        if c.isWord("on") || c.isWord("true") { return .on }
+        if c.isWord("off") || c.isWord("false") { return .off }
+        let f = try c.fields(["every", "interval", "max_staleness"])
+        var s = SyncSpec.on
+        if let v = f["every"] { s.every = try v.int(in: 0...10_000_000) }
+        if let v = f["interval"] { s.intervalMs = try v.durationMs() }
+        if let v = f["max_staleness"] {
+            if v.isWord("off") { s.maxStalenessMs = 0 } else { s.maxStalenessMs = try v.durationMs() }
+        }
+        if s.every == 0 && s.intervalMs == 0 {
+            throw c.error("needs every > 0 or an interval > 0s (or sync: off)")
+        }
+        if s.maxStalenessMs > 0, s.intervalMs > 0, s.maxStalenessMs <= s.intervalMs {
+            throw (f["max_staleness"] ?? c).error("must be longer than the interval (\(s.intervalMs) ms), got \(s.maxStalenessMs) ms")
+        }
+        return s
     }
 
     func parseEvaluation(_ c: YAMLCursor) throws(PipelineFileError) -> EvaluationSpec {

@@ -21,6 +21,25 @@ public struct PipelineSpec: Sendable, Equatable {
     public var outputs: OutputSpec
     /// Progressive-validation options.
     public var evaluation: EvaluationSpec
+    /// How the workers of one consumer group share one model (`sync:`); off when absent.
+    public var sync: SyncSpec = .off
+}
+
+/// The exchange of model increments between the workers of one consumer group (docs/scaling-out.md): each member
+/// publishes what its replica learned after `every` labelled examples or `intervalMs` of wall time, whichever comes
+/// first, and applies every other member's. Not part of the checkpointed state's definition.
+public struct SyncSpec: Sendable, Equatable {
+    public var enabled: Bool
+    /// Labelled examples between two exchanges of one member (0: no count trigger).
+    public var every: Int
+    /// Wall time in ms between two exchanges of one member (0: no time trigger).
+    public var intervalMs: Int64
+    /// A member that has not read the increments topic to its end for this long (ms) stops publishing scores.
+    public var maxStalenessMs: Int64
+
+    public static let off = SyncSpec(enabled: false, every: 1000, intervalMs: 1000, maxStalenessMs: 30_000)
+    /// `sync: on`: every 1,000 examples or 1 s, scores withheld after 30 s without the others' increments.
+    public static let on = SyncSpec(enabled: true, every: 1000, intervalMs: 1000, maxStalenessMs: 30_000)
 }
 
 // MARK: - Features

@@ -145,6 +145,13 @@ struct WorkerLoop {
     let handover: PartitionHandover
     /// Revoked partitions whose state this member gave up (to the changelog) and has not taken back.
     var handedOver: Set<KafkaTopicPartition> = []
+    /// The model exchange with the other members of the group (`sync:`), nil when off.
+    var sync: GroupSync?
+    /// Per partition: the offset below which the group's model already holds the events' learning (announced in
+    /// the increments a member published before it died); those events are labelled without learning.
+    var learnedBelow: [KafkaTopicPartition: Int64] = [:]
+    /// Score refreshes not published because the replica was stale (``GroupSync``).
+    var withheldRefreshes: UInt64 = 0
     var store: CheckpointStore
     var pipeline: Pipeline
     var sink: WorkerSink<KafkaPublisher>
@@ -217,7 +224,9 @@ struct WorkerLoop {
                 KafkaNewTopic(name: o.adjustmentsTopic, partitions: 1),
                 KafkaNewTopic(name: o.deadLetterTopic, partitions: 1),
                 KafkaNewTopic(name: handover.topic, partitions: 1, configs: ["cleanup.policy": "compact"]),
-            ], ignoreExisting: true)
+            ] + (options.spec.sync.enabled
+                ? [KafkaNewTopic(name: GroupSync.topicName(group: options.groupID, pipeline: options.spec.name), partitions: 1)] : []),
+                ignoreExisting: true)
         }
         store = try CheckpointStore(directory: options.checkpointDirectory, keep: options.checkpointsKept)
         let start = try Self.restore(from: store, options: options, logger: logger)
@@ -229,6 +238,15 @@ struct WorkerLoop {
             refreshTypes: options.refreshTypes, refreshIntervalMs: options.refreshIntervalMs,
             maxMessageBytes: options.producerMaxMessageBytes)
         metrics = WorkerMetrics(pipeline: options.spec.name)
+        if options.spec.sync.enabled {
+            pipeline.trackModelIncrements()
+            let member = try GroupSync.memberID(explicit: options.memberID, directory: options.checkpointDirectory)
+            var exchange = try GroupSync(group: options.groupID, member: member, pipeline: pipeline, configuration: config, logger: logger)
+            try exchange.start()
+            // The group's learning since the checkpoint (and this member's own, published before a crash).
+            try exchange.catchUp(pipeline: &pipeline)
+            sync = exchange
+        }
     }
 
     /// Keeps glibc from growing the worker's resident memory in steps over a long run.
@@ -276,6 +294,11 @@ struct WorkerLoop {
                 self.handle(message)
             }
             publishPending()
+            if sync != nil {
+                let now = DispatchTime.now().uptimeNanoseconds
+                if sync!.isTimeDue(now: now) { publishIncrements() }
+                try sync!.poll(pipeline: &pipeline, now: now)
+            }
             if n > 0 {
                 lastMessage = Date()
                 if firstMessageAt == nil { firstMessageAt = pollStartDate; eventsAtStart = pipeline.counters.events - UInt64(n) }
@@ -294,6 +317,7 @@ struct WorkerLoop {
                 lastLagCheck = now
                 lags = partitionLags()
                 watch(lags: lags, now: now)
+                sync?.checkStaleness(now: now)
             }
             if options.progressEverySeconds > 0, Date().timeIntervalSince(lastProgress) >= options.progressEverySeconds {
                 let elapsed = Date().timeIntervalSince(lastProgress)
@@ -394,7 +418,7 @@ struct WorkerLoop {
 
     /// The current message's partition and its next offset, kept out of `positions` while messages of the same
     /// partition follow each other (no topic-name String or hashing per message); see ``syncPositions()``.
-    var hot: (identity: UnsafeRawPointer?, tp: KafkaTopicPartition, next: Int64?, index: Int)? = nil
+    var hot: (identity: UnsafeRawPointer?, tp: KafkaTopicPartition, next: Int64?, index: Int, learnedBelow: Int64)? = nil
 
     /// Writes the hot partition's position back into `positions` (before anything reads them).
     mutating func syncPositions() {
@@ -408,7 +432,9 @@ struct WorkerLoop {
         if hot == nil || hot!.identity != message.topicIdentity || hot!.tp.partition != message.partition {
             syncPositions()
             let tp = KafkaTopicPartition(topic: message.topic, partition: message.partition)
-            hot = (message.topicIdentity, tp, positions[tp], pipeline.partitionIndex(topic: tp.topic, partition: tp.partition))
+            hot = (
+                message.topicIdentity, tp, positions[tp], pipeline.partitionIndex(topic: tp.topic, partition: tp.partition),
+                learnedBelow[tp] ?? .min)
             sink.source.topic = tp.topic
             sink.source.partition = tp.partition
         }
@@ -417,6 +443,7 @@ struct WorkerLoop {
         sink.source.timestampMs = message.timestamp?.milliseconds ?? 0
         sink.key = message.key ?? UnsafeRawBufferPointer(start: nil, count: 0)
         let value = message.value ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        if sync != nil { pipeline.learns = message.offset >= hot!.learnedBelow }
         if let event = pipeline.decode(value, sink: &sink) {
             // The pipeline still holds the previous event: a run of another user ends here.
             if sink.refreshDue(otherThan: event.userID) { publishRefresh() }
@@ -426,6 +453,29 @@ struct WorkerLoop {
         }
         hot!.next = message.offset + 1
         eventsSinceCheckpoint += 1
+        if let s = sync, s.isDue(labelled: pipeline.counters.labelled, touchedSlots: pipeline.touchedSlotCount) {
+            publishIncrements()
+        }
+    }
+
+    /// Publishes the replica's increments to the group with the coverage of the assigned partitions (see
+    /// ``GroupSync``). A failure to enqueue stops the worker like any output's (no checkpoint).
+    mutating func publishIncrements() {
+        guard sync != nil else { return }
+        syncPositions()
+        let coverage = positions.filter { assigned.contains($0.key) }.map {
+            InputPosition(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value)
+        }
+        do {
+            try sync!.publish(pipeline: &pipeline, coverage: coverage, producer: producer)
+            // …and takes the others' that arrived: within a long poll batch too, so that a replica lacks about one
+            // interval of each other member's learning, not a batch's.
+            try sync!.poll(pipeline: &pipeline, now: DispatchTime.now().uptimeNanoseconds)
+        } catch let error as KafkaError {
+            sink.publisher.failure = sink.publisher.failure ?? error
+        } catch {
+            sink.publisher.failure = sink.publisher.failure ?? KafkaError(code: .state, message: "\(error)")
+        }
     }
 
     /// When the current poll batch's first message was handed over (monotonic ns; 0 before it): every message of
@@ -449,6 +499,12 @@ struct WorkerLoop {
 
     /// Publishes the pending score refresh: the top-K candidates for the user of the last applied event.
     mutating func publishRefresh() {
+        if let s = sync, s.stale {
+            // The replica lacks the group's recent learning by an unknown amount: no scores from it.
+            sink.refreshSkipped()
+            withheldRefreshes &+= 1
+            return
+        }
         sink.modelVersion = pipeline.model.version
         pipeline.topItems(k: options.spec.outputs.topK, excluding: sink.refreshExcluded, into: &top)
         sink.publishScores(items: top, catalog: pipeline.catalog)
@@ -524,7 +580,7 @@ struct WorkerLoop {
     /// The exit summary: what this worker applied (cumulative over restarts, from its checkpoints).
     func writeSummary(to path: String) throws {
         let c = pipeline.counters
-        let summary: [String: Any] = [
+        var summary: [String: Any] = [
             "pipeline": options.spec.name,
             "events": c.events, "rejected": c.rejected, "rejected_by_reason": c.rejectedByReason,
             "examples": c.examples, "labelled": c.labelled, "positives": c.positives,
@@ -552,6 +608,13 @@ struct WorkerLoop {
                 "delivered_from_event_timestamp": eventToDeliveredDelay.summary,
             ],
         ]
+        if let s = sync {
+            summary["sync"] = [
+                "member": s.member, "topic": s.topic, "own_sequence": s.state.ownSequence, "read_to_offset": s.state.nextOffset,
+                "applied": s.state.applied, "examples_learned_elsewhere": pipeline.examplesLearnedElsewhere,
+                "withheld_refreshes": withheldRefreshes,
+            ] as [String: Any]
+        }
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(Array(data), to: path)
     }

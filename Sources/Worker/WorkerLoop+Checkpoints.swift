@@ -92,6 +92,9 @@ extension WorkerLoop {
             syncPositions()
             try handover.handOver(Array(assigned), removing: false, pipeline: &pipeline, positions: positions, producer: producer)
         }
+        // The model in a checkpoint is what the group has of this member: its increments go out first (delivered with
+        // the outputs below), and the checkpoint keeps their sequence number and what it applied of the others'.
+        publishIncrements()
         // Outputs of the included events must be delivered before the checkpoint says they are done.
         publishPending()
         var warned = DispatchTime.now().uptimeNanoseconds
@@ -123,6 +126,7 @@ extension WorkerLoop {
         syncPositions()
         let included = positions.map { InputPosition(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
         let flushed = DispatchTime.now().uptimeNanoseconds
+        sync?.save(into: &pipeline)
         let path = try store.write(pipeline, positions: included)
         eventsSinceCheckpoint = 0
         lastCheckpoint = Date()
@@ -184,6 +188,21 @@ extension WorkerLoop {
                 }
             }
             logger.info("partitions assigned", metadata: ["partitions": "\(event.partitions)", "starts": "\(starts)"])
+            if sync != nil {
+                // The group's model may hold the learning of events after a start: a member that died after
+                // publishing it. Those events are labelled here without learning (see GroupSync).
+                try sync!.catchUp(pipeline: &pipeline)
+                for s in starts {
+                    guard let start = s.offset.value else { continue }
+                    let covered = sync!.coverage(of: s.topicPartition)
+                    if covered > start {
+                        learnedBelow[s.topicPartition] = covered
+                        logger.info("\(s.topicPartition): the group's model holds the learning of offsets \(start)..<\(covered); they are labelled without learning")
+                    } else {
+                        learnedBelow[s.topicPartition] = nil
+                    }
+                }
+            }
             var startOffsets: [KafkaTopicPartition: (start: Int64, mine: Int64?)] = [:]
             for s in starts { if let start = s.offset.value { startOffsets[s.topicPartition] = (start, previous[s.topicPartition]) } }
             try handover.takeOver(startOffsets, handedOver: handedOver, pipeline: &pipeline, sink: &sink)

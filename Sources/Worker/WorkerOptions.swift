@@ -10,6 +10,8 @@ public struct WorkerOptions: Sendable {
     public var brokers: String
     /// Consumer group.
     public var groupID: String = "feedloop"
+    /// This worker's id in the group's model exchange (`sync:`); nil: the one kept in the checkpoint directory.
+    public var memberID: String? = nil
     /// Group session timeout (librdkafka default 45 s). Tansu holds a group join for about half of it.
     public var sessionTimeoutSeconds: Double? = nil
     /// Checkpoint directory (one per worker).

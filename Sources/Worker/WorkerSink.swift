@@ -289,6 +289,9 @@ struct WorkerSink<P: OutputPublisher>: PipelineSink {
     }
 
     /// Encodes and publishes the pending score refresh with the ranked items.
+    /// Drops the pending refresh unpublished (the worker withholds scores from a stale replica).
+    mutating func refreshSkipped() { refreshDue = false }
+
     mutating func publishScores(items: [(item: Int, probability: Double)], catalog: ItemCatalog) {
         refreshDue = false
         if refreshIntervalMs > 0 { refreshUser.withUnsafeBytes { refreshLimiter.record(Self.userKey($0), at: refreshTimestamp) } }

@@ -27,6 +27,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Pipeline YAML file.") var pipeline: String
     @Option(name: .long, help: "Bootstrap brokers host:port[,host:port…] (default: $FEEDLOOP_BROKERS).") var brokers: String?
     @Option(name: .long, help: "Consumer group id.") var group = "feedloop"
+    @Option(name: .customLong("member-id"), help: "This worker's id in the group's model exchange (pipelines with sync:); default: one kept in the checkpoint directory.") var memberID: String?
     @Option(name: .customLong("session-timeout"), help: "Group session timeout in seconds (librdkafka default 45).") var sessionTimeout: Double?
     @Option(name: .customLong("checkpoint-dir"), help: "Checkpoint directory (one per worker).") var checkpointDir = ".checkpoints"
     @Option(name: .customLong("checkpoint-events"), help: "Checkpoint after this many events.") var checkpointEvents = 100_000
@@ -65,6 +66,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         var options = WorkerOptions(spec: spec, brokers: brokers)
         options.groupID = group
+        options.memberID = memberID
         options.checkpointDirectory = checkpointDir
         options.sessionTimeoutSeconds = sessionTimeout
         options.checkpointEveryEvents = checkpointEvents

@@ -1,0 +1,323 @@
+import CoreMetrics
+import Dispatch
+import Foundation
+import Kafka
+import Learning
+import Logging
+import Metrics
+import Persistence
+import Pipelines
+
+/// One model across a consumer group (`sync:` in the pipeline): every member holds a replica, publishes what it
+/// learned as increments (``IncrementsRecord``) to the group's increments topic, and adds every other member's
+/// (the merge rule: docs/scaling-out.md).
+///
+/// ## Exactly once
+/// - Each record carries (member, sequence); a member applies another's records in sequence order and drops one
+///   it has applied (``GroupSyncState/applied``). The topic has one partition: every member reads the same order.
+/// - A member publishes its increments before each checkpoint, and the checkpoint keeps its own sequence number, the
+///   topic offset it has read to, and the sequence applied per member (``Pipeline/groupState``): the model in a
+///   checkpoint is exactly "its own records up to `ownSequence` + the others' up to `applied`".
+/// - Each record also carries its *coverage*: the next offset of every input partition the member owned — every
+///   event before it is learned and in this or an earlier record. A member that restarts from an older checkpoint
+///   (a `kill -9`) reads its own newer records back and adds them like the others'; whoever takes a partition over
+///   (the restarted member or another one) then goes over the events between the committed offset and the
+///   coverage with learning off (``Pipeline/learns``): they are labelled and counted once, and learned once — by
+///   the member that published them.
+///
+/// ## Staleness
+/// A member publishes after `sync.every` labelled examples or `sync.interval` of wall time, whichever comes first,
+/// and reads the others' records at every turn of its loop. It checks every second that it has read the topic to
+/// its end; after `sync.max_staleness` without, it withholds score refreshes (its model lacks the others' recent
+/// learning by an unknown amount) and says so, until it reads to the end again.
+struct GroupSync {
+    let topic: String
+    let member: String
+    let spec: SyncSpec
+    let fingerprint: UInt32
+    let stride: Int
+    let slots: Int
+    let logger: Logger
+    let consumer: KafkaConsumer
+    var state = GroupSyncState()
+    /// Labelled examples of the pipeline at the last publish.
+    var examplesAtSync: UInt64 = 0
+    /// Uptime (ns) of the last publish, of the last time the topic was read to its end.
+    var lastSyncAt: UInt64
+    var lastCaughtUpAt: UInt64
+    /// Scores are withheld (the replica is stale beyond the bound).
+    var stale = false
+    /// Per other member: uptime (ns) when its newest record was applied, and that record's Kafka timestamp (ms).
+    var members: [String: (appliedAt: UInt64, timestampMs: Int64)] = [:]
+    /// Members whose records were refused (other pipeline definition), each reported once.
+    var refusedMembers: Set<String> = []
+    var metrics: GroupSyncMetrics
+
+    /// A record must stay below the producer's and the broker's message limits (1 MB by default): a member publishes
+    /// early when its touched slots would make a larger one.
+    static let maxRecordBytes = 768 * 1024
+
+    /// `feedloop.<group>.<pipeline>.increments`.
+    static func topicName(group: String, pipeline: String) -> String { "feedloop.\(group).\(pipeline).increments" }
+
+    /// The member id: `explicit` (`--member-id`), else the one kept in `directory/member-id`, else a new random one
+    /// written there (it must outlive restarts: other members deduplicate by it).
+    static func memberID(explicit: String?, directory: String) throws -> String {
+        if let explicit, !explicit.isEmpty { return explicit }
+        let path = directory + "/member-id"
+        if let bytes = try? AtomicFile.read(from: path) {
+            let id = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !id.isEmpty { return id }
+        }
+        var generator = SystemRandomNumberGenerator()
+        let id = "m-" + String(generator.next() as UInt64, radix: 16)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try AtomicFile.write(Array((id + "\n").utf8), to: path)
+        return id
+    }
+
+    init(
+        group: String, member: String, pipeline: Pipeline, configuration: KafkaConfiguration, logger: Logger
+    ) throws {
+        topic = Self.topicName(group: group, pipeline: pipeline.spec.name)
+        self.member = member
+        spec = pipeline.spec.sync
+        fingerprint = pipeline.specFingerprint
+        (stride, slots) = pipeline.model.incrementLayout
+        self.logger = logger
+        var config = configuration
+        config.groupID = "feedloop-increments-reader"  // assign-only: no group join, nothing committed
+        // The others' increments are wanted at once (a replica lacks what is in flight): no long fetch wait.
+        config.properties = ["fetch.wait.max.ms": "10"].merging(configuration.properties) { _, explicit in explicit }
+        consumer = try KafkaConsumer(configuration: config, logger: logger)
+        let now = DispatchTime.now().uptimeNanoseconds
+        lastSyncAt = now
+        lastCaughtUpAt = now
+        metrics = GroupSyncMetrics(pipeline: pipeline.spec.name)
+        if !pipeline.groupState.isEmpty {
+            do {
+                state = try GroupSyncState.decode(pipeline.groupState)
+            } catch {
+                throw WorkerError.kafka("the checkpoint's group state is unreadable: \(error)")
+            }
+        }
+        examplesAtSync = pipeline.counters.labelled
+    }
+
+    /// Starts reading the topic where the restored state stopped (its beginning for a new member). A new member
+    /// builds its replica from every record; when the broker no longer holds the first ones (retention), it cannot.
+    mutating func start() throws {
+        let tp = KafkaTopicPartition(topic: topic, partition: 0)
+        let marks = try consumer.watermarks(for: tp, timeout: .seconds(10))
+        if marks.low > state.nextOffset {
+            throw WorkerError.kafka(
+                "\(topic) starts at offset \(marks.low) but this member's model includes its records only up to \(state.nextOffset): the records between are deleted (retention), so this replica cannot become the group's model. Start it from a copy of another member's checkpoint directory (without its member-id file), or raise the topic's retention.ms")
+        }
+        try consumer.assign([KafkaTopicPartitionOffset(tp, offset: KafkaOffset(state.nextOffset))])
+        logger.info("sharing the model with the group", metadata: [
+            "member": "\(member)", "topic": "\(topic)", "from_offset": "\(state.nextOffset)",
+            "own_sequence": "\(state.ownSequence)", "members_applied": "\(state.applied.count)",
+        ])
+    }
+
+    // MARK: Publishing
+
+    /// Whether the count trigger (or the record size) asks for a publish: checked per message.
+    @inline(__always)
+    func isDue(labelled: UInt64, touchedSlots: Int) -> Bool {
+        (spec.every > 0 && labelled &- examplesAtSync >= UInt64(spec.every))
+            || touchedSlots * (2 + 4 * stride) >= Self.maxRecordBytes
+    }
+
+    /// Whether the time trigger asks for a publish: checked per loop turn.
+    func isTimeDue(now: UInt64) -> Bool {
+        spec.intervalMs > 0 && now &- lastSyncAt >= UInt64(spec.intervalMs) * 1_000_000
+    }
+
+    /// Publishes what the replica learned since the last publish (nothing when it learned nothing), with the
+    /// coverage of the partitions it owns.
+    mutating func publish(pipeline: inout Pipeline, coverage: [InputPosition], producer: KafkaProducer) throws {
+        examplesAtSync = pipeline.counters.labelled
+        lastSyncAt = DispatchTime.now().uptimeNanoseconds
+        let increments = pipeline.takeModelIncrements()
+        guard !increments.slots.isEmpty || coverage.contains(where: { covered($0) < $0.offset }) else { return }
+        let record = IncrementsRecord(
+            member: member, sequence: state.ownSequence + 1, fingerprint: fingerprint, coverage: coverage, increments: increments)
+        let bytes = record.encode()
+        try producer.send(topic: topic, key: Array(member.utf8), value: bytes)
+        state.ownSequence += 1
+        for p in coverage { cover(p) }
+        metrics.published(bytes: bytes.count)
+    }
+
+    // MARK: Reading
+
+    /// Applies the records that arrived (non-blocking); every second also checks that the topic is read to its end
+    /// (staleness).
+    mutating func poll(pipeline: inout Pipeline, now: UInt64) throws {
+        while true {
+            let messages = try consumer.poll(timeout: .zero, maxMessages: 256)
+            if messages.isEmpty { break }
+            for message in messages { apply(message, pipeline: &pipeline, now: now) }
+        }
+        metrics.members(members, now: now)
+    }
+
+    /// Reads the topic to its end (at an assignment: the coverage of every partition must be known before its
+    /// first event). Fails when the broker does not answer within `timeout`.
+    mutating func catchUp(pipeline: inout Pipeline, timeout: Duration = .seconds(30)) throws {
+        let tp = KafkaTopicPartition(topic: topic, partition: 0)
+        let end = try consumer.watermarks(for: tp, timeout: .seconds(10)).high
+        let deadline = ContinuousClock.now + timeout
+        // Until the end the broker reported, then until a poll brings nothing more (Tansu reports the base offset of
+        // the last batch + 1 as the end; the rest of that batch follows it).
+        var drained = false
+        while state.nextOffset < end || !drained {
+            guard ContinuousClock.now < deadline else {
+                throw WorkerError.kafka("reading \(topic) to its end timed out at offset \(state.nextOffset) of \(end)")
+            }
+            let messages = try consumer.poll(timeout: .milliseconds(state.nextOffset < end ? 200 : 50), maxMessages: 1024)
+            drained = state.nextOffset >= end && messages.isEmpty
+            let now = DispatchTime.now().uptimeNanoseconds
+            for message in messages { apply(message, pipeline: &pipeline, now: now) }
+        }
+        lastCaughtUpAt = DispatchTime.now().uptimeNanoseconds
+    }
+
+    /// Every second: has the topic been read to its end? Withholds scores after `max_staleness` without.
+    mutating func checkStaleness(now: UInt64) {
+        let tp = KafkaTopicPartition(topic: topic, partition: 0)
+        if let marks = try? consumer.watermarks(for: tp, timeout: .milliseconds(200)), state.nextOffset >= marks.high {
+            lastCaughtUpAt = now
+        }
+        let age = Double(now &- lastCaughtUpAt) / 1e9
+        metrics.readAge(age)
+        guard spec.maxStalenessMs > 0 else { return }
+        let isStale = age * 1000 > Double(spec.maxStalenessMs)
+        if isStale != stale {
+            stale = isStale
+            metrics.stale(isStale)
+            if isStale {
+                logger.warning(
+                    "\(topic) not read to its end for \(Int(age)) s (sync.max_staleness \(spec.maxStalenessMs / 1000) s): this replica lacks the group's recent learning, score refreshes are withheld until it catches up")
+            } else {
+                logger.info("\(topic) read to its end again: score refreshes resume")
+            }
+        }
+    }
+
+    mutating func apply(_ message: KafkaMessage, pipeline: inout Pipeline, now: UInt64) {
+        state.nextOffset = max(state.nextOffset, message.offset + 1)
+        guard let value = message.value else { return }
+        let record: IncrementsRecord
+        do {
+            record = try IncrementsRecord.decode(value, stride: stride, slots: slots)
+        } catch {
+            metrics.refused()
+            logger.error("refused record \(message.offset) of \(topic): \(error)")
+            return
+        }
+        guard record.fingerprint == fingerprint else {
+            metrics.refused()
+            if refusedMembers.insert(record.member).inserted {
+                logger.error("member \(record.member) publishes increments of another definition of pipeline '\(pipeline.spec.name)': refused (every member of a group must run the same pipeline file)")
+            }
+            return
+        }
+        if record.member == member {
+            // Own records: those after the checkpoint's model (published before a crash) are added like the others'.
+            guard record.sequence > state.ownSequence else { return }
+            state.ownSequence = record.sequence
+        } else {
+            let last = state.applied[record.member] ?? 0
+            guard record.sequence > last else { return }  // a duplicate (a republish after a restart)
+            if record.sequence != last + 1 {
+                logger.warning("member \(record.member): sequence \(record.sequence) follows \(last) (records missing from \(topic))")
+            }
+            state.applied[record.member] = record.sequence
+            members[record.member] = (now, message.timestamp?.milliseconds ?? 0)
+        }
+        pipeline.applyModelIncrements(record.increments)
+        for p in record.coverage { cover(p) }
+        metrics.applied(bytes: value.count)
+    }
+
+    // MARK: Coverage
+
+    /// The offset below which the group's model holds the events of `p`'s partition (0 when none is announced).
+    func covered(_ p: InputPosition) -> Int64 {
+        state.coverage.first { $0.topic == p.topic && $0.partition == p.partition }?.offset ?? 0
+    }
+
+    func coverage(of tp: KafkaTopicPartition) -> Int64 {
+        covered(InputPosition(topic: tp.topic, partition: tp.partition, offset: 0))
+    }
+
+    mutating func cover(_ p: InputPosition) {
+        if let i = state.coverage.firstIndex(where: { $0.topic == p.topic && $0.partition == p.partition }) {
+            state.coverage[i].offset = max(state.coverage[i].offset, p.offset)
+        } else {
+            state.coverage.append(p)
+        }
+    }
+
+    /// The state a checkpoint keeps (``Pipeline/groupState``).
+    func save(into pipeline: inout Pipeline) { pipeline.groupState = state.encode() }
+}
+
+/// The exchange's metrics: members seen, the age of each member's newest increment applied, bytes and records.
+struct GroupSyncMetrics {
+    let dimensions: [(String, String)]
+    let membersSeen: Gauge
+    let publishedBytes: Counter
+    let publishedRecords: Counter
+    let appliedBytes: Counter
+    let appliedRecords: Counter
+    let refusedRecords: Counter
+    let readAgeGauge: Gauge
+    let staleGauge: Gauge
+    var lagGauges: [String: Gauge] = [:]
+
+    init(pipeline: String) {
+        let d = [("pipeline", pipeline)]
+        dimensions = d
+        membersSeen = Gauge(label: "feedloop_sync_members", dimensions: d)
+        publishedBytes = Counter(label: "feedloop_sync_published_bytes_total", dimensions: d)
+        publishedRecords = Counter(label: "feedloop_sync_published_records_total", dimensions: d)
+        appliedBytes = Counter(label: "feedloop_sync_applied_bytes_total", dimensions: d)
+        appliedRecords = Counter(label: "feedloop_sync_applied_records_total", dimensions: d)
+        refusedRecords = Counter(label: "feedloop_sync_refused_records_total", dimensions: d)
+        readAgeGauge = Gauge(label: "feedloop_sync_read_age_seconds", dimensions: d)
+        staleGauge = Gauge(label: "feedloop_sync_stale", dimensions: d)
+        staleGauge.record(0)
+        membersSeen.record(1)
+    }
+
+    func published(bytes: Int) {
+        publishedBytes.increment(by: bytes)
+        publishedRecords.increment()
+    }
+
+    func applied(bytes: Int) {
+        appliedBytes.increment(by: bytes)
+        appliedRecords.increment()
+    }
+
+    func refused() { refusedRecords.increment() }
+    func readAge(_ seconds: Double) { readAgeGauge.record(seconds) }
+    func stale(_ value: Bool) { staleGauge.record(value ? 1 : 0) }
+
+    /// Members seen (this one included) and, per other member, the age of its newest record applied.
+    mutating func members(_ seen: [String: (appliedAt: UInt64, timestampMs: Int64)], now: UInt64) {
+        membersSeen.record(seen.count + 1)
+        let nowMs = WorkerLoop.realtimeMilliseconds()
+        for (member, last) in seen {
+            let gauge = lagGauges[member] ?? {
+                let g = Gauge(label: "feedloop_sync_lag_seconds", dimensions: dimensions + [("member", member)])
+                lagGauges[member] = g
+                return g
+            }()
+            gauge.record(Double(max(0, nowMs - last.timestampMs)) / 1000)
+        }
+    }
+}

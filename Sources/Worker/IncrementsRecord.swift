@@ -1,0 +1,157 @@
+import Learning
+import Persistence
+import Pipelines
+
+/// One record of a group's increments topic: what one member's replica learned since its previous record.
+///
+/// Layout (little-endian, in a checksummed `FLIN` frame, version 1): member id, sequence number (1, 2, … per
+/// member), the pipeline's state fingerprint (increments of another definition are refused), the coverage — the
+/// next offset of every input partition the member owned, all of whose events' learning the member's records up to
+/// this one hold — the model layout (floats per slot, slot count), the update count, the touched slots (ascending,
+/// delta-coded as LEB128 varints) and `stride` floats per slot.
+struct IncrementsRecord: Equatable {
+    var member: String
+    var sequence: UInt64
+    var fingerprint: UInt32
+    var coverage: [InputPosition]
+    var increments: ModelIncrements
+
+    static let magic = "FLIN"
+    static let version: UInt32 = 1
+
+    func encode() -> [UInt8] {
+        var w = BinaryWriter(capacity: 64 + increments.slots.count * (2 + 4 * increments.stride))
+        let frame = w.beginFrame(magic: Self.magic, version: Self.version)
+        w.write(string: member)
+        w.write(sequence)
+        w.write(fingerprint)
+        w.write(UInt64(coverage.count))
+        for p in coverage.sorted() {
+            w.write(string: p.topic)
+            w.write(UInt32(bitPattern: p.partition))
+            w.write(p.offset)
+        }
+        w.write(UInt64(increments.stride))
+        w.write(increments.updates)
+        w.write(UInt64(increments.slots.count))
+        var previous: UInt32 = 0
+        for slot in increments.slots {
+            var gap = slot &- previous
+            previous = slot
+            while gap >= 0x80 {
+                w.write(UInt8(gap & 0x7f | 0x80))
+                gap >>= 7
+            }
+            w.write(UInt8(gap))
+        }
+        for f in increments.deltas { w.write(f) }
+        w.endFrame(frame)
+        return w.bytes
+    }
+
+    /// Decodes a record and checks it against this model: `stride` floats per slot, slots below `slots` + 1 (the
+    /// bias slot), ascending.
+    static func decode(_ bytes: [UInt8], stride: Int, slots: Int) throws(SnapshotError) -> IncrementsRecord {
+        var r = BinaryReader(bytes)
+        let frame = try r.openFrame(magic: magic, versions: 1...version)
+        let member = try r.readString()
+        let sequence = try r.readUInt64()
+        let fingerprint = try r.readUInt32()
+        let n = try r.readUInt64()
+        guard n <= 1 << 16 else { throw .invalid("\(n) coverage entries") }
+        var coverage: [InputPosition] = []
+        for _ in 0..<n {
+            coverage.append(InputPosition(topic: try r.readString(), partition: Int32(bitPattern: try r.readUInt32()), offset: try r.readInt64()))
+        }
+        let recordStride = try r.readUInt64()
+        guard recordStride == UInt64(stride) else { throw .invalid("increments of \(recordStride) floats per slot, the model has \(stride)") }
+        let updates = try r.readUInt64()
+        let count = try r.readUInt64()
+        guard count <= UInt64(slots + 1), count <= UInt64(r.remaining) else { throw .invalid("\(count) slots") }
+        var indices: [UInt32] = []
+        indices.reserveCapacity(Int(count))
+        var slot: UInt64 = 0
+        for i in 0..<Int(count) {
+            var gap: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                let b = try r.readUInt8()
+                gap |= UInt64(b & 0x7f) << shift
+                if b & 0x80 == 0 { break }
+                shift += 7
+                guard shift < 35 else { throw .invalid("slot gap too long") }
+            }
+            guard i == 0 || gap > 0 else { throw .invalid("slots not ascending") }
+            slot += gap
+            guard slot <= UInt64(slots) else { throw .invalid("slot \(slot) outside the model (\(slots) slots)") }
+            indices.append(UInt32(slot))
+        }
+        let floats = Int(count) * stride
+        guard r.remaining >= floats * 4 else { throw .invalid("truncated increments") }
+        var deltas: [Float] = []
+        deltas.reserveCapacity(floats)
+        for _ in 0..<floats {
+            let f = try r.readFloat()
+            guard f.isFinite else { throw .invalid("a non-finite increment") }
+            deltas.append(f)
+        }
+        try r.closeFrame(frame)
+        return IncrementsRecord(
+            member: member, sequence: sequence, fingerprint: fingerprint, coverage: coverage,
+            increments: ModelIncrements(stride: stride, slots: indices, deltas: deltas, updates: updates))
+    }
+}
+
+/// What a member of a group keeps of the exchange with its checkpoint (``Pipeline/groupState``), so that a restart
+/// neither applies an increment twice nor publishes one twice.
+struct GroupSyncState: Equatable {
+    /// The sequence number of this member's newest record included in the checkpoint's model.
+    var ownSequence: UInt64 = 0
+    /// The next offset to read of the increments topic: every record before it is in the model (or was refused).
+    var nextOffset: Int64 = 0
+    /// Per other member, the sequence number of its newest record applied.
+    var applied: [String: UInt64] = [:]
+    /// Per input partition, the greatest coverage any member's record announced: events before it are learned.
+    var coverage: [InputPosition] = []
+
+    static let magic = "FLGS"
+    static let version: UInt32 = 1
+
+    func encode() -> [UInt8] {
+        var w = BinaryWriter(capacity: 256)
+        let frame = w.beginFrame(magic: Self.magic, version: Self.version)
+        w.write(ownSequence)
+        w.write(nextOffset)
+        w.write(UInt64(applied.count))
+        for (member, sequence) in applied.sorted(by: { $0.key < $1.key }) {
+            w.write(string: member)
+            w.write(sequence)
+        }
+        w.write(UInt64(coverage.count))
+        for p in coverage.sorted() {
+            w.write(string: p.topic)
+            w.write(UInt32(bitPattern: p.partition))
+            w.write(p.offset)
+        }
+        w.endFrame(frame)
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(SnapshotError) -> GroupSyncState {
+        var r = BinaryReader(bytes)
+        let frame = try r.openFrame(magic: magic, versions: 1...version)
+        var s = GroupSyncState()
+        s.ownSequence = try r.readUInt64()
+        s.nextOffset = try r.readInt64()
+        let members = try r.readUInt64()
+        guard members <= 1 << 20 else { throw .invalid("\(members) members") }
+        for _ in 0..<members { s.applied[try r.readString()] = try r.readUInt64() }
+        let n = try r.readUInt64()
+        guard n <= 1 << 20 else { throw .invalid("\(n) coverage entries") }
+        for _ in 0..<n {
+            s.coverage.append(InputPosition(topic: try r.readString(), partition: Int32(bitPattern: try r.readUInt32()), offset: try r.readInt64()))
+        }
+        try r.closeFrame(frame)
+        return s
+    }
+}
