@@ -143,8 +143,6 @@ struct WorkerLoop {
     let producer: KafkaProducer
     /// Pending clicks that follow their partition across the group (see ``PartitionHandover``).
     let handover: PartitionHandover
-    /// Revoked partitions whose state this member gave up (to the changelog) and has not taken back.
-    var handedOver: Set<KafkaTopicPartition> = []
     /// The model exchange with the other members of the group (`sync:`), nil when off.
     var sync: GroupSync?
     /// Per partition: the offset below which the group's model already holds the events' learning (announced in
