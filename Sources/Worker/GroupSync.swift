@@ -52,6 +52,8 @@ struct GroupSync {
     /// Members whose records were refused (other pipeline definition), each reported once.
     var refusedMembers: Set<String> = []
     var metrics: GroupSyncMetrics
+    /// Records and bytes published and applied by this process (the summary's; the metrics count the same).
+    var totals = (published: 0, publishedBytes: 0, applied: 0, appliedBytes: 0)
 
     /// A record must stay below the producer's and the broker's message limits (1 MB by default): a member publishes
     /// early when its touched slots would make a larger one.
@@ -140,14 +142,18 @@ struct GroupSync {
         examplesAtSync = pipeline.counters.labelled
         lastSyncAt = DispatchTime.now().uptimeNanoseconds
         let increments = pipeline.takeModelIncrements()
-        guard !increments.slots.isEmpty || coverage.contains(where: { covered($0) < $0.offset }) else { return }
+        let positives = pipeline.takeSharedPositives()
+        guard !increments.slots.isEmpty || !positives.isEmpty || coverage.contains(where: { covered($0) < $0.offset }) else { return }
         let record = IncrementsRecord(
-            member: member, sequence: state.ownSequence + 1, fingerprint: fingerprint, coverage: coverage, increments: increments)
+            member: member, sequence: state.ownSequence + 1, fingerprint: fingerprint, coverage: coverage, increments: increments,
+            positives: positives)
         let bytes = record.encode()
         try producer.send(topic: topic, key: Array(member.utf8), value: bytes)
         state.ownSequence += 1
         for p in coverage { cover(p) }
         metrics.published(bytes: bytes.count)
+        totals.published += 1
+        totals.publishedBytes += bytes.count
     }
 
     // MARK: Reading
@@ -238,8 +244,11 @@ struct GroupSync {
             members[record.member] = (now, message.timestamp?.milliseconds ?? 0)
         }
         pipeline.applyModelIncrements(record.increments)
+        for p in record.positives { pipeline.recordSharedPositive(itemID: p.id, at: p.timestamp) }
         for p in record.coverage { cover(p) }
         metrics.applied(bytes: value.count)
+        totals.applied += 1
+        totals.appliedBytes += value.count
     }
 
     // MARK: Coverage

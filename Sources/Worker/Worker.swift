@@ -606,11 +606,21 @@ struct WorkerLoop {
                 "delivered_from_event_timestamp": eventToDeliveredDelay.summary,
             ],
         ]
+        // The AUC histogram's non-empty bins: the summaries of a group's members add up to the AUC of their examples
+        // together (bench/group).
+        let histogram = pipeline.metrics.aucHistogram
+        summary["auc_histogram"] = [
+            "bins": histogram.bins, "non_empty": histogram.nonEmpty.map { [$0.bin, $0.positive, $0.negative] as [Any] },
+        ] as [String: Any]
         if let s = sync {
             summary["sync"] = [
                 "member": s.member, "topic": s.topic, "own_sequence": s.state.ownSequence, "read_to_offset": s.state.nextOffset,
                 "applied": s.state.applied, "examples_learned_elsewhere": pipeline.examplesLearnedElsewhere,
                 "withheld_refreshes": withheldRefreshes,
+                "run": [
+                    "published_records": s.totals.published, "published_bytes": s.totals.publishedBytes,
+                    "applied_records": s.totals.applied, "applied_bytes": s.totals.appliedBytes,
+                ],
             ] as [String: Any]
         }
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])

@@ -1,5 +1,6 @@
 import Foundation
 import Learning
+import Pipelines
 import Testing
 
 /// One model across a consumer group (`sync:`): each member learns on its partitions, publishes its increments and
@@ -14,7 +15,7 @@ extension WorkerIntegrationTests {
     /// in every replica (a replica's version counts the updates it holds: its own and those of the increments it
     /// applied), every member's records applied by every other, and the replicas equal but for float rounding.
     static func expectOneModel(
-        _ scenario: WorkerScenario, runs: [String], lines: [[UInt8]], partitions: [Int32]
+        _ scenario: WorkerScenario, runs: [String], checkpoints: [String], lines: [[UInt8]], partitions: [Int32]
     ) throws -> [WorkerSummary] {
         let summaries = try runs.map { try scenario.summary($0) }
         let replay = try ReferenceRun.run(pipelinePath: scenario.pipelinePath, lines: lines, partitions: partitions)
@@ -30,6 +31,15 @@ extension WorkerIntegrationTests {
                 let o = try #require(other.sync)
                 #expect(sync.applied[o.member] == o.ownSequence, "\(sync.member) applied \(sync.applied[o.member] ?? 0) of \(o.member)'s \(o.ownSequence) records")
             }
+        }
+        // Every member's candidate pool counts every purchase once: the pools rank the same items as one pipeline's.
+        let spec = try ReferenceRun.workerSpec(pipelinePath: scenario.pipelinePath)
+        let expected = Self.purchaseCounts(replay.catalog)
+        for dir in checkpoints {
+            let restored = try #require(try CheckpointStore(directory: scenario.path(dir)).restoreNewest(spec: spec))
+            let counts = Self.purchaseCounts(restored.pipeline.catalog)
+            let wrong = expected.filter { counts[$0.key] != $0.value }.count + counts.filter { expected[$0.key] == nil }.count
+            #expect(wrong == 0, "\(dir): \(wrong) of \(expected.count) items counted differently from one pipeline's pool")
         }
         let models = try runs.map { try Model(snapshotBytes: scenario.snapshot($0)) }
         for (i, m) in models.enumerated().dropFirst() {
@@ -51,7 +61,8 @@ extension WorkerIntegrationTests {
             let termination = try await m.waitForExit(timeout: .seconds(180))
             try #require(termination == .exited(0), "\(termination)\n\(m.logTail())")
         }
-        let summaries = try Self.expectOneModel(scenario, runs: runs, lines: lines, partitions: reports.map(\.partition))
+        let summaries = try Self.expectOneModel(
+            scenario, runs: runs, checkpoints: runs.map { "checkpoints-\($0)" }, lines: lines, partitions: reports.map(\.partition))
         #expect(summaries.allSatisfy { $0.events > 0 }, "every member should have had work")
     }
 
@@ -96,8 +107,19 @@ extension WorkerIntegrationTests {
             let termination = try await m.waitForExit(timeout: .seconds(240))
             try #require(termination == .exited(0), "\(termination)\n\(m.logTail())")
         }
-        let summaries = try Self.expectOneModel(scenario, runs: ["a2", "b2", "c"], lines: lines, partitions: reports.map(\.partition))
+        let summaries = try Self.expectOneModel(
+            scenario, runs: ["a2", "b2", "c"], checkpoints: ["checkpoints-a", "checkpoints-b", "checkpoints-c"], lines: lines,
+            partitions: reports.map(\.partition))
         #expect(summaries.reduce(0) { $0 + ($1.sync?.examplesLearnedElsewhere ?? 0) } > 0, "no event was gone over without learning")
+    }
+}
+
+extension WorkerIntegrationTests {
+    /// Item id → positive feedback counted, over a catalog's items with any.
+    static func purchaseCounts(_ catalog: ItemCatalog) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for item in 0..<catalog.count where catalog.positiveCount(of: item) > 0 { counts[catalog.id(of: item)] = catalog.positiveCount(of: item) }
+        return counts
     }
 }
 
