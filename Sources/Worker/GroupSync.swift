@@ -42,11 +42,10 @@ struct GroupSync {
     var state = GroupSyncState()
     /// Labelled examples of the pipeline at the last publish.
     var examplesAtSync: UInt64 = 0
-    /// Uptime (ns) of the last publish, of the last time the topic was read to its end.
+    /// Uptime (ns) of the last publish.
     var lastSyncAt: UInt64
-    var lastCaughtUpAt: UInt64
-    /// Scores are withheld (the replica is stale beyond the bound).
-    var stale = false
+    /// When the topic was last read to its end, and whether that is longer ago than `sync.max_staleness`.
+    var bound: StalenessBound
     /// Per other member: uptime (ns) when its newest record was applied, and that record's Kafka timestamp (ms).
     var members: [String: (appliedAt: UInt64, timestampMs: Int64)] = [:]
     /// Members whose records were refused (other pipeline definition), each reported once.
@@ -94,7 +93,7 @@ struct GroupSync {
         consumer = try KafkaConsumer(configuration: config, logger: logger)
         let now = DispatchTime.now().uptimeNanoseconds
         lastSyncAt = now
-        lastCaughtUpAt = now
+        bound = StalenessBound(maxStalenessMs: pipeline.spec.sync.maxStalenessMs, now: now)
         metrics = GroupSyncMetrics(pipeline: pipeline.spec.name)
         if !pipeline.groupState.isEmpty {
             do {
@@ -187,30 +186,30 @@ struct GroupSync {
             let now = DispatchTime.now().uptimeNanoseconds
             for message in messages { apply(message, pipeline: &pipeline, now: now) }
         }
-        lastCaughtUpAt = DispatchTime.now().uptimeNanoseconds
+        _ = bound.observe(caughtUp: true, now: DispatchTime.now().uptimeNanoseconds)
     }
 
     /// Every second: has the topic been read to its end? Withholds scores after `max_staleness` without.
     mutating func checkStaleness(now: UInt64) {
         let tp = KafkaTopicPartition(topic: topic, partition: 0)
-        if let marks = try? consumer.watermarks(for: tp, timeout: .milliseconds(200)), state.nextOffset >= marks.high {
-            lastCaughtUpAt = now
-        }
-        let age = Double(now &- lastCaughtUpAt) / 1e9
-        metrics.readAge(age)
-        guard spec.maxStalenessMs > 0 else { return }
-        let isStale = age * 1000 > Double(spec.maxStalenessMs)
-        if isStale != stale {
-            stale = isStale
-            metrics.stale(isStale)
-            if isStale {
-                logger.warning(
-                    "\(topic) not read to its end for \(Int(age)) s (sync.max_staleness \(spec.maxStalenessMs / 1000) s): this replica lacks the group's recent learning, score refreshes are withheld until it catches up")
-            } else {
-                logger.info("\(topic) read to its end again: score refreshes resume")
-            }
+        let caughtUp = (try? consumer.watermarks(for: tp, timeout: .milliseconds(200))).map { state.nextOffset >= $0.high } ?? false
+        let transition = bound.observe(caughtUp: caughtUp, now: now)
+        metrics.readAge(bound.age(now: now))
+        switch transition {
+        case .stale(let seconds):
+            metrics.stale(true)
+            logger.warning(
+                "\(topic) not read to its end for \(Int(seconds)) s (sync.max_staleness \(spec.maxStalenessMs / 1000) s): this replica lacks the group's recent learning, score refreshes are withheld until it catches up")
+        case .fresh:
+            metrics.stale(false)
+            logger.info("\(topic) read to its end again: score refreshes resume")
+        case nil:
+            break
         }
     }
+
+    /// Score refreshes are withheld (the replica is stale beyond the bound).
+    var stale: Bool { bound.isStale }
 
     mutating func apply(_ message: KafkaMessage, pipeline: inout Pipeline, now: UInt64) {
         state.nextOffset = max(state.nextOffset, message.offset + 1)
