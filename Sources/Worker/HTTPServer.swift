@@ -43,27 +43,34 @@ public struct HTTPServer: Service {
     private let application: Application<RouterResponder<BasicRequestContext>>
 
     /// - Parameters:
-    ///   - registry: Rendered by `GET /metrics`.
+    ///   - registry: Rendered by `GET /metrics` (nil: no `/metrics` route).
     ///   - heartbeat: Read by `GET /healthz` (nil: always `ok`).
     ///   - logger: For the listening line; the server's own messages below notice are left out.
     ///   - onListening: Called with the bound port once the server accepts connections.
+    ///   - announce: The log line once it listens, from host and port (default: `metrics on http://HOST:PORT/metrics`).
+    ///   - jsonErrors: Every error is answered as JSON (``JSONErrorMiddleware``): for an API's server.
     ///   - routes: Adds further routes (`/metrics` and `/healthz` are taken).
     public init(
         configuration: Configuration,
-        registry: PrometheusCollectorRegistry,
+        registry: PrometheusCollectorRegistry?,
         heartbeat: LoopHeartbeat?,
         logger: Logger,
         onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
+        announce: @escaping @Sendable (_ host: String, _ port: Int) -> String = { "metrics on http://\($0):\($1)/metrics" },
+        jsonErrors: Bool = false,
         routes: (Routes) -> Void = { _ in }
     ) {
         let router = Routes()
         // Before any route: these apply to every request, matched or not.
+        if jsonErrors { router.add(middleware: JSONErrorMiddleware()) }
         router.add(middleware: BodyLimitMiddleware(maxBytes: configuration.maxBodyBytes))
         router.add(middleware: ExactPathMiddleware())
-        router.get("/metrics") { _, _ in
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        if let registry {
+            router.get("/metrics") { _, _ in
+                var headers = HTTPFields()
+                headers[.contentType] = "text/plain; version=0.0.4"
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            }
         }
         router.get("/healthz") { _, _ in
             if let reason = heartbeat?.stall() {
@@ -84,7 +91,7 @@ public struct HTTPServer: Service {
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
-                logger.info("metrics on http://\(host):\(port)/metrics")
+                logger.info("\(announce(host, port))")
                 await onListening(port)
             },
             logger: serverLogger
