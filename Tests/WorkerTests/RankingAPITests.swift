@@ -1,5 +1,6 @@
 import Foundation
 import Kafka
+import Learning
 import Testing
 
 /// The ranking API of a real worker against the real broker: answers from the live model with the pipeline's
@@ -141,7 +142,7 @@ import Testing
         let producing = Task { try await offThePool { try scenario.produce(Array(lines.suffix(50_000))) } }
         let client = RankingAPIClient(port: port)
         let outcome = try await offThePool { () -> (statuses: [Int: Int], bad: [String]) in
-            var rng = SeededRandom(seed: 20261206)
+            var rng = SplitMix64(seed: 20261206)
             var statuses: [Int: Int] = [:], bad: [String] = []
             for n in 0..<10_000 {
                 let body = FuzzBodies.next(&rng, n)
@@ -168,19 +169,6 @@ import Testing
     }
 }
 
-/// A seeded generator (SplitMix64) for reproducible fuzzing.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
-
 /// Request bodies for the fuzz test: valid ones, mutations of valid ones (flipped, inserted, deleted bytes,
 /// truncations), random bytes, random JSON of the wrong shape, deep nesting, odd numbers and escapes.
 enum FuzzBodies {
@@ -193,7 +181,7 @@ enum FuzzBodies {
     static let fragments = ["{", "}", "[", "]", ",", ":", "\"", "\\", "\\u", "\\ud800", "null", "true", "-", "0", "1e999", "-0.0e-5",
                             "\u{0}", "\u{7f}", "\u{ff}", "\"k\":", "\"user_id\":", "\"candidates\":[", "\"context\":{", "é", "😀"]
 
-    static func next(_ rng: inout SeededRandom, _ n: Int) -> [UInt8] {
+    static func next(_ rng: inout SplitMix64, _ n: Int) -> [UInt8] {
         var body = Array(seeds[Int.random(in: 0..<seeds.count, using: &rng)].utf8)
         switch n % 8 {
         case 0:

@@ -41,12 +41,6 @@ final class RankingAPIClient: @unchecked Sendable {
 extension ChildProcess {
     /// The port of the worker's ranking API, from its start-up log line.
     func servePort() async throws -> Int {
-        var port = 0
-        try await waitForLog("the ranking API address", timeout: .seconds(60)) { log in
-            guard let range = log.range(of: "ranking API on http://127.0.0.1:") else { return false }
-            port = Int(log[range.upperBound...].prefix { $0.isNumber }) ?? 0
-            return port > 0
-        }
-        return port
+        try await announcedPort(after: "ranking API on http://127.0.0.1:", what: "the ranking API address")
     }
 }
