@@ -96,7 +96,10 @@ public struct Ranker: Sendable {
     var knownCandidates: [Int] = []
     var weights: [Double] = []
     var picks: [(index: Int, propensity: Double)] = []
-    var rng = SystemRandomNumberGenerator()
+    /// Seeded once from the system's generator (a system draw per choice is a system call).
+    var rng: SplitMix64
+    /// Catalog indices of the known candidates, sorted (repeat detection).
+    var sortedKnown: [Int32] = []
 
     public init(spec: PipelineSpec) {
         var scratch = spec
@@ -110,6 +113,8 @@ public struct Ranker: Sendable {
             return nil
         })
         scorer.decoder = EventDecoder(contextKeys: scorer.featurizer.contextKeys, maxBytes: 1 << 22)
+        var system = SystemRandomNumberGenerator()
+        rng = SplitMix64(seed: system.next())
     }
 
     /// Ranks `query` on `view` with `policy`: `result` gets the first `query.k` positions (fewer when there are
@@ -145,6 +150,7 @@ public struct Ranker: Sendable {
                     unknown.append(c)
                 }
             }
+            try refuseRepeats(query, unknown: unknown)
             var scored: [(candidate: Int, item: Int, margin: Double)] = []
             swap(&scored, &margins)
             var n = 0
@@ -182,6 +188,28 @@ public struct Ranker: Sendable {
         for pick in picks {
             let m = margins[pick.index]
             result.append(RankedPosition(candidate: m.candidate, item: m.item, score: sigmoid(m.margin), propensity: pick.propensity))
+        }
+    }
+
+    /// Throws when a candidate is named twice: two known ones are the same catalog entry, two unknown ones have the
+    /// same id.
+    mutating func refuseRepeats(_ query: RankQuery, unknown: [Int]) throws(RankError) {
+        sortedKnown.removeAll(keepingCapacity: true)
+        sortedKnown.append(contentsOf: known)
+        sortedKnown.sort()
+        var repeated: Int32? = nil
+        for i in sortedKnown.indices.dropFirst() where sortedKnown[i] == sortedKnown[i - 1] {
+            repeated = sortedKnown[i]
+            break
+        }
+        if let repeated, let c = known.lastIndex(of: repeated) {
+            throw RankError(reason: "candidates[\(knownCandidates[c])]: '\(scorer.catalog.id(of: Int(repeated)))' appears twice")
+        }
+        for (n, a) in unknown.enumerated() {
+            let ra = query.candidateIDRanges[a]
+            for b in unknown[(n + 1)...] where query.candidateIDs[query.candidateIDRanges[b]] == query.candidateIDs[ra] {
+                throw RankError(reason: "candidates[\(b)]: '\(String(decoding: query.candidateIDs[ra], as: UTF8.self))' appears twice")
+            }
         }
     }
 

@@ -5,8 +5,8 @@ import Pipelines
 ///
 /// Invariant: any byte sequence gets either a query or a ``RankRequestError`` naming what is wrong and where; never a
 /// crash, never unbounded work (one pass, nesting at most ``maxDepth``). Rejected: invalid UTF-8, malformed JSON,
-/// unknown or repeated fields, a repeated context key, a non-string candidate, a repeated candidate, an empty or
-/// oversized candidate list, a `k` that is not an integer in 1…1000, anything after the object. The query keeps
+/// unknown or repeated fields, a repeated context key, a non-string candidate, an empty or oversized candidate list
+/// (a repeated candidate is the ranker's to refuse: it finds repeats among catalog indices, cheaper than here), a `k` that is not an integer in 1…1000, anything after the object. The query keeps
 /// byte ranges of the body's own JSON tokens (user id, context members, candidates), so they reach the model and the
 /// decision log as sent, with candidate ids also unescaped (for the catalog lookup).
 struct RankRequestParser {
@@ -113,7 +113,6 @@ struct RankRequestParser {
         i += 1
         var tokens: [Range<Int>] = []
         var id: [UInt8] = []
-        var ids: Set<[UInt8]> = []
         skipSpace()
         if peek == UInt8(ascii: "]") {
             i += 1
@@ -126,9 +125,6 @@ struct RankRequestParser {
                 }
                 let token = try string(unescapedInto: &id)
                 guard !id.isEmpty else { throw RankRequestError("candidates[\(tokens.count)]: empty item id") }
-                guard ids.insert(id).inserted else {
-                    throw RankRequestError("candidates[\(tokens.count)]: '\(String(decoding: id, as: UTF8.self))' appears twice")
-                }
                 let start = query.candidateIDs.count
                 query.candidateIDs.append(contentsOf: id)
                 query.candidateIDRanges.append(start..<query.candidateIDs.count)

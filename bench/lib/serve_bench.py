@@ -57,17 +57,25 @@ def metric(text: bytes, name: str) -> Optional[float]:
 
 
 def broker_pid() -> Optional[int]:
-    env = os.path.join(ROOT, "runtime", "broker.env")
-    candidates = [env, os.path.join(os.environ.get("FEEDLOOP_BROKER_ROOT", ROOT), "runtime", "broker.env")]
-    for path in candidates:
+    """The local broker's pid: the Tansu process listening on FEEDLOOP_BROKERS' port (for its CPU time)."""
+    port = os.environ.get("FEEDLOOP_BROKERS", "").rsplit(":", 1)[-1]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            with open(path, encoding="ascii") as f:
-                for line in f:
-                    if line.startswith("BROKER_PID="):
-                        return int(line.split("=", 1)[1].strip().strip('"'))
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
+        if "tansu" in cmd and "broker" in cmd and f":{port}" in cmd:
+            return int(entry)
     return None
+
+
+def cpu_of_children() -> float:
+    """User + system CPU seconds of this process's waited-for children (wrk)."""
+    usage = os.times()
+    return usage.children_user + usage.children_system
 
 
 def write_wrk_script(directory: str, item_ids: List[str], candidates: int, bodies: int = 64) -> str:
@@ -152,7 +160,7 @@ def main() -> None:
     ap.add_argument("--data", required=True, help="events JSON lines (the x10 stream)")
     ap.add_argument("--pipeline", default=os.path.join(ROOT, "pipelines", "movielens-ftrl.yaml"))
     ap.add_argument("--copies", type=int, default=2)
-    ap.add_argument("--window", type=float, default=6.0)
+    ap.add_argument("--window", type=int, default=6)
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--candidates", type=int, default=100)
@@ -168,11 +176,9 @@ def main() -> None:
         yaml = f.read()
     yaml = yaml.replace("topics: [events]", f"topics: [{topic}]")
     yaml += (f"\nserving:\n  exploration: {{type: epsilon_greedy, epsilon: 0.05}}\n  rankings_topic: {prefix}-rankings\n")
-    if "outputs:" in yaml:
-        yaml = yaml.replace("outputs:\n", f"outputs:\n  scores_topic: {prefix}-scores\n  adjustments_topic: {prefix}-adjustments\n"
-                                          f"  dlq_topic: {prefix}-dlq\n", 1)
-    else:
-        yaml += f"outputs:\n  scores_topic: {prefix}-scores\n  adjustments_topic: {prefix}-adjustments\n  dlq_topic: {prefix}-dlq\n"
+    yaml = re.sub(r"\n  (scores_topic|adjustments_topic|dlq_topic): .*", "", yaml)
+    topics = f"  scores_topic: {prefix}-scores\n  adjustments_topic: {prefix}-adjustments\n  dlq_topic: {prefix}-dlq\n"
+    yaml = yaml.replace("outputs:\n", "outputs:\n" + topics, 1) if "\noutputs:\n" in yaml else yaml + "outputs:\n" + topics
     pipeline = os.path.join(work, "pipeline.yaml")
     with open(pipeline, "w", encoding="utf-8") as f:
         f.write(yaml)
@@ -232,14 +238,15 @@ def main() -> None:
             wrk: Dict[str, float] = {}
             wrk_cpu = None
             if load:
-                cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{args.window}s", "--latency",
+                cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{round(args.window)}s", "--latency",
                        "-s", script, url]
-                t = time.time()
-                r = subprocess.run(["/usr/bin/time", "-f", "%U %S"] + cmd, capture_output=True, text=True)
+                t, children = time.time(), cpu_of_children()
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise SystemExit(f"wrk failed: {r.stderr}")
                 wrk = parse_wrk(r.stdout)
                 wrk["output"] = r.stdout  # type: ignore[assignment]
-                user, system = r.stderr.strip().splitlines()[-1].split()
-                wrk_cpu = float(user) + float(system)
+                wrk_cpu = cpu_of_children() - children
                 wrk["wall"] = time.time() - t
             else:
                 time.sleep(args.window)
@@ -298,6 +305,10 @@ def main() -> None:
         "CPU seconds per window (worker / broker / wrk): " + "; ".join(
             f"{w['name'][0]} {w['worker_cpu']:.1f} / {(w['broker_cpu'] or 0):.1f} / {(w['wrk_cpu'] or 0):.1f}" for w in (a, b, c, d))
         + f" (2 cores = {2 * args.window:.0f} CPU s per window).",
+        "CPU per request with the learner idle (D): " + (
+            f"worker {1e6 * d['worker_cpu'] / max(dw['requests'], 1):.0f} µs (HTTP, parsing, scoring, JSON, the decision "
+            f"log's producer), broker {1e6 * (d['broker_cpu'] or 0) / max(dw['requests'], 1):.0f} µs (the decision log), "
+            f"wrk {1e6 * (d['wrk_cpu'] or 0) / max(dw['requests'], 1):.0f} µs."),
         f"Model views published: {copies:.0f}, mean copy {1000 * copy_sum / copies if copies else 0:.2f} ms; rankings answered "
         f"{rankings:.0f}, not logged (queue full) {unlogged:.0f}. Backlog: {total} events produced in {produced_seconds:.1f} s.",
     ]
