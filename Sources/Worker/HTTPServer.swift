@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
@@ -30,6 +31,9 @@ public struct HTTPServer: Service {
         public var idleTimeout: Duration = .seconds(30)
         /// Largest request body accepted; larger ones are answered 413 before any handler runs.
         public var maxBodyBytes: Int = 64 * 1024
+        /// Event-loop threads of a group of the server's own (nil: NIO's shared group, one thread per core). A
+        /// group of its own bounds the cores the server can take from the rest of the process (the learner).
+        public var threads: Int? = nil
 
         public init(host: String = "127.0.0.1", port: Int) {
             self.host = host
@@ -94,6 +98,9 @@ public struct HTTPServer: Service {
                 logger.info("\(announce(host, port))")
                 await onListening(port)
             },
+            // A group of its own lives as long as the process (it is never shut down: the server is a process-long
+            // service).
+            eventLoopGroupProvider: configuration.threads.map { .shared(MultiThreadedEventLoopGroup(numberOfThreads: $0)) } ?? .singleton,
             logger: serverLogger
         )
     }

@@ -164,6 +164,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--candidates", type=int, default=100)
+    ap.add_argument("--serve-threads", type=int, default=1, help="the worker's --serve-threads")
     ap.add_argument("--command", default="bench/serve")
     ap.add_argument("--setup-seconds", type=float, default=0.0)
     args = ap.parse_args()
@@ -208,7 +209,7 @@ def main() -> None:
     say("starting the worker")
     worker = Worker([args.bin, "worker", "--pipeline", pipeline, "--group", prefix, "--checkpoint-dir",
                      os.path.join(work, "ckpt"), "--session-timeout", "6", "--metrics-port", "0", "--serve-port", "0",
-                     "--progress-seconds", "5"], os.path.join(work, "worker.log"))
+                     "--serve-threads", str(args.serve_threads), "--progress-seconds", "5"], os.path.join(work, "worker.log"))
     try:
         metrics_port = worker.port(r"metrics on http://127\.0\.0\.1:(\d+)/metrics")
         serve_port = worker.port(r"ranking API on http://127\.0\.0\.1:(\d+)/v1/rank")
@@ -301,7 +302,8 @@ def main() -> None:
         f"C {c['events_per_second']:.0f} events/s (backlog lasted past C: {'yes' if valid else 'NO — invalid run'}).",
         f"B latency p50/p75/p90/p99: {bw.get('p50_ms', 0):.2f} / {bw.get('p75_ms', 0):.2f} / {bw.get('p90_ms', 0):.2f} / "
         f"{bw.get('p99_ms', 0):.2f} ms; D: {dw.get('p50_ms', 0):.2f} / {dw.get('p75_ms', 0):.2f} / {dw.get('p90_ms', 0):.2f} / "
-        f"{dw.get('p99_ms', 0):.2f} ms ({args.connections} connections, {args.threads} wrk thread, {args.candidates} candidates, k 10).",
+        f"{dw.get('p99_ms', 0):.2f} ms ({args.connections} connections, {args.threads} wrk thread, {args.candidates} candidates, k 10, "
+        f"--serve-threads {args.serve_threads}).",
         "CPU seconds per window (worker / broker / wrk): " + "; ".join(
             f"{w['name'][0]} {w['worker_cpu']:.1f} / {(w['broker_cpu'] or 0):.1f} / {(w['wrk_cpu'] or 0):.1f}" for w in (a, b, c, d))
         + f" (2 cores = {2 * args.window:.0f} CPU s per window).",
