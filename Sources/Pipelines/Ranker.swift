@@ -245,8 +245,22 @@ public struct Ranker: Sendable {
         }
         if let reason {
             let field = reason.field.map { $0.isEmpty ? "" : "\($0): " } ?? ""
-            throw RankError(reason: "\(field)\(reason.detail) (\(reason.code))")
+            throw RankError(reason: "\(field)\(Self.withoutOffsets(reason.detail)) (\(reason.code))")
         }
+    }
+}
+
+extension Ranker {
+    /// A decoder's detail without its byte offsets (" at byte N"): they count in the event the ranker wrote, not in
+    /// the request.
+    static func withoutOffsets(_ detail: String) -> String {
+        var text = Substring(detail)
+        var out = ""
+        while let range = text.range(of: " at byte ") {
+            out += text[..<range.lowerBound]
+            text = text[range.upperBound...].drop { $0.isNumber }
+        }
+        return out + text
     }
 }
 

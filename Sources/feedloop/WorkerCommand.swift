@@ -118,8 +118,9 @@ struct WorkerCommand: AsyncParsableCommand {
             let api = HTTPServer(
                 configuration: configuration, registry: nil, heartbeat: heartbeat, logger: logger,
                 announce: { "ranking API on http://\($0):\($1)/v1/rank" }, jsonErrors: true, routes: ranking.register(on:))
-            services.append(.init(service: api, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+            // Shut down in reverse: the API stops answering before the decision log's producer flushes.
             services.append(.init(service: ranking, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(.init(service: api, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         }
         let worker = Worker(options: options, logger: logger)
         if metricsPort >= 0 {
