@@ -8,7 +8,7 @@ import Synchronization
 /// request handlers on other threads: read-copy-update with whole copies.
 ///
 /// The loop calls ``offer(_:)`` once per turn; when the view is older than `serving.snapshot_interval` and the
-/// model has learned since, it takes a new ``ModelView`` — a detached copy of the parameter table (the one cost, paid
+/// model has learned since (its own events or, with `sync:`, the group's increments), it takes a new ``ModelView`` — a detached copy of the parameter table (the one cost, paid
 /// on the loop thread, measured in `feedloop_serving_view_copy_seconds`) and a copy-on-write share of the catalog —
 /// and swaps it in. A request takes the current view (a reference count under a lock held for a pointer copy, never
 /// by the loop while it learns) and scores on it however long it takes; an older view lives until its last reader
@@ -21,6 +21,7 @@ public final class ServingView: Sendable {
     /// Loop-thread state (atomics only so the class is honestly Sendable; one writer).
     private let lastTakenAt = Atomic<UInt64>(0)
     private let lastEvents = Atomic<UInt64>(.max)
+    private let lastVersion = Atomic<UInt64>(0)
     private let copyTimer = Metrics.Timer(label: "feedloop_serving_view_copy_seconds")
     private let copyNs = Atomic<UInt64>(0)
 
@@ -37,9 +38,11 @@ public final class ServingView: Sendable {
     /// Called by the loop once per turn: publishes a new view of `pipeline` when one is due. Returns whether it did.
     @discardableResult
     public func offer(_ pipeline: Pipeline, now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Bool {
-        let events = pipeline.counters.events
+        // Changed: events applied, or the model moved without them (a group's increments, `sync:`).
+        let events = pipeline.counters.events, version = pipeline.model.version
         let last = lastEvents.load(ordering: .relaxed)
-        guard last == .max || (events != last && now &- lastTakenAt.load(ordering: .relaxed) >= intervalNs) else { return false }
+        let changed = events != last || version != lastVersion.load(ordering: .relaxed)
+        guard last == .max || (changed && now &- lastTakenAt.load(ordering: .relaxed) >= intervalNs) else { return false }
         let view = pipeline.servingView(takenAt: now)
         let copied = DispatchTime.now().uptimeNanoseconds &- now
         let replaced = current.withLock { slot in
@@ -49,6 +52,7 @@ public final class ServingView: Sendable {
         }
         _ = replaced  // released here, outside the lock (the last reader of an old view frees it instead)
         lastEvents.store(events, ordering: .relaxed)
+        lastVersion.store(version, ordering: .relaxed)
         lastTakenAt.store(now, ordering: .relaxed)
         copyNs.store(copied, ordering: .relaxed)
         copyTimer.recordNanoseconds(Int64(copied))

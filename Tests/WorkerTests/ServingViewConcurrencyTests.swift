@@ -106,6 +106,25 @@ import Testing
         }
     }
 
+    @Test func aViewIsPublishedFirstThenOnlyWhenTheModelChangedAndTheIntervalPassed() throws {
+        let spec = try PipelineSpec.parse(yaml: Self.spec)
+        let view = ServingView(intervalMs: 1000)
+        var pipeline = Pipeline(spec: spec)
+        var sink = NullSink()
+        #expect(view.view == nil)
+        #expect(view.offer(pipeline, now: 1))  // the first offer always publishes (the API answers at once)
+        #expect(view.view?.takenAt == 1)
+        #expect(!view.offer(pipeline, now: 5_000_000_000))  // nothing changed
+        let lines = Self.stream(events: 50)
+        lines[0].withUnsafeBytes { pipeline.process($0, sink: &sink) }
+        #expect(!view.offer(pipeline, now: 900_000_000))  // changed, but within the interval
+        #expect(view.offer(pipeline, now: 1_000_000_001))
+        #expect(view.view?.events == pipeline.counters.events && view.view?.takenAt == 1_000_000_001)
+        for line in lines.dropFirst() { line.withUnsafeBytes { pipeline.process($0, sink: &sink) } }
+        #expect(view.offer(pipeline, now: 3_000_000_000))
+        #expect(view.view?.model.version == pipeline.model.version && pipeline.model.version > 0)
+    }
+
     final class Flags: Sendable {
         let done = Atomic<Bool>(false)
         let published = Atomic<Int>(0)
