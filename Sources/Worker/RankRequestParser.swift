@@ -37,44 +37,31 @@ struct RankRequestParser {
         var seen: Set<String> = []
         var user: Range<Int>?
         var key: [UInt8] = []
-        skipSpace()
-        if peek == UInt8(ascii: "}") {
-            i += 1
-        } else {
-            while true {
-                skipSpace()
-                _ = try string(unescapedInto: &key)
-                let name = String(decoding: key, as: UTF8.self)
-                skipSpace()
-                try expect(UInt8(ascii: ":"), "':' after a key")
-                skipSpace()
-                guard ["user_id", "context", "candidates", "k"].contains(name) else {
-                    throw RankRequestError("unknown field '\(name)' (user_id, context, candidates, k)")
+        while try nextMember(seen.count, key: &key) != nil {
+            let name = String(decoding: key, as: UTF8.self)
+            guard ["user_id", "context", "candidates", "k"].contains(name) else {
+                throw RankRequestError("unknown field '\(name)' (user_id, context, candidates, k)")
+            }
+            guard seen.insert(name).inserted else { throw RankRequestError("field '\(name)' appears twice") }
+            switch name {
+            case "user_id":
+                guard peek == UInt8(ascii: "\"") else { throw RankRequestError("user_id: expected a string") }
+                var id: [UInt8] = []
+                let token = try string(unescapedInto: &id)
+                guard !id.isEmpty else { throw RankRequestError("user_id: must not be empty") }
+                user = token
+            case "context":
+                try context(into: &query)
+            case "candidates":
+                try candidates(maxCandidates: maxCandidates, into: &query)
+            default:  // "k"
+                let start = i
+                try number()
+                let text = String(decoding: bytes[start..<i], as: UTF8.self)
+                guard let k = Int(text), (1...Self.maxK).contains(k) else {
+                    throw RankRequestError("k: expected an integer in 1...\(Self.maxK), got \(text)")
                 }
-                guard seen.insert(name).inserted else { throw RankRequestError("field '\(name)' appears twice") }
-                switch name {
-                case "user_id":
-                    guard peek == UInt8(ascii: "\"") else { throw RankRequestError("user_id: expected a string") }
-                    var id: [UInt8] = []
-                    let token = try string(unescapedInto: &id)
-                    guard !id.isEmpty else { throw RankRequestError("user_id: must not be empty") }
-                    user = token
-                case "context":
-                    try context(into: &query)
-                case "candidates":
-                    try candidates(maxCandidates: maxCandidates, into: &query)
-                default:  // "k"
-                    let start = i
-                    try number()
-                    guard let k = Int(String(decoding: bytes[start..<i], as: UTF8.self)), (1...Self.maxK).contains(k) else {
-                        throw RankRequestError("k: expected an integer in 1...\(Self.maxK), got \(String(decoding: bytes[start..<i], as: UTF8.self))")
-                    }
-                    query.k = k
-                }
-                skipSpace()
-                if peek == UInt8(ascii: ",") { i += 1; continue }
-                try expect(UInt8(ascii: "}"), "',' or '}' after a field")
-                break
+                query.k = k
             }
         }
         skipSpace()
@@ -86,25 +73,13 @@ struct RankRequestParser {
     mutating func context(into query: inout RankQuery) throws(RankRequestError) {
         guard peek == UInt8(ascii: "{") else { throw RankRequestError("context: expected an object") }
         i += 1
-        skipSpace()
-        if peek == UInt8(ascii: "}") { i += 1; return }
         var key: [UInt8] = []
         var keys: Set<String> = []
-        while true {
-            skipSpace()
-            let start = i
-            _ = try string(unescapedInto: &key)
+        while let start = try nextMember(keys.count, key: &key) {
             let name = String(decoding: key, as: UTF8.self)
             guard keys.insert(name).inserted else { throw RankRequestError("context: key '\(name)' appears twice") }
-            skipSpace()
-            try expect(UInt8(ascii: ":"), "':' after a key")
-            skipSpace()
             try value(depth: 2)
             query.context.append((name, start..<i))
-            skipSpace()
-            if peek == UInt8(ascii: ",") { i += 1; continue }
-            try expect(UInt8(ascii: "}"), "',' or '}' in context")
-            return
         }
     }
 
@@ -113,30 +88,55 @@ struct RankRequestParser {
         i += 1
         var tokens: [Range<Int>] = []
         var id: [UInt8] = []
-        skipSpace()
-        if peek == UInt8(ascii: "]") {
-            i += 1
-        } else {
-            while true {
-                skipSpace()
-                guard peek == UInt8(ascii: "\"") else { throw RankRequestError("candidates[\(tokens.count)]: expected a string item id") }
-                guard tokens.count < maxCandidates else {
-                    throw RankRequestError("candidates: more than \(maxCandidates) (serving.max_candidates)")
-                }
-                let token = try string(unescapedInto: &id)
-                guard !id.isEmpty else { throw RankRequestError("candidates[\(tokens.count)]: empty item id") }
-                let start = query.candidateIDs.count
-                query.candidateIDs.append(contentsOf: id)
-                query.candidateIDRanges.append(start..<query.candidateIDs.count)
-                tokens.append(token)
-                skipSpace()
-                if peek == UInt8(ascii: ",") { i += 1; continue }
-                try expect(UInt8(ascii: "]"), "',' or ']' in candidates")
-                break
+        while try nextElement(tokens.count) {
+            guard peek == UInt8(ascii: "\"") else { throw RankRequestError("candidates[\(tokens.count)]: expected a string item id") }
+            guard tokens.count < maxCandidates else {
+                throw RankRequestError("candidates: more than \(maxCandidates) (serving.max_candidates)")
             }
+            let token = try string(unescapedInto: &id)
+            guard !id.isEmpty else { throw RankRequestError("candidates[\(tokens.count)]: empty item id") }
+            let start = query.candidateIDs.count
+            query.candidateIDs.append(contentsOf: id)
+            query.candidateIDRanges.append(start..<query.candidateIDs.count)
+            tokens.append(token)
         }
         guard !tokens.isEmpty else { throw RankRequestError("candidates: empty list (omit it to rank the candidate pool)") }
         query.candidates = tokens
+    }
+
+    /// The next member of an object whose `{` was read, after `count` members: nil past its `}`, else where the
+    /// member starts, with its key unescaped in `key` and the position at its value.
+    mutating func nextMember(_ count: Int, key: inout [UInt8]) throws(RankRequestError) -> Int? {
+        skipSpace()
+        if peek == UInt8(ascii: "}") {
+            i += 1
+            return nil
+        }
+        if count > 0 {
+            try expect(UInt8(ascii: ","), "',' or '}'")
+            skipSpace()
+        }
+        let start = i
+        _ = try string(unescapedInto: &key)
+        skipSpace()
+        try expect(UInt8(ascii: ":"), "':' after a key")
+        skipSpace()
+        return start
+    }
+
+    /// The next element of a list whose `[` was read, after `count` elements: false past its `]`, else true with the
+    /// position at the element.
+    mutating func nextElement(_ count: Int) throws(RankRequestError) -> Bool {
+        skipSpace()
+        if peek == UInt8(ascii: "]") {
+            i += 1
+            return false
+        }
+        if count > 0 {
+            try expect(UInt8(ascii: ","), "',' or ']'")
+            skipSpace()
+        }
+        return true
     }
 
     // MARK: JSON
@@ -168,32 +168,18 @@ struct RankRequestParser {
             _ = try string(unescapedInto: &scratch)
         case UInt8(ascii: "{"):
             i += 1
-            skipSpace()
-            if peek == UInt8(ascii: "}") { i += 1; return }
             var scratch: [UInt8] = []
-            while true {
-                skipSpace()
-                _ = try string(unescapedInto: &scratch)
-                skipSpace()
-                try expect(UInt8(ascii: ":"), "':' after a key")
-                skipSpace()
+            var n = 0
+            while try nextMember(n, key: &scratch) != nil {
                 try value(depth: depth + 1)
-                skipSpace()
-                if peek == UInt8(ascii: ",") { i += 1; continue }
-                try expect(UInt8(ascii: "}"), "',' or '}'")
-                return
+                n += 1
             }
         case UInt8(ascii: "["):
             i += 1
-            skipSpace()
-            if peek == UInt8(ascii: "]") { i += 1; return }
-            while true {
-                skipSpace()
+            var n = 0
+            while try nextElement(n) {
                 try value(depth: depth + 1)
-                skipSpace()
-                if peek == UInt8(ascii: ",") { i += 1; continue }
-                try expect(UInt8(ascii: "]"), "',' or ']'")
-                return
+                n += 1
             }
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
