@@ -183,3 +183,18 @@ extension Model {
         version &+= max(other.updates, 1)
     }
 }
+
+extension Model {
+    /// How far two replicas of one model are apart: the largest difference of any float of the table (weights and
+    /// optimizer state), relative to max(1, |value|). Replicas that exchanged every increment differ only by the
+    /// order in which each added them (float addition is not associative).
+    public func largestRelativeDifference(from other: Model) -> Float {
+        precondition(context.layout.floatCount == other.context.layout.floatCount, "replicas of different layouts")
+        var largest: Float = 0
+        for i in 0..<context.layout.floatCount {
+            let a = storage.floats[i], b = other.storage.floats[i]
+            largest = max(largest, abs(a - b) / max(1, abs(a)))
+        }
+        return largest
+    }
+}

@@ -9,10 +9,16 @@ import Learning
 public struct Pipeline: Sendable {
     /// The definition this pipeline runs.
     public let spec: PipelineSpec
-    /// Whether labelled examples update the model (they always count and are scored). Off while a worker goes
-    /// again over events whose learning its group's model already holds (a partition taken over from a member
-    /// that died after publishing its increments; docs/scaling-out.md).
+    /// Whether events update the state a consumer group shares — the model (labelled examples always count and are
+    /// scored) and the candidate pool's popularity. Off while a worker goes again over events whose learning its
+    /// group already holds (a partition taken over from a member that died after publishing its increments;
+    /// docs/scaling-out.md).
     public var learns = true
+    /// Positive feedback since the last ``takeSharedPositives()`` (item ids end to end, their ends and event times),
+    /// kept while the model's increments are tracked: the group's candidate pools count every member's.
+    var sharedPositiveIDs: [UInt8] = []
+    var sharedPositiveEnds: [Int] = []
+    var sharedPositiveTimes: [Int64] = []
     /// Examples labelled while `learns` was off, in this process (not checkpointed).
     public internal(set) var examplesLearnedElsewhere: UInt64 = 0
     /// State of the worker that owns this pipeline in a consumer group (its increments exchange), saved and restored
@@ -120,6 +126,33 @@ public struct Pipeline: Sendable {
     /// Adds another replica's increments to the model.
     public mutating func applyModelIncrements(_ increments: ModelIncrements) { model.applyIncrements(increments) }
 
+    /// The positive feedback (item id, event time) this pipeline counted since the last call, for the other members'
+    /// candidate pools (tracked from ``trackModelIncrements()`` on).
+    public mutating func takeSharedPositives() -> [(id: [UInt8], timestamp: Int64)] {
+        var result: [(id: [UInt8], timestamp: Int64)] = []
+        result.reserveCapacity(sharedPositiveTimes.count)
+        var start = 0
+        for (i, end) in sharedPositiveEnds.enumerated() {
+            result.append((Array(sharedPositiveIDs[start..<end]), sharedPositiveTimes[i]))
+            start = end
+        }
+        sharedPositiveIDs.removeAll(keepingCapacity: true)
+        sharedPositiveEnds.removeAll(keepingCapacity: true)
+        sharedPositiveTimes.removeAll(keepingCapacity: true)
+        return result
+    }
+
+    /// Counts another member's positive feedback for `itemID` at event time `timestamp` in the candidate pool (the
+    /// item enters the catalog if it is new here, without item-side features until an event of it arrives).
+    public mutating func recordSharedPositive(itemID: [UInt8], at timestamp: Int64) {
+        itemID.withUnsafeBytes { id in
+            let h = featurizer.hasher
+            let key = UInt64(h.hash(bytes: id, seed: itemSeed)) << 32 | UInt64(h.hash(bytes: id, seed: itemSeed2))
+            guard let item = catalog.lookupOrInsert(key: key, id: id, now: counters.events) else { return }
+            catalog.recordPositive(item, at: timestamp)
+        }
+    }
+
     /// Whether events of `type` are feedback (label pending examples positive), e.g. purchases.
     public func isFeedback(_ type: EventType) -> Bool { isPositive[Int(type.rawValue)] }
 
@@ -198,7 +231,14 @@ public struct Pipeline: Sendable {
             if let item {
                 if catalog.isCandidate(item) { candidateRecall.hits &+= 1 }
                 if ranking != nil { evaluateRanking(target: item) }
-                catalog.recordPositive(item, at: event.timestamp)
+                if learns {
+                    catalog.recordPositive(item, at: event.timestamp)
+                    if model.tracksIncrements {
+                        sharedPositiveIDs.append(contentsOf: event.itemID)
+                        sharedPositiveEnds.append(sharedPositiveIDs.count)
+                        sharedPositiveTimes.append(event.timestamp)
+                    }
+                }
             }
             if let example = join.takePending(key: joinKey(event, itemHash: itemHash)) {
                 learn(example, label: true, cause: .feedback, sink: &sink)

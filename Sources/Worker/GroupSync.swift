@@ -42,16 +42,17 @@ struct GroupSync {
     var state = GroupSyncState()
     /// Labelled examples of the pipeline at the last publish.
     var examplesAtSync: UInt64 = 0
-    /// Uptime (ns) of the last publish, of the last time the topic was read to its end.
+    /// Uptime (ns) of the last publish.
     var lastSyncAt: UInt64
-    var lastCaughtUpAt: UInt64
-    /// Scores are withheld (the replica is stale beyond the bound).
-    var stale = false
+    /// When the topic was last read to its end, and whether that is longer ago than `sync.max_staleness`.
+    var bound: StalenessBound
     /// Per other member: uptime (ns) when its newest record was applied, and that record's Kafka timestamp (ms).
     var members: [String: (appliedAt: UInt64, timestampMs: Int64)] = [:]
     /// Members whose records were refused (other pipeline definition), each reported once.
     var refusedMembers: Set<String> = []
     var metrics: GroupSyncMetrics
+    /// Records and bytes published and applied by this process (the summary's; the metrics count the same).
+    var totals = (published: 0, publishedBytes: 0, applied: 0, appliedBytes: 0)
 
     /// A record must stay below the producer's and the broker's message limits (1 MB by default): a member publishes
     /// early when its touched slots would make a larger one.
@@ -92,7 +93,7 @@ struct GroupSync {
         consumer = try KafkaConsumer(configuration: config, logger: logger)
         let now = DispatchTime.now().uptimeNanoseconds
         lastSyncAt = now
-        lastCaughtUpAt = now
+        bound = StalenessBound(maxStalenessMs: pipeline.spec.sync.maxStalenessMs, now: now)
         metrics = GroupSyncMetrics(pipeline: pipeline.spec.name)
         if !pipeline.groupState.isEmpty {
             do {
@@ -140,14 +141,18 @@ struct GroupSync {
         examplesAtSync = pipeline.counters.labelled
         lastSyncAt = DispatchTime.now().uptimeNanoseconds
         let increments = pipeline.takeModelIncrements()
-        guard !increments.slots.isEmpty || coverage.contains(where: { covered($0) < $0.offset }) else { return }
+        let positives = pipeline.takeSharedPositives()
+        guard !increments.slots.isEmpty || !positives.isEmpty || coverage.contains(where: { covered($0) < $0.offset }) else { return }
         let record = IncrementsRecord(
-            member: member, sequence: state.ownSequence + 1, fingerprint: fingerprint, coverage: coverage, increments: increments)
+            member: member, sequence: state.ownSequence + 1, fingerprint: fingerprint, coverage: coverage, increments: increments,
+            positives: positives)
         let bytes = record.encode()
         try producer.send(topic: topic, key: Array(member.utf8), value: bytes)
         state.ownSequence += 1
         for p in coverage { cover(p) }
         metrics.published(bytes: bytes.count)
+        totals.published += 1
+        totals.publishedBytes += bytes.count
     }
 
     // MARK: Reading
@@ -181,30 +186,30 @@ struct GroupSync {
             let now = DispatchTime.now().uptimeNanoseconds
             for message in messages { apply(message, pipeline: &pipeline, now: now) }
         }
-        lastCaughtUpAt = DispatchTime.now().uptimeNanoseconds
+        _ = bound.observe(caughtUp: true, now: DispatchTime.now().uptimeNanoseconds)
     }
 
     /// Every second: has the topic been read to its end? Withholds scores after `max_staleness` without.
     mutating func checkStaleness(now: UInt64) {
         let tp = KafkaTopicPartition(topic: topic, partition: 0)
-        if let marks = try? consumer.watermarks(for: tp, timeout: .milliseconds(200)), state.nextOffset >= marks.high {
-            lastCaughtUpAt = now
-        }
-        let age = Double(now &- lastCaughtUpAt) / 1e9
-        metrics.readAge(age)
-        guard spec.maxStalenessMs > 0 else { return }
-        let isStale = age * 1000 > Double(spec.maxStalenessMs)
-        if isStale != stale {
-            stale = isStale
-            metrics.stale(isStale)
-            if isStale {
-                logger.warning(
-                    "\(topic) not read to its end for \(Int(age)) s (sync.max_staleness \(spec.maxStalenessMs / 1000) s): this replica lacks the group's recent learning, score refreshes are withheld until it catches up")
-            } else {
-                logger.info("\(topic) read to its end again: score refreshes resume")
-            }
+        let caughtUp = (try? consumer.watermarks(for: tp, timeout: .milliseconds(200))).map { state.nextOffset >= $0.high } ?? false
+        let transition = bound.observe(caughtUp: caughtUp, now: now)
+        metrics.readAge(bound.age(now: now))
+        switch transition {
+        case .stale(let seconds):
+            metrics.stale(true)
+            logger.warning(
+                "\(topic) not read to its end for \(Int(seconds)) s (sync.max_staleness \(spec.maxStalenessMs / 1000) s): this replica lacks the group's recent learning, score refreshes are withheld until it catches up")
+        case .fresh:
+            metrics.stale(false)
+            logger.info("\(topic) read to its end again: score refreshes resume")
+        case nil:
+            break
         }
     }
+
+    /// Score refreshes are withheld (the replica is stale beyond the bound).
+    var stale: Bool { bound.isStale }
 
     mutating func apply(_ message: KafkaMessage, pipeline: inout Pipeline, now: UInt64) {
         state.nextOffset = max(state.nextOffset, message.offset + 1)
@@ -238,8 +243,11 @@ struct GroupSync {
             members[record.member] = (now, message.timestamp?.milliseconds ?? 0)
         }
         pipeline.applyModelIncrements(record.increments)
+        for p in record.positives { pipeline.recordSharedPositive(itemID: p.id, at: p.timestamp) }
         for p in record.coverage { cover(p) }
         metrics.applied(bytes: value.count)
+        totals.applied += 1
+        totals.appliedBytes += value.count
     }
 
     // MARK: Coverage

@@ -8,13 +8,20 @@ import Pipelines
 /// member), the pipeline's state fingerprint (increments of another definition are refused), the coverage — the
 /// next offset of every input partition the member owned, all of whose events' learning the member's records up to
 /// this one hold — the model layout (floats per slot, slot count), the update count, the touched slots (ascending,
-/// delta-coded as LEB128 varints) and `stride` floats per slot.
+/// delta-coded as LEB128 varints), `stride` floats per slot, and the positive feedback counted (item id, event
+/// time) for the other members' candidate pools.
 struct IncrementsRecord: Equatable {
     var member: String
     var sequence: UInt64
     var fingerprint: UInt32
     var coverage: [InputPosition]
     var increments: ModelIncrements
+    var positives: [(id: [UInt8], timestamp: Int64)] = []
+
+    static func == (a: IncrementsRecord, b: IncrementsRecord) -> Bool {
+        a.member == b.member && a.sequence == b.sequence && a.fingerprint == b.fingerprint && a.coverage == b.coverage
+            && a.increments == b.increments && a.positives.elementsEqual(b.positives) { $0.id == $1.id && $0.timestamp == $1.timestamp }
+    }
 
     static let magic = "FLIN"
     static let version: UInt32 = 1
@@ -45,6 +52,11 @@ struct IncrementsRecord: Equatable {
             w.write(UInt8(gap))
         }
         for f in increments.deltas { w.write(f) }
+        w.write(UInt64(positives.count))
+        for p in positives {
+            w.write(bytes: p.id)
+            w.write(p.timestamp)
+        }
         w.endFrame(frame)
         return w.bytes
     }
@@ -95,10 +107,14 @@ struct IncrementsRecord: Equatable {
             guard f.isFinite else { throw .invalid("a non-finite increment") }
             deltas.append(f)
         }
+        let positiveCount = try r.readUInt64()
+        guard positiveCount <= UInt64(r.remaining) else { throw .invalid("\(positiveCount) positives") }
+        var positives: [(id: [UInt8], timestamp: Int64)] = []
+        for _ in 0..<positiveCount { positives.append((try r.readBytes(), try r.readInt64())) }
         try r.closeFrame(frame)
         return IncrementsRecord(
             member: member, sequence: sequence, fingerprint: fingerprint, coverage: coverage,
-            increments: ModelIncrements(stride: stride, slots: indices, deltas: deltas, updates: updates))
+            increments: ModelIncrements(stride: stride, slots: indices, deltas: deltas, updates: updates), positives: positives)
     }
 }
 

@@ -12,10 +12,11 @@ import Pipelines
 ///   `topic/partition#part`, headers `feedloop.offset` = the partition's next offset and `feedloop.part` = `i/n`. The checkpoint that follows flushes the producer (the record is
 ///   delivered), is written without those examples, and only then commits the same offset.
 /// - **Assign**: for each assigned partition the member reads the changelog's newest record for it; when the
-///   record's offset is the partition's start offset (the state is exactly that of the events before it) and the
-///   member holds no pending example of that partition, it imports the record before processing the partition's
-///   first event. A record of another offset is stale (the commit after it failed, or the partition moved on since)
-///   and is ignored.
+///   record's offset is the partition's start offset (the state is exactly that of the events before it), it
+///   replaces whatever the member holds of that partition before its first event — also when the member's own
+///   position is the start: a restart from a checkpoint written at a revoke cannot tell that it handed the state
+///   over. A record of another offset is stale (the commit after it failed, or the partition moved on since) and is
+///   ignored; the member's own state then stands if its position is the start, and is dropped otherwise.
 /// - **Periodic checkpoint** and **shutdown**: a copy of each assigned partition's state at the offsets about to be
 ///   committed, kept by the member too — so that after a `kill -9` or a lost assignment the next owner continues
 ///   from the last commit with those clicks, and a restart that gets the same partitions back continues with its own.
@@ -69,26 +70,30 @@ struct PartitionHandover {
         }
     }
 
-    /// For each assigned partition: when this member still holds the partition's state (it did not hand it over) and
-    /// its own position is the start, that state stands; otherwise what it holds is stale (the partition moved on) and
-    /// is dropped, and the newest record whose offset is the start is imported — its own, when it gets back a
-    /// partition it handed over.
+    /// For each assigned partition: the newest changelog record whose offset is the partition's start is its state
+    /// — whoever wrote it, this member included — and replaces what the member holds. Without such a record, the
+    /// member's own state stands when its own position is the start (it kept the partition, or a restart got it back
+    /// from its checkpoint), and is dropped as stale otherwise (the partition moved on). The record wins even over a
+    /// state of the same offset: a checkpoint written at a revoke no longer holds the state it handed over, and a
+    /// restart from it cannot tell (``Pipeline/exportPartition(_:removing:)``).
     func takeOver(
-        _ starts: [KafkaTopicPartition: (start: Int64, mine: Int64?)], handedOver: Set<KafkaTopicPartition>,
-        pipeline: inout Pipeline, sink: inout some PipelineSink
+        _ starts: [KafkaTopicPartition: (start: Int64, mine: Int64?)], pipeline: inout Pipeline, sink: inout some PipelineSink
     ) throws {
-        let moved = starts.filter { $0.value.mine != $0.value.start || handedOver.contains($0.key) }
-        guard !moved.isEmpty else { return }
+        guard !starts.isEmpty else { return }
         let records = try newestStates()
-        for (tp, offsets) in moved {
+        for (tp, offsets) in starts {
             let index = pipeline.partitionIndex(topic: tp.topic, partition: tp.partition)
+            let record = records[tp].flatMap { $0.offset == offsets.start ? $0 : nil }
+            if record == nil && offsets.mine == offsets.start { continue }
             if pipeline.join.hasPending(partition: index) {
-                logger.info("dropped \(tp)'s stale pending examples (the partition moved on from \(offsets.mine ?? -1))", metadata: [
-                    "pending": "\(pipeline.join.pendingCount(partition: index))",
-                ])
+                if record == nil {
+                    logger.info("dropped \(tp)'s stale pending examples (the partition moved on from \(offsets.mine ?? -1))", metadata: [
+                        "pending": "\(pipeline.join.pendingCount(partition: index))",
+                    ])
+                }
                 pipeline.dropPartition(index)
             }
-            guard let record = records[tp], record.offset == offsets.start else { continue }
+            guard let record else { continue }
             try pipeline.importPartition(record.state, into: index, sink: &sink)
             logger.info("took over \(tp)'s pending examples", metadata: [
                 "pending": "\(pipeline.join.pendingCount(partition: index))", "offset": "\(offsets.start)",

@@ -143,8 +143,6 @@ struct WorkerLoop {
     let producer: KafkaProducer
     /// Pending clicks that follow their partition across the group (see ``PartitionHandover``).
     let handover: PartitionHandover
-    /// Revoked partitions whose state this member gave up (to the changelog) and has not taken back.
-    var handedOver: Set<KafkaTopicPartition> = []
     /// The model exchange with the other members of the group (`sync:`), nil when off.
     var sync: GroupSync?
     /// Per partition: the offset below which the group's model already holds the events' learning (announced in
@@ -158,6 +156,8 @@ struct WorkerLoop {
     /// Next offset to read per partition: restored from the checkpoint, advanced per message.
     var positions: [KafkaTopicPartition: Int64] = [:]
     var assigned: Set<KafkaTopicPartition> = []
+    /// A partition was assigned at least once in this process.
+    var wasAssigned = false
     var eventsSinceCheckpoint = 0
     var lastCheckpoint = Date()
     var top: [(item: Int, probability: Double)] = []
@@ -326,7 +326,9 @@ struct WorkerLoop {
                 progressEvents = pipeline.counters.events
                 lastProgress = Date()
             }
-            if assigned.isEmpty { lastMessage = Date() }  // idle time counts from the first assignment (joins are slow)
+            // Idle time counts from the first assignment (joins are slow); after it, a member left without partitions
+            // (more members than partitions, or a group that does not rebalance) is idle too.
+            if assigned.isEmpty && !wasAssigned { lastMessage = Date() }
             if let idle = options.exitWhenIdleSeconds, Date().timeIntervalSince(lastMessage) >= idle {
                 // Idle is not done: exit only when every assigned partition is read to its end (a stuck fetch
                 // also looks idle). The broker is asked for end offsets it has not reported in a fetch.
@@ -609,11 +611,21 @@ struct WorkerLoop {
                 "delivered_from_event_timestamp": eventToDeliveredDelay.summary,
             ],
         ]
+        // The AUC histogram's non-empty bins: the summaries of a group's members add up to the AUC of their examples
+        // together (bench/group).
+        let histogram = pipeline.metrics.aucHistogram
+        summary["auc_histogram"] = [
+            "bins": histogram.bins, "non_empty": histogram.nonEmpty.map { [$0.bin, $0.positive, $0.negative] as [Any] },
+        ] as [String: Any]
         if let s = sync {
             summary["sync"] = [
                 "member": s.member, "topic": s.topic, "own_sequence": s.state.ownSequence, "read_to_offset": s.state.nextOffset,
                 "applied": s.state.applied, "examples_learned_elsewhere": pipeline.examplesLearnedElsewhere,
                 "withheld_refreshes": withheldRefreshes,
+                "run": [
+                    "published_records": s.totals.published, "published_bytes": s.totals.publishedBytes,
+                    "applied_records": s.totals.applied, "applied_bytes": s.totals.appliedBytes,
+                ],
             ] as [String: Any]
         }
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])

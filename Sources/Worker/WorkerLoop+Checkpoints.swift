@@ -157,7 +157,6 @@ extension WorkerLoop {
             if !event.isAssignmentLost {
                 // The partitions' pending clicks go to the changelog before the checkpoint's flush and commit.
                 try handover.handOver(event.partitions, removing: true, pipeline: &pipeline, positions: positions, producer: producer)
-                handedOver.formUnion(event.partitions)
                 try checkpoint(reason: .revoke)
             }
             for tp in event.partitions {
@@ -171,6 +170,7 @@ extension WorkerLoop {
             let committed = try committedOffsets(event.partitions)
             let previous = positions
             var starts: [KafkaTopicPartitionOffset] = []
+            wasAssigned = wasAssigned || !event.partitions.isEmpty
             for tp in event.partitions {
                 assigned.insert(tp)
                 var group = committed.first { $0.topicPartition == tp }?.offset.value
@@ -191,22 +191,22 @@ extension WorkerLoop {
             if sync != nil {
                 // The group's model may hold the learning of events after a start: a member that died after
                 // publishing it. Those events are labelled here without learning (see GroupSync).
+                // Every event below a partition's coverage is in the model, whatever the start: also where no start
+                // is known (nothing committed, a member died before its first checkpoint) and the consumer's reset
+                // policy picks it.
                 try sync!.catchUp(pipeline: &pipeline)
-                for s in starts {
-                    guard let start = s.offset.value else { continue }
-                    let covered = sync!.coverage(of: s.topicPartition)
-                    if covered > start {
-                        learnedBelow[s.topicPartition] = covered
-                        logger.info("\(s.topicPartition): the group's model holds the learning of offsets \(start)..<\(covered); they are labelled without learning")
-                    } else {
-                        learnedBelow[s.topicPartition] = nil
+                for tp in event.partitions {
+                    let covered = sync!.coverage(of: tp)
+                    let start = positions[tp]
+                    learnedBelow[tp] = covered > 0 ? covered : nil
+                    if covered > 0, covered > (start ?? -1) {
+                        logger.info("\(tp): the group's model holds the learning of offsets \(start.map(String.init) ?? "start")..<\(covered); they are labelled without learning")
                     }
                 }
             }
             var startOffsets: [KafkaTopicPartition: (start: Int64, mine: Int64?)] = [:]
             for s in starts { if let start = s.offset.value { startOffsets[s.topicPartition] = (start, previous[s.topicPartition]) } }
-            try handover.takeOver(startOffsets, handedOver: handedOver, pipeline: &pipeline, sink: &sink)
-            handedOver.subtract(event.partitions)
+            try handover.takeOver(startOffsets, pipeline: &pipeline, sink: &sink)
             // State of partitions this member holds but does not own (restored from a checkpoint of before a crash or
             // a lost assignment): their owner continues from the changelog; holding it would label those clicks twice.
             handover.dropUnowned(assigned: assigned, pipeline: &pipeline)

@@ -18,6 +18,23 @@ import Testing
         return out
     }
 
+    /// The worker's group state (its increments exchange) is kept with the checkpoint (format 5), byte for byte; a
+    /// format-4 checkpoint restores with none.
+    @Test func theGroupStateTravelsWithTheCheckpoint() throws {
+        let spec = try PipelineStepTests.spec(window: "1s")
+        var p = Pipeline(spec: spec)
+        var sink = PipelineStepTests.RecordingSink()
+        PipelineStepTests.feed(&p, Self.lines(100, seed: 3), &sink)
+        p.groupState = Array("FLGS and whatever the worker keeps".utf8) + [0, 255, 7]
+        let (restored, _) = try Pipeline.restore(spec: spec, from: p.checkpointBytes(positions: []))
+        #expect(restored.groupState == p.groupState)
+        var w = BinaryWriter()
+        p.writeCheckpoint(positions: [], into: &w, format: 4)
+        let (older, _) = try Pipeline.restore(spec: spec, from: w.bytes)
+        #expect(older.groupState.isEmpty)
+        #expect(older.model.snapshotBytes() == p.model.snapshotBytes())
+    }
+
     @Test func restoredPipelineContinuesBitIdentically() throws {
         // Window 1s with events every 400 ms: examples are pending across the checkpoint.
         let spec = try PipelineStepTests.spec(window: "1s", capacity: 8, ranking: "{k: 3, negatives: 4, seed: 3}", model: "type: fm\n  factors: 4")

@@ -144,6 +144,11 @@ public struct ProgressiveMetrics: Sendable {
         if window.count == windowSize { closeWindow() }
     }
 
+    /// The whole-stream AUC histogram: its bin count and its non-empty bins (see ``StreamingAUC/nonEmptyBins()``).
+    public var aucHistogram: (bins: Int, nonEmpty: [(bin: Int, positive: Double, negative: Double)]) {
+        (histogram.bins, histogram.nonEmptyBins())
+    }
+
     /// Starts loading the histogram counters a later ``record(probability:label:weight:)`` of `probability` will
     /// touch (a cache hint; changes nothing). Call it when the prediction is made, long before its label arrives.
     /// Inlinable: a call would pass the metrics by address to a copy of them (hundreds of bytes per call).

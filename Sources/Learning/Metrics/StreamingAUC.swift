@@ -115,6 +115,17 @@ public struct StreamingAUC: Sendable {
         recorded &+= 1
     }
 
+    /// The bins holding any weight, ascending: `(bin, positive weight, negative weight)`. Histograms of one bin
+    /// count over disjoint examples add up bin by bin, and the AUC of the sum is that of the examples together
+    /// (what the members of a group learn is judged as one stream this way).
+    public func nonEmptyBins() -> [(bin: Int, positive: Double, negative: Double)] {
+        var result: [(bin: Int, positive: Double, negative: Double)] = []
+        for b in 0..<bins where counts[2 &* b] != 0 || counts[2 &* b &+ 1] != 0 {
+            result.append((b, counts[2 &* b], counts[2 &* b &+ 1]))
+        }
+        return result
+    }
+
     /// Starts loading the counters ``record(_:label:weight:)`` of `p` will touch (a cache hint; changes nothing).
     @inlinable @inline(__always)
     public func prefetch(_ p: Double) {

@@ -222,9 +222,26 @@ struct WorkerSummary: Decodable {
     let modelVersion: Int
     let positions: [Position]
     let published: Published
+    /// The model exchange of a group (pipelines with `sync:`).
+    let sync: Sync?
+
+    struct Sync: Decodable {
+        let member: String
+        let ownSequence: UInt64
+        let applied: [String: UInt64]
+        let examplesLearnedElsewhere: Int
+        let withheldRefreshes: Int
+
+        enum CodingKeys: String, CodingKey {
+            case member, applied
+            case ownSequence = "own_sequence"
+            case examplesLearnedElsewhere = "examples_learned_elsewhere"
+            case withheldRefreshes = "withheld_refreshes"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
-        case events, rejected, examples, labelled, positions, published, positives, pending, logloss, auc
+        case events, rejected, examples, labelled, positions, published, positives, pending, logloss, auc, sync
         case expiredNegatives = "expired_negatives", overflowNegatives = "overflow_negatives"
         case unattributedFeedback = "unattributed_feedback"
         case rejectedByReason = "rejected_by_reason"

@@ -1,0 +1,88 @@
+import Learning
+import Persistence
+import Pipelines
+import Testing
+@testable import Worker
+
+/// The records of a group's increments topic and the exchange state a checkpoint keeps: they round-trip, and a
+/// record that does not fit this model is refused rather than applied.
+@Suite struct IncrementsRecordTests {
+    static func record(stride: Int = 3, slots: [UInt32] = [0, 1, 200, 70_000, 1 << 20], updates: UInt64 = 17) -> IncrementsRecord {
+        var deltas: [Float] = []
+        for (i, _) in slots.enumerated() { for f in 0..<stride { deltas.append(Float(i) * 0.25 - Float(f) * 1e-7) } }
+        return IncrementsRecord(
+            member: "m-1", sequence: 42, fingerprint: 0xDEAD_BEEF,
+            coverage: [InputPosition(topic: "events", partition: 3, offset: 9_001), InputPosition(topic: "events", partition: 0, offset: 12)],
+            increments: ModelIncrements(stride: stride, slots: slots, deltas: deltas, updates: updates),
+            positives: [(Array("item-7".utf8), 1_700_000_000_123), ([], -5)])
+    }
+
+    @Test func aRecordRoundTripsBitForBit() throws {
+        let r = Self.record()
+        let decoded = try IncrementsRecord.decode(r.encode(), stride: 3, slots: 1 << 20)
+        #expect(decoded.member == r.member && decoded.sequence == r.sequence && decoded.fingerprint == r.fingerprint)
+        #expect(decoded.coverage == r.coverage.sorted())
+        #expect(decoded.increments == r.increments)
+        #expect(decoded == r.with(coverage: r.coverage.sorted()))
+        // Ascending slots are delta-coded: a slot next to the previous one costs 1 byte besides its floats.
+        let one = Self.record(slots: [5]).encode().count, two = Self.record(slots: [5, 6]).encode().count
+        #expect(two - one == 1 + 12)
+        #expect(Self.record(slots: [5, 6 + 200_000]).encode().count - one == 3 + 12)
+    }
+
+    @Test func anEmptyRecordRoundTrips() throws {
+        var r = Self.record(slots: [])
+        r.positives = []
+        let decoded = try IncrementsRecord.decode(r.encode(), stride: 3, slots: 16)
+        #expect(decoded.increments.slots.isEmpty && decoded.positives.isEmpty)
+    }
+
+    @Test func recordsThatDoNotFitThisModelAreRefused() throws {
+        let r = Self.record()
+        #expect(throws: SnapshotError.self) { try IncrementsRecord.decode(r.encode(), stride: 2, slots: 1 << 20) }
+        #expect(throws: SnapshotError.self) { try IncrementsRecord.decode(r.encode(), stride: 3, slots: 1 << 19) }
+        var bad = r.increments.deltas
+        bad[4] = .nan
+        let nonFinite = IncrementsRecord(
+            member: r.member, sequence: 1, fingerprint: 0, coverage: [],
+            increments: ModelIncrements(stride: 3, slots: r.increments.slots, deltas: bad, updates: 1))
+        #expect(throws: SnapshotError.self) { try IncrementsRecord.decode(nonFinite.encode(), stride: 3, slots: 1 << 20) }
+        var truncated = r.encode()
+        truncated.removeLast(9)
+        #expect(throws: SnapshotError.self) { try IncrementsRecord.decode(truncated, stride: 3, slots: 1 << 20) }
+        var flipped = r.encode()
+        flipped[flipped.count / 2] ^= 0x40
+        #expect(throws: SnapshotError.self) { try IncrementsRecord.decode(flipped, stride: 3, slots: 1 << 20) }
+        #expect(throws: SnapshotError.self) { try IncrementsRecord.decode(Array("not a record".utf8), stride: 3, slots: 16) }
+    }
+
+    @Test func randomBytesNeverCrashTheDecoder() {
+        var rng = SplitMix64(seed: 11)
+        let valid = Self.record().encode()
+        for _ in 0..<2_000 {
+            var bytes = valid
+            for _ in 0..<(1 + Int(rng.next() % 4)) { bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+            if rng.next() % 3 == 0 { bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count)))) }
+            _ = try? IncrementsRecord.decode(bytes, stride: 3, slots: 1 << 20)
+        }
+    }
+
+    @Test func theExchangeStateRoundTrips() throws {
+        var s = GroupSyncState()
+        s.ownSequence = 7
+        s.nextOffset = 1_234
+        s.applied = ["m-a": 3, "m-b": 99]
+        s.coverage = [InputPosition(topic: "events", partition: 1, offset: 50)]
+        #expect(try GroupSyncState.decode(s.encode()) == s)
+        #expect(try GroupSyncState.decode(GroupSyncState().encode()) == GroupSyncState())
+        #expect(throws: SnapshotError.self) { try GroupSyncState.decode(Array(s.encode().dropLast(3))) }
+    }
+}
+
+extension IncrementsRecord {
+    func with(coverage: [InputPosition]) -> IncrementsRecord {
+        var copy = self
+        copy.coverage = coverage
+        return copy
+    }
+}

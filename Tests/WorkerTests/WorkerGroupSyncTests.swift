@@ -1,0 +1,129 @@
+import Foundation
+import Learning
+import Pipelines
+import Testing
+
+/// One model across a consumer group (`sync:`): each member learns on its partitions, publishes its increments and
+/// applies the others', so that every replica ends holding every example's learning exactly once.
+extension WorkerIntegrationTests {
+    static func syncScenario(_ purpose: String) throws -> WorkerScenario {
+        try WorkerScenario(purpose) { $0 + "\nsync: {every: 200, interval: 300ms}\n" }
+    }
+
+    /// What every test of the exchange checks once the members stopped: every event and click once across them,
+    /// labelled as one pipeline replaying the partitions labels them, every labelled example learned exactly once
+    /// in every replica (a replica's version counts the updates it holds: its own and those of the increments it
+    /// applied), every member's records applied by every other, and the replicas equal but for float rounding.
+    static func expectOneModel(
+        _ scenario: WorkerScenario, runs: [String], checkpoints: [String], lines: [[UInt8]], partitions: [Int32]
+    ) throws -> [WorkerSummary] {
+        let summaries = try runs.map { try scenario.summary($0) }
+        let replay = try ReferenceRun.run(pipelinePath: scenario.pipelinePath, lines: lines, partitions: partitions)
+        let labelled = summaries.reduce(0) { $0 + $1.labelled }
+        print("sync test \(scenario.purpose): events \(summaries.map(\.events)), labelled \(summaries.map(\.labelled)) (replay \(replay.counters.labelled)), versions \(summaries.map(\.modelVersion)), own records \(summaries.map { $0.sync?.ownSequence ?? 0 }), learned elsewhere \(summaries.map { $0.sync?.examplesLearnedElsewhere ?? -1 }), logloss \(summaries.map(\.logloss))")
+        #expect(summaries.reduce(0) { $0 + $1.examples } == EventLine.clickCount(lines), "every click once across the group")
+        #expect(UInt64(labelled) == replay.counters.labelled)
+        #expect(UInt64(summaries.reduce(0) { $0 + $1.positives }) == replay.counters.positives)
+        for s in summaries {
+            let sync = try #require(s.sync, "no sync section in the summary")
+            #expect(s.modelVersion == labelled, "member \(sync.member): its model holds \(s.modelVersion) updates, the group labelled \(labelled)")
+            for other in summaries where other.sync?.member != sync.member {
+                let o = try #require(other.sync)
+                #expect(sync.applied[o.member] == o.ownSequence, "\(sync.member) applied \(sync.applied[o.member] ?? 0) of \(o.member)'s \(o.ownSequence) records")
+            }
+        }
+        // Every member's candidate pool counts every purchase once: the pools rank the same items as one pipeline's.
+        let spec = try ReferenceRun.workerSpec(pipelinePath: scenario.pipelinePath)
+        let expected = Self.purchaseCounts(replay.catalog)
+        for dir in checkpoints {
+            let restored = try #require(try CheckpointStore(directory: scenario.path(dir)).restoreNewest(spec: spec))
+            let counts = Self.purchaseCounts(restored.pipeline.catalog)
+            let wrong = expected.filter { counts[$0.key] != $0.value }.count + counts.filter { expected[$0.key] == nil }.count
+            #expect(wrong == 0, "\(dir): \(wrong) of \(expected.count) items counted differently from one pipeline's pool")
+        }
+        let models = try runs.map { try Model(snapshotBytes: scenario.snapshot($0)) }
+        for (i, m) in models.enumerated().dropFirst() {
+            let d = models[0].largestRelativeDifference(from: m)
+            #expect(d < 1e-4, "replica \(runs[i]) differs from \(runs[0]) by \(d)")
+        }
+        return summaries
+    }
+
+    /// Three members drain a 6-partition backlog together and end with one model.
+    @Test func threeMembersOfAGroupLearnOneModel() async throws {
+        let scenario = try Self.syncScenario("sync-three")
+        let lines = try WorkerTestEnvironment.eventLines(24_000)
+        try await scenario.createTopics(partitions: 6)
+        let reports = try scenario.produce(lines)
+        let runs = ["a", "b", "c"]
+        let members = try runs.map { try scenario.startWorker(run: $0, group: "g", checkpoints: "checkpoints-\($0)", exitWhenIdle: 8) }
+        for m in members {
+            let termination = try await m.waitForExit(timeout: .seconds(180))
+            try #require(termination == .exited(0), "\(termination)\n\(m.logTail())")
+        }
+        let summaries = try Self.expectOneModel(
+            scenario, runs: runs, checkpoints: runs.map { "checkpoints-\($0)" }, lines: lines, partitions: reports.map(\.partition))
+        #expect(summaries.allSatisfy { $0.events > 0 }, "every member should have had work")
+    }
+
+    /// Exactly once through crashes: two members are killed with SIGKILL after publishing increments their
+    /// checkpoints do not hold, and restart; a third joins mid-stream. Whoever continues a killed member's
+    /// partitions goes over the events its published increments cover without learning them again.
+    @Test func killsAndAJoinLeaveOneModelThatLearnedEveryExampleOnce() async throws {
+        let scenario = try Self.syncScenario("sync-kill")
+        let lines = try WorkerTestEnvironment.eventLines(30_000)
+        let chunks = stride(from: 0, to: lines.count, by: 6_000).map { Array(lines[$0..<min(lines.count, $0 + 6_000)]) }
+        try await scenario.createTopics(partitions: 6)
+        // No periodic checkpoint: a killed member's increments then always reach past its last checkpoint.
+        let rare = ["--checkpoint-events", "10000000", "--checkpoint-seconds", "3600"]
+        func start(_ run: String, _ checkpoints: String) throws -> ChildProcess {
+            try scenario.startWorker(run: run, group: "g", checkpoints: checkpoints, exitWhenIdle: 25, extraArguments: rare)
+        }
+        var reports = try scenario.produce(chunks[0])
+        let a1 = try start("a1", "checkpoints-a")
+        let b1 = try start("b1", "checkpoints-b")
+        try await a1.waitForProgress(atLeast: 1_500, timeout: .seconds(120))
+        try await Task.sleep(for: .seconds(1))  // at least one publish after the progress seen
+        a1.send(SIGKILL)
+        _ = try await a1.waitForExit(timeout: .seconds(10))
+        let a2 = try start("a2", "checkpoints-a")
+
+        reports += try scenario.produce(chunks[1])
+        let c = try start("c", "checkpoints-c")
+        try await c.waitForLog("C's partition assignment", timeout: .seconds(90)) { log in
+            log.split(separator: "\n").contains { $0.contains("partitions assigned") && $0.contains("\(scenario.inputTopic)[") }
+        }
+        let before = WorkerScenarioProgress.events(in: b1.log())
+        reports += try scenario.produce(chunks[2])
+        try await b1.waitForProgress(atLeast: before + 1_000, timeout: .seconds(120))
+        try await Task.sleep(for: .seconds(1))
+        b1.send(SIGKILL)
+        _ = try await b1.waitForExit(timeout: .seconds(10))
+        let b2 = try start("b2", "checkpoints-b")
+        reports += try scenario.produce(chunks[3])
+        reports += try scenario.produce(chunks[4])
+
+        for m in [a2, b2, c] {
+            let termination = try await m.waitForExit(timeout: .seconds(240))
+            try #require(termination == .exited(0), "\(termination)\n\(m.logTail())")
+        }
+        let summaries = try Self.expectOneModel(
+            scenario, runs: ["a2", "b2", "c"], checkpoints: ["checkpoints-a", "checkpoints-b", "checkpoints-c"], lines: lines,
+            partitions: reports.map(\.partition))
+        #expect(summaries.reduce(0) { $0 + ($1.sync?.examplesLearnedElsewhere ?? 0) } > 0, "no event was gone over without learning")
+    }
+}
+
+extension WorkerIntegrationTests {
+    /// Item id → positive feedback counted, over a catalog's items with any.
+    static func purchaseCounts(_ catalog: ItemCatalog) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for item in 0..<catalog.count where catalog.positiveCount(of: item) > 0 { counts[catalog.id(of: item)] = catalog.positiveCount(of: item) }
+        return counts
+    }
+}
+
+enum WorkerScenarioProgress {
+    /// The events count of the newest progress line (0 before one).
+    static func events(in log: String) -> Int { ChildProcess.lastProgressEvents(in: log) ?? 0 }
+}
