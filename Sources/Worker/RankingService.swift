@@ -15,8 +15,9 @@ import Synchronization
 /// Invariants: a request never touches the learning loop's state — it reads the latest published ``ModelView``
 /// and scores with a ``Ranker`` of its own (a small pool, one per concurrent request); every answer is JSON — 200
 /// with the ranking, 4xx with a reason for a request it refuses, 503 before the first view exists; the decision log
-/// is published by a producer of its own, never blocking a request (a full queue drops the log entry, counted in
-/// `feedloop_rankings_unlogged_total`), and is no part of the worker's exactly-once state.
+/// is published by a producer of its own, never blocking a request (an entry it cannot enqueue at once — full queue,
+/// too large — is dropped and counted in `feedloop_rankings_unlogged_total`), and is no part of the worker's
+/// exactly-once state.
 ///
 /// A `Service`: `run()` serves the decision log producer's delivery reports until shutdown, then flushes it.
 public final class RankingService: Service, Sendable {
