@@ -107,15 +107,7 @@ struct RankRequestParser {
     /// The next member of an object whose `{` was read, after `count` members: nil past its `}`, else where the
     /// member starts, with its key unescaped in `key` and the position at its value.
     mutating func nextMember(_ count: Int, key: inout [UInt8]) throws(RankRequestError) -> Int? {
-        skipSpace()
-        if peek == UInt8(ascii: "}") {
-            i += 1
-            return nil
-        }
-        if count > 0 {
-            try expect(UInt8(ascii: ","), "',' or '}'")
-            skipSpace()
-        }
+        guard try nextElement(count, closing: UInt8(ascii: "}")) else { return nil }
         let start = i
         _ = try string(unescapedInto: &key)
         skipSpace()
@@ -124,16 +116,16 @@ struct RankRequestParser {
         return start
     }
 
-    /// The next element of a list whose `[` was read, after `count` elements: false past its `]`, else true with the
-    /// position at the element.
-    mutating func nextElement(_ count: Int) throws(RankRequestError) -> Bool {
+    /// The next element of a list (or member of an object) whose opening bracket was read, after `count` of them:
+    /// false past the `closing` bracket, else true with the position at the element.
+    mutating func nextElement(_ count: Int, closing: UInt8 = UInt8(ascii: "]")) throws(RankRequestError) -> Bool {
         skipSpace()
-        if peek == UInt8(ascii: "]") {
+        if peek == closing {
             i += 1
             return false
         }
         if count > 0 {
-            try expect(UInt8(ascii: ","), "',' or ']'")
+            try expect(UInt8(ascii: ","), "',' or '\(Character(Unicode.Scalar(closing)))'")
             skipSpace()
         }
         return true
