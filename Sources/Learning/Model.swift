@@ -432,6 +432,8 @@ public struct LinearWeights {
     /// Asks for the cache line of slot `index`'s weight (a hint; never faults).
     @inlinable @inline(__always)
     public func prefetch(_ index: UInt32) {
+        #if !FEEDLOOP_NO_PREFETCH  // see `prefetch(_:)` in Prefetch.swift
         _llvmPrefetch(UnsafeRawPointer(base + Int(index & mask) &* stride), 0, 3, 1)
+        #endif
     }
 }

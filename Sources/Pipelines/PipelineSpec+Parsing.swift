@@ -64,7 +64,7 @@ private struct PipelineSpecParser {
 
     func parse(_ root: YAMLCursor) throws(PipelineFileError) -> PipelineSpec {
         let top = try root.fields(["version", "name", "input", "features", "label", "model", "optimizer",
-                                   "factor_optimizer", "outputs", "evaluation", "sync"])
+                                   "factor_optimizer", "outputs", "evaluation", "sync", "serving"])
         let version = try top.required("version").int(in: 1...1)
         let name = try top.required("name").string()
         let inputTopics = try top["input"].map { (c) throws(PipelineFileError) in try parseInput(c) } ?? ["events"]
@@ -76,9 +76,11 @@ private struct PipelineSpecParser {
         let outputs = try top["outputs"].map { (c) throws(PipelineFileError) in try parseOutputs(c, model: model) } ?? OutputSpec.defaults
         let evaluation = try top["evaluation"].map { (c) throws(PipelineFileError) in try parseEvaluation(c) } ?? EvaluationSpec.defaults
         let sync = try top["sync"].map { (c) throws(PipelineFileError) in try parseSync(c) } ?? .off
+        let serving = try top["serving"].map { (c) throws(PipelineFileError) in try parseServing(c, outputs: outputs) }
+            ?? ServingSpec.defaults(topK: outputs.topK)
         return PipelineSpec(
             version: version, name: name, inputTopics: inputTopics, features: features, label: label,
-            model: model, outputs: outputs, evaluation: evaluation, sync: sync)
+            model: model, outputs: outputs, evaluation: evaluation, sync: sync, serving: serving)
     }
 
     // MARK: Sections
@@ -316,6 +318,46 @@ private struct PipelineSpecParser {
         }
         if s.maxStalenessMs > 0, s.intervalMs > 0, s.maxStalenessMs <= s.intervalMs {
             throw (f["max_staleness"] ?? c).error("must be longer than the interval (\(s.intervalMs) ms), got \(s.maxStalenessMs) ms")
+        }
+        return s
+    }
+
+    /// `serving: {exploration: {type: none | epsilon_greedy | softmax, epsilon: 0.05, temperature: 1},
+    /// rankings_topic: rankings, snapshot_interval: 1s, max_candidates: 1000, k: 10}`.
+    func parseServing(_ c: YAMLCursor, outputs: OutputSpec) throws(PipelineFileError) -> ServingSpec {
+        let f = try c.fields(["exploration", "rankings_topic", "snapshot_interval", "max_candidates", "k"])
+        var s = ServingSpec.defaults(topK: outputs.topK)
+        if let e = f["exploration"] {
+            let typeCursor = try e.fields(["type", "epsilon", "temperature"]).required("type")
+            switch try typeCursor.string() {
+            case "none":
+                _ = try e.fields(["type"])
+                s.exploration = .none
+            case "epsilon_greedy":
+                let ef = try e.fields(["type", "epsilon"])
+                let epsilon = try ef.required("epsilon").double(in: 0...1)
+                guard epsilon > 0 else { throw try ef.required("epsilon").error("must be above 0 (or type: none), got 0") }
+                s.exploration = .epsilonGreedy(epsilon: epsilon)
+            case "softmax":
+                let ef = try e.fields(["type", "temperature"])
+                s.exploration = .softmax(temperature: try ef["temperature"]?.double(in: 1e-3...1e3) ?? 1)
+            case let other:
+                throw typeCursor.error("unknown exploration '\(other)' (none, epsilon_greedy, softmax)")
+            }
+        }
+        if let v = f["rankings_topic"] {
+            s.rankingsTopic = try v.string()
+            if s.rankingsTopic.isEmpty { throw v.error("must not be empty") }
+        }
+        if let v = f["snapshot_interval"] {
+            let ms = try v.durationMs()
+            guard ms >= 10 else { throw v.error("must be at least 10ms, got \(ms) ms") }
+            s.snapshotIntervalMs = ms
+        }
+        if let v = f["max_candidates"] { s.maxCandidates = try v.int(in: 1...100_000) }
+        if let v = f["k"] { s.defaultK = try v.int(in: 1...1000) }
+        if s.defaultK > s.maxCandidates, let v = f["k"] ?? f["max_candidates"] {
+            throw v.error("k (\(s.defaultK)) must not exceed max_candidates (\(s.maxCandidates))")
         }
         return s
     }

@@ -23,6 +23,8 @@ public struct PipelineSpec: Sendable, Equatable {
     public var evaluation: EvaluationSpec
     /// How the workers of one consumer group share one model (`sync:`); off when absent.
     public var sync: SyncSpec = .off
+    /// The ranking API's policy and decision log (`serving:`); defaults when absent.
+    public var serving: ServingSpec = .defaults
 }
 
 /// The exchange of model increments between the workers of one consumer group (docs/scaling-out.md): each member

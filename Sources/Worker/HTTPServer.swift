@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
@@ -30,6 +31,9 @@ public struct HTTPServer: Service {
         public var idleTimeout: Duration = .seconds(30)
         /// Largest request body accepted; larger ones are answered 413 before any handler runs.
         public var maxBodyBytes: Int = 64 * 1024
+        /// Event-loop threads of a group of the server's own (nil: NIO's shared group, one thread per core). A
+        /// group of its own bounds the cores the server can take from the rest of the process (the learner).
+        public var threads: Int? = nil
 
         public init(host: String = "127.0.0.1", port: Int) {
             self.host = host
@@ -43,27 +47,34 @@ public struct HTTPServer: Service {
     private let application: Application<RouterResponder<BasicRequestContext>>
 
     /// - Parameters:
-    ///   - registry: Rendered by `GET /metrics`.
+    ///   - registry: Rendered by `GET /metrics` (nil: no `/metrics` route).
     ///   - heartbeat: Read by `GET /healthz` (nil: always `ok`).
     ///   - logger: For the listening line; the server's own messages below notice are left out.
     ///   - onListening: Called with the bound port once the server accepts connections.
+    ///   - announce: The log line once it listens, from host and port (default: `metrics on http://HOST:PORT/metrics`).
+    ///   - jsonErrors: Every error is answered as JSON (``JSONErrorMiddleware``): for an API's server.
     ///   - routes: Adds further routes (`/metrics` and `/healthz` are taken).
     public init(
         configuration: Configuration,
-        registry: PrometheusCollectorRegistry,
+        registry: PrometheusCollectorRegistry?,
         heartbeat: LoopHeartbeat?,
         logger: Logger,
         onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
+        announce: @escaping @Sendable (_ host: String, _ port: Int) -> String = { "metrics on http://\($0):\($1)/metrics" },
+        jsonErrors: Bool = false,
         routes: (Routes) -> Void = { _ in }
     ) {
         let router = Routes()
         // Before any route: these apply to every request, matched or not.
+        if jsonErrors { router.add(middleware: JSONErrorMiddleware()) }
         router.add(middleware: BodyLimitMiddleware(maxBytes: configuration.maxBodyBytes))
         router.add(middleware: ExactPathMiddleware())
-        router.get("/metrics") { _, _ in
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        if let registry {
+            router.get("/metrics") { _, _ in
+                var headers = HTTPFields()
+                headers[.contentType] = "text/plain; version=0.0.4"
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            }
         }
         router.get("/healthz") { _, _ in
             if let reason = heartbeat?.stall() {
@@ -84,9 +95,12 @@ public struct HTTPServer: Service {
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
-                logger.info("metrics on http://\(host):\(port)/metrics")
+                logger.info("\(announce(host, port))")
                 await onListening(port)
             },
+            // A group of its own lives as long as the process (it is never shut down: the server is a process-long
+            // service).
+            eventLoopGroupProvider: configuration.threads.map { .shared(MultiThreadedEventLoopGroup(numberOfThreads: $0)) } ?? .singleton,
             logger: serverLogger
         )
     }

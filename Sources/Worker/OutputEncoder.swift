@@ -15,6 +15,9 @@ public struct OutputEncoder: Sendable {
         s.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
+    /// Appends bytes that are already JSON (e.g. a token of a request, copied as sent).
+    public mutating func json(_ b: ArraySlice<UInt8>) { bytes.append(contentsOf: b) }
+
     /// Appends `"…"` with JSON escaping.
     public mutating func string(_ b: UnsafeRawBufferPointer) {
         bytes.append(0x22)

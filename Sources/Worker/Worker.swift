@@ -294,6 +294,7 @@ struct WorkerLoop {
                 self.handle(message)
             }
             publishPending()
+            options.servingView?.offer(pipeline)  // the ranking API's view of the model (ServingView)
             if sync != nil {
                 let now = DispatchTime.now().uptimeNanoseconds
                 if sync!.isTimeDue(now: now) { publishIncrements() }

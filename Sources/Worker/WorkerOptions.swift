@@ -45,6 +45,9 @@ public struct WorkerOptions: Sendable {
     public var progressEverySeconds: Double = 5
     /// Beaten once per loop turn, for the metrics server's `/healthz` (nil: no liveness tracking).
     public var heartbeat: LoopHeartbeat? = nil
+    /// The ranking API's model view: when set, the loop publishes copies of the model to it
+    /// (`serving.snapshot_interval`; see ``ServingView``). nil: no ranking API.
+    public var servingView: ServingView? = nil
     /// Messages taken per poll (at most a quarter of `ItemCatalog.evictionGuardEvents`).
     public var maxMessagesPerPoll: Int = 4096
     /// Raw librdkafka properties for consumer, producer and admin (SASL/SSL…). Secrets are never logged.

@@ -35,6 +35,10 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-host"), help: "Prometheus endpoint address.") var metricsHost = "127.0.0.1"
     // .unconditional: "-1" is a value here, not a flag.
     @Option(name: .customLong("metrics-port"), parsing: .unconditional, help: "Prometheus endpoint port (0: any free port, -1: off).") var metricsPort = 9464
+    @Option(name: .customLong("serve-host"), help: "Ranking API address (loopback by default).") var serveHost = "127.0.0.1"
+    @Option(name: .customLong("serve-port"), parsing: .unconditional, help: "Ranking API port: POST /v1/rank, GET /v1/users/{id}/recommendations (0: any free port, -1: off).") var servePort = -1
+    @Option(name: .customLong("serve-max-body"), help: "Largest ranking request body in bytes (413 beyond).") var serveMaxBody = 256 * 1024
+    @Option(name: .customLong("serve-threads"), help: "Event-loop threads of the ranking API (0: one per core, NIO's shared group).") var serveThreads = 1
     @Option(name: .customLong("refresh-interval"), help: "At most one score refresh per user per this much event time (e.g. 0s, 1m).") var refreshInterval = "0s"
     @Option(name: .customLong("exit-when-idle"), help: "Stop gracefully after this many seconds without input (demos, tests).") var exitWhenIdle: Double?
     @Option(name: .customLong("final-snapshot"), help: "Write the model snapshot here on graceful exit.") var finalSnapshot: String?
@@ -49,6 +53,15 @@ struct WorkerCommand: AsyncParsableCommand {
     func validate() throws {
         guard (-1...65_535).contains(metricsPort) else {
             throw ValidationError("--metrics-port: a port 0...65535 (0: any free port), or -1 for off; got \(metricsPort)")
+        }
+        guard (-1...65_535).contains(servePort) else {
+            throw ValidationError("--serve-port: a port 0...65535 (0: any free port), or -1 for off; got \(servePort)")
+        }
+        guard (0...256).contains(serveThreads) else {
+            throw ValidationError("--serve-threads: 0...256 (0: one per core), got \(serveThreads)")
+        }
+        guard (1024...(64 << 20)).contains(serveMaxBody) else {
+            throw ValidationError("--serve-max-body: 1024...67108864 bytes, got \(serveMaxBody)")
         }
     }
 
@@ -93,6 +106,22 @@ struct WorkerCommand: AsyncParsableCommand {
         // answer while the worker drains. The worker starts once the server listens: a port in use ends the
         // process before any work. Whichever ends, the other is shut down and the process exits.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if servePort >= 0 {
+            // The ranking API: its own server (JSON errors, its own port), reading the views the loop publishes.
+            let view = ServingView(intervalMs: spec.serving.snapshotIntervalMs)
+            options.servingView = view
+            let producer = try RankingService.decisionLogProducer(options: options, logger: logger)
+            let ranking = RankingService(spec: spec, view: view, producer: producer, logger: logger)
+            var configuration = HTTPServer.Configuration(host: serveHost, port: servePort)
+            configuration.maxBodyBytes = serveMaxBody
+            configuration.threads = serveThreads > 0 ? serveThreads : nil
+            let api = HTTPServer(
+                configuration: configuration, registry: nil, heartbeat: heartbeat, logger: logger,
+                announce: { "ranking API on http://\($0):\($1)/v1/rank" }, jsonErrors: true, routes: ranking.register(on:))
+            // Shut down in reverse: the API stops answering before the decision log's producer flushes.
+            services.append(.init(service: ranking, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(.init(service: api, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        }
         let worker = Worker(options: options, logger: logger)
         if metricsPort >= 0 {
             let (listening, listened) = AsyncStream<Void>.makeStream()

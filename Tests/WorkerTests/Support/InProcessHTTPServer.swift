@@ -12,6 +12,8 @@ enum InProcessHTTPServer {
         heartbeat: LoopHeartbeat? = nil,
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         configure: (inout HTTPServer.Configuration) -> Void = { _ in },
+        jsonErrors: Bool = false,
+        routes: (HTTPServer.Routes) -> Void = { _ in },
         _ body: (_ port: Int) async throws -> T
     ) async throws -> T {
         var configuration = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
@@ -24,7 +26,7 @@ enum InProcessHTTPServer {
             onListening: { port in
                 listening.yield(port)
                 listening.finish()
-            })
+            }, jsonErrors: jsonErrors, routes: routes)
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
         let running = Task {
             defer { listening.finish() }

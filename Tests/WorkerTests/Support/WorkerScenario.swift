@@ -295,9 +295,14 @@ extension ChildProcess {
 
     /// The port of the worker's metrics endpoint, from its start-up log line.
     func metricsPort() async throws -> Int {
+        try await announcedPort(after: "metrics on http://127.0.0.1:", what: "the metrics address")
+    }
+
+    /// The port in the first log line that has `prefix` followed by digits.
+    func announcedPort(after prefix: String, what: String) async throws -> Int {
         var port = 0
-        try await waitForLog("the metrics address", timeout: .seconds(60)) { log in
-            guard let range = log.range(of: "metrics on http://127.0.0.1:") else { return false }
+        try await waitForLog(what, timeout: .seconds(60)) { log in
+            guard let range = log.range(of: prefix) else { return false }
             port = Int(log[range.upperBound...].prefix { $0.isNumber }) ?? 0
             return port > 0
         }
