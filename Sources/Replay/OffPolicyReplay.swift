@@ -39,6 +39,9 @@ public struct OffPolicyReplay {
     /// The merged stream's time: the greatest `ts` of a decision or event taken.
     var time = Int64.min
     var predictions: [Double] = []
+    /// When set (empty), the item the target policy puts first for each decision taken, with its ranking id, in
+    /// the order taken (deterministic policies only: `model`). For checking an estimate against a known world.
+    public var choices: [(rankingID: String, itemID: String)]?
 
     struct OpenDecision {
         var rankingID: String
@@ -132,7 +135,8 @@ public struct OffPolicyReplay {
             if !known { counters.unknownCandidates += 1 }
         }
         let propensity = d.items[0].propensity
-        let (pi, dm) = policy.evaluate(predictions: predictions, loggedIndex: d.loggedIndex, propensity: propensity)
+        let (pi, dm, choice) = policy.evaluate(predictions: predictions, loggedIndex: d.loggedIndex, propensity: propensity)
+        if let choice { choices?.append((d.rankingID, d.candidates[choice])) }
         counters.decisions += 1
         openIndex[d.rankingID] = openBase + open.count
         open.append(OpenDecision(

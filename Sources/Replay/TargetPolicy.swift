@@ -9,21 +9,24 @@ public enum TargetPolicy: String, Sendable, CaseIterable {
     case logged
 
     /// For one decision: the probability that this policy puts the logged first item (candidate `loggedIndex`,
-    /// logged with `propensity`) first, and the direct method's value of the policy on the decision,
-    /// `Σₐ π(a) q̂(a)` over the candidates' `predictions`. The logging policy's distribution over the other
-    /// candidates is not in the log, so for `logged` the direct method takes the logged item's prediction, a
-    /// one-sample estimate of `E_μ[q̂]`; its doubly-robust term is then the observed reward itself.
-    public func evaluate(predictions: [Double], loggedIndex: Int, propensity: Double) -> (targetProbability: Double, directMethod: Double) {
+    /// logged with `propensity`) first, the direct method's value of the policy on the decision,
+    /// `Σₐ π(a) q̂(a)` over the candidates' `predictions`, and the candidate it puts first when it is deterministic
+    /// (`model`; nil otherwise). The logging policy's distribution over the other candidates is not in the log, so
+    /// for `logged` the direct method takes the logged item's prediction, a one-sample estimate of `E_μ[q̂]`; its
+    /// doubly-robust term is then the observed reward itself.
+    public func evaluate(
+        predictions: [Double], loggedIndex: Int, propensity: Double
+    ) -> (targetProbability: Double, directMethod: Double, choice: Int?) {
         precondition(predictions.indices.contains(loggedIndex), "the logged item must be a candidate")
         switch self {
         case .model:
             var best = 0
             for i in predictions.indices where predictions[i] > predictions[best] { best = i }
-            return (best == loggedIndex ? 1 : 0, predictions[best])
+            return (best == loggedIndex ? 1 : 0, predictions[best], best)
         case .uniform:
-            return (1 / Double(predictions.count), predictions.reduce(0, +) / Double(predictions.count))
+            return (1 / Double(predictions.count), predictions.reduce(0, +) / Double(predictions.count), nil)
         case .logged:
-            return (propensity, predictions[loggedIndex])
+            return (propensity, predictions[loggedIndex], nil)
         }
     }
 }

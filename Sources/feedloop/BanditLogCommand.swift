@@ -25,6 +25,9 @@ struct BanditLogCommand: ParsableCommand {
     @Option(name: .long, help: "Event log to write (JSONL): a view of each decision's first item, and a click when the user clicked.")
     var events: String
 
+    @Option(name: .long, help: "Also write the world here (JSON): click_probability[segment][item], segments s<c>, items i<a>.")
+    var world: String?
+
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count: at least 1") }
         guard epsilon >= 0, epsilon <= 1 else { throw ValidationError("--epsilon: between 0 and 1") }
@@ -51,6 +54,11 @@ struct BanditLogCommand: ParsableCommand {
         }
         try d.close()
         try e.close()
+        if let world {
+            let items = bandit.configuration.items
+            let table = (0..<bandit.configuration.segments).map { c in Array(bandit.clickProbability[(c * items)..<((c + 1) * items)]) }
+            try JSONSerialization.data(withJSONObject: ["click_probability": table]).write(to: URL(fileURLWithPath: world))
+        }
         print("true value: uniform \(bandit.uniformValue) logged \(bandit.loggedValue)")
     }
 }

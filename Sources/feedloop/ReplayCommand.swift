@@ -78,6 +78,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("decisions-dead-letters"), help: "With --decisions: write rejected decision lines here, as --dead-letters does events (detail starts with the line number).")
     var decisionsDeadLetters: String?
 
+    @Option(name: .long, help: ArgumentHelp("With --decisions --policy model: write each decision's ranking_id and the item the model puts first (JSONL), to check estimates against a known world (bench/ope).", visibility: .hidden))
+    var choices: String?
+
     @Flag(name: .customLong("no-progress"), help: "No progress line on stderr.")
     var noProgress = false
 
@@ -89,8 +92,9 @@ struct ReplayCommand: ParsableCommand {
             guard pipeline != nil, compare.isEmpty, members == nil, input != nil, input != "-" || decisions != "-" else {
                 throw ValidationError("--decisions evaluates one --pipeline against an --input event file")
             }
-        } else if decisionsDeadLetters != nil {
-            throw ValidationError("--decisions-dead-letters goes with --decisions")
+            if choices != nil && policy != .model { throw ValidationError("--choices: only with --policy model") }
+        } else if decisionsDeadLetters != nil || choices != nil {
+            throw ValidationError("--decisions-dead-letters and --choices go with --decisions")
         }
         if let members {
             guard members >= 1 else { throw ValidationError("--members: at least 1, got \(members)") }
@@ -161,6 +165,7 @@ struct ReplayCommand: ParsableCommand {
     /// `--decisions D`: the pipeline replays the events, and the value of `--policy` is estimated from the log.
     func runOffPolicy(spec: (spec: PipelineSpec, file: String), decisions: String, input: String) throws {
         var replay = OffPolicyReplay(spec: spec.spec, policy: policy)
+        if choices != nil { replay.choices = [] }
         var dlq: DeadLetterFile? = nil
         var decisionDLQ: DeadLetterFile? = nil
         let start = monotonicSeconds()
@@ -180,6 +185,13 @@ struct ReplayCommand: ParsableCommand {
         print(ReportRendering.table([report]), terminator: "")
         if let reportJSON { try ReportRendering.json([report]).write(to: URL(fileURLWithPath: reportJSON)) }
         if let reportHTML { try ReportRendering.html([report]).write(toFile: reportHTML, atomically: true, encoding: .utf8) }
+        if let choices, let made = replay.choices {
+            let lines = try made.map { choice in
+                String(decoding: try JSONSerialization.data(
+                    withJSONObject: ["ranking_id": choice.rankingID, "item_id": choice.itemID], options: [.sortedKeys]), as: UTF8.self)
+            }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: choices, atomically: true, encoding: .utf8)
+        }
     }
 
     /// `--members N`: one member, N members with separate models, N members exchanging increments — one pass.
