@@ -23,10 +23,10 @@ struct DecisionSource: ~Copyable {
     var firstRejections: [String] = []
     static let maxMessages = 5
 
-    init(path: String, contextKeys: [String]) throws(ReplayError) {
+    init(path: String, contextKeys: [String], type: EventType) throws(ReplayError) {
         self.path = path
         reader = try LineFileReader(path: path)
-        parser = DecisionParser(contextKeys: contextKeys)
+        parser = DecisionParser(contextKeys: contextKeys, type: type)
     }
 
     /// The next valid decision (parsed once, kept until ``take()``), or nil at the end of the file.

@@ -5,10 +5,12 @@ import Learning
 ///
 /// The world: users belong to one of `segments` segments (the decision's context `{"segment": "s<c>"}`); each
 /// decision offers `candidates` distinct items drawn uniformly from `items` items; the user clicks the item put
-/// first with probability `p(c, a)`, fixed by the seed (uniform on [0.05, 0.55)). The logging policy is ε-greedy
-/// over its own belief `b(c, a) = p(c, a) + noise` (so it is not the best policy): the first item is the belief's
-/// best with probability `1 − ε + ε/n`, any other candidate with `ε/n`; the other items follow in belief order. Every
-/// item's propensity is the probability that the policy put it in that position.
+/// first with probability `p(c, a)`, fixed by the seed (uniform on [0.05, 0.55)). The logging policy is the
+/// worker's ε-greedy (docs/serving.md) over its own belief `b(c, a) = p(c, a) + noise` (so it is not the best
+/// policy): each position takes the best remaining item by belief with probability `1 − ε`, else a uniformly drawn
+/// remaining one (the best included). An item's propensity is the probability that the policy put it in that
+/// position given the items above it: `1 − ε + ε/r` for the best of the `r` remaining, `ε/r` for another; the
+/// first position's is the probability of showing it first, `μ(a|x)`.
 ///
 /// Because the world is known, the true values of two reference policies are exact (not sampled): ``uniformValue``
 /// and ``loggedValue``. A seed gives the same world and the same log everywhere (``SplitMix64``).
@@ -77,9 +79,9 @@ public struct LoggedBandit: Sendable {
             pool.swapAt(k, j)
         }
         let candidates = Array(pool[0..<c.candidates])
-        let explore = Self.unit(&rng) < c.epsilon
-        let pick = Int(rng.next() % UInt64(c.candidates))
-        let (ranking, propensities) = rank(candidates, segment: segment, explore: explore, pick: pick)
+        let (ranking, propensities) = rank(candidates, segment: segment) { remaining in
+            (Self.unit(&rng) < c.epsilon, Int(rng.next() % UInt64(remaining)))
+        }
         let clicked = Self.unit(&rng) < clickProbability[segment * c.items + ranking[0]]
         defer { produced += 1 }
         return Decision(
@@ -100,21 +102,18 @@ public struct LoggedBandit: Sendable {
         return candidates.map { $0 == greedy ? 1 - e + e / n : e / n }
     }
 
-    /// The ranking (exploring: candidate `pick` first; else the greedy one) and each position's propensity.
-    func rank(_ candidates: [Int], segment: Int, explore: Bool, pick: Int) -> ([Int], [Double]) {
-        let order = beliefOrder(candidates, segment: segment)
-        let first = explore ? candidates[pick] : order[0]
-        let n = Double(candidates.count), e = configuration.epsilon
-        // μ(first) by belief rank k: the greedy item (k = 0) 1 − ε + ε/n, the others ε/n.
-        func mu(_ k: Int) -> Double { k == 0 ? 1 - e + e / n : e / n }
-        var ranking = [first]
-        var propensities = [mu(order.firstIndex(of: first)!)]
-        // The item at belief rank r comes at position r when the first item ranks above it in belief (probability
-        // Σ_{k<r} μ_k), at r + 1 when below (Σ_{k>r} μ_k).
-        let firstRank = order.firstIndex(of: first)!
-        for (r, x) in order.enumerated() where x != first {
-            ranking.append(x)
-            propensities.append(firstRank < r ? (0..<r).reduce(0) { $0 + mu($1) } : ((r + 1)..<order.count).reduce(0) { $0 + mu($1) })
+    /// The ranking and each position's propensity, position by position: `draw(r)` says, with `r` items left,
+    /// whether the position explores and which remaining item (in belief order) it then takes.
+    func rank(_ candidates: [Int], segment: Int, draw: (_ remaining: Int) -> (explore: Bool, pick: Int)) -> ([Int], [Double]) {
+        var remaining = beliefOrder(candidates, segment: segment)
+        var ranking: [Int] = [], propensities: [Double] = []
+        let e = configuration.epsilon
+        while !remaining.isEmpty {
+            let r = Double(remaining.count)
+            let (explore, pick) = draw(remaining.count)
+            let k = explore ? pick : 0
+            ranking.append(remaining.remove(at: k))
+            propensities.append(k == 0 ? 1 - e + e / r : e / r)
         }
         return (ranking, propensities)
     }
@@ -159,7 +158,7 @@ public struct LoggedBandit: Sendable {
         }
         return "{\"schema\":1,\"ranking_id\":\"\(rankingID(d))\",\"ts\":\(d.timestamp),\"user_id\":\"u\(d.user)\","
             + "\"context\":{\"segment\":\"s\(d.segment)\"},\"candidates\":[\(d.candidates.map { "\"i\($0)\"" }.joined(separator: ","))],"
-            + "\"items\":[\(items.joined(separator: ","))],\"policy\":\"epsilon_greedy\",\"pipeline\":\"bandit\",\"model_version\":0}"
+            + "\"items\":[\(items.joined(separator: ","))],\"policy\":\"epsilon_greedy(\(configuration.epsilon))\",\"pipeline\":\"bandit\",\"model_version\":0}"
     }
 
     /// The events the decision caused: a `view` of the item put first, and a `click` on it when the user clicked,

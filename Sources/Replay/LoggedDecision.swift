@@ -38,7 +38,8 @@ public struct LoggedDecision: Sendable, Equatable {
 /// same rules apply to them (`ts` an integer ≥ 0, `user_id` a non-empty string or integer, context values strings,
 /// numbers, booleans, null or arrays of strings). It reads the line as an event: the line behind a prefix that
 /// supplies the event fields a decision has no use for (`event_id`, `type`, `item_id`); so a decision may not
-/// carry top-level `event_id`, `type` or `item_id` keys (`duplicate_field`). The rest is read by `JSONDecoder`:
+/// carry top-level `event_id`, `type` or `item_id` keys (`duplicate_field`); the type is the one a ranking scores
+/// (`Pipeline.requestEventType`), for pipelines with an event-type feature. The rest is read by `JSONDecoder`:
 ///
 /// - required: `schema` (1), `ranking_id` (non-empty string), `candidates` (non-empty array of distinct non-empty
 ///   strings), `items` (non-empty array of `{item_id: string, propensity: number, score: number or absent}`);
@@ -52,11 +53,13 @@ public struct DecisionParser {
     let json = JSONDecoder()
     /// The prefixed line the last decoded view points into (valid until the next ``parse(_:)``).
     let scratch = ByteScratch()
-    static let prefix = Array(#"{"event_id":"-","type":"view","item_id":"-","#.utf8)
+    let prefix: [UInt8]
 
-    /// A parser reading the context keys the pipeline's featurizer uses (`Pipeline.contextKeys`).
-    public init(contextKeys: [String]) {
+    /// A parser reading the context keys the pipeline's featurizer uses (`Pipeline.contextKeys`); the request is
+    /// an event of type `type` (`Pipeline.requestEventType`).
+    public init(contextKeys: [String], type: EventType = .click) {
         decoder = EventDecoder(contextKeys: contextKeys)
+        prefix = Array(#"{"event_id":"-","type":"\#(type.name)","item_id":"-","#.utf8)
     }
 
     /// The decision's fields other than `ts`, `user_id` and `context`. Integers are read as numbers and checked
@@ -88,7 +91,7 @@ public struct DecisionParser {
         var rest = start + 1
         while rest < line.count, [0x20, 0x09, 0x0D, 0x0A].contains(line[rest]) { rest += 1 }
         // `{}`: no comma after the prefix.
-        let prefix = rest < line.count && line[rest] == UInt8(ascii: "}") ? Self.prefix.dropLast() : Self.prefix[...]
+        let prefix = rest < line.count && line[rest] == UInt8(ascii: "}") ? self.prefix.dropLast() : self.prefix[...]
         let bytes = scratch.fill(prefix, UnsafeRawBufferPointer(rebasing: line[(start + 1)...]))
         let request: EventView
         do {

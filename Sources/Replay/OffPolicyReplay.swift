@@ -78,7 +78,7 @@ public struct OffPolicyReplay {
         decisions: String, events: String, progress: Progress? = nil,
         deadLetters: inout DeadLetterFile?, decisionDeadLetters: inout DeadLetterFile?
     ) throws(ReplayError) {
-        var source = try DecisionSource(path: decisions, contextKeys: pipeline.contextKeys)
+        var source = try DecisionSource(path: decisions, contextKeys: pipeline.contextKeys, type: pipeline.requestEventType)
         var reader = try LineFileReader(path: events)
         var sink = ReplaySink(deadLetters: deadLetters)
         var failure: ReplayError?
@@ -127,13 +127,7 @@ public struct OffPolicyReplay {
 
     /// Scores the candidates of `decision` for its request and opens it.
     mutating func open(_ d: LoggedDecision, _ request: EventView) {
-        predictions.removeAll(keepingCapacity: true)
-        for id in d.candidates {
-            var id = id
-            let (p, known) = id.withUTF8 { pipeline.probability(of: UnsafeRawBufferPointer($0), for: request) }
-            predictions.append(p)
-            if !known { counters.unknownCandidates += 1 }
-        }
+        counters.unknownCandidates += UInt64(pipeline.probabilities(of: d.candidates, for: request, into: &predictions))
         let propensity = d.items[0].propensity
         let (pi, dm, choice) = policy.evaluate(predictions: predictions, loggedIndex: d.loggedIndex, propensity: propensity)
         if let choice { choices?.append((d.rankingID, d.candidates[choice])) }

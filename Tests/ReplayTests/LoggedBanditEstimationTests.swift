@@ -65,28 +65,36 @@ import Testing
         }
     }
 
-    /// Every outcome of the ε-greedy draw (greedy with 1 − ε, each candidate explored with ε/n), summed: the
-    /// propensity logged for each position is the probability of that item in that position.
-    @Test func eachPositionsPropensityIsTheProbabilityOfThatItemThere() {
+    /// Every outcome of the first two positions' draws (exploit with 1 − ε, explore each remaining item with
+    /// ε/r), summed: the first position's propensity is the probability of that item first, the second's that of
+    /// the second item given the first.
+    @Test func eachPositionsPropensityIsTheProbabilityOfThatItemThereGivenTheItemsAbove() {
         let bandit = LoggedBandit(.init(seed: 3))
-        let c = bandit.configuration
+        let e = bandit.configuration.epsilon
         let candidates = [0, 3, 5, 7, 11]
+        func outcomes(_ r: Int) -> [(draw: (explore: Bool, pick: Int), probability: Double)] {
+            [((false, 0), 1 - e)] + (0..<r).map { ((true, $0), e / Double(r)) }
+        }
         for segment in [0, 2, 19] {
-            var outcomes = [(explore: false, pick: 0, probability: 1 - c.epsilon)]
-            for k in candidates.indices { outcomes.append((true, k, c.epsilon / Double(candidates.count))) }
-            var atPosition = Array(repeating: [Int: Double](), count: candidates.count)
-            for o in outcomes {
-                let (ranking, _) = bandit.rank(candidates, segment: segment, explore: o.explore, pick: o.pick)
-                for (position, item) in ranking.enumerated() { atPosition[position][item, default: 0] += o.probability }
-            }
-            for position in atPosition.indices { #expect(abs(atPosition[position].values.reduce(0, +) - 1) < 1e-12) }
-            for o in outcomes {
-                let (ranking, propensities) = bandit.rank(candidates, segment: segment, explore: o.explore, pick: o.pick)
-                for (position, item) in ranking.enumerated() {
-                    #expect(abs(propensities[position] - atPosition[position][item]!) < 1e-12, "segment \(segment) position \(position)")
+            var first: [Int: Double] = [:], pair: [[Int]: Double] = [:]
+            var logged: [[Int]: [Double]] = [:]
+            for o1 in outcomes(5) {
+                for o2 in outcomes(4) {
+                    var draws = [o1.draw, o2.draw]
+                    let (ranking, propensities) = bandit.rank(candidates, segment: segment) { _ in
+                        draws.isEmpty ? (false, 0) : draws.removeFirst()
+                    }
+                    first[ranking[0], default: 0] += o1.probability * o2.probability
+                    pair[Array(ranking[0..<2]), default: 0] += o1.probability * o2.probability
+                    logged[Array(ranking[0..<2])] = Array(propensities[0..<2])
                 }
             }
-            #expect(zip(candidates, bandit.firstPropensities(candidates, segment: segment)).allSatisfy { abs($1 - atPosition[0][$0]!) < 1e-12 })
+            #expect(abs(first.values.reduce(0, +) - 1) < 1e-12)
+            for (top, propensities) in logged {
+                #expect(abs(propensities[0] - first[top[0]]!) < 1e-12, "segment \(segment) first \(top[0])")
+                #expect(abs(propensities[1] - pair[top]! / first[top[0]]!) < 1e-12, "segment \(segment) second \(top)")
+            }
+            #expect(zip(candidates, bandit.firstPropensities(candidates, segment: segment)).allSatisfy { abs($1 - first[$0]!) < 1e-12 })
         }
     }
 }
