@@ -39,44 +39,31 @@ public struct LoggedDecision: Sendable, Equatable {
 /// numbers, booleans, null or arrays of strings). It reads the line as an event: the line behind a prefix that
 /// supplies the event fields a decision has no use for (`event_id`, `type`, `item_id`); so a decision may not
 /// carry top-level `event_id`, `type` or `item_id` keys (`duplicate_field`); the type is the one a ranking scores
-/// (`Pipeline.requestEventType`), for pipelines with an event-type feature. The rest is read by `JSONDecoder`:
+/// (`Pipeline.requestEventType`), for pipelines with an event-type feature. Lines up to ``maxBytes``. The rest is
+/// read from the line the decoder accepted by ``DecisionScanner``:
 ///
 /// - required: `schema` (1), `ranking_id` (non-empty string), `candidates` (non-empty array of distinct non-empty
 ///   strings), `items` (non-empty array of `{item_id: string, propensity: number, score: number or absent}`);
 /// - optional: `policy`, `pipeline` (strings), `model_version` (integer ≥ 0), `context` (object or null);
-/// - every item is a candidate, with a propensity in (0, 1]; other keys are ignored, as in events.
+/// - every item is a candidate, with a propensity in (0, 1]; other keys are ignored, as in events; a known key
+///   given twice is `duplicate_field`.
 ///
 /// Codes: the event decoder's (`not_json`, `missing_field`, `wrong_type`, …) and `unsupported_schema`,
 /// `bad_propensity`, `not_a_candidate`, `duplicate_candidate`.
 public struct DecisionParser {
     var decoder: EventDecoder
-    let json = JSONDecoder()
     /// The prefixed line the last decoded view points into (valid until the next ``parse(_:)``).
     let scratch = ByteScratch()
     let prefix: [UInt8]
 
+    /// The longest decision line read (a ranking over a large candidate pool is longer than an event).
+    public static let maxBytes = 4 << 20
+
     /// A parser reading the context keys the pipeline's featurizer uses (`Pipeline.contextKeys`); the request is
     /// an event of type `type` (`Pipeline.requestEventType`).
     public init(contextKeys: [String], type: EventType = .click) {
-        decoder = EventDecoder(contextKeys: contextKeys)
+        decoder = EventDecoder(contextKeys: contextKeys, maxBytes: Self.maxBytes)
         prefix = Array(#"{"event_id":"-","type":"\#(type.name)","item_id":"-","#.utf8)
-    }
-
-    /// The decision's fields other than `ts`, `user_id` and `context`. Integers are read as numbers and checked
-    /// here: Foundation's decoder reports a fractional or negative number for an integer field without its path.
-    private struct Wire: Decodable {
-        var schema: Double
-        var rankingID: String
-        var candidates: [String]
-        var items: [LoggedDecision.Item]
-        var policy: String?
-        var pipeline: String?
-        var modelVersion: Double?
-        enum CodingKeys: String, CodingKey {
-            case schema, candidates, items, policy, pipeline
-            case rankingID = "ranking_id"
-            case modelVersion = "model_version"
-        }
     }
 
     /// Parses one line: the decision, and the request (user, context, time) as an event view for
@@ -100,14 +87,7 @@ public struct DecisionParser {
             // The decoder's byte offsets count the prefix: shift them back to the line's.
             throw RejectReason(code: error.code, field: error.field, detail: Self.shiftingOffsets(error.detail, by: prefix.count - start - 1))
         }
-        let wire: Wire
-        do {
-            wire = try json.decode(Wire.self, from: Data(line))
-        } catch let error as DecodingError {
-            throw Self.reason(error)
-        } catch {
-            throw RejectReason(.notJSON, detail: "\(error)")
-        }
+        let wire = try DecisionScanner.scan(line)
         if let version = wire.modelVersion {
             guard version == version.rounded(), abs(version) < 0x1p53 else {
                 throw RejectReason(.wrongType, field: "model_version", detail: "model_version: expected an integer, got \(version)")
@@ -116,11 +96,12 @@ public struct DecisionParser {
                 throw RejectReason(.outOfRange, field: "model_version", detail: "model_version \(Int64(version)) is negative")
             }
         }
-        guard wire.schema == 1 else {
-            throw RejectReason(code: "unsupported_schema", field: "schema", detail: "schema \(wire.schema == wire.schema.rounded() && abs(wire.schema) < 1e15 ? String(Int64(wire.schema)) : String(wire.schema)); this replay reads schema 1")
+        let schema = wire.schema!
+        guard schema == 1 else {
+            throw RejectReason(code: "unsupported_schema", field: "schema", detail: "schema \(schema == schema.rounded() && abs(schema) < 1e15 ? String(Int64(schema)) : String(schema)); this replay reads schema 1")
         }
         let decision = LoggedDecision(
-            rankingID: wire.rankingID, timestamp: request.timestamp, candidates: wire.candidates, items: wire.items,
+            rankingID: wire.rankingID!, timestamp: request.timestamp, candidates: wire.candidates!, items: wire.items!,
             policy: wire.policy, pipeline: wire.pipeline, modelVersion: wire.modelVersion.map { UInt64($0) }, loggedIndex: 0)
         return (try Self.validate(decision), request)
     }
@@ -163,40 +144,6 @@ public struct DecisionParser {
         }
         d.loggedIndex = d.candidates.firstIndex(of: d.items[0].itemID)!
         return d
-    }
-
-    /// Maps a `JSONDecoder` error to a reason naming the field (`items[0].propensity`).
-    static func reason(_ error: DecodingError) -> RejectReason {
-        func path(_ keys: [any CodingKey], _ last: (any CodingKey)? = nil) -> String {
-            var s = ""
-            for key in keys + (last.map { [$0] } ?? []) {
-                if let i = key.intValue { s += "[\(i)]" } else { s += (s.isEmpty ? "" : ".") + key.stringValue }
-            }
-            return s
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            let field = path(context.codingPath, key)
-            return RejectReason(.missingField, field: field, detail: "required field \"\(field)\" is missing")
-        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
-            let field = path(context.codingPath)
-            return RejectReason(.wrongType, field: field, detail: "\(field): expected \(Self.describe(type)); \(context.debugDescription)")
-        case .dataCorrupted(let context):
-            let field = path(context.codingPath)
-            return RejectReason(field.isEmpty ? .notJSON : .wrongType, field: field.isEmpty ? nil : field, detail: context.debugDescription)
-        @unknown default:
-            return RejectReason(.notJSON, detail: "\(error)")
-        }
-    }
-
-    static func describe(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: "a string"
-        case is Double.Type: "a number"
-        case is Int.Type, is UInt64.Type: "an integer"
-        case is [String].Type: "an array of strings"
-        default: "\(type)"
-        }
     }
 }
 

@@ -29,6 +29,18 @@ import Testing
         #expect(d.loggedIndex == 1 && d.policy == "epsilon_greedy" && d.pipeline == "p" && d.modelVersion == 12)
     }
 
+    /// Escapes, unknown keys holding nested values (with brackets and quotes inside strings), a null score and
+    /// spaces everywhere JSON allows them.
+    @Test func escapesUnknownNestedKeysAndSpacesAreRead() throws {
+        let line = #"  { "extra" : {"a":[1,{"b":"}]\""}], "c":null} , "schema" : 1 , "ranking_id" : "r\u00e9-\"1\"" ,"#
+            + #" "ts":5, "user_id":"u7", "candidates" : [ "i\/1" , "i\ud83d\ude00" ] , "#
+            + #""items":[ { "score" : null , "item_id" : "i\ud83d\ude00" , "propensity" : 1e-1, "more": [[]] } ] }  "#
+        let d = try Self.parse(line).get()
+        #expect(d.rankingID == "ré-\"1\"" && d.candidates == ["i/1", "i😀"])
+        #expect(d.items == [LoggedDecision.Item(itemID: "i😀", score: nil, propensity: 0.1)] && d.loggedIndex == 1)
+        #expect(d.policy == nil && d.modelVersion == nil && d.timestamp == 5)
+    }
+
     static func replacing(_ old: String, _ new: String) -> String {
         precondition(valid.contains(old))
         return valid.replacingOccurrences(of: old, with: new)
@@ -55,6 +67,13 @@ import Testing
         (replacing(#""model_version":12"#, #""model_version":1.5"#), "wrong_type", "model_version"),
         (replacing(#"{"segment":"s3","hour":9}"#, #"{"segment":{"nested":1}}"#), "bad_context", "context.segment"),
         (replacing(#""schema":1,"#, #""schema":1,"type":"click","#), "duplicate_field", "type"),
+        (replacing(#""policy":"#, #""ranking_id":"again","policy":"#), "duplicate_field", "ranking_id"),
+        (replacing(#""score":0.8,"#, #""score":0.8,"propensity":0.5,"#), "duplicate_field", "items[0].propensity"),
+        (replacing(#"["i1","i2","i3"]"#, #"["i1",2,"i3"]"#), "wrong_type", "candidates[1]"),
+        (replacing(#""candidates":["i1","i2","i3"]"#, #""candidates":"i1""#), "wrong_type", "candidates"),
+        (replacing(#"{"item_id":"i2","score":0.8,"propensity":0.9}"#, #"["i2"]"#), "wrong_type", "items[0]"),
+        (replacing(#""ranking_id":"r-1""#, #""ranking_id":7"#), "wrong_type", "ranking_id"),
+        (replacing(#""schema":1"#, #""schema":"1""#), "wrong_type", "schema"),
     ] as [(String, String, String?)])
     func aMalformedLineIsRejectedNamingTheFieldAndTheReason(line: String, code: String, field: String?) {
         switch Self.parse(line) {
