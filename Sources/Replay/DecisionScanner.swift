@@ -27,7 +27,7 @@ struct DecisionScanner {
     static func scan(_ line: UnsafeRawBufferPointer) throws(RejectReason) -> Fields {
         var s = DecisionScanner(bytes: line)
         var f = Fields()
-        var seen = Set<String>()
+        var seen: UInt8 = 0
         s.skipSpace()
         s.i += 1  // {
         while true {
@@ -38,9 +38,11 @@ struct DecisionScanner {
             s.skipSpace()
             s.i += 1  // :
             s.skipSpace()
-            let known = ["schema", "ranking_id", "candidates", "items", "policy", "pipeline", "model_version"].contains(key)
-            if known, !seen.insert(key).inserted {
-                throw RejectReason(.duplicateField, field: key, detail: "duplicate key \"\(key)\"")
+            if let k = Self.keys.firstIndex(of: key) {
+                guard seen & (1 << k) == 0 else {
+                    throw RejectReason(.duplicateField, field: key, detail: "duplicate key \"\(key)\"")
+                }
+                seen |= 1 << k
             }
             switch key {
             case "schema": f.schema = try s.number(key)
@@ -59,6 +61,28 @@ struct DecisionScanner {
         guard let _ = f.items else { throw missing("items") }
         return f
     }
+
+    /// The string value of top-level key `key` in `line` (which the event decoder accepted): nil when the key is
+    /// absent, `.some(nil)` when its value is not a string.
+    static func topLevelString(_ key: String, in line: UnsafeRawBufferPointer) -> String?? {
+        var s = DecisionScanner(bytes: line)
+        s.skipSpace()
+        s.i += 1  // {
+        while true {
+            s.skipSpace()
+            if s.peek == UInt8(ascii: "}") || s.i >= line.count { return nil }
+            if s.peek == UInt8(ascii: ",") { s.i += 1; s.skipSpace() }
+            let name = s.string()
+            s.skipSpace()
+            s.i += 1  // :
+            s.skipSpace()
+            if name == key { return s.peek == UInt8(ascii: "\"") ? .some(s.string()) : .some(nil) }
+            s.skipValue()
+        }
+    }
+
+    static let keys = ["schema", "ranking_id", "candidates", "items", "policy", "pipeline", "model_version"]
+    static let itemKeys = ["item_id", "score", "propensity"]
 
     static func missing(_ field: String) -> RejectReason {
         RejectReason(.missingField, field: field, detail: "required field \"\(field)\" is missing")
@@ -99,10 +123,19 @@ struct DecisionScanner {
             throw wrongType(field, "a number")
         }
         let start = i
-        while i < bytes.count, !([0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D] as [UInt8]).contains(bytes[i]) { i += 1 }
-        var token = [CChar](repeating: 0, count: i - start + 1)
-        for k in start..<i { token[k - start] = CChar(bitPattern: bytes[k]) }
-        return strtod(token, nil)
+        while i < bytes.count, Self.isNumberByte(bytes[i]) { i += 1 }
+        let count = i - start
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: count + 1) { token in
+            for k in 0..<count { token[k] = CChar(bitPattern: bytes[start + k]) }
+            token[count] = 0
+            return strtod(token.baseAddress!, nil)
+        }
+    }
+
+    /// Digits, sign, point and exponent: the bytes of a JSON number.
+    static func isNumberByte(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+")
+            || c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
     }
 
     mutating func strings(_ field: String) throws(RejectReason) -> [String] {
@@ -129,7 +162,7 @@ struct DecisionScanner {
             guard peek == UInt8(ascii: "{") else { throw wrongType(path, "an object") }
             i += 1
             var itemID: String?, score: Double?, propensity: Double?
-            var seen = Set<String>()
+            var seen: UInt8 = 0
             while true {
                 skipSpace()
                 if peek == UInt8(ascii: "}") { i += 1; break }
@@ -138,8 +171,11 @@ struct DecisionScanner {
                 skipSpace()
                 i += 1  // :
                 skipSpace()
-                if ["item_id", "score", "propensity"].contains(key), !seen.insert(key).inserted {
-                    throw RejectReason(.duplicateField, field: "\(path).\(key)", detail: "duplicate key \"\(key)\"")
+                if let k = Self.itemKeys.firstIndex(of: key) {
+                    guard seen & (1 << k) == 0 else {
+                        throw RejectReason(.duplicateField, field: "\(path).\(key)", detail: "duplicate key \"\(key)\"")
+                    }
+                    seen |= 1 << k
                 }
                 switch key {
                 case "item_id": itemID = try requiredString("\(path).item_id")
@@ -158,6 +194,13 @@ struct DecisionScanner {
     /// The string at `i` (opening quote included), unescaped. The line is valid JSON, so every escape is valid.
     mutating func string() -> String {
         i += 1
+        // Without escapes (the common case) the string is the bytes up to the next quote.
+        var end = i
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+            defer { i = end + 1 }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[i..<end]), as: UTF8.self)
+        }
         var out: [UInt8] = []
         while i < bytes.count, bytes[i] != UInt8(ascii: "\"") {
             guard bytes[i] == UInt8(ascii: "\\") else {
@@ -208,7 +251,7 @@ struct DecisionScanner {
             case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1; i += 1
             case UInt8(ascii: ","), UInt8(ascii: ":"): i += 1
             default:
-                while i < bytes.count, !([0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D, 0x3A] as [UInt8]).contains(bytes[i]) { i += 1 }
+                while i < bytes.count, Self.isNumberByte(bytes[i]) || (bytes[i] >= UInt8(ascii: "a") && bytes[i] <= UInt8(ascii: "z")) { i += 1 }
             }
             skipSpace()
         } while depth > 0 && i < bytes.count

@@ -3,12 +3,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
 
 /// The ranking an event refers to: its top-level `"ranking_id"` (a click, add-to-cart or purchase on an item a
 /// ranking showed; issue 14, item 4). The event decoder does not read the key, so replay finds it in the event's
-/// line: a byte search for `"ranking_id"`, then, only in lines that have it, a full parse that takes the top-level
-/// key alone (the bytes may also sit in a nested object or a string).
+/// line: a byte search for `"ranking_id"`, then, only in lines that have it, a scan of the top-level keys
+/// (``DecisionScanner``; the bytes may also sit in a nested object or a string).
 enum RankingReference: Equatable {
     /// No top-level `ranking_id`.
     case none
@@ -21,10 +20,8 @@ enum RankingReference: Equatable {
     /// The reference in `line`, a JSON object the event decoder accepted.
     static func find(in line: UnsafeRawBufferPointer) -> RankingReference {
         guard contains(key, in: line) else { return .none }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-              let value = object["ranking_id"]
-        else { return .none }
-        guard let id = value as? String, !id.isEmpty else { return .malformed }
+        guard let value = DecisionScanner.topLevelString("ranking_id", in: line) else { return .none }
+        guard let id = value, !id.isEmpty else { return .malformed }
         return .ranking(id)
     }
 
