@@ -30,14 +30,7 @@ struct DecisionScanner {
         var seen: UInt8 = 0
         s.skipSpace()
         s.i += 1  // {
-        while true {
-            s.skipSpace()
-            if s.peek == UInt8(ascii: "}") { break }
-            if s.peek == UInt8(ascii: ",") { s.i += 1; s.skipSpace() }
-            let key = s.string()
-            s.skipSpace()
-            s.i += 1  // :
-            s.skipSpace()
+        while let key = s.nextKey() {
             if let k = Self.keys.firstIndex(of: key) {
                 guard seen & (1 << k) == 0 else {
                     throw RejectReason(.duplicateField, field: key, detail: "duplicate key \"\(key)\"")
@@ -68,17 +61,26 @@ struct DecisionScanner {
         var s = DecisionScanner(bytes: line)
         s.skipSpace()
         s.i += 1  // {
-        while true {
-            s.skipSpace()
-            if s.peek == UInt8(ascii: "}") || s.i >= line.count { return nil }
-            if s.peek == UInt8(ascii: ",") { s.i += 1; s.skipSpace() }
-            let name = s.string()
-            s.skipSpace()
-            s.i += 1  // :
-            s.skipSpace()
+        while let name = s.nextKey() {
             if name == key { return s.peek == UInt8(ascii: "\"") ? .some(s.string()) : .some(nil) }
             s.skipValue()
         }
+        return nil
+    }
+
+    /// Inside an object: the next key, with the scanner at its value; nil (past the `}`) when the object ends.
+    mutating func nextKey() -> String? {
+        skipSpace()
+        if peek == UInt8(ascii: ",") { i += 1; skipSpace() }
+        guard i < bytes.count, peek != UInt8(ascii: "}") else {
+            i += 1
+            return nil
+        }
+        let key = string()
+        skipSpace()
+        i += 1  // :
+        skipSpace()
+        return key
     }
 
     static let keys = ["schema", "ranking_id", "candidates", "items", "policy", "pipeline", "model_version"]
@@ -163,14 +165,7 @@ struct DecisionScanner {
             i += 1
             var itemID: String?, score: Double?, propensity: Double?
             var seen: UInt8 = 0
-            while true {
-                skipSpace()
-                if peek == UInt8(ascii: "}") { i += 1; break }
-                if peek == UInt8(ascii: ",") { i += 1; skipSpace() }
-                let key = string()
-                skipSpace()
-                i += 1  // :
-                skipSpace()
+            while let key = nextKey() {
                 if let k = Self.itemKeys.firstIndex(of: key) {
                     guard seen & (1 << k) == 0 else {
                         throw RejectReason(.duplicateField, field: "\(path).\(key)", detail: "duplicate key \"\(key)\"")

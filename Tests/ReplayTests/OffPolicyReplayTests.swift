@@ -39,7 +39,9 @@ import Testing
     }
 
     /// Writes the two logs and replays them with `policy`.
-    static func replay(decisions: [String], events: [String], policy: TargetPolicy) throws -> (OffPolicyReplay, [DeadLetterFile.Record]) {
+    static func replay(
+        decisions: [String], events: [String], policy: TargetPolicy, spec: String = spec, choices: Bool = false
+    ) throws -> (OffPolicyReplay, [DeadLetterFile.Record]) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ope-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -48,6 +50,7 @@ import Testing
         try (decisions.joined(separator: "\n") + "\n").write(toFile: d, atomically: true, encoding: .utf8)
         try (events.joined(separator: "\n") + "\n").write(toFile: e, atomically: true, encoding: .utf8)
         var replay = OffPolicyReplay(spec: try PipelineSpec.parse(yaml: spec), policy: policy)
+        if choices { replay.choices = [] }
         var eventLetters: DeadLetterFile? = nil
         var decisionLetters: DeadLetterFile? = try DeadLetterFile(path: letters)
         try replay.run(decisions: d, events: e, deadLetters: &eventLetters, decisionDeadLetters: &decisionLetters)
@@ -167,17 +170,8 @@ import Testing
             events += bandit.eventLines(d)
             segments[bandit.rankingID(d)] = d.segment
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ope-model-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let d = dir.appendingPathComponent("d.jsonl").path, e = dir.appendingPathComponent("e.jsonl").path
-        try (decisions.joined(separator: "\n") + "\n").write(toFile: d, atomically: true, encoding: .utf8)
-        try (events.joined(separator: "\n") + "\n").write(toFile: e, atomically: true, encoding: .utf8)
         let spec = OffPolicyReplayTests.spec.replacingOccurrences(of: "buffer_capacity: 1024", with: "buffer_capacity: 65536")
-        var replay = OffPolicyReplay(spec: try PipelineSpec.parse(yaml: spec), policy: .model)
-        replay.choices = []
-        var none: DeadLetterFile? = nil, noDecisions: DeadLetterFile? = nil
-        try replay.run(decisions: d, events: e, deadLetters: &none, decisionDeadLetters: &noDecisions)
+        let (replay, _) = try OffPolicyReplayTests.replay(decisions: decisions, events: events, policy: .model, spec: spec, choices: true)
         let choices = try #require(replay.choices)
         #expect(choices.count == 20_000)
         let items = bandit.configuration.items
