@@ -1,5 +1,4 @@
 import Events
-import Foundation
 
 /// One ranking decision of the decision log (the worker's rankings topic, schema 1; a JSON object per line):
 ///
@@ -67,7 +66,7 @@ public struct DecisionParser {
     }
 
     /// Parses one line: the decision, and the request (user, context, time) as an event view for
-    /// `Pipeline.probability(of:for:)`, valid until the next call.
+    /// `Pipeline.probabilities(of:for:into:)`, valid until the next call.
     public mutating func parse(_ line: UnsafeRawBufferPointer) throws(RejectReason) -> (decision: LoggedDecision, request: EventView) {
         var start = 0
         while start < line.count, [0x20, 0x09, 0x0D].contains(line[start]) { start += 1 }
