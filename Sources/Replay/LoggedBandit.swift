@@ -1,7 +1,7 @@
 import Learning
 
 /// A synthetic logged bandit with known reward probabilities, to check the off-policy estimators against the truth
-/// (`feedloop bandit-log`, `bench/ope`, `OffPolicyEstimatorTests`).
+/// (`feedloop bandit-log`, `bench/ope`, `LoggedBanditEstimationTests`).
 ///
 /// The world: users belong to one of `segments` segments (the decision's context `{"segment": "s<c>"}`); each
 /// decision offers `candidates` distinct items drawn uniformly from `items` items; the user clicks the item put
