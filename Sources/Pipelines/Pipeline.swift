@@ -320,8 +320,7 @@ public struct Pipeline: Sendable {
 
     /// The event's item in the catalog (inserted when new) with its item-side features refreshed.
     mutating func itemIndex(_ event: borrowing EventView, itemHash: UInt32) -> Int? {
-        let h = featurizer.hasher
-        let key = UInt64(itemHash) << 32 | UInt64(h.hash(bytes: event.itemID, seed: itemSeed2))
+        let key = catalogKey(event.itemID, itemHash: itemHash)
         guard let item = catalog.lookupOrInsert(key: key, id: event.itemID, now: counters.events) else { return nil }
         featurizer.storeItem(item, in: &catalog)
         return item

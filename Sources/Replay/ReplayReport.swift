@@ -38,6 +38,8 @@ public struct ReplayReport: Codable, Sendable {
     public var rejectedByReason: [String: UInt64]
     public var counters: Counters
     public var windows: [Window]
+    /// Off-policy evaluation (`--decisions`), when asked.
+    public var ope: OffPolicyReport?
 
     public struct Calibration: Codable, Sendable {
         public var lower: Double, upper: Double, count: Int, meanPredicted: Double, observedRate: Double
@@ -78,7 +80,7 @@ public struct ReplayReport: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case pipeline, input, model, optimizer, events, examples, positives, logloss, auc, accuracy, calibration
-        case seconds, rejected, counters, windows
+        case seconds, rejected, counters, windows, ope
         case pipelineFile = "pipeline_file"
         case meanPrediction = "mean_prediction"
         case positiveRate = "positive_rate"

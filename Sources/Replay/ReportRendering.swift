@@ -27,6 +27,42 @@ public enum ReportRendering {
             let reasons = r.rejectedByReason.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             out += "\(r.pipeline): rejected \(r.rejected) [\(reasons)], overflow negatives \(r.counters.overflowNegatives), refused updates \(r.counters.rejectedUpdates)\n"
         }
+        for r in reports { if let ope = r.ope { out += offPolicyTable(ope) } }
+        return out
+    }
+
+    /// The off-policy block of the text report: the three estimates with their intervals, then what was counted.
+    static func offPolicyTable(_ o: OffPolicyReport) -> String {
+        func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "-" }
+        let window = o.rewards.windowMs % 1000 == 0 ? "\(o.rewards.windowMs / 1000)s" : "\(o.rewards.windowMs)ms"
+        var out = "\noff-policy value of policy '\(o.policy)' (the item it puts first; reward: \(o.rewards.types.joined(separator: "/")) "
+            + "on it within \(window)), \(o.decisions) decisions, \(o.matched) matched:\n"
+        var rows = [["estimator", "value", "95% CI (normal)", "std. error"]]
+        for (name, v, lo, hi, se) in [
+            ("IPS", o.ips, o.ciLow.ips, o.ciHigh.ips, o.standardError.ips),
+            ("SNIPS", o.snips, o.ciLow.snips, o.ciHigh.snips, o.standardError.snips),
+            ("DR", o.dr, o.ciLow.dr, o.ciHigh.dr, o.standardError.dr),
+        ] {
+            rows.append([name, f(v), "[\(f(lo)), \(f(hi))]", f(se)])
+        }
+        let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+        for (i, row) in rows.enumerated() {
+            out += row.enumerated().map { c, cell in
+                c == 0 ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[c] - cell.count) + cell
+            }.joined(separator: "  ") + "\n"
+            if i == 0 { out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
+        }
+        out += "direct method alone \(f(o.directMethod)); logged policy's mean reward \(f(o.loggedReward)); "
+            + "weights: mean \(f(o.meanWeight)), max \(f(o.maxWeight)), effective sample size \(String(format: "%.0f", o.effectiveSampleSize))\n"
+        let w = o.rewards
+        out += "rewards: \(w.rewarded) decisions rewarded; not rewards: \(w.onOtherItems) on other items, \(w.repeated) repeated, "
+            + "\(w.late) late, \(w.unknownRanking) for unknown rankings, \(w.badRankingID) bad ranking_id; "
+            + "\(w.feedbackWithoutRanking) feedback events without ranking_id\n"
+        let reasons = o.decisionsRejectedByReason.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        out += "decisions: \(o.decisionsRejected) lines rejected\(reasons.isEmpty ? "" : " [\(reasons)]"), "
+            + "\(o.repeatedRankings) repeated ranking ids, \(o.unknownCandidates) candidates unknown to the catalog (scored from their id)\n"
+        for message in o.firstRejections { out += "  \(message)\n" }
         return out
     }
 
@@ -55,6 +91,7 @@ public enum ReportRendering {
             body += String(format: "<td>%.0f</td></tr>\n", r.eventsPerSecond)
         }
         body += "</table>\n"
+        for r in reports { if let ope = r.ope { body += offPolicyHTML(ope, esc) } }
         let series: [(String, (ReplayReport.Window) -> Double)] = [
             ("Cumulative logloss", { $0.cumulativeLogloss }), ("Cumulative AUC", { $0.cumulativeAUC }),
             ("Logloss per window", { $0.logloss }), ("AUC per window", { $0.auc }),
@@ -75,6 +112,44 @@ public enum ReportRendering {
         \(body)</body></html>
 
         """
+    }
+
+    /// The off-policy section of the HTML report: the estimates with their intervals drawn as bars, and the counts.
+    static func offPolicyHTML(_ o: OffPolicyReport, _ esc: (String) -> String) -> String {
+        func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "-" }
+        var body = "<h2>Off-policy value of policy <code>\(esc(o.policy))</code></h2>\n"
+        body += "<p>The expected reward of the item the policy puts first, from <code>\(esc(o.decisionsFile))</code>: "
+            + "\(o.decisions) decisions, \(o.matched) matched. Reward: \(esc(o.rewards.types.joined(separator: "/"))) on the "
+            + "logged first item within \(o.rewards.windowMs) ms. Intervals: \(esc(o.interval)).</p>\n"
+        body += "<table><tr><th>estimator</th><th>value</th><th>95% CI low</th><th>95% CI high</th><th>std. error</th><th></th></tr>\n"
+        let rows = [
+            ("IPS", o.ips, o.ciLow.ips, o.ciHigh.ips, o.standardError.ips),
+            ("SNIPS", o.snips, o.ciLow.snips, o.ciHigh.snips, o.standardError.snips),
+            ("DR", o.dr, o.ciLow.dr, o.ciHigh.dr, o.standardError.dr),
+        ]
+        let ends = rows.flatMap { [$0.2, $0.3] }.filter(\.isFinite)
+        let lo = min(ends.min() ?? 0, 0), hi = max(ends.max() ?? 1, lo + 1e-9)
+        for (name, v, l, h, se) in rows {
+            var bar = ""
+            if v.isFinite, l.isFinite, h.isFinite {
+                let x = { (t: Double) in 4 + (t - lo) / (hi - lo) * 232 }
+                bar = String(format: "<svg width=\"240\" height=\"14\"><line x1=\"%.1f\" x2=\"%.1f\" y1=\"7\" y2=\"7\" stroke=\"#1f77b4\" stroke-width=\"2\"/><circle cx=\"%.1f\" cy=\"7\" r=\"3.5\" fill=\"#1f77b4\"/></svg>", x(l), x(h), x(v))
+            }
+            body += "<tr><td>\(name)</td><td>\(f(v))</td><td>\(f(l))</td><td>\(f(h))</td><td>\(f(se))</td><td>\(bar)</td></tr>\n"
+        }
+        body += "</table>\n"
+        let w = o.rewards
+        body += "<p>Direct method alone \(f(o.directMethod)); logged policy's mean reward \(f(o.loggedReward)); weights: mean "
+            + "\(f(o.meanWeight)), max \(f(o.maxWeight)), effective sample size \(String(format: "%.0f", o.effectiveSampleSize)). "
+            + "Rewards: \(w.rewarded) decisions rewarded; not rewards: \(w.onOtherItems) on other items, \(w.repeated) repeated, "
+            + "\(w.late) late, \(w.unknownRanking) for unknown rankings, \(w.badRankingID) bad ranking_id; "
+            + "\(w.feedbackWithoutRanking) feedback events without ranking_id. Decision lines rejected: \(o.decisionsRejected)"
+            + o.decisionsRejectedByReason.sorted { $0.key < $1.key }.map { " \(esc($0.key))=\($0.value)" }.joined()
+            + "; \(o.unknownCandidates) candidates unknown to the catalog.</p>\n"
+        if !o.firstRejections.isEmpty {
+            body += "<ul>" + o.firstRejections.map { "<li><code>\(esc($0))</code></li>" }.joined() + "</ul>\n"
+        }
+        return body
     }
 
     static func lineChart(title: String, xLabel: String, series: [(String, [(Double, Double)])]) -> String {

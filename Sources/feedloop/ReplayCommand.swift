@@ -8,6 +8,8 @@ enum FileHandleWriter {
     static func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 }
 
+extension TargetPolicy: ExpressibleByArgument {}
+
 /// `feedloop replay`: offline progressive validation of pipelines over an event log.
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -67,6 +69,18 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("sync-interval"), help: "… or this much event time since its last exchange (e.g. 1s; 0s: off), whichever comes first.")
     var syncInterval = "1s"
 
+    @Option(name: .long, help: "Off-policy evaluation: a decision log (JSONL, the worker's rankings) to estimate --policy's value from, with the rewards in --input.")
+    var decisions: String?
+
+    @Option(name: .long, help: "With --decisions: the policy to evaluate: model (the pipeline's greedy choice, learning as it replays), uniform, or logged (the logging policy itself).")
+    var policy: TargetPolicy = .model
+
+    @Option(name: .customLong("decisions-dead-letters"), help: "With --decisions: write rejected decision lines here, as --dead-letters does events (detail starts with the line number).")
+    var decisionsDeadLetters: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --decisions --policy model: write each decision's ranking_id and the item the model puts first (JSONL), to check estimates against a known world (bench/ope).", visibility: .hidden))
+    var choices: String?
+
     @Flag(name: .customLong("no-progress"), help: "No progress line on stderr.")
     var noProgress = false
 
@@ -74,6 +88,14 @@ struct ReplayCommand: ParsableCommand {
         if pipeline == nil && compare.isEmpty { throw ValidationError("give --pipeline FILE or --compare A.yaml B.yaml …") }
         if (input == nil) == (topic == nil) { throw ValidationError("give either --input FILE.jsonl or --topic TOPIC (with --brokers)") }
         if let threads, threads < 1 { throw ValidationError("--threads: at least 1, got \(threads)") }
+        if decisions != nil {
+            guard pipeline != nil, compare.isEmpty, members == nil, input != nil, input != "-" || decisions != "-" else {
+                throw ValidationError("--decisions evaluates one --pipeline against an --input event file")
+            }
+            if choices != nil && policy != .model { throw ValidationError("--choices: only with --policy model") }
+        } else if decisionsDeadLetters != nil || choices != nil {
+            throw ValidationError("--decisions-dead-letters and --choices go with --decisions")
+        }
         if let members {
             guard members >= 1 else { throw ValidationError("--members: at least 1, got \(members)") }
             guard input != nil, pipeline != nil, compare.isEmpty else {
@@ -101,6 +123,10 @@ struct ReplayCommand: ParsableCommand {
         }
         if let members, let input, let spec = specs.first {
             try runMembers(spec: spec.spec, input: input, members: members)
+            return
+        }
+        if let decisions, let input, let spec = specs.first {
+            try runOffPolicy(spec: spec, decisions: decisions, input: input)
             return
         }
         var replay = Replay(pipelines: specs)
@@ -133,6 +159,38 @@ struct ReplayCommand: ParsableCommand {
         }
         if let reportHTML {
             try ReportRendering.html(reports).write(toFile: reportHTML, atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// `--decisions D`: the pipeline replays the events, and the value of `--policy` is estimated from the log.
+    func runOffPolicy(spec: (spec: PipelineSpec, file: String), decisions: String, input: String) throws {
+        var replay = OffPolicyReplay(spec: spec.spec, policy: policy)
+        if choices != nil { replay.choices = [] }
+        var dlq: DeadLetterFile? = nil
+        var decisionDLQ: DeadLetterFile? = nil
+        let start = monotonicSeconds()
+        do {
+            if let deadLetters { dlq = try DeadLetterFile(path: deadLetters) }
+            if let decisionsDeadLetters { decisionDLQ = try DeadLetterFile(path: decisionsDeadLetters) }
+            try replay.run(
+                decisions: decisions, events: input, progress: noProgress ? nil : Progress(), deadLetters: &dlq,
+                decisionDeadLetters: &decisionDLQ)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+        var report = ReplayReport(
+            pipeline: replay.pipeline, file: spec.file, input: input, seconds: monotonicSeconds() - start, peakRSSBytes: peakRSSBytes())
+        report.ope = OffPolicyReport(replay, decisionsFile: decisions)
+        print(ReportRendering.table([report]), terminator: "")
+        if let reportJSON { try ReportRendering.json([report]).write(to: URL(fileURLWithPath: reportJSON)) }
+        if let reportHTML { try ReportRendering.html([report]).write(toFile: reportHTML, atomically: true, encoding: .utf8) }
+        if let choices, let made = replay.choices {
+            let lines = try made.map { choice in
+                String(decoding: try JSONSerialization.data(
+                    withJSONObject: ["ranking_id": choice.rankingID, "item_id": choice.itemID], options: [.sortedKeys]), as: UTF8.self)
+            }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: choices, atomically: true, encoding: .utf8)
         }
     }
 
