@@ -108,10 +108,7 @@ extension Pipeline {
         for x in examples {
             var item = -1
             if !x.itemID.isEmpty {
-                let h = featurizer.hasher
-                let key = x.itemID.withUnsafeBytes { id in
-                    UInt64(h.hash(bytes: id, seed: itemSeed)) << 32 | UInt64(h.hash(bytes: id, seed: itemSeed2))
-                }
+                let key = x.itemID.withUnsafeBytes { catalogKey($0) }
                 // Known here, or entered now by id (its item-side features follow with its next event).
                 item = x.itemID.withUnsafeBytes { catalog.lookupOrInsert(key: key, id: $0, now: counters.events) } ?? -1
             }

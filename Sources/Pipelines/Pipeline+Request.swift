@@ -60,6 +60,11 @@ extension Pipeline {
     func catalogKey(_ itemID: UnsafeRawBufferPointer, itemHash: UInt32) -> UInt64 {
         UInt64(itemHash) << 32 | UInt64(featurizer.hasher.hash(bytes: itemID, seed: itemSeed2))
     }
+
+    /// The catalog key of an item id (the one key every item is filed under).
+    func catalogKey(_ itemID: UnsafeRawBufferPointer) -> UInt64 {
+        catalogKey(itemID, itemHash: featurizer.hasher.hash(bytes: itemID, seed: itemSeed))
+    }
 }
 
 extension Featurizer {

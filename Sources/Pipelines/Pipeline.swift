@@ -146,9 +146,7 @@ public struct Pipeline: Sendable {
     /// item enters the catalog if it is new here, without item-side features until an event of it arrives).
     public mutating func recordSharedPositive(itemID: [UInt8], at timestamp: Int64) {
         itemID.withUnsafeBytes { id in
-            let h = featurizer.hasher
-            let key = UInt64(h.hash(bytes: id, seed: itemSeed)) << 32 | UInt64(h.hash(bytes: id, seed: itemSeed2))
-            guard let item = catalog.lookupOrInsert(key: key, id: id, now: counters.events) else { return }
+            guard let item = catalog.lookupOrInsert(key: catalogKey(id), id: id, now: counters.events) else { return }
             catalog.recordPositive(item, at: timestamp)
         }
     }

@@ -268,8 +268,6 @@ extension Pipeline {
     /// The catalog index of the item whose id is `id`, in `catalog` (the key ``itemIndex(_:itemHash:)`` files it
     /// under), or nil when the catalog does not hold it.
     func catalogIndex(ofID id: UnsafeRawBufferPointer, in catalog: ItemCatalog) -> Int? {
-        let h = featurizer.hasher
-        let key = UInt64(h.hash(bytes: id, seed: itemSeed)) << 32 | UInt64(h.hash(bytes: id, seed: itemSeed2))
-        return catalog.lookup(key: key)
+        catalog.lookup(key: catalogKey(id))
     }
 }
