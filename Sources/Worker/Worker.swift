@@ -156,8 +156,6 @@ struct WorkerLoop {
     /// Next offset to read per partition: restored from the checkpoint, advanced per message.
     var positions: [KafkaTopicPartition: Int64] = [:]
     var assigned: Set<KafkaTopicPartition> = []
-    /// A partition was assigned at least once in this process.
-    var wasAssigned = false
     var eventsSinceCheckpoint = 0
     var lastCheckpoint = Date()
     var top: [(item: Int, probability: Double)] = []
@@ -326,9 +324,9 @@ struct WorkerLoop {
                 progressEvents = pipeline.counters.events
                 lastProgress = Date()
             }
-            // Idle time counts from the first assignment (joins are slow); after it, a member left without partitions
-            // (more members than partitions, or a group that does not rebalance) is idle too.
-            if assigned.isEmpty && !wasAssigned { lastMessage = Date() }
+            // Idle time counts while partitions are assigned (joins are slow; and a member without partitions cannot
+            // tell that the input is done — during a broker outage, say, its assignment is lost).
+            if assigned.isEmpty { lastMessage = Date() }
             if let idle = options.exitWhenIdleSeconds, Date().timeIntervalSince(lastMessage) >= idle {
                 // Idle is not done: exit only when every assigned partition is read to its end (a stuck fetch
                 // also looks idle). The broker is asked for end offsets it has not reported in a fetch.

@@ -170,7 +170,6 @@ extension WorkerLoop {
             let committed = try committedOffsets(event.partitions)
             let previous = positions
             var starts: [KafkaTopicPartitionOffset] = []
-            wasAssigned = wasAssigned || !event.partitions.isEmpty
             for tp in event.partitions {
                 assigned.insert(tp)
                 var group = committed.first { $0.topicPartition == tp }?.offset.value
