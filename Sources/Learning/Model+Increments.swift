@@ -41,21 +41,61 @@ public struct ModelIncrements: Sendable, Equatable {
     public var byteCount: Int { slots.count * (4 + 4 * stride) + 8 }
 }
 
-/// The bookkeeping of a replica that exchanges increments: which slots were touched since the last exchange, and
-/// their values before the first touch (so the increment is `current − before`, whatever the replica added from
-/// others meanwhile, which is added to `before` as well).
+/// The bookkeeping of a replica that exchanges increments: which slots were touched since the last exchange, their
+/// values before the first touch, and what the replica added from others to those slots meanwhile (so the increment
+/// is `current − before − received`). Nothing in it is indexed by slot but one bit per slot: the per-update cost is a
+/// bit test, and the memory it adds to the learner's working set is 1/32 of a float table's.
 struct IncrementTracker: Sendable {
     var touchedBits: [UInt64]
     var touched: [UInt32] = []
     /// `stride` floats per entry of `touched`, in the same order.
     var before: [Float] = []
-    /// Position of each touched slot in `touched` (valid only where its bit is set).
-    var position: [Int32]
+    /// Others' increments added to touched slots since the last exchange: slot, and `stride` floats each.
+    var received: [UInt32] = []
+    var receivedDeltas: [Float] = []
     var updates: UInt64 = 0
 
     init(slots: Int) {
         touchedBits = Array(repeating: 0, count: (slots + 64) / 64)
-        position = Array(repeating: 0, count: slots + 1)
+    }
+
+    func isTouched(_ slot: Int) -> Bool { touchedBits[slot >> 6] & (1 &<< UInt64(slot & 63)) != 0 }
+
+    /// Records the slots an update of `view` is about to change (the bias slot and each feature's), with their values
+    /// before it.
+    @inline(__always)
+    mutating func record(_ view: Kernels.RowView, storage: ParameterStorage, context: Kernels.Context) {
+        let mask = context.mask
+        touch(context.layout.slots, storage, context)
+        for j in 0..<view.count { touch(Int(view.indices[j] & mask), storage, context) }
+        updates &+= 1
+    }
+
+    @inline(__always)
+    private mutating func touch(_ slot: Int, _ storage: ParameterStorage, _ context: Kernels.Context) {
+        guard touchedBits[slot >> 6] & (1 &<< UInt64(slot & 63)) == 0 else { return }
+        firstTouch(slot, storage, context)
+    }
+
+    /// The first touch of `slot` since the last exchange: its values now are its `before`.
+    @inline(never)
+    private mutating func firstTouch(_ slot: Int, _ storage: ParameterStorage, _ context: Kernels.Context) {
+        touchedBits[slot >> 6] |= 1 &<< UInt64(slot & 63)
+        touched.append(UInt32(slot))
+        let stride = context.layout.stride
+        let start = before.count
+        if slot < context.layout.slots && !storage.isMaterialized(slot) {
+            // Not yet materialized: the update starts from zeros and the initial factors, which are not part of what
+            // it learned.
+            before.append(contentsOf: repeatElement(0, count: stride))
+            if context.layout.k > 0 {
+                before.withUnsafeMutableBufferPointer { b in
+                    Kernels.generateInitialFactors(context, slot: slot, into: b.baseAddress! + start + context.layout.factorOffset)
+                }
+            }
+        } else {
+            before.append(contentsOf: UnsafeBufferPointer(start: storage.floats + slot * stride, count: stride))
+        }
     }
 }
 
@@ -75,37 +115,10 @@ extension Model {
     public var incrementLayout: (stride: Int, slots: Int) { (context.layout.stride, context.layout.slots) }
 
     /// Records the slots an update of `view` is about to change, with their values before it (called by `step`).
-    @inline(never)
+    /// In place in the optional (no move out and back per update).
+    @inline(__always)
     mutating func recordTouch(_ view: Kernels.RowView) {
-        guard var tracker = increments else { return }
-        increments = nil  // unique while it is modified
-        let mask = context.mask
-        touch(context.layout.slots, &tracker)
-        for j in 0..<view.count { touch(Int(view.indices[j] & mask), &tracker) }
-        tracker.updates &+= 1
-        increments = tracker
-    }
-
-    private func touch(_ slot: Int, _ tracker: inout IncrementTracker) {
-        let bit: UInt64 = 1 &<< UInt64(slot & 63)
-        guard tracker.touchedBits[slot >> 6] & bit == 0 else { return }
-        tracker.touchedBits[slot >> 6] |= bit
-        tracker.position[slot] = Int32(tracker.touched.count)
-        tracker.touched.append(UInt32(slot))
-        let stride = context.layout.stride
-        let start = tracker.before.count
-        if slot < context.layout.slots && !storage.isMaterialized(slot) {
-            // Not yet materialized: the update starts from zeros and the initial factors, which are not part of what
-            // it learned.
-            tracker.before.append(contentsOf: repeatElement(0, count: stride))
-            if context.layout.k > 0 {
-                tracker.before.withUnsafeMutableBufferPointer { b in
-                    Kernels.generateInitialFactors(context, slot: slot, into: b.baseAddress! + start + context.layout.factorOffset)
-                }
-            }
-        } else {
-            tracker.before.append(contentsOf: UnsafeBufferPointer(start: storage.floats + slot * stride, count: stride))
-        }
+        increments?.record(view, storage: storage, context: context)
     }
 
     /// Gives `slot` its values before they are read or added to (zeros and its initial factors), as an update does
@@ -127,20 +140,34 @@ extension Model {
         guard var tracker = increments, !tracker.touched.isEmpty else { return result }
         makeUnique()
         let stride = context.layout.stride
-        let order = tracker.touched.indices.sorted { tracker.touched[$0] < tracker.touched[$1] }
+        // Ascending slots: (slot, position) packed in one integer and sorted as plain integers; the others' increments
+        // to touched slots likewise, merged in.
+        var order = tracker.touched.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
+        order.sort()
+        var others = tracker.received.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
+        others.sort()
+        var o = 0
         result.slots.reserveCapacity(order.count)
         result.deltas.reserveCapacity(order.count * stride)
-        for i in order {
-            let slot = Int(tracker.touched[i])
+        for key in order {
+            let slot = Int(key >> 32), i = Int(key & 0xffff_ffff)
             materialize(slot)
             let current = storage.floats + slot * stride
             result.slots.append(UInt32(slot))
+            let at = result.deltas.count
             for f in 0..<stride { result.deltas.append(current[f] - tracker.before[i * stride + f]) }
+            while o < others.count, Int(others[o] >> 32) == slot {
+                let j = Int(others[o] & 0xffff_ffff)
+                for f in 0..<stride { result.deltas[at + f] -= tracker.receivedDeltas[j * stride + f] }
+                o += 1
+            }
             tracker.touchedBits[slot >> 6] = 0
         }
         result.updates = tracker.updates
         tracker.touched.removeAll(keepingCapacity: true)
         tracker.before.removeAll(keepingCapacity: true)
+        tracker.received.removeAll(keepingCapacity: true)
+        tracker.receivedDeltas.removeAll(keepingCapacity: true)
         tracker.updates = 0
         increments = tracker
         return result
@@ -164,12 +191,10 @@ extension Model {
             materialize(slot)
             let current = storage.floats + slot * stride
             for f in 0..<stride { current[f] += other.deltas[i * stride + f] }
-            if var tracker = increments, tracker.touchedBits[slot >> 6] & (1 &<< UInt64(slot & 63)) != 0 {
+            if increments?.isTouched(slot) == true {
                 // Touched here too: the others' part is not this replica's to hand on.
-                increments = nil
-                let at = Int(tracker.position[slot]) * stride
-                for f in 0..<stride { tracker.before[at + f] += other.deltas[i * stride + f] }
-                increments = tracker
+                increments!.received.append(s)
+                increments!.receivedDeltas.append(contentsOf: other.deltas[(i * stride)..<((i + 1) * stride)])
             }
             if let ftrl {
                 // w from the merged z (state 0) and n (state 1); the bias is never regularised.

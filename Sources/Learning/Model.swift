@@ -310,7 +310,7 @@ public struct Model: Sendable {
                 let gradient = Float(g)
                 guard gradient.isFinite else { return (probability, false, 0) }
                 if gradient == 0 { return (probability, true, 0) }
-                if self.increments != nil { self.recordTouch(view) }
+                self.recordTouch(view)
                 let skipped = Kernels.update(
                     base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
                     linear: linear, factor: factor)
