@@ -32,12 +32,7 @@ struct IncrementsRecord: Equatable {
         w.write(string: member)
         w.write(sequence)
         w.write(fingerprint)
-        w.write(UInt64(coverage.count))
-        for p in coverage.sorted() {
-            w.write(string: p.topic)
-            w.write(UInt32(bitPattern: p.partition))
-            w.write(p.offset)
-        }
+        w.write(positions: coverage)
         w.write(UInt64(increments.stride))
         w.write(increments.updates)
         w.write(UInt64(increments.slots.count))
@@ -69,12 +64,7 @@ struct IncrementsRecord: Equatable {
         let member = try r.readString()
         let sequence = try r.readUInt64()
         let fingerprint = try r.readUInt32()
-        let n = try r.readUInt64()
-        guard n <= 1 << 16 else { throw .invalid("\(n) coverage entries") }
-        var coverage: [InputPosition] = []
-        for _ in 0..<n {
-            coverage.append(InputPosition(topic: try r.readString(), partition: Int32(bitPattern: try r.readUInt32()), offset: try r.readInt64()))
-        }
+        let coverage = try r.readPositions()
         let recordStride = try r.readUInt64()
         guard recordStride == UInt64(stride) else { throw .invalid("increments of \(recordStride) floats per slot, the model has \(stride)") }
         let updates = try r.readUInt64()
@@ -143,12 +133,7 @@ struct GroupSyncState: Equatable {
             w.write(string: member)
             w.write(sequence)
         }
-        w.write(UInt64(coverage.count))
-        for p in coverage.sorted() {
-            w.write(string: p.topic)
-            w.write(UInt32(bitPattern: p.partition))
-            w.write(p.offset)
-        }
+        w.write(positions: coverage)
         w.endFrame(frame)
         return w.bytes
     }
@@ -162,12 +147,32 @@ struct GroupSyncState: Equatable {
         let members = try r.readUInt64()
         guard members <= 1 << 20 else { throw .invalid("\(members) members") }
         for _ in 0..<members { s.applied[try r.readString()] = try r.readUInt64() }
-        let n = try r.readUInt64()
-        guard n <= 1 << 20 else { throw .invalid("\(n) coverage entries") }
-        for _ in 0..<n {
-            s.coverage.append(InputPosition(topic: try r.readString(), partition: Int32(bitPattern: try r.readUInt32()), offset: try r.readInt64()))
-        }
+        s.coverage = try r.readPositions()
         try r.closeFrame(frame)
         return s
+    }
+}
+
+/// Input positions (a coverage) as both encodings write them: a count, then topic, partition and offset each, sorted.
+extension BinaryWriter {
+    mutating func write(positions: [InputPosition]) {
+        write(UInt64(positions.count))
+        for p in positions.sorted() {
+            write(string: p.topic)
+            write(UInt32(bitPattern: p.partition))
+            write(p.offset)
+        }
+    }
+}
+
+extension BinaryReader {
+    mutating func readPositions() throws(SnapshotError) -> [InputPosition] {
+        let n = try readUInt64()
+        guard n <= 1 << 16 else { throw .invalid("\(n) input positions") }
+        var positions: [InputPosition] = []
+        for _ in 0..<n {
+            positions.append(InputPosition(topic: try readString(), partition: Int32(bitPattern: try readUInt32()), offset: try readInt64()))
+        }
+        return positions
     }
 }
