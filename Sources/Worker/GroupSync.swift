@@ -173,18 +173,8 @@ struct GroupSync {
     mutating func catchUp(pipeline: inout Pipeline, timeout: Duration = .seconds(30)) throws {
         let tp = KafkaTopicPartition(topic: topic, partition: 0)
         let end = try consumer.watermarks(for: tp, timeout: .seconds(10)).high
-        let deadline = ContinuousClock.now + timeout
-        // Until the end the broker reported, then until a poll brings nothing more (Tansu reports the base offset of
-        // the last batch + 1 as the end; the rest of that batch follows it).
-        var drained = false
-        while state.nextOffset < end || !drained {
-            guard ContinuousClock.now < deadline else {
-                throw WorkerError.kafka("reading \(topic) to its end timed out at offset \(state.nextOffset) of \(end)")
-            }
-            let messages = try consumer.poll(timeout: .milliseconds(state.nextOffset < end ? 200 : 50), maxMessages: 1024)
-            drained = state.nextOffset >= end && messages.isEmpty
-            let now = DispatchTime.now().uptimeNanoseconds
-            for message in messages { apply(message, pipeline: &pipeline, now: now) }
+        try consumer.readToEnd(topic, from: state.nextOffset, end: end, timeout: timeout) { message in
+            apply(message, pipeline: &pipeline, now: DispatchTime.now().uptimeNanoseconds)
         }
         _ = bound.observe(caughtUp: true, now: DispatchTime.now().uptimeNanoseconds)
     }

@@ -168,28 +168,15 @@ struct PartitionHandover {
         var records: [String: (offset: Int64, part: Int, count: Int, value: [UInt8])] = [:]
         guard end > 0 else { return records }
         try consumer.assign([KafkaTopicPartitionOffset(tp, offset: .beginning)])
-        var next: Int64 = 0
-        let deadline = ContinuousClock.now + .seconds(30)
-        // Until the end the broker reported, then until a poll brings nothing more (Tansu reports the base offset of
-        // the last batch + 1 as the end; the rest of that batch follows it).
-        var drained = false
-        while next < end || !drained {
-            guard ContinuousClock.now < deadline else {
-                throw WorkerError.kafka("reading \(topic) timed out at offset \(next) of \(end)")
-            }
-            let messages = try consumer.poll(timeout: .milliseconds(next < end ? 200 : 50), maxMessages: 1024)
-            drained = next >= end && messages.isEmpty
-            for message in messages {
-                next = max(next, message.offset + 1)
-                guard let key = message.key, let value = message.value,
-                      let header = message.headers.first(where: { $0.name == "feedloop.offset" })?.value ?? nil,
-                      let offset = Int64(String(decoding: header, as: UTF8.self)),
-                      let partHeader = message.headers.first(where: { $0.name == "feedloop.part" })?.value ?? nil
-                else { continue }
-                let fields = String(decoding: partHeader, as: UTF8.self).split(separator: "/")
-                guard fields.count == 2, let part = Int(fields[0]), let count = Int(fields[1]) else { continue }
-                records[String(decoding: key, as: UTF8.self)] = (offset, part, count, value)
-            }
+        try consumer.readToEnd(topic, from: 0, end: end) { message in
+            guard let key = message.key, let value = message.value,
+                  let header = message.headers.first(where: { $0.name == "feedloop.offset" })?.value ?? nil,
+                  let offset = Int64(String(decoding: header, as: UTF8.self)),
+                  let partHeader = message.headers.first(where: { $0.name == "feedloop.part" })?.value ?? nil
+            else { return }
+            let fields = String(decoding: partHeader, as: UTF8.self).split(separator: "/")
+            guard fields.count == 2, let part = Int(fields[0]), let count = Int(fields[1]) else { return }
+            records[String(decoding: key, as: UTF8.self)] = (offset, part, count, value)
         }
         return records
     }
