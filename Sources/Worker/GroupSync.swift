@@ -204,6 +204,8 @@ struct GroupSync {
     mutating func apply(_ message: KafkaMessage, pipeline: inout Pipeline, now: UInt64) {
         state.nextOffset = max(state.nextOffset, message.offset + 1)
         guard let value = message.value else { return }
+        // Own records the replica already holds (every record it published itself, read back) are skipped unread.
+        if let header = IncrementsRecord.header(value), header.member == member, header.sequence <= state.ownSequence { return }
         let record: IncrementsRecord
         do {
             record = try IncrementsRecord.decode(value, stride: stride, slots: slots)

@@ -2,7 +2,7 @@ import Learning
 import Persistence
 import Pipelines
 import Testing
-@testable import Worker
+import Worker
 
 /// The records of a group's increments topic and the exchange state a checkpoint keeps: they round-trip, and a
 /// record that does not fit this model is refused rather than applied.
@@ -28,6 +28,17 @@ import Testing
         let one = Self.record(slots: [5]).encode().count, two = Self.record(slots: [5, 6]).encode().count
         #expect(two - one == 1 + 12)
         #expect(Self.record(slots: [5, 6 + 200_000]).encode().count - one == 3 + 12)
+    }
+
+    /// A member skips its own records read back by their header alone: the header gives the member and sequence of
+    /// every record, and nothing for bytes that are not one.
+    @Test func theHeaderNamesTheMemberAndSequenceWithoutADecode() {
+        let bytes = Self.record().encode()
+        let header = IncrementsRecord.header(bytes)
+        #expect(header?.member == "m-1" && header?.sequence == 42)
+        #expect(IncrementsRecord.header(Array(bytes.prefix(16))) == nil)
+        #expect(IncrementsRecord.header(Array("FLGS".utf8) + Array(bytes.dropFirst(4))) == nil)
+        #expect(IncrementsRecord.header([]) == nil)
     }
 
     @Test func anEmptyRecordRoundTrips() throws {

@@ -1,6 +1,5 @@
 import Learning
 import Persistence
-import Pipelines
 
 /// One record of a group's increments topic: what one member's replica learned since its previous record.
 ///
@@ -10,15 +9,27 @@ import Pipelines
 /// this one hold — the model layout (floats per slot, slot count), the update count, the touched slots (ascending,
 /// delta-coded as LEB128 varints), `stride` floats per slot, and the positive feedback counted (item id, event
 /// time) for the other members' candidate pools.
-struct IncrementsRecord: Equatable {
-    var member: String
-    var sequence: UInt64
-    var fingerprint: UInt32
-    var coverage: [InputPosition]
-    var increments: ModelIncrements
-    var positives: [(id: [UInt8], timestamp: Int64)] = []
+public struct IncrementsRecord: Equatable, Sendable {
+    public var member: String
+    public var sequence: UInt64
+    public var fingerprint: UInt32
+    public var coverage: [InputPosition]
+    public var increments: ModelIncrements
+    public var positives: [(id: [UInt8], timestamp: Int64)] = []
 
-    static func == (a: IncrementsRecord, b: IncrementsRecord) -> Bool {
+    public init(
+        member: String, sequence: UInt64, fingerprint: UInt32, coverage: [InputPosition], increments: ModelIncrements,
+        positives: [(id: [UInt8], timestamp: Int64)] = []
+    ) {
+        self.member = member
+        self.sequence = sequence
+        self.fingerprint = fingerprint
+        self.coverage = coverage
+        self.increments = increments
+        self.positives = positives
+    }
+
+    public static func == (a: IncrementsRecord, b: IncrementsRecord) -> Bool {
         a.member == b.member && a.sequence == b.sequence && a.fingerprint == b.fingerprint && a.coverage == b.coverage
             && a.increments == b.increments && a.positives.elementsEqual(b.positives) { $0.id == $1.id && $0.timestamp == $1.timestamp }
     }
@@ -26,7 +37,7 @@ struct IncrementsRecord: Equatable {
     static let magic = "FLIN"
     static let version: UInt32 = 1
 
-    func encode() -> [UInt8] {
+    public func encode() -> [UInt8] {
         var w = BinaryWriter(capacity: 64 + increments.slots.count * (2 + 4 * increments.stride))
         let frame = w.beginFrame(magic: Self.magic, version: Self.version)
         w.write(string: member)
@@ -36,17 +47,26 @@ struct IncrementsRecord: Equatable {
         w.write(UInt64(increments.stride))
         w.write(increments.updates)
         w.write(UInt64(increments.slots.count))
-        var previous: UInt32 = 0
-        for slot in increments.slots {
-            var gap = slot &- previous
-            previous = slot
-            while gap >= 0x80 {
-                w.write(UInt8(gap & 0x7f | 0x80))
-                gap >>= 7
+        // The varints into room made once (at most 5 bytes a slot), then the floats in one copy.
+        let start = w.bytes.count
+        w.bytes.append(contentsOf: repeatElement(0, count: increments.slots.count * 5))
+        var end = start
+        w.bytes.withUnsafeMutableBufferPointer { out in
+            var previous: UInt32 = 0
+            for slot in increments.slots {
+                var gap = slot &- previous
+                previous = slot
+                while gap >= 0x80 {
+                    out[end] = UInt8(gap & 0x7f | 0x80)
+                    end &+= 1
+                    gap >>= 7
+                }
+                out[end] = UInt8(gap)
+                end &+= 1
             }
-            w.write(UInt8(gap))
         }
-        for f in increments.deltas { w.write(f) }
+        w.bytes.removeLast(w.bytes.count - end)
+        increments.deltas.withUnsafeBufferPointer { w.appendFloats($0) }
         w.write(UInt64(positives.count))
         for p in positives {
             w.write(bytes: p.id)
@@ -56,9 +76,20 @@ struct IncrementsRecord: Equatable {
         return w.bytes
     }
 
+    /// The member and sequence number of an encoded record, read from its header without checking the frame's
+    /// checksum or decoding the rest: a member reading the topic skips its own records (those its replica already
+    /// holds) by this, at the cost of a few bytes instead of a full decode. Nil when the header is not a record's.
+    public static func header(_ bytes: [UInt8]) -> (member: String, sequence: UInt64)? {
+        guard bytes.count > BinaryReader.frameHeaderSize, bytes.starts(with: magic.utf8) else { return nil }
+        var r = BinaryReader(bytes)
+        guard (try? r.readRaw(count: BinaryReader.frameHeaderSize)) != nil,
+              let member = try? r.readString(), let sequence = try? r.readUInt64() else { return nil }
+        return (member, sequence)
+    }
+
     /// Decodes a record and checks it against this model: `stride` floats per slot, slots below `slots` + 1 (the
     /// bias slot), ascending.
-    static func decode(_ bytes: [UInt8], stride: Int, slots: Int) throws(SnapshotError) -> IncrementsRecord {
+    public static func decode(_ bytes: [UInt8], stride: Int, slots: Int) throws(SnapshotError) -> IncrementsRecord {
         var r = BinaryReader(bytes)
         let frame = try r.openFrame(magic: magic, versions: 1...version)
         let member = try r.readString()
@@ -90,13 +121,14 @@ struct IncrementsRecord: Equatable {
         }
         let floats = Int(count) * stride
         guard r.remaining >= floats * 4 else { throw .invalid("truncated increments") }
-        var deltas: [Float] = []
-        deltas.reserveCapacity(floats)
-        for _ in 0..<floats {
-            let f = try r.readFloat()
-            guard f.isFinite else { throw .invalid("a non-finite increment") }
-            deltas.append(f)
+        let raw = try r.readRaw(count: floats * 4)
+        let deltas = [Float](unsafeUninitializedCapacity: floats) { out, count in
+            raw.withUnsafeBytes { b in
+                for i in 0..<floats { out[i] = Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
+            }
+            count = floats
         }
+        guard deltas.allSatisfy(\.isFinite) else { throw .invalid("a non-finite increment") }
         let positiveCount = try r.readUInt64()
         guard positiveCount <= UInt64(r.remaining) else { throw .invalid("\(positiveCount) positives") }
         var positives: [(id: [UInt8], timestamp: Int64)] = []
@@ -110,20 +142,22 @@ struct IncrementsRecord: Equatable {
 
 /// What a member of a group keeps of the exchange with its checkpoint (``Pipeline/groupState``), so that a restart
 /// neither applies an increment twice nor publishes one twice.
-struct GroupSyncState: Equatable {
+public struct GroupSyncState: Equatable, Sendable {
     /// The sequence number of this member's newest record included in the checkpoint's model.
-    var ownSequence: UInt64 = 0
+    public var ownSequence: UInt64 = 0
     /// The next offset to read of the increments topic: every record before it is in the model (or was refused).
-    var nextOffset: Int64 = 0
+    public var nextOffset: Int64 = 0
     /// Per other member, the sequence number of its newest record applied.
-    var applied: [String: UInt64] = [:]
+    public var applied: [String: UInt64] = [:]
     /// Per input partition, the greatest coverage any member's record announced: events before it are learned.
-    var coverage: [InputPosition] = []
+    public var coverage: [InputPosition] = []
+
+    public init() {}
 
     static let magic = "FLGS"
     static let version: UInt32 = 1
 
-    func encode() -> [UInt8] {
+    public func encode() -> [UInt8] {
         var w = BinaryWriter(capacity: 256)
         let frame = w.beginFrame(magic: Self.magic, version: Self.version)
         w.write(ownSequence)
@@ -138,7 +172,7 @@ struct GroupSyncState: Equatable {
         return w.bytes
     }
 
-    static func decode(_ bytes: [UInt8]) throws(SnapshotError) -> GroupSyncState {
+    public static func decode(_ bytes: [UInt8]) throws(SnapshotError) -> GroupSyncState {
         var r = BinaryReader(bytes)
         let frame = try r.openFrame(magic: magic, versions: 1...version)
         var s = GroupSyncState()
