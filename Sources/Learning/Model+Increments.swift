@@ -48,12 +48,16 @@ public struct ModelIncrements: Sendable, Equatable {
 struct IncrementTracker: Sendable {
     var touchedBits: [UInt64]
     var touched: [UInt32] = []
-    /// `stride` floats per entry of `touched`, in the same order.
+    /// `stride` floats per entry of `touched`, in the same order: the first `beforeCount` (the array only grows).
     var before: [Float] = []
+    var beforeCount = 0
     /// Others' increments added to touched slots since the last exchange: slot, and `stride` floats each.
     var received: [UInt32] = []
     var receivedDeltas: [Float] = []
     var updates: UInt64 = 0
+    /// Reused by ``Model/takeIncrements()`` to order the slots.
+    var scratch: [UInt64] = []
+    var counts: [Int] = []
 
     init(slots: Int) {
         touchedBits = Array(repeating: 0, count: (slots + 64) / 64)
@@ -83,18 +87,21 @@ struct IncrementTracker: Sendable {
         touchedBits[slot >> 6] |= 1 &<< UInt64(slot & 63)
         touched.append(UInt32(slot))
         let stride = context.layout.stride
-        let start = before.count
-        if slot < context.layout.slots && !storage.isMaterialized(slot) {
-            // Not yet materialized: the update starts from zeros and the initial factors, which are not part of what
-            // it learned.
-            before.append(contentsOf: repeatElement(0, count: stride))
-            if context.layout.k > 0 {
-                before.withUnsafeMutableBufferPointer { b in
-                    Kernels.generateInitialFactors(context, slot: slot, into: b.baseAddress! + start + context.layout.factorOffset)
-                }
+        let start = beforeCount
+        // `before` grows by doubling and is written in place: one uniqueness check per touch, not one per float.
+        if before.count < start + stride { before.append(contentsOf: repeatElement(0, count: max(before.count, 256 * stride))) }
+        beforeCount += stride
+        before.withUnsafeMutableBufferPointer { b in
+            let out = b.baseAddress! + start
+            if slot < context.layout.slots && !storage.isMaterialized(slot) {
+                // Not yet materialized: the update starts from zeros and the initial factors, which are not part of
+                // what it learned.
+                out.update(repeating: 0, count: stride)
+                if context.layout.k > 0 { Kernels.generateInitialFactors(context, slot: slot, into: out + context.layout.factorOffset) }
+            } else {
+                let values = storage.floats + slot * stride
+                for f in 0..<stride { out[f] = values[f] }
             }
-        } else {
-            before.append(contentsOf: UnsafeBufferPointer(start: storage.floats + slot * stride, count: stride))
         }
     }
 }
@@ -137,35 +144,47 @@ extension Model {
     /// What this replica learned since the last call (or since ``trackIncrements()``), and starts a new interval.
     public mutating func takeIncrements() -> ModelIncrements {
         var result = ModelIncrements(stride: context.layout.stride)
-        guard var tracker = increments, !tracker.touched.isEmpty else { return result }
+        guard increments?.touched.isEmpty == false else { return result }
+        // Moved out (and back at the end), so that clearing its arrays does not copy them first.
+        var tracker = increments.take()!
         makeUnique()
         let stride = context.layout.stride
-        // Ascending slots: (slot, position) packed in one integer and sorted as plain integers; the others' increments
-        // to touched slots likewise, merged in.
+        // Ascending slots: (slot, position) packed in one integer, ordered by slot (SlotOrder); the others'
+        // increments to touched slots likewise, merged in.
         var order = tracker.touched.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
-        order.sort()
+        SlotOrder.sort(&order, scratch: &tracker.scratch, counts: &tracker.counts)
         var others = tracker.received.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
-        others.sort()
-        var o = 0
-        result.slots.reserveCapacity(order.count)
-        result.deltas.reserveCapacity(order.count * stride)
-        for key in order {
-            let slot = Int(key >> 32), i = Int(key & 0xffff_ffff)
-            materialize(slot)
-            let current = storage.floats + slot * stride
-            result.slots.append(UInt32(slot))
-            let at = result.deltas.count
-            for f in 0..<stride { result.deltas.append(current[f] - tracker.before[i * stride + f]) }
-            while o < others.count, Int(others[o] >> 32) == slot {
-                let j = Int(others[o] & 0xffff_ffff)
-                for f in 0..<stride { result.deltas[at + f] -= tracker.receivedDeltas[j * stride + f] }
-                o += 1
-            }
-            tracker.touchedBits[slot >> 6] = 0
+        SlotOrder.sort(&others, scratch: &tracker.scratch, counts: &tracker.counts)
+        let n = order.count
+        for key in order { materialize(Int(key >> 32)) }
+        let floats = storage.floats
+        result.slots = [UInt32](unsafeUninitializedCapacity: n) { slots, count in
+            for (k, key) in order.enumerated() { slots[k] = UInt32(key >> 32) }
+            count = n
         }
+        result.deltas = [Float](unsafeUninitializedCapacity: n * stride) { deltas, count in
+            tracker.before.withUnsafeBufferPointer { before in
+                tracker.receivedDeltas.withUnsafeBufferPointer { received in
+                    var o = 0
+                    for (k, key) in order.enumerated() {
+                        let slot = Int(key >> 32), i = Int(key & 0xffff_ffff)
+                        let current = floats + slot * stride, was = before.baseAddress! + i * stride
+                        let out = deltas.baseAddress! + k * stride
+                        for f in 0..<stride { out[f] = current[f] - was[f] }
+                        while o < others.count, Int(others[o] >> 32) == slot {
+                            let r = received.baseAddress! + Int(others[o] & 0xffff_ffff) * stride
+                            for f in 0..<stride { out[f] -= r[f] }
+                            o += 1
+                        }
+                    }
+                }
+            }
+            count = n * stride
+        }
+        for key in order { tracker.touchedBits[Int(key >> 38)] = 0 }
         result.updates = tracker.updates
         tracker.touched.removeAll(keepingCapacity: true)
-        tracker.before.removeAll(keepingCapacity: true)
+        tracker.beforeCount = 0
         tracker.received.removeAll(keepingCapacity: true)
         tracker.receivedDeltas.removeAll(keepingCapacity: true)
         tracker.updates = 0
