@@ -47,7 +47,9 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),
         // Files on disk: atomic writes (temp file, fsync, rename), CRC-32C-framed binary encoding, their errors.
         // Built with every check on: it reads files that may be corrupt.
-        .target(name: "Persistence"),
+        .target(name: "Persistence", dependencies: ["CCRC32C"]),
+        // CRC-32C with the processor's instruction (SSE4.2, ARMv8 CRC32), checked for at run time.
+        .target(name: "CCRC32C"),
         // Pure Swift online-learning core: hashing, models, optimizers, kernels, streaming metrics, model snapshots.
         .target(
             name: "Learning",

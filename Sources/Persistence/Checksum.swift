@@ -1,10 +1,13 @@
+import CCRC32C
+
 // MARK: - Checksum
 
 /// Checksums for snapshots and checkpoints.
 ///
 /// CRC-32C (Castagnoli polynomial 0x1EDC6F41, reflected 0x82F63B78, init and final XOR 0xFFFFFFFF), the checksum of
-/// iSCSI, ext4 and Kafka record batches; check value `crc32c("123456789") == 0xE3069283`. Software slicing-by-8
-/// (eight 256-entry tables) processes 8 bytes per step, ~1–2 GB/s, so a 100 MB snapshot costs tens of milliseconds.
+/// iSCSI, ext4 and Kafka record batches; check value `crc32c("123456789") == 0xE3069283`. With the processor's CRC-32C
+/// instruction where it has one (x86-64 SSE4.2, ARMv8 CRC32; CCRC32C), else software slicing-by-8 (eight 256-entry
+/// tables, 8 bytes per step).
 public enum Checksum {
     /// CRC-32C of `bytes`.
     public static func crc32c(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
@@ -18,6 +21,16 @@ public enum Checksum {
 
     /// Continues a raw (pre-inversion) CRC-32C register over `bytes`.
     static func crc32cUpdate(_ register: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard bytes.count > 0 else { return register }
+        if hardware { return feedloop_crc32c_update(register, bytes.baseAddress!, bytes.count) }
+        return softwareUpdate(register, bytes)
+    }
+
+    /// Whether the processor's CRC-32C instruction is used.
+    static let hardware = feedloop_crc32c_hardware() == 1
+
+    /// ``crc32cUpdate(_:_:)`` by table lookups (slicing-by-8).
+    static func softwareUpdate(_ register: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc = register
         let count = bytes.count
         guard count > 0 else { return crc }

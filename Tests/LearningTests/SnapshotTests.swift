@@ -202,7 +202,7 @@ struct BinaryEncodingTests {
         #expect(Checksum.crc32c((0..<32).map { UInt8($0) }) == 0x46dd_794e)
     }
 
-    @Test func crc32cSlicingBy8EqualsBytewiseDefinitionForEveryLengthAndAlignment() {
+    @Test func crc32cInHardwareAndBySlicingBy8EqualsTheBytewiseDefinitionForEveryLengthAndAlignment() {
         func bytewise(_ data: ArraySlice<UInt8>) -> UInt32 {
             var crc: UInt32 = 0xffff_ffff
             for b in data {
@@ -217,8 +217,12 @@ struct BinaryEncodingTests {
             for end in stride(from: start, to: data.count, by: 7) {
                 let slice = data[start..<end]
                 #expect(slice.withUnsafeBytes { Checksum.crc32c($0) } == bytewise(slice))
+                #expect(slice.withUnsafeBytes { ~Checksum.softwareUpdate(0xffff_ffff, $0) } == bytewise(slice))
             }
         }
+        #if arch(x86_64)
+        #expect(Checksum.hardware, "x86-64 processors since 2008 have SSE4.2's CRC-32C instruction")
+        #endif
     }
 
     @Test func writerAndReaderRoundTripEveryType() throws {
