@@ -9,6 +9,10 @@
 // label join and the metrics up) and those of the refreshes in that half (`refresh_allocations` in
 // `warm_refreshes`). Off by default, so the
 // instruction counts do not include the counting.
+// With FEEDLOOP_SYNC_EVERY=E, the learning thread's share of a group member's exchange (`sync:`, see GroupSync):
+// increments tracked, and after every E labelled examples taken and encoded as the record the worker publishes,
+// whose header is then read back as the worker reads its own records (the broker's and the network's share is not
+// counted here).
 import AllocationCounter
 import Foundation
 import Pipelines
@@ -22,6 +26,20 @@ var spec = try PipelineSpec.load(path: args[1])
 spec.evaluation.ranking = nil
 let refreshEvery = args.count > 3 ? Int(args[3]) ?? 0 : 0
 var pipeline = Pipeline(spec: spec)
+let syncEvery = UInt64(ProcessInfo.processInfo.environment["FEEDLOOP_SYNC_EVERY"] ?? "") ?? 0
+if syncEvery > 0 { pipeline.trackModelIncrements() }
+var syncRecords = 0, syncBytes = 0, syncAtLabelled: UInt64 = 0
+/// What the worker does when its count trigger fires (GroupSync.publish, then reading its record back).
+@MainActor func exchange() {
+    syncAtLabelled = pipeline.counters.labelled
+    let record = IncrementsRecord(
+        member: "member-1", sequence: UInt64(syncRecords + 1), fingerprint: pipeline.specFingerprint,
+        coverage: [InputPosition(topic: "events", partition: 0, offset: Int64(events))],
+        increments: pipeline.takeModelIncrements(), positives: pipeline.takeSharedPositives())
+    let bytes = record.encode()
+    if IncrementsRecord.header(bytes)?.sequence == UInt64(syncRecords + 1) { syncRecords += 1 }
+    syncBytes += bytes.count
+}
 var sink = NullSink()
 var top: [(item: Int, probability: Double)] = []
 var events = 0, refreshes = 0, candidates = 0
@@ -48,6 +66,7 @@ data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
                 pipeline.process(UnsafeRawBufferPointer(rebasing: raw[start..<end]), sink: &sink)
             }
             events += 1
+            if syncEvery > 0, pipeline.counters.labelled &- syncAtLabelled >= syncEvery { exchange() }
             if refreshEvery > 0, events % refreshEvery == 0 {
                 let before = events > warm ? feedloop_thread_allocations() : 0
                 pipeline.topItems(k: 10, into: &top)
@@ -67,4 +86,4 @@ print(
     #"{"events":\#(events),"examples":\#(pipeline.counters.examples),"refreshes":\#(refreshes),"candidates":\#(candidates),"#
         + #""allocation_counter_works":\#(counterWorks),"warm_events":\#(counting ? max(events - warm, 0) : 0),"#
         + #""step_allocations":\#(stepAllocations),"warm_refreshes":\#(warmRefreshes),"#
-        + #""refresh_allocations":\#(refreshAllocations)}"#)
+        + #""refresh_allocations":\#(refreshAllocations),"sync_records":\#(syncRecords),"sync_bytes":\#(syncBytes)}"#)
