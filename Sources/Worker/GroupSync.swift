@@ -137,7 +137,7 @@ struct GroupSync {
 
     /// Publishes what the replica learned since the last publish (nothing when it learned nothing), with the
     /// coverage of the partitions it owns.
-    mutating func publish(pipeline: inout Pipeline, coverage: [InputPosition], producer: KafkaProducer) throws {
+    mutating func publish(pipeline: inout Pipeline, coverage: [InputPosition], producer: some OutputProducer) throws {
         examplesAtSync = pipeline.counters.labelled
         lastSyncAt = DispatchTime.now().uptimeNanoseconds
         let increments = pipeline.takeModelIncrements()
@@ -310,7 +310,7 @@ struct GroupSyncMetrics {
     /// Members seen (this one included) and, per other member, the age of its newest record applied.
     mutating func members(_ seen: [String: (appliedAt: UInt64, timestampMs: Int64)], now: UInt64) {
         membersSeen.record(seen.count + 1)
-        let nowMs = WorkerLoop.realtimeMilliseconds()
+        let nowMs = RealtimeClock.milliseconds()
         for (member, last) in seen {
             let gauge = lagGauges[member] ?? {
                 let g = Gauge(label: "feedloop_sync_lag_seconds", dimensions: dimensions + [("member", member)])

@@ -26,8 +26,23 @@ import Pipelines
 /// and the newest per key is read.
 struct PartitionHandover {
     let topic: String
-    let configuration: KafkaConfiguration
     let logger: Logger
+    /// Reads the changelog: the newest record per key (``newestRecords(topic:reader:logger:)``).
+    let readRecords: () throws -> [String: (offset: Int64, part: Int, count: Int, value: [UInt8])]
+
+    /// Reads the changelog with consumers made by `openReader` (assign-only, one per assignment).
+    init<Reader: InputConsumer>(topic: String, logger: Logger, openReader: @escaping () throws -> Reader) {
+        self.topic = topic
+        self.logger = logger
+        readRecords = { try Self.newestRecords(topic: topic, reader: openReader(), logger: logger) }
+    }
+
+    /// Reads the changelog through the brokers of `configuration`.
+    init(topic: String, configuration: KafkaConfiguration, logger: Logger) {
+        var config = configuration
+        config.groupID = "feedloop-handover-reader"  // assign-only: no group join, nothing committed
+        self.init(topic: topic, logger: logger) { try KafkaConsumer(configuration: config, logger: logger) }
+    }
 
     /// `feedloop.<group>.<pipeline>.partition-state`.
     static func topicName(group: String, pipeline: String) -> String { "feedloop.\(group).\(pipeline).partition-state" }
@@ -46,7 +61,7 @@ struct PartitionHandover {
     /// back.
     func handOver(
         _ partitions: [KafkaTopicPartition], removing: Bool, pipeline: inout Pipeline, positions: [KafkaTopicPartition: Int64],
-        producer: KafkaProducer
+        producer: some OutputProducer
     ) throws {
         for tp in partitions {
             guard let next = positions[tp] else { continue }
@@ -122,7 +137,7 @@ struct PartitionHandover {
     /// The newest complete state of each partition in the changelog: the newest part 0 and the parts 1..<n of the
     /// same offset (parts of an older state, left by compaction, do not match it).
     func newestStates() throws -> [KafkaTopicPartition: (offset: Int64, state: [UInt8])] {
-        Self.assemble(try newestRecords())
+        Self.assemble(try readRecords())
     }
 
     /// The newest complete state per partition from the newest record of each part key.
@@ -151,10 +166,9 @@ struct PartitionHandover {
     }
 
     /// The newest record per key of the changelog (read from the beginning to the end), with its offset and part.
-    func newestRecords() throws -> [String: (offset: Int64, part: Int, count: Int, value: [UInt8])] {
-        var config = configuration
-        config.groupID = "feedloop-handover-reader"  // assign-only: no group join, nothing committed
-        let consumer = try KafkaConsumer(configuration: config, logger: logger)
+    static func newestRecords(
+        topic: String, reader consumer: some InputConsumer, logger: Logger
+    ) throws -> [String: (offset: Int64, part: Int, count: Int, value: [UInt8])] {
         defer { try? consumer.close() }
         let tp = KafkaTopicPartition(topic: topic, partition: 0)
         let end: Int64

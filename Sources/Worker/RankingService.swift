@@ -111,7 +111,7 @@ public final class RankingService: Service, Sendable {
             refused.increment()
             return JSONErrorMiddleware<BasicRequestContext>.json(.badRequest, error.reason)
         }
-        query.timestampMs = Self.realtimeMilliseconds()
+        query.timestampMs = RealtimeClock.milliseconds()
         var ranker = rankers.withLock { $0.popLast() } ?? Ranker(spec: spec)
         defer { rankers.withLock { $0.append(ranker) } }
         var positions: [RankedPosition] = []
@@ -225,12 +225,6 @@ public final class RankingService: Service, Sendable {
             if flagUnknown, p.item < 0 { e.raw(",\"unknown\":true") }
             e.raw("}")
         }
-    }
-
-    static func realtimeMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     // MARK: Service

@@ -83,7 +83,7 @@ public final class Worker: Service, Sendable {
 
     /// Builds the loop, runs it and destroys it (the Kafka clients' teardown) before returning.
     private func runLoop() throws {
-        var loop = try WorkerLoop(
+        var loop = try WorkerLoop<KafkaConsumer, KafkaProducer>(
             options: options, logger: logger, stop: { self.stopRequested.load(ordering: .relaxed) },
             requestStop: { self.requestStop() }, deliveryDeadline: { self.deliveryDeadline() })
         try loop.run()
@@ -110,9 +110,10 @@ public final class Worker: Service, Sendable {
     }
 }
 
-/// Publishes through the Kafka producer; a full local queue makes `send` poll and wait (back-pressure).
-struct KafkaPublisher: OutputPublisher {
-    let producer: KafkaProducer
+/// Publishes through the producer; a full local queue makes the Kafka producer's `send` poll and wait
+/// (back-pressure).
+struct ProducerPublisher<Producer: OutputProducer>: OutputPublisher {
+    let producer: Producer
     var failure: KafkaError?
 
     mutating func publish(topic: String, key: UnsafeRawBufferPointer, value: [UInt8], headers: [(String, [UInt8])], token: UInt64) {
@@ -120,7 +121,8 @@ struct KafkaPublisher: OutputPublisher {
             try value.withUnsafeBytes { v in
                 try producer.send(
                     topic: topic, key: key.count > 0 ? key : nil, value: v,
-                    headers: headers.isEmpty ? [] : headers.map { KafkaHeader(name: $0.0, value: $0.1) }, token: token)
+                    headers: headers.isEmpty ? [] : headers.map { KafkaHeader(name: $0.0, value: $0.1) }, partition: nil,
+                    token: token)
             }
         } catch let error as KafkaError {
             failure = failure ?? error
@@ -130,8 +132,9 @@ struct KafkaPublisher: OutputPublisher {
     }
 }
 
-/// The loop's state; lives on the worker thread only.
-struct WorkerLoop {
+/// The loop's state; lives on the worker thread only. Generic over its clients: ``KafkaConsumer`` and
+/// ``KafkaProducer`` in production (`Worker`), in-memory ones in the loop's tests.
+struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
     let options: WorkerOptions
     let logger: Logger
     let stop: () -> Bool
@@ -139,8 +142,8 @@ struct WorkerLoop {
     let requestStop: () -> Void
     /// Until when a stopping loop may wait for output deliveries (uptime ns), nil while running.
     let deliveryDeadline: () -> UInt64?
-    let consumer: KafkaConsumer
-    let producer: KafkaProducer
+    let consumer: Consumer
+    let producer: Producer
     /// Pending clicks that follow their partition across the group (see ``PartitionHandover``).
     let handover: PartitionHandover
     /// The model exchange with the other members of the group (`sync:`), nil when off.
@@ -152,7 +155,7 @@ struct WorkerLoop {
     var withheldRefreshes: UInt64 = 0
     var store: CheckpointStore
     var pipeline: Pipeline
-    var sink: WorkerSink<KafkaPublisher>
+    var sink: WorkerSink<ProducerPublisher<Producer>>
     /// Next offset to read per partition: restored from the checkpoint, advanced per message.
     var positions: [KafkaTopicPartition: Int64] = [:]
     var assigned: Set<KafkaTopicPartition> = []
@@ -178,73 +181,31 @@ struct WorkerLoop {
     /// When the broker was last asked for watermarks it had not reported in a fetch (uptime ns).
     var lastWatermarkQuery: UInt64 = 0
 
+    /// A loop over the given clients: restores the newest readable checkpoint of `options.checkpointDirectory`. The
+    /// model exchange (`sync:`) is started by the Kafka clients' initializer.
     init(
-        options: WorkerOptions, logger: Logger, stop: @escaping () -> Bool, requestStop: @escaping () -> Void = {},
-        deliveryDeadline: @escaping () -> UInt64? = { nil }
+        options: WorkerOptions, logger: Logger, consumer: Consumer, producer: Producer, handover: PartitionHandover,
+        stop: @escaping () -> Bool, requestStop: @escaping () -> Void = {}, deliveryDeadline: @escaping () -> UInt64? = { nil }
     ) throws {
         self.options = options
         self.logger = logger
         self.stop = stop
         self.requestStop = requestStop
         self.deliveryDeadline = deliveryDeadline
+        self.consumer = consumer
+        self.producer = producer
+        self.handover = handover
         watchdog = ProgressWatchdog(stallAfterSeconds: options.stallAfterSeconds, now: DispatchTime.now().uptimeNanoseconds)
-        logger.info("starting worker", metadata: [
-            "pipeline": "\(options.spec.name)", "librdkafka": "\(KafkaRuntime.version)", "brokers": "\(options.brokers)",
-            "group": "\(options.groupID)", "checkpoints": "\(options.checkpointDirectory)",
-        ])
-        if Self.fixAllocatorThreshold() {
-            logger.debug("malloc: mmap threshold fixed at 1 MiB (set MALLOC_MMAP_THRESHOLD_ to choose another)")
-        }
-        if KafkaRuntime.runtimeVersion < KafkaRuntime.minimumVersionForTaggedFields {
-            logger.warning("librdkafka \(KafkaRuntime.version) mis-reads tagged protocol fields (fixed in 2.1.2); use a newer runtime (see docs/development.md)")
-        }
-        var config = KafkaConfiguration(brokers: options.brokers, clientID: "feedloop-worker", groupID: options.groupID)
-        if let seconds = options.sessionTimeoutSeconds { config.sessionTimeout = .milliseconds(Int64(seconds * 1000)) }
-        config.properties = options.kafkaProperties
-        // Latency: librdkafka's default fetch wait (500 ms) holds a fetch that long when a partition has little data;
-        // a scoring service wants new events at once. Overridable with --kafka-property fetch.wait.max.ms=N.
-        // A consumer-only default, kept off the producer and admin clients (librdkafka warns about it there).
-        var consumerConfig = config
-        consumerConfig.properties = ["fetch.wait.max.ms": "10"].merging(options.kafkaProperties) { _, explicit in explicit }
-        consumer = try KafkaConsumer(configuration: consumerConfig, logger: logger)
-        // Outputs keep librdkafka's 5 ms linger: a shorter one saves a few ms of score latency but costs throughput
-        // in wake-ups and produce requests (docs/benchmarks.md, "Settings chosen by measurement").
-        // --kafka-property linger.ms=N to trade.
-        producer = try KafkaProducer(configuration: config, logger: logger)
-        handover = PartitionHandover(
-            topic: PartitionHandover.topicName(group: options.groupID, pipeline: options.spec.name), configuration: config,
-            logger: logger)
-        if options.createOutputTopics {
-            let admin = try KafkaAdmin(configuration: config, logger: logger)
-            let o = options.spec.outputs
-            try admin.createTopics([
-                KafkaNewTopic(name: o.scoresTopic, partitions: 1, configs: ["cleanup.policy": "compact"]),
-                KafkaNewTopic(name: o.adjustmentsTopic, partitions: 1),
-                KafkaNewTopic(name: o.deadLetterTopic, partitions: 1),
-                KafkaNewTopic(name: handover.topic, partitions: 1, configs: ["cleanup.policy": "compact"]),
-            ] + (options.spec.sync.enabled
-                ? [KafkaNewTopic(name: GroupSync.topicName(group: options.groupID, pipeline: options.spec.name), partitions: 1)] : []),
-                ignoreExisting: true)
-        }
         store = try CheckpointStore(directory: options.checkpointDirectory, keep: options.checkpointsKept)
         let start = try Self.restore(from: store, options: options, logger: logger)
         pipeline = start.pipeline
         positions = start.positions
         checkpointPositionsWin = start.checkpointPositionsWin
         sink = WorkerSink(
-            publisher: KafkaPublisher(producer: producer), spec: options.spec,
+            publisher: ProducerPublisher(producer: producer), spec: options.spec,
             refreshTypes: options.refreshTypes, refreshIntervalMs: options.refreshIntervalMs,
             maxMessageBytes: options.producerMaxMessageBytes)
         metrics = WorkerMetrics(pipeline: options.spec.name)
-        if options.spec.sync.enabled {
-            pipeline.trackModelIncrements()
-            let member = try GroupSync.memberID(explicit: options.memberID, directory: options.checkpointDirectory)
-            var exchange = try GroupSync(group: options.groupID, member: member, pipeline: pipeline, configuration: config, logger: logger)
-            try exchange.start()
-            // The group's learning since the checkpoint (and this member's own, published before a crash).
-            try exchange.catchUp(pipeline: &pipeline)
-            sync = exchange
-        }
     }
 
     /// Keeps glibc from growing the worker's resident memory in steps over a long run.
@@ -427,7 +388,7 @@ struct WorkerLoop {
         hot = nil
     }
 
-    mutating func handle(_ message: KafkaMessageView) {
+    mutating func handle(_ message: Consumer.Message) {
         if batchStart == 0 { batchStart = DispatchTime.now().uptimeNanoseconds }
         messagesHandled &+= 1
         if hot == nil || hot!.identity != message.topicIdentity || hot!.tp.partition != message.partition {
@@ -491,13 +452,6 @@ struct WorkerLoop {
     /// the loop serves delivery reports, so late by at most one loop turn; see `run`).
     var eventToDeliveredDelay = DelayHistogram()
 
-    /// Wall-clock time in ms, the clock of Kafka's CreateTime timestamps.
-    static func realtimeMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
-
     /// Publishes the pending score refresh: the top-K candidates for the user of the last applied event.
     mutating func publishRefresh() {
         if let s = sync, s.stale {
@@ -514,7 +468,7 @@ struct WorkerLoop {
         }
         if batchStart > 0 { inWorkerDelay.record(nanoseconds: DispatchTime.now().uptimeNanoseconds &- batchStart) }
         if sink.refreshFirstMessageMs > 0 {
-            let ms = Self.realtimeMilliseconds() - sink.refreshFirstMessageMs
+            let ms = RealtimeClock.milliseconds() - sink.refreshFirstMessageMs
             metrics.scoreDelay(milliseconds: ms)
             eventToScoreDelay.record(nanoseconds: UInt64(max(0, ms)) * 1_000_000)
         }
@@ -555,7 +509,7 @@ struct WorkerLoop {
             if !report.isDelivered {
                 failed = failed ?? report
             } else if let eventMs = ScoreToken.eventTimestampMs(report.token) {
-                if nowMs == 0 { nowMs = Self.realtimeMilliseconds() }
+                if nowMs == 0 { nowMs = RealtimeClock.milliseconds() }
                 metrics.scoreDelivered(milliseconds: nowMs - eventMs)
                 eventToDeliveredDelay.record(nanoseconds: UInt64(max(0, nowMs - eventMs)) * 1_000_000)
             }
@@ -646,6 +600,66 @@ struct WorkerLoop {
             warnedCatalogFull = true
             logger.warning(
                 "item catalog full (outputs.catalog_capacity \(pipeline.catalog.capacity)) with no item cold enough to evict: new items are learned but not scored as candidates until one is; raise catalog_capacity (a restart keeps the model)")
+        }
+    }
+}
+
+extension WorkerLoop where Consumer == KafkaConsumer, Producer == KafkaProducer {
+    /// The production loop: Kafka clients for `options.brokers`, the output topics created when asked, the model
+    /// exchange started when the pipeline shares its model.
+    init(
+        options: WorkerOptions, logger: Logger, stop: @escaping () -> Bool, requestStop: @escaping () -> Void = {},
+        deliveryDeadline: @escaping () -> UInt64? = { nil }
+    ) throws {
+        logger.info("starting worker", metadata: [
+            "pipeline": "\(options.spec.name)", "librdkafka": "\(KafkaRuntime.version)", "brokers": "\(options.brokers)",
+            "group": "\(options.groupID)", "checkpoints": "\(options.checkpointDirectory)",
+        ])
+        if Self.fixAllocatorThreshold() {
+            logger.debug("malloc: mmap threshold fixed at 1 MiB (set MALLOC_MMAP_THRESHOLD_ to choose another)")
+        }
+        if KafkaRuntime.runtimeVersion < KafkaRuntime.minimumVersionForTaggedFields {
+            logger.warning("librdkafka \(KafkaRuntime.version) mis-reads tagged protocol fields (fixed in 2.1.2); use a newer runtime (see docs/development.md)")
+        }
+        var config = KafkaConfiguration(brokers: options.brokers, clientID: "feedloop-worker", groupID: options.groupID)
+        if let seconds = options.sessionTimeoutSeconds { config.sessionTimeout = .milliseconds(Int64(seconds * 1000)) }
+        config.properties = options.kafkaProperties
+        // Latency: librdkafka's default fetch wait (500 ms) holds a fetch that long when a partition has little data;
+        // a scoring service wants new events at once. Overridable with --kafka-property fetch.wait.max.ms=N.
+        // A consumer-only default, kept off the producer and admin clients (librdkafka warns about it there).
+        var consumerConfig = config
+        consumerConfig.properties = ["fetch.wait.max.ms": "10"].merging(options.kafkaProperties) { _, explicit in explicit }
+        let consumer = try KafkaConsumer(configuration: consumerConfig, logger: logger)
+        // Outputs keep librdkafka's 5 ms linger: a shorter one saves a few ms of score latency but costs throughput
+        // in wake-ups and produce requests (docs/benchmarks.md, "Settings chosen by measurement").
+        // --kafka-property linger.ms=N to trade.
+        let producer = try KafkaProducer(configuration: config, logger: logger)
+        let handover = PartitionHandover(
+            topic: PartitionHandover.topicName(group: options.groupID, pipeline: options.spec.name), configuration: config,
+            logger: logger)
+        if options.createOutputTopics {
+            let admin = try KafkaAdmin(configuration: config, logger: logger)
+            let o = options.spec.outputs
+            try admin.createTopics([
+                KafkaNewTopic(name: o.scoresTopic, partitions: 1, configs: ["cleanup.policy": "compact"]),
+                KafkaNewTopic(name: o.adjustmentsTopic, partitions: 1),
+                KafkaNewTopic(name: o.deadLetterTopic, partitions: 1),
+                KafkaNewTopic(name: handover.topic, partitions: 1, configs: ["cleanup.policy": "compact"]),
+            ] + (options.spec.sync.enabled
+                ? [KafkaNewTopic(name: GroupSync.topicName(group: options.groupID, pipeline: options.spec.name), partitions: 1)] : []),
+                ignoreExisting: true)
+        }
+        try self.init(
+            options: options, logger: logger, consumer: consumer, producer: producer, handover: handover, stop: stop,
+            requestStop: requestStop, deliveryDeadline: deliveryDeadline)
+        if options.spec.sync.enabled {
+            pipeline.trackModelIncrements()
+            let member = try GroupSync.memberID(explicit: options.memberID, directory: options.checkpointDirectory)
+            var exchange = try GroupSync(group: options.groupID, member: member, pipeline: pipeline, configuration: config, logger: logger)
+            try exchange.start()
+            // The group's learning since the checkpoint (and this member's own, published before a crash).
+            try exchange.catchUp(pipeline: &pipeline)
+            sync = exchange
         }
     }
 }

@@ -1,6 +1,6 @@
 import Kafka
 
-extension KafkaConsumer {
+extension InputConsumer {
     /// Hands every message of `topic`'s assigned partition, from `start`, to `body`: until the end the broker
     /// reported, then until a poll brings nothing more (Tansu, the local broker, reports the base offset of the last
     /// batch + 1 as the end; the rest of that batch follows it). Fails after `timeout`.
