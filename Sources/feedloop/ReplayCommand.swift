@@ -27,7 +27,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Evaluate several pipelines on one pass of the log, side by side.")
     var compare: [String] = []
 
-    @Option(name: .long, help: "JSONL event log ('-' for standard input).")
+    @Option(name: .long, help: "JSONL event log ('-' for standard input); gzip (.gz) and zstd (.zst) files are decompressed as they are read.")
     var input: String?
 
     @Option(name: .long, help: "Replay a Kafka topic range instead of a file: bootstrap brokers (or $FEEDLOOP_BROKERS with --topic).")
