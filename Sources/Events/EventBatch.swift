@@ -19,15 +19,18 @@
 /// threads can share one, and `@unchecked Sendable` for that: the owner must not fill it while another thread
 /// reads).
 public final class EventBatch: @unchecked Sendable {
-    /// One input's outcome: its event, or why it was rejected.
+    /// One input's outcome: its event, or why it was rejected (an index into ``rejections``). Plain values only,
+    /// so reading an entry copies no reference.
     public enum Entry {
         case event(EventView)
-        case rejected(RejectReason)
+        case rejected(Int)
     }
 
     var decoder: EventDecoder
     /// One entry per input appended since the last ``removeAll()``.
     public private(set) var entries: [Entry] = []
+    /// The reasons of the rejected inputs, in input order.
+    public private(set) var rejections: [RejectReason] = []
     /// Unescaped strings of the batch's events (their copies out of the decoder's scratch).
     var strings = ChunkedArena<UInt8>(chunkSize: 1 << 16)
     /// The context slots of the batch's events, ``contextKeys``.count per event.
@@ -57,6 +60,7 @@ public final class EventBatch: @unchecked Sendable {
     /// Forgets every entry (keeping every buffer's capacity): the views handed out before are no longer valid.
     public func removeAll() {
         entries.removeAll(keepingCapacity: true)
+        rejections.removeAll(keepingCapacity: true)
         strings.reset()
         contexts.reset()
         arrays.reset()
@@ -68,7 +72,8 @@ public final class EventBatch: @unchecked Sendable {
             let view = try decoder.decode(input)
             entries.append(.event(keep(view, input: input)))
         } catch {
-            entries.append(.rejected(error))
+            entries.append(.rejected(rejections.count))
+            rejections.append(error)
         }
     }
 

@@ -7,7 +7,7 @@ import Pipelines
 /// order) and reports progressive-validation metrics. Several pipelines can share one pass (`--compare`).
 ///
 /// Each line is decoded once, not once per pipeline: into an ``EventBatch`` that every pipeline decoding the same
-/// way reads (``Pipeline/process(_:input:partition:sink:)``). What a decoder accepts and the slots of its events
+/// way reads (``Pipeline/process(_:of:input:partition:sink:)``). What a decoder accepts and the slots of its events
 /// depend on the pipeline's context keys (a duplicate of an extracted key is rejected, one of another key is not),
 /// so the pipelines are grouped by decoding (``decodings``): one batch per group, one group when they extract the
 /// same context keys in the same order (the usual case, and the shipped pipelines'). A file replay on several
@@ -119,13 +119,13 @@ public struct Replay {
         if let deadLetters, deadLetters.pointee != nil {
             var sink = ReplaySink(deadLetters: deadLetters.pointee)
             for (i, line) in lines.enumerated() {
-                pipeline.process(entries[i], input: UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink)
+                pipeline.process(entries[i], of: decoded, input: UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink)
             }
             deadLetters.pointee = sink.deadLetters
         } else {
             var sink = NullSink()
             for (i, line) in lines.enumerated() {
-                pipeline.process(entries[i], input: UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink)
+                pipeline.process(entries[i], of: decoded, input: UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink)
             }
         }
         return monotonicSeconds() - start

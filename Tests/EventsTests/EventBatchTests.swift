@@ -33,8 +33,8 @@ import Testing
                 switch (batch.entries[i], alone) {
                 case (.event(let view), .success(let expected)):
                     #expect(OwnedEvent(view) == expected, "input \(i)")
-                case (.rejected(let reason), .failure(let expected)):
-                    #expect(reason == expected, "input \(i)")
+                case (.rejected(let r), .failure(let expected)):
+                    #expect(batch.rejections[r] == expected, "input \(i)")
                 default:
                     Issue.record("input \(i): the batch and a decoder disagree on whether it is valid")
                 }

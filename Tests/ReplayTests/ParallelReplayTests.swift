@@ -166,6 +166,22 @@ import Testing
             replay, deadLetters: letters, to: expected, expectedDeadLetters: referenceLetters, "one pipeline, batches of \(batchBytes)")
     }
 
+    /// A stream fed message by message (a Kafka topic range): each message decoded once per decoding group too.
+    @Test func aStreamFedMessageByMessageIsByteIdentical() throws {
+        let specs = try Self.specs()
+        let referenceLetters = Self.temporaryPath("ref.jsonl"), letters = Self.temporaryPath("stream.jsonl")
+        defer { for path in [referenceLetters, letters] { try? FileManager.default.removeItem(atPath: path) } }
+        let expected = try Self.reference(specs, deadLetters: referenceLetters)
+        var replay = Replay(pipelines: specs)
+        var sink = ReplaySink(deadLetters: try DeadLetterFile(path: letters))
+        for line in Self.lines {
+            let bytes = Array(line.utf8)
+            bytes.withUnsafeBytes { replay.feed(message: $0, topic: "events", partition: 0, sink: &sink) }
+        }
+        replay.finishStream(seconds: 1)
+        try Self.expectIdentical(replay, deadLetters: letters, to: expected, expectedDeadLetters: referenceLetters, "stream")
+    }
+
     /// A read error on the reading thread stops the replay with that error, after the batches before it.
     @Test func aLineTooLongOnTheReadingThreadIsAnError() throws {
         let input = Self.temporaryPath("long.jsonl")
