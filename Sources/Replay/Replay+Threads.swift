@@ -46,6 +46,7 @@ extension Replay {
                             }
                         }
                         work.learn(thread: 0)
+                        // One signal each from the reading thread and the `learners - 1` other learning threads.
                         for _ in 0..<learners { done.wait() }
                         work.progress.finish()
                     }
