@@ -8,6 +8,10 @@ import Pipelines
 // order, one thread at a time, so it computes exactly what the in-line path computes: the results are bit-identical
 // whatever the thread count. Reading waits when the ring is full (a slot is free again once every pipeline is done
 // with its batch), learning when a pipeline has caught up with reading.
+//
+// Featurizing stays in each pipeline's step, on its learning thread: it reads no model state, but it writes the
+// pipeline's scratch rows and item catalog, which the step then reads (the example's row, the catalog's item
+// features, the ranking evaluation), and its rows differ from pipeline to pipeline.
 
 extension Replay {
     /// The bound of the queue between reading and learning: batches read and decoded ahead of the slowest
