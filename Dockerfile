@@ -7,7 +7,7 @@
 #   docker compose up            # Kafka (KRaft) + topics + worker, see docker-compose.yml
 #
 # Three stages:
-#   build       Swift toolchain + librdkafka headers; a release build of the `feedloop` product with the
+#   build       Swift toolchain + librdkafka, zlib and libzstd headers; a release build of the `feedloop` product with the
 #               Swift runtime linked statically (no toolchain needed at run time).
 #   librdkafka  the librdkafka shared library that the `confluent-kafka` wheel bundles (same source and
 #               version as scripts/lib/runtime.sh uses for development and tests).
@@ -30,7 +30,7 @@ FROM swift:6.3.2-bookworm AS build
 # hadolint ignore=DL3008
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get update -q \
-    && apt-get install -y -q --no-install-recommends librdkafka-dev pkg-config \
+    && apt-get install -y -q --no-install-recommends librdkafka-dev zlib1g-dev libzstd-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -66,7 +66,7 @@ FROM debian:bookworm-slim AS runtime
 # hadolint ignore=DL3008
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get update -q \
-    && apt-get install -y -q --no-install-recommends ca-certificates tzdata libstdc++6 \
+    && apt-get install -y -q --no-install-recommends ca-certificates tzdata libstdc++6 zlib1g libzstd1 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin feedloop \
     && mkdir -p /checkpoints \

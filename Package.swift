@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Targets are the architecture (README, "Architecture"): one concern each, dependencies point one way:
-//   Persistence ← Learning; Learning, Events ← Pipelines ← Replay, Worker ← feedloop; Kafka ← Worker, feedloop.
+//   CCRC32C ← Persistence ← Learning; Learning, Events ← Pipelines ← Replay, Worker ← feedloop; Kafka ← Worker, feedloop;
+//   CZlib, CZstd ← Replay.
 // Replay knows no Kafka client (the CLI reads a topic range and feeds it in); only Worker and feedloop do.
 
 // Release builds compile the Learning kernels with unsafe flags (-Ounchecked: no overflow or bounds checks in the
@@ -43,6 +44,9 @@ let package = Package(
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"]), .brew(["librdkafka"])]
         ),
+        // zlib and libzstd through pkg-config (Debian: zlib1g-dev, libzstd-dev): replay reads .gz and .zst logs.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // glibc's mallopt (the worker fixes the mmap threshold so RSS does not step up over a long run).
         .systemLibrary(name: "CMalloc"),
         // Files on disk: atomic writes (temp file, fsync, rename), CRC-32C-framed binary encoding, their errors.
@@ -67,8 +71,9 @@ let package = Package(
         // Small Swift API over librdkafka.
         .target(name: "Kafka", dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")]),
         // Offline evaluation: file replay, a stream fed message by message, progressive validation, reports.
-        // Pipelines, and the Learning and Events types its reports and sinks name; no Kafka.
-        .target(name: "Replay", dependencies: ["Pipelines", "Learning", "Events"]),
+        // Pipelines, and the Learning and Events types its reports and sinks name; zlib and libzstd for compressed
+        // logs; no Kafka.
+        .target(name: "Replay", dependencies: ["Pipelines", "Learning", "Events", "CZlib", "CZstd"]),
         // The long-running service: consume → pipeline → produce, checkpoints, metrics, graceful shutdown.
         .target(
             name: "Worker",
@@ -99,7 +104,7 @@ let package = Package(
         .testTarget(name: "LearningTests", dependencies: ["Learning", "Persistence"]),
         .testTarget(name: "EventsTests", dependencies: ["Events"]),
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "Persistence"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Learning"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Learning", "CZlib", "CZstd"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "WorkerTests", dependencies: [
             "Worker", "Kafka", "Pipelines", "Learning", "Events", .product(name: "Prometheus", package: "swift-prometheus"),

@@ -186,6 +186,36 @@ public struct Pipeline: Sendable {
         }
     }
 
+    /// ``process(_:sink:)`` of an input decoded ahead, once for several pipelines, by a batch that decodes as this
+    /// pipeline does (``decodes(like:)``): the same counts, rejections and learning, bit for bit. `input` is the
+    /// entry's input (the bytes a rejection hands to `sink`), `batch` the batch it is an entry of.
+    @inline(__always)
+    public mutating func process<S: PipelineSink>(
+        _ entry: EventBatch.Entry, of batch: EventBatch, input: UnsafeRawBufferPointer, partition: Int = 0, sink: inout S
+    ) {
+        counters.events &+= 1
+        switch entry {
+        case .event(let event):
+            apply(event, partition: partition, sink: &sink)
+        case .rejected(let index):
+            let reason = batch.rejections[index]
+            counters.countRejected(reason)
+            sink.rejected(reason, input: input)
+        }
+    }
+
+    /// A batch that decodes inputs as this pipeline does (its context keys and size limit), for
+    /// ``process(_:of:input:partition:sink:)``.
+    public func makeEventBatch() -> EventBatch {
+        EventBatch(contextKeys: decoder.contextKeys, maxBytes: decoder.maxBytes)
+    }
+
+    /// Whether `batch` decodes inputs exactly as this pipeline does: what it accepts and the slots of its events
+    /// depend on the context keys, in order, and the size limit (``EventBatch``).
+    public func decodes(like batch: EventBatch) -> Bool {
+        batch.contextKeys == decoder.contextKeys && batch.maxBytes == decoder.maxBytes
+    }
+
     /// The second half of ``process(_:sink:)``: featurize, predict, label, learn the event just decoded, which came
     /// from input partition `partition` (``partitionIndex(topic:partition:)``; 0 without partitions).
     public mutating func apply<S: PipelineSink>(_ event: EventView, partition: Int = 0, sink: inout S) {

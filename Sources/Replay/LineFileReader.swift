@@ -15,14 +15,26 @@ import Darwin
 /// stops the read with ``ReplayError/lineTooLong(line:byteOffset:limit:)`` instead of growing without bound (a
 /// file with no newline is not an event log). Lines up to the bound reach the decoder, which rejects events longer
 /// than its own limit as `oversized`.
+///
+/// A gzip or zstd file is decompressed as it is read (``InputCompression``): named `.gz` or `.zst` (then it must
+/// be one), or recognised by its first bytes whatever its name (standard input included). The lines are those of
+/// the decompressed text; a corrupt or truncated stream stops the read with
+/// ``ReplayError/corruptInput(path:detail:)``.
 public struct LineFileReader: ~Copyable {
     /// The default bound on a line's length: far above any event the decoder accepts (64 KiB by default).
     public static let defaultMaxLineBytes = 64 << 20
     private let fd: Int32
+    private let path: String
+    /// The decompressor, once the first bytes showed a compressed input.
+    private var decompressor: Decompressor?
+    /// Whether the first bytes were looked at (for compression).
+    private var sniffed = false
+    /// Bytes of the (decompressed) text put into the buffer so far.
+    private var textBytes: UInt64 = 0
     private var buffer: UnsafeMutableRawBufferPointer
     private var filled = 0
     private var eof = false
-    /// Bytes read so far.
+    /// Bytes read from the file so far (compressed bytes for a compressed file: what ``fileSize`` counts).
     public private(set) var bytesRead: UInt64 = 0
     /// Size of the file at open (for progress), or nil when unknown (pipes).
     public let fileSize: UInt64?
@@ -34,6 +46,7 @@ public struct LineFileReader: ~Copyable {
     /// Opens `path` for reading ("-" = standard input).
     public init(path: String, chunkSize: Int = 1 << 20, maxLineBytes: Int = LineFileReader.defaultMaxLineBytes) throws(ReplayError) {
         self.maxLineBytes = max(1, maxLineBytes)
+        self.path = path
         if path == "-" {
             fd = 0
         } else {
@@ -57,12 +70,8 @@ public struct LineFileReader: ~Copyable {
         lines.reserveCapacity(8192)
         while true {
             if !eof && filled < buffer.count {
-                let n = read(fd, buffer.baseAddress! + filled, buffer.count - filled)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw ReplayError.io("read failed: \(String(cString: strerror(errno)))")
-                }
-                if n == 0 { eof = true } else { filled += n; bytesRead += UInt64(n) }
+                let n = try readText(into: buffer.baseAddress! + filled, count: buffer.count - filled)
+                if n == 0 { eof = true } else { filled += n; textBytes += UInt64(n) }
             }
             // Split what we have into complete lines.
             lines.removeAll(keepingCapacity: true)
@@ -108,6 +117,49 @@ public struct LineFileReader: ~Copyable {
         }
     }
 
+    /// Reads up to `count` bytes of text into `destination` (0 at the end): the file's bytes, or their
+    /// decompression. The first read looks at the first bytes for a compression's magic.
+    private mutating func readText(into destination: UnsafeMutableRawPointer, count: Int) throws(ReplayError) -> Int {
+        if let decompressor {
+            let n = try decompressor.read(into: destination, count: count)
+            bytesRead = decompressor.compressedBytes
+            return n
+        }
+        var n = try readFile(into: destination, count: count)
+        guard !sniffed else { return n }
+        sniffed = true
+        // Enough bytes for the magic (a pipe may hand out fewer at first).
+        while n > 0 && n < InputCompression.magicBytes && n < count {
+            let more = try readFile(into: destination + n, count: count - n)
+            if more == 0 { break }
+            n += more
+        }
+        let prefix = UnsafeRawBufferPointer(start: destination, count: n)
+        let detected = InputCompression.detect(prefix)
+        if let named = InputCompression.named(path), named != detected {
+            throw ReplayError.corruptInput(path: path, detail: "named as \(named.rawValue) but does not start as \(named.rawValue) data does")
+        }
+        guard let detected else { return n }
+        let decompressor = try Decompressor(format: detected, fd: fd, path: path, prefix: prefix)
+        self.decompressor = decompressor
+        let text = try decompressor.read(into: destination, count: count)
+        bytesRead = decompressor.compressedBytes
+        return text
+    }
+
+    /// Reads up to `count` bytes of the file.
+    private mutating func readFile(into destination: UnsafeMutableRawPointer, count: Int) throws(ReplayError) -> Int {
+        while true {
+            let n = read(fd, destination, count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ReplayError.io("read failed: \(String(cString: strerror(errno)))")
+            }
+            bytesRead += UInt64(n)
+            return n
+        }
+    }
+
     private func appendLine(_ range: Range<Int>, _ bytes: UnsafeRawBufferPointer, _ lines: inout [Range<Int>]) throws(ReplayError) {
         var r = range
         if r.upperBound > r.lowerBound && bytes[r.upperBound - 1] == 0x0D { r = r.lowerBound..<(r.upperBound - 1) }
@@ -118,7 +170,7 @@ public struct LineFileReader: ~Copyable {
     /// The error for a line that starts at `start` in the buffer and is longer than the bound, after `linesBefore`
     /// lines of this round (which are not handed out: the read stops).
     private func lineTooLong(at start: Int, linesBefore: Int = 0) -> ReplayError {
-        .lineTooLong(line: linesRead + linesBefore + 1, byteOffset: bytesRead - UInt64(filled) + UInt64(start), limit: maxLineBytes)
+        .lineTooLong(line: linesRead + linesBefore + 1, byteOffset: textBytes - UInt64(filled) + UInt64(start), limit: maxLineBytes)
     }
 }
 
@@ -126,8 +178,12 @@ public struct LineFileReader: ~Copyable {
 public enum ReplayError: Error, CustomStringConvertible, Sendable {
     case io(String)
     case usage(String)
-    /// A line of the input file longer than the reader's bound (1-based line number, byte offset of its start).
+    /// A line of the input file longer than the reader's bound (1-based line number, byte offset of its start in
+    /// the text, decompressed).
     case lineTooLong(line: Int, byteOffset: UInt64, limit: Int)
+    /// A compressed input that is not valid data of its compression, ends inside a member or frame, or is named
+    /// as a compression it is not.
+    case corruptInput(path: String, detail: String)
 
     public var description: String {
         switch self {
@@ -135,6 +191,7 @@ public enum ReplayError: Error, CustomStringConvertible, Sendable {
         case .usage(let m): m
         case .lineTooLong(let line, let offset, let limit):
             "line \(line) (at byte \(offset)) is longer than \(limit) bytes: not an event log with one event per line?"
+        case .corruptInput(let path, let detail): "corrupt compressed input \(path): \(detail)"
         }
     }
 }

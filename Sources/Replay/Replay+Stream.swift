@@ -6,16 +6,28 @@ import Pipelines
 
 extension Replay {
     /// Feeds one message of input partition `partition` of `topic` to every pipeline; rejections of the first
-    /// pipeline go to `sink` (its dead letters).
+    /// pipeline go to `sink` (its dead letters). Several pipelines share its decoding (once per decoding group, as
+    /// in a file replay).
     public mutating func feed(message value: UnsafeRawBufferPointer, topic: String, partition: Int32, sink: inout ReplaySink) {
+        if pipelines.count == 1 {
+            let index = pipelines[0].partitionIndex(topic: topic, partition: partition)
+            pipelines[0].process(value, partition: index, sink: &sink)
+            events &+= 1
+            return
+        }
+        for batch in decodings {
+            batch.removeAll()
+            batch.append(value)
+        }
         var nulls = NullSink()
         for p in pipelines.indices {
             // Each partition's windows close by its own event time, as in the worker.
             let index = pipelines[p].partitionIndex(topic: topic, partition: partition)
+            let batch = decodings[decodingOf[p]]
             if p == 0 {
-                pipelines[p].process(value, partition: index, sink: &sink)
+                pipelines[p].process(batch.entries[0], of: batch, input: value, partition: index, sink: &sink)
             } else {
-                pipelines[p].process(value, partition: index, sink: &nulls)
+                pipelines[p].process(batch.entries[0], of: batch, input: value, partition: index, sink: &nulls)
             }
         }
         events &+= 1

@@ -5,33 +5,74 @@ import Pipelines
 
 /// Offline evaluation: runs event logs through the same ``Pipeline`` step as the worker (predict-then-learn in log
 /// order) and reports progressive-validation metrics. Several pipelines can share one pass (`--compare`).
+///
+/// Each line is decoded once, not once per pipeline: into an ``EventBatch`` that every pipeline decoding the same
+/// way reads (``Pipeline/process(_:of:input:partition:sink:)``). What a decoder accepts and the slots of its events
+/// depend on the pipeline's context keys (a duplicate of an extracted key is rejected, one of another key is not),
+/// so the pipelines are grouped by decoding (``decodings``): one batch per group, one group when they extract the
+/// same context keys in the same order (the usual case, and the shipped pipelines'). A file replay on several
+/// threads decodes on a reading thread while the pipelines learn (``run(path:progress:deadLetters:)``).
 public struct Replay {
     /// Pipelines evaluated together, with the file each came from.
     public var pipelines: [Pipeline]
     public var files: [String]
-    /// Seconds spent in each pipeline's step (decode included), plus its share of reading.
+    /// Seconds spent in each pipeline's step (its share of decoding excluded: that is reading), and in reading and
+    /// decoding the input, shared by every pipeline.
     var stepSeconds: [Double]
     var readSeconds = 0.0
     /// Events seen (per pipeline they are the same).
     public internal(set) var events: UInt64 = 0
-    /// Threads the pipelines learn on (`--threads`): each pipeline on one thread, the pipelines spread over them.
-    /// Every pipeline sees the same batches in the same order whatever the count, so results are bit-identical.
+    /// Threads the pipelines learn on (`--threads`). With one, a file replay reads, decodes and learns on the
+    /// calling thread; with more, a reading thread reads and decodes the batches ahead (up to
+    /// ``Replay/queuedBatches``) and the pipelines learn on up to `threads` threads, each pipeline on one thread at a
+    /// time. Every pipeline sees the same batches in the same order whatever the count, so results are bit-identical.
     public var threads: Int = 1
+    /// The decoding group of each pipeline (an index into the batches of ``decodings``).
+    let decodingOf: [Int]
+    /// One batch per distinct decoding among the pipelines, reused for every ``feed(_:bytes:deadLetters:)``.
+    let decodings: [EventBatch]
+    /// The input a file replay reads at once: a batch of lines (the line reader's chunk; a longer line makes a
+    /// larger batch). Tests make it small, to go round the queue of a threaded replay many times.
+    var batchBytes = 1 << 20
 
     public init(pipelines: [(spec: PipelineSpec, file: String)]) {
         self.pipelines = pipelines.map { Pipeline(spec: $0.spec) }
         self.files = pipelines.map(\.file)
         self.stepSeconds = Array(repeating: 0, count: pipelines.count)
+        (decodingOf, decodings) = Self.groupByDecoding(self.pipelines)
     }
 
-    /// Feeds one batch of messages to every pipeline (each pipeline runs the whole batch, timed separately), on
-    /// `threads` threads when there are several pipelines.
+    /// The batches the pipelines need, one per distinct decoding, and each pipeline's.
+    static func groupByDecoding(_ pipelines: [Pipeline]) -> (of: [Int], batches: [EventBatch]) {
+        var batches: [EventBatch] = []
+        var of: [Int] = []
+        for pipeline in pipelines {
+            if let g = batches.firstIndex(where: { pipeline.decodes(like: $0) }) {
+                of.append(g)
+            } else {
+                of.append(batches.count)
+                batches.append(pipeline.makeEventBatch())
+            }
+        }
+        return (of, batches)
+    }
+
+    /// The number of distinct decodings among the pipelines (how many times each line is decoded).
+    public var decodingCount: Int { decodings.count }
+
+    /// Feeds one batch of messages to every pipeline: each line decoded once per decoding group (timed as reading),
+    /// then each pipeline runs the whole batch (timed separately), on `threads` threads when there are several
+    /// pipelines.
     public mutating func feed(_ lines: UnsafeBufferPointer<Range<Int>>, bytes: UnsafeRawBufferPointer, deadLetters: inout DeadLetterFile?) {
+        let decodeStart = monotonicSeconds()
+        for batch in decodings { Self.decode(lines, bytes, into: batch) }
+        readSeconds += monotonicSeconds() - decodeStart
         let n = min(max(threads, 1), pipelines.count)
         if n <= 1 {
             withUnsafeMutablePointer(to: &deadLetters) { letters in
                 for p in pipelines.indices {
-                    stepSeconds[p] += Self.step(&pipelines[p], lines, bytes, deadLetters: p == 0 ? letters : nil)
+                    stepSeconds[p] += Self.step(
+                        &pipelines[p], decodings[decodingOf[p]], lines, bytes, deadLetters: p == 0 ? letters : nil)
                 }
             }
         } else {
@@ -41,7 +82,9 @@ public struct Replay {
                     withUnsafeMutablePointer(to: &deadLetters) { letters in
                         // Each pipeline (and its time slot) is touched by one thread only; the dead letters by
                         // pipeline 0's.
-                        let batch = ParallelBatch(pipelines: all, times: times, lines: lines, bytes: bytes, deadLetters: letters)
+                        let batch = ParallelBatch(
+                            pipelines: all, times: times, decoded: decodings, decodingOf: decodingOf, lines: lines,
+                            bytes: bytes, deadLetters: letters)
                         if n >= min(all.count, ProcessInfo.processInfo.activeProcessorCount) {
                             // As many threads as the machine runs at once: the pipelines go to whichever is free
                             // (pipelines of different costs balance themselves).
@@ -59,51 +102,82 @@ public struct Replay {
         events &+= UInt64(lines.count)
     }
 
-    /// One pipeline over one batch; returns the seconds it took. Pipeline 0 writes the dead letters, when asked.
+    /// Decodes every line of a batch into `batch` (emptied first).
+    static func decode(_ lines: UnsafeBufferPointer<Range<Int>>, _ bytes: UnsafeRawBufferPointer, into batch: EventBatch) {
+        batch.removeAll()
+        for line in lines { batch.append(UnsafeRawBufferPointer(rebasing: bytes[line])) }
+    }
+
+    /// One pipeline over one batch of decoded lines; returns the seconds it took. Pipeline 0 writes the dead
+    /// letters, when asked.
     static func step(
-        _ pipeline: inout Pipeline, _ lines: UnsafeBufferPointer<Range<Int>>, _ bytes: UnsafeRawBufferPointer,
-        deadLetters: UnsafeMutablePointer<DeadLetterFile?>?
+        _ pipeline: inout Pipeline, _ decoded: EventBatch, _ lines: UnsafeBufferPointer<Range<Int>>,
+        _ bytes: UnsafeRawBufferPointer, deadLetters: UnsafeMutablePointer<DeadLetterFile?>?
     ) -> Double {
         let start = monotonicSeconds()
+        let entries = decoded.entries
         if let deadLetters, deadLetters.pointee != nil {
             var sink = ReplaySink(deadLetters: deadLetters.pointee)
-            for line in lines { pipeline.process(UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink) }
+            for (i, line) in lines.enumerated() {
+                pipeline.process(entries[i], of: decoded, input: UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink)
+            }
             deadLetters.pointee = sink.deadLetters
         } else {
             var sink = NullSink()
-            for line in lines { pipeline.process(UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink) }
+            for (i, line) in lines.enumerated() {
+                pipeline.process(entries[i], of: decoded, input: UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink)
+            }
         }
         return monotonicSeconds() - start
     }
 
-    /// Replays a JSONL file (or "-" for standard input), with a progress line on stderr for long runs.
+    /// Replays a JSONL file (or "-" for standard input), with a progress line on stderr for long runs. With
+    /// ``threads`` above 1 the file is read and decoded on a thread of its own, ahead of the learning
+    /// (``runThreaded(_:progress:deadLetters:)``).
     public mutating func run(path: String, progress: Progress? = nil, deadLetters: inout DeadLetterFile?) throws(ReplayError) {
-        // Larger batches when pipelines learn in parallel: fewer waits for the slowest one at the end of a batch.
-        var reader = try LineFileReader(path: path, chunkSize: threads > 1 && pipelines.count > 1 ? 8 << 20 : 1 << 20)
+        let reader = try LineFileReader(path: path, chunkSize: batchBytes)
+        if threads > 1 {
+            try runThreaded(reader, progress: progress, deadLetters: &deadLetters)
+            return
+        }
+        var lineReader = reader
         var progress = progress
         while true {
+            // Reading is the time outside `feed`; `feed` charges decoding to reading itself.
             let readStart = monotonicSeconds()
-            var more = false
             var elapsedInFeed = 0.0
-            more = try reader.nextBatch { lines, bytes in
+            let more = try lineReader.nextBatch { lines, bytes in
                 let t = monotonicSeconds()
                 feed(lines, bytes: bytes, deadLetters: &deadLetters)
                 elapsedInFeed += monotonicSeconds() - t
             }
             readSeconds += monotonicSeconds() - readStart - elapsedInFeed
-            progress?.update(events: events, bytes: reader.bytesRead, total: reader.fileSize, pipeline: pipelines[0])
+            progress?.update(events: events, bytes: lineReader.bytesRead, total: lineReader.fileSize, pipeline: pipelines[0])
             if !more { break }
         }
-        for p in pipelines.indices {
-            let start = monotonicSeconds()
-            var sink = NullSink()
-            pipelines[p].finish(sink: &sink)
-            stepSeconds[p] += monotonicSeconds() - start
-        }
+        finishAll()
         progress?.finish()
     }
 
-    /// Reports, one per pipeline. Time = the pipeline's own step time plus the shared reading time.
+    /// Ends the input: every pipeline's open windows close (timed as its step), on ``threads`` threads.
+    mutating func finishAll() {
+        let n = min(max(threads, 1), pipelines.count)
+        var times = [Double](repeating: 0, count: pipelines.count)
+        pipelines.withUnsafeMutableBufferPointer { all in
+            times.withUnsafeMutableBufferPointer { times in
+                let finish = ParallelFinish(pipelines: all, times: times)
+                if n <= 1 {
+                    for p in all.indices { finish.run(p) }
+                } else {
+                    DispatchQueue.concurrentPerform(iterations: all.count) { p in finish.run(p) }
+                }
+            }
+        }
+        for p in pipelines.indices { stepSeconds[p] += times[p] }
+    }
+
+    /// Reports, one per pipeline. Time = the pipeline's own step time plus the shared reading and decoding time
+    /// (what the pipeline alone would cost one core; overlapped reading and learning take less wall time).
     public func reports(input: String) -> [ReplayReport] {
         let rss = peakRSSBytes()
         return pipelines.indices.map { p in
@@ -113,16 +187,32 @@ public struct Replay {
 }
 
 /// One batch shared by the learning threads of ``Replay/feed(_:bytes:deadLetters:)``. Unchecked Sendable: each
-/// thread runs disjoint pipelines (and writes only their time slots); the batch's lines and bytes are only read.
+/// thread runs disjoint pipelines (and writes only their time slots); the decoded batches, lines and bytes are only
+/// read.
 struct ParallelBatch: @unchecked Sendable {
     let pipelines: UnsafeMutableBufferPointer<Pipeline>
     let times: UnsafeMutableBufferPointer<Double>
+    let decoded: [EventBatch]
+    let decodingOf: [Int]
     let lines: UnsafeBufferPointer<Range<Int>>
     let bytes: UnsafeRawBufferPointer
     let deadLetters: UnsafeMutablePointer<DeadLetterFile?>
 
     func run(_ p: Int) {
-        times[p] = Replay.step(&pipelines[p], lines, bytes, deadLetters: p == 0 ? deadLetters : nil)
+        times[p] = Replay.step(&pipelines[p], decoded[decodingOf[p]], lines, bytes, deadLetters: p == 0 ? deadLetters : nil)
+    }
+}
+
+/// The end of the input for every pipeline, on several threads: each thread finishes disjoint pipelines.
+struct ParallelFinish: @unchecked Sendable {
+    let pipelines: UnsafeMutableBufferPointer<Pipeline>
+    let times: UnsafeMutableBufferPointer<Double>
+
+    func run(_ p: Int) {
+        let start = monotonicSeconds()
+        var sink = NullSink()
+        pipelines[p].finish(sink: &sink)
+        times[p] = monotonicSeconds() - start
     }
 }
 

@@ -27,7 +27,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Evaluate several pipelines on one pass of the log, side by side.")
     var compare: [String] = []
 
-    @Option(name: .long, help: "JSONL event log ('-' for standard input).")
+    @Option(name: .long, help: "JSONL event log ('-' for standard input); gzip (.gz) and zstd (.zst) files are decompressed as they are read.")
     var input: String?
 
     @Option(name: .long, help: "Replay a Kafka topic range instead of a file: bootstrap brokers (or $FEEDLOOP_BROKERS with --topic).")
@@ -57,7 +57,7 @@ struct ReplayCommand: ParsableCommand {
     @Flag(name: .customLong("no-ranking"), help: "Skip the ranking evaluation (hit@10/NDCG@10) of the pipelines, e.g. for throughput runs.")
     var noRanking = false
 
-    @Option(name: .long, help: "Threads the compared pipelines learn on, each pipeline on one (default: the machine's cores; results are the same for any count).")
+    @Option(name: .long, help: "Threads the pipelines learn on, each pipeline on one at a time; above 1, a file is also read and decoded on a thread of its own, ahead of the learning (default: the machine's cores; results are the same for any count).")
     var threads: Int?
 
     @Option(name: .long, help: "Simulate N workers of one consumer group (events sharded by user; each a replica of the model exchanging its increments): prints 1 member, N without exchange, N with exchange.")

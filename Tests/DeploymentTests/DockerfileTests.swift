@@ -41,6 +41,9 @@ struct DockerfileTests {
         let manifest = try Repository.text("Package.swift")
         #expect(manifest.contains(".executable(name: \"feedloop\""), "Package.swift declares no feedloop product")
         #expect(try stage("build").runScript.contains("librdkafka-dev"), "CRdKafka needs librdkafka headers")
+        for package in ["zlib1g-dev", "libzstd-dev"] {
+            #expect(try stage("build").runScript.contains(package), "CZlib and CZstd need \(package)")
+        }
     }
 
     @Test func manifestIsResolvedBeforeSourcesAreCopied() throws {

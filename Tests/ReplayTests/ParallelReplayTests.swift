@@ -1,38 +1,196 @@
+import Events
+import Foundation
 import Learning
 import Pipelines
 import Testing
 @testable import Replay
 
-/// `replay --compare` on several threads: every pipeline sees the same batches in the same order, so reports and
-/// models are bit-identical to one thread, whatever the thread count.
+/// Replay on several threads, and each line decoded once for every pipeline: every pipeline sees the same events in
+/// the same order as when it runs alone (``Pipeline/process(_:sink:)`` line by line, decoding each line itself), so
+/// reports, models and dead letters are byte-identical to that, whatever the thread count.
 @Suite struct ParallelReplayTests {
-    @Test(arguments: [2, 3, 8])
-    func compareOnSeveralThreadsIsBitIdenticalToOneThread(threads: Int) throws {
-        let specs = try [
-            LearnedNumbersRegressionTests.movielensFTRL(), LearnedNumbersRegressionTests.movielensFM(),
-            LearnedNumbersRegressionTests.movielensMF(), LearnedNumbersRegressionTests.windowedFTRL(),
-        ].enumerated().map { (spec: $0.element, file: "p\($0.offset).yaml") }
-        let (bytes, ranges) = LearnedNumbersRegressionTests.batch(LearnedNumbersRegressionTests.lines)
-        func run(_ threads: Int) -> Replay {
-            var replay = Replay(pipelines: specs)
-            replay.threads = threads
-            var deadLetters: DeadLetterFile? = nil
-            bytes.withUnsafeBytes { raw in
-                ranges.withUnsafeBufferPointer { all in
-                    // Several batches, so state carries across `feed` calls.
-                    for start in stride(from: 0, to: all.count, by: 1_000) {
-                        replay.feed(UnsafeBufferPointer(rebasing: all[start..<min(start + 1_000, all.count)]), bytes: raw, deadLetters: &deadLetters)
+    typealias Fixture = LearnedNumbersRegressionTests
+
+    /// A pipeline that extracts other context keys than the MovieLens ones (`zip3`, `gender`): it decodes the lines
+    /// differently (a duplicate `zip3` is its rejection only, a duplicate `genres` the others' only).
+    static func zipSpec() throws -> PipelineSpec {
+        try PipelineSpec.parse(yaml: """
+            version: 1
+            name: zip
+            features:
+              bits: 18
+              namespaces:
+                - {name: u, field: user_id}
+                - {name: i, field: item_id}
+                - {name: z, field: context.zip3, side: user}
+                - {name: g, field: context.gender, side: user}
+            \(Fixture.label(window: "5s", lateness: "1s", capacity: 256))
+            \(Fixture.ftrl)
+            evaluation:
+              window: 500
+            """)
+    }
+
+    static func specs() throws -> [(spec: PipelineSpec, file: String)] {
+        try [Fixture.movielensFTRL(), Fixture.movielensFM(), Fixture.movielensMF(), Fixture.windowedFTRL(), zipSpec()]
+            .enumerated().map { (spec: $0.element, file: "p\($0.offset).yaml") }
+    }
+
+    /// The fixture's stream with lines each decoding group rejects and the other accepts, and a blank line.
+    static let lines: [String] = {
+        var lines = Fixture.lines
+        let duplicateZip = #"{"event_id":"d-1","type":"click","user_id":"7","item_id":"9","ts":874724710000,"context":{"zip3":"488","zip3":"489","gender":"F"}}"#
+        let duplicateGenres = #"{"event_id":"d-2","type":"click","user_id":"\u0037","item_id":"9","ts":874724710000,"context":{"genres":["War"],"genres":[],"zip3":"4\u00388"}}"#
+        for at in stride(from: 100, to: lines.count, by: 997) { lines.insert(duplicateZip, at: at) }
+        for at in stride(from: 150, to: lines.count, by: 1499) { lines.insert(duplicateGenres, at: at) }
+        lines.insert("", at: 3000)
+        return lines
+    }()
+
+    /// Each pipeline alone over the lines, decoding them itself; pipeline 0's rejections written to `deadLetters`.
+    static func reference(_ specs: [(spec: PipelineSpec, file: String)], deadLetters: String) throws -> [Pipeline] {
+        var letters = ReplaySink(deadLetters: try DeadLetterFile(path: deadLetters))
+        return specs.enumerated().map { p, spec in
+            var pipeline = Pipeline(spec: spec.spec)
+            var nulls = NullSink()
+            for line in lines {
+                var bytes = Array(line.utf8)
+                bytes.withUnsafeMutableBytes { raw in
+                    if p == 0 {
+                        pipeline.process(UnsafeRawBufferPointer(raw), sink: &letters)
+                    } else {
+                        pipeline.process(UnsafeRawBufferPointer(raw), sink: &nulls)
                     }
                 }
             }
-            return replay
+            pipeline.finish(sink: &nulls)
+            return pipeline
         }
-        let one = run(1), many = run(threads)
-        for p in specs.indices {
-            #expect(many.pipelines[p].model.snapshotBytes() == one.pipelines[p].model.snapshotBytes(), "pipeline \(p)")
-            #expect(many.pipelines[p].metrics.logloss == one.pipelines[p].metrics.logloss)
-            #expect(many.pipelines[p].counters.labelled == one.pipelines[p].counters.labelled)
+    }
+
+    /// The JSON report of a finished pipeline, timing and memory left out (the rest must match byte for byte).
+    static func report(_ pipeline: Pipeline) throws -> Data {
+        try ReportRendering.json([ReplayReport(pipeline: pipeline, file: "f", input: "i", seconds: 1, peakRSSBytes: 0)])
+    }
+
+    static func temporaryPath(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("feedloop-parallel-\(UUID().uuidString)-\(name)").path
+    }
+
+    /// Expects every pipeline's report, model snapshot and the dead letters to be byte-identical to the reference's.
+    static func expectIdentical(
+        _ replay: Replay, deadLetters: String, to expected: [Pipeline], expectedDeadLetters: String, _ what: String
+    ) throws {
+        #expect(replay.pipelines.count == expected.count)
+        for (p, pipeline) in replay.pipelines.enumerated() {
+            #expect(try report(pipeline) == report(expected[p]), "\(what): report of pipeline \(p)")
+            #expect(pipeline.model.snapshotBytes() == expected[p].model.snapshotBytes(), "\(what): model of pipeline \(p)")
         }
-        #expect(many.events == one.events)
+        #expect(FileManager.default.contents(atPath: deadLetters) == FileManager.default.contents(atPath: expectedDeadLetters),
+                "\(what): dead letters")
+    }
+
+    @Test func theFixtureNeedsTwoDecodings() throws {
+        let specs = try Self.specs()
+        let replay = Replay(pipelines: specs)
+        #expect(replay.decodingCount == 2)
+        let letters = Self.temporaryPath("ref.jsonl")
+        defer { try? FileManager.default.removeItem(atPath: letters) }
+        let expected = try Self.reference(specs, deadLetters: letters)
+        // The groups reject different lines: decoding once for all pipelines alike would change the numbers.
+        #expect(expected[0].counters.rejected != expected[4].counters.rejected)
+        #expect(expected[0].counters.rejectedByReason["duplicate_field"] != nil)
+        #expect(expected[4].counters.rejectedByReason["duplicate_field"] != nil)
+    }
+
+    /// `feed` (the lines handed in by the caller), in batches, on 1 to 8 threads.
+    @Test(arguments: [1, 2, 3, 8])
+    func feedIsByteIdenticalToEachPipelineAlone(threads: Int) throws {
+        let specs = try Self.specs()
+        let referenceLetters = Self.temporaryPath("ref.jsonl"), letters = Self.temporaryPath("feed.jsonl")
+        defer { for path in [referenceLetters, letters] { try? FileManager.default.removeItem(atPath: path) } }
+        let expected = try Self.reference(specs, deadLetters: referenceLetters)
+        let (bytes, ranges) = Fixture.batch(Self.lines)
+        var replay = Replay(pipelines: specs)
+        replay.threads = threads
+        var deadLetters: DeadLetterFile? = try DeadLetterFile(path: letters)
+        bytes.withUnsafeBytes { raw in
+            ranges.withUnsafeBufferPointer { all in
+                // Several batches, so state carries across `feed` calls.
+                for start in stride(from: 0, to: all.count, by: 1_000) {
+                    replay.feed(UnsafeBufferPointer(rebasing: all[start..<min(start + 1_000, all.count)]), bytes: raw, deadLetters: &deadLetters)
+                }
+            }
+        }
+        replay.finishAll()
+        #expect(replay.events == UInt64(Self.lines.count))
+        try Self.expectIdentical(replay, deadLetters: letters, to: expected, expectedDeadLetters: referenceLetters, "feed, \(threads) threads")
+    }
+
+    /// A file replay: read and decoded on a thread of its own when `threads` > 1, in batches of `batchBytes` (small
+    /// ones go round the queue of batches many times).
+    @Test(arguments: [(1, 1 << 20), (2, 1 << 20), (2, 4096), (3, 16384), (8, 4096)])
+    func fileReplayIsByteIdenticalToEachPipelineAlone(threads: Int, batchBytes: Int) throws {
+        let specs = try Self.specs()
+        let input = Self.temporaryPath("events.jsonl")
+        let referenceLetters = Self.temporaryPath("ref.jsonl"), letters = Self.temporaryPath("run.jsonl")
+        defer { for path in [input, referenceLetters, letters] { try? FileManager.default.removeItem(atPath: path) } }
+        try (Self.lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: false, encoding: .utf8)
+        let expected = try Self.reference(specs, deadLetters: referenceLetters)
+        var replay = Replay(pipelines: specs)
+        replay.threads = threads
+        replay.batchBytes = batchBytes
+        var deadLetters: DeadLetterFile? = try DeadLetterFile(path: letters)
+        try replay.run(path: input, deadLetters: &deadLetters)
+        #expect(replay.events == UInt64(Self.lines.count))
+        try Self.expectIdentical(
+            replay, deadLetters: letters, to: expected, expectedDeadLetters: referenceLetters,
+            "file, \(threads) threads, batches of \(batchBytes) bytes")
+    }
+
+    /// One pipeline: reading and decoding overlap its learning (a thread each), with the same results.
+    @Test(arguments: [1 << 20, 4096])
+    func onePipelineOverlappingDecodingIsByteIdentical(batchBytes: Int) throws {
+        let specs = try Array(Self.specs().prefix(1))
+        let input = Self.temporaryPath("events.jsonl")
+        let referenceLetters = Self.temporaryPath("ref.jsonl"), letters = Self.temporaryPath("run.jsonl")
+        defer { for path in [input, referenceLetters, letters] { try? FileManager.default.removeItem(atPath: path) } }
+        try (Self.lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: false, encoding: .utf8)
+        let expected = try Self.reference(specs, deadLetters: referenceLetters)
+        var replay = Replay(pipelines: specs)
+        replay.threads = 2
+        replay.batchBytes = batchBytes
+        var deadLetters: DeadLetterFile? = try DeadLetterFile(path: letters)
+        try replay.run(path: input, deadLetters: &deadLetters)
+        try Self.expectIdentical(
+            replay, deadLetters: letters, to: expected, expectedDeadLetters: referenceLetters, "one pipeline, batches of \(batchBytes)")
+    }
+
+    /// A stream fed message by message (a Kafka topic range): each message decoded once per decoding group too.
+    @Test func aStreamFedMessageByMessageIsByteIdentical() throws {
+        let specs = try Self.specs()
+        let referenceLetters = Self.temporaryPath("ref.jsonl"), letters = Self.temporaryPath("stream.jsonl")
+        defer { for path in [referenceLetters, letters] { try? FileManager.default.removeItem(atPath: path) } }
+        let expected = try Self.reference(specs, deadLetters: referenceLetters)
+        var replay = Replay(pipelines: specs)
+        var sink = ReplaySink(deadLetters: try DeadLetterFile(path: letters))
+        for line in Self.lines {
+            let bytes = Array(line.utf8)
+            bytes.withUnsafeBytes { replay.feed(message: $0, topic: "events", partition: 0, sink: &sink) }
+        }
+        replay.finishStream(seconds: 1)
+        try Self.expectIdentical(replay, deadLetters: letters, to: expected, expectedDeadLetters: referenceLetters, "stream")
+    }
+
+    /// A read error on the reading thread stops the replay with that error, after the batches before it.
+    @Test func aLineTooLongOnTheReadingThreadIsAnError() throws {
+        let input = Self.temporaryPath("long.jsonl")
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        let long = String(repeating: "x", count: LineFileReader.defaultMaxLineBytes + 10)
+        try (Self.lines.prefix(500).joined(separator: "\n") + "\n" + long + "\n").write(toFile: input, atomically: false, encoding: .utf8)
+        var replay = Replay(pipelines: try Self.specs())
+        replay.threads = 2
+        var deadLetters: DeadLetterFile? = nil
+        #expect(throws: ReplayError.self) { try replay.run(path: input, deadLetters: &deadLetters) }
     }
 }

@@ -2,7 +2,8 @@
 # System dependencies (Debian/Ubuntu). Source it after lib/common.sh.
 #
 #   ensure_apt_packages PKG...   installs the packages that are missing (apt-get update first, non-interactive)
-#   ensure_build_deps            librdkafka headers + pkg-config, needed to build the CRdKafka module
+#   ensure_build_deps            librdkafka, zlib and libzstd headers + pkg-config, needed to build the CRdKafka,
+#                                CZlib and CZstd modules
 #   ensure_docker_compose        prints the path of Debian's docker-compose (1.29), which validates a compose
 #                                file offline (`config`, no Docker engine); Tests/DeploymentTests run it
 
@@ -32,7 +33,7 @@ ensure_apt_packages() {
 }
 
 ensure_build_deps() {
-    ensure_apt_packages librdkafka-dev pkg-config
+    ensure_apt_packages librdkafka-dev zlib1g-dev libzstd-dev pkg-config
 }
 
 ensure_docker_compose() {

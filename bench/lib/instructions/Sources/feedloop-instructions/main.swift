@@ -13,7 +13,11 @@
 // increments tracked, and after every E labelled examples taken and encoded as the record the worker publishes,
 // whose header is then read back as the worker reads its own records (the broker's and the network's share is not
 // counted here).
+// With FEEDLOOP_DECODE_BATCH=N, the step is the replay's: the lines are decoded N at a time into an `EventBatch`
+// (each line once, for several pipelines) and each entry is applied (`Pipeline.process(_:of:input:sink:)`); the
+// warm step's allocations are those of decoding the batches and applying them. No refreshes in that mode.
 import AllocationCounter
+import Events
 import Foundation
 import Pipelines
 
@@ -51,7 +55,34 @@ probeBuffer.deallocate()
 let counterWorks = feedloop_allocation_counting_available() != 0 && feedloop_thread_allocations() > probe
 let warm = counting ? data.withUnsafeBytes { raw in raw.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } } / 2 : Int.max
 var stepAllocations: UInt64 = 0, refreshAllocations: UInt64 = 0, warmRefreshes = 0
-data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+let decodeBatch = Int(ProcessInfo.processInfo.environment["FEEDLOOP_DECODE_BATCH"] ?? "") ?? 0
+if decodeBatch > 0 {
+    data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+        let base = raw.baseAddress!
+        var lines: [Range<Int>] = []
+        var start = 0
+        while start < raw.count {
+            var end = raw.count
+            if let newline = memchr(base + start, 0x0A, raw.count - start) { end = UnsafeRawPointer(newline) - base }
+            if end > start { lines.append(start..<end) }
+            start = end + 1
+        }
+        let batch = pipeline.makeEventBatch()
+        for first in stride(from: 0, to: lines.count, by: decodeBatch) {
+            let chunk = lines[first..<min(first + decodeBatch, lines.count)]
+            let before = feedloop_thread_allocations()
+            batch.removeAll()
+            for line in chunk { batch.append(UnsafeRawBufferPointer(rebasing: raw[line])) }
+            let entries = batch.entries
+            for (i, line) in chunk.enumerated() {
+                pipeline.process(entries[i], of: batch, input: UnsafeRawBufferPointer(rebasing: raw[line]), sink: &sink)
+            }
+            if first >= warm { stepAllocations &+= feedloop_thread_allocations() &- before }
+            events += chunk.count
+        }
+    }
+}
+if decodeBatch <= 0 { data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
     let base = raw.baseAddress!
     var start = 0
     while start < raw.count {
@@ -80,10 +111,10 @@ data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
         }
         start = end + 1
     }
-}
+} }
 pipeline.finish(sink: &sink)
 print(
     #"{"events":\#(events),"examples":\#(pipeline.counters.examples),"refreshes":\#(refreshes),"candidates":\#(candidates),"#
-        + #""allocation_counter_works":\#(counterWorks),"warm_events":\#(counting ? max(events - warm, 0) : 0),"#
+        + #""allocation_counter_works":\#(counterWorks),"warm_events":\#(counting ? max(events - (decodeBatch > 0 ? (warm + decodeBatch - 1) / decodeBatch * decodeBatch : warm), 0) : 0),"#
         + #""step_allocations":\#(stepAllocations),"warm_refreshes":\#(warmRefreshes),"#
         + #""refresh_allocations":\#(refreshAllocations),"sync_records":\#(syncRecords),"sync_bytes":\#(syncBytes)}"#)

@@ -1,0 +1,265 @@
+import Events
+import Foundation
+import Pipelines
+
+// A file replay on several threads: one thread reads the file and decodes each batch of lines once (per decoding
+// group), into a ring of `Replay.queuedBatches` batches; the pipelines learn on up to `threads` threads, each taking
+// the next batch of whichever pipeline is furthest behind and not being run. A pipeline applies the batches in file
+// order, one thread at a time, so it computes exactly what the in-line path computes: the results are bit-identical
+// whatever the thread count. Reading waits when the ring is full (a slot is free again once every pipeline is done
+// with its batch), learning when a pipeline has caught up with reading.
+//
+// Featurizing stays in each pipeline's step, on its learning thread: it reads no model state, but it writes the
+// pipeline's scratch rows and item catalog, which the step then reads (the example's row, the catalog's item
+// features, the ranking evaluation), and its rows differ from pipeline to pipeline.
+
+extension Replay {
+    /// The bound of the queue between reading and learning: batches read and decoded ahead of the slowest
+    /// pipeline (each up to ``batchBytes`` of input, 1 MiB, plus its decoded events: about 8 MiB of input in all).
+    public static let queuedBatches = 8
+
+    /// ``run(path:progress:deadLetters:)`` with a reading thread and up to ``threads`` learning threads.
+    mutating func runThreaded(
+        _ reader: consuming LineFileReader, progress: Progress?, deadLetters: inout DeadLetterFile?
+    ) throws(ReplayError) {
+        let fileSize = reader.fileSize
+        let source = LineSource(reader)
+        let ring = BatchRing(
+            slots: (0..<Self.queuedBatches).map { _ in ReadBatch(capacity: batchBytes, decodings: decodings.map { $0.makeEmptyCopy() }) },
+            pipelines: pipelines.count)
+        let learners = min(max(threads, 1), pipelines.count)
+        var times = [Double](repeating: 0, count: pipelines.count)
+        var reading = ReadingOutcome()
+        pipelines.withUnsafeMutableBufferPointer { all in
+            times.withUnsafeMutableBufferPointer { times in
+                withUnsafeMutablePointer(to: &deadLetters) { letters in
+                    withUnsafeMutablePointer(to: &reading) { reading in
+                        let work = LearningWork(
+                            ring: ring, pipelines: all, times: times, decodingOf: decodingOf, deadLetters: letters,
+                            progress: ProgressBox(progress, total: fileSize))
+                        let done = DispatchSemaphore(value: 0)
+                        let readerOutcome = UnsafeSendable(reading)
+                        Thread.detachNewThread {
+                            readerOutcome.value.pointee = source.read(into: ring)
+                            done.signal()
+                        }
+                        for i in 1..<learners {
+                            Thread.detachNewThread {
+                                work.learn(thread: i)
+                                done.signal()
+                            }
+                        }
+                        work.learn(thread: 0)
+                        // One signal each from the reading thread and the `learners - 1` other learning threads.
+                        for _ in 0..<learners { done.wait() }
+                        work.progress.finish()
+                    }
+                }
+            }
+        }
+        for p in pipelines.indices { stepSeconds[p] += times[p] }
+        readSeconds += reading.seconds
+        events &+= reading.lines
+        if let failure = reading.failure { throw failure }
+        finishAll()
+    }
+}
+
+/// What the reading thread did: its busy seconds (reading and decoding, waits excluded), the lines it handed out,
+/// and the error that stopped it, if any.
+struct ReadingOutcome {
+    var seconds = 0.0
+    var lines: UInt64 = 0
+    var failure: ReplayError?
+}
+
+/// A value handed to another thread that the caller keeps safe itself (here: a result slot written by one thread and
+/// read after joining it).
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// One batch of the ring: the input lines (a copy of the reader's chunk, so the reader can move on) and their
+/// decodings, one per decoding group.
+final class ReadBatch: @unchecked Sendable {
+    var bytes: UnsafeMutableRawBufferPointer
+    var lines: [Range<Int>] = []
+    let decodings: [EventBatch]
+    /// Lines and bytes read up to the end of this batch (progress).
+    var linesThrough: UInt64 = 0
+    var bytesThrough: UInt64 = 0
+
+    init(capacity: Int, decodings: [EventBatch]) {
+        bytes = .allocate(byteCount: capacity, alignment: 64)
+        self.decodings = decodings
+        lines.reserveCapacity(8192)
+    }
+
+    deinit { bytes.deallocate() }
+
+    /// Copies a chunk's lines and decodes them.
+    func fill(_ lines: UnsafeBufferPointer<Range<Int>>, _ chunk: UnsafeRawBufferPointer) {
+        let used = lines.last.map(\.upperBound) ?? 0
+        if used > bytes.count {
+            bytes.deallocate()
+            bytes = .allocate(byteCount: used, alignment: 64)
+        }
+        if used > 0 { bytes.baseAddress!.copyMemory(from: chunk.baseAddress!, byteCount: used) }
+        self.lines.removeAll(keepingCapacity: true)
+        self.lines.append(contentsOf: lines)
+        let copied = UnsafeRawBufferPointer(bytes)
+        self.lines.withUnsafeBufferPointer { lines in
+            for decoding in decodings { Replay.decode(lines, copied, into: decoding) }
+        }
+    }
+}
+
+extension EventBatch {
+    /// An empty batch that decodes as this one.
+    func makeEmptyCopy() -> EventBatch { EventBatch(contextKeys: contextKeys, maxBytes: maxBytes) }
+}
+
+/// The line reader, handed to the reading thread (the lock-free hand-over of a value only that thread uses).
+final class LineSource: @unchecked Sendable {
+    var reader: LineFileReader
+
+    init(_ reader: consuming LineFileReader) { self.reader = reader }
+
+    /// Reads and decodes the file into the ring, batch after batch, until its end or an error.
+    func read(into ring: BatchRing) -> ReadingOutcome {
+        var outcome = ReadingOutcome()
+        var b = 0
+        do throws(ReplayError) {
+            while true {
+                let slot = ring.waitForSlot(b)
+                let start = monotonicSeconds()
+                let more = try reader.nextBatch { lines, chunk in slot.fill(lines, chunk) }
+                outcome.seconds += monotonicSeconds() - start
+                guard more else { break }
+                outcome.lines &+= UInt64(slot.lines.count)
+                slot.linesThrough = outcome.lines
+                slot.bytesThrough = reader.bytesRead
+                ring.publish()
+                b += 1
+            }
+        } catch {
+            outcome.failure = error
+        }
+        ring.end()
+        return outcome
+    }
+}
+
+/// The batches between the reading thread and the learning threads, and which pipeline is at which batch.
+final class BatchRing: @unchecked Sendable {
+    let condition = NSCondition()
+    let slots: [ReadBatch]
+    /// Batches published so far (batch `b` is in slot `b % slots.count`).
+    var published = 0
+    /// Per pipeline: the next batch it applies, and whether a thread is applying one now.
+    var next: [Int]
+    var running: [Bool]
+    /// The reading thread is done (end of file or error): no batch will be published any more.
+    var ended = false
+
+    init(slots: [ReadBatch], pipelines: Int) {
+        self.slots = slots
+        next = Array(repeating: 0, count: pipelines)
+        running = Array(repeating: false, count: pipelines)
+    }
+
+    /// The slot for batch `b`, once every pipeline is done with the batch that held it before.
+    func waitForSlot(_ b: Int) -> ReadBatch {
+        condition.lock()
+        while b - (next.min() ?? b) >= slots.count { condition.wait() }
+        condition.unlock()
+        return slots[b % slots.count]
+    }
+
+    func publish() {
+        condition.lock()
+        published += 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func end() {
+        condition.lock()
+        ended = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next (pipeline, batch) to apply: the pipeline furthest behind among those with a batch ready and no
+    /// thread (on a tie, `preferred`, the one this thread ran last); nil when every pipeline has applied every
+    /// batch or is being run by another thread, and reading has ended (whatever is left belongs to the threads
+    /// running those).
+    func take(preferring preferred: Int) -> (pipeline: Int, batch: Int)? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            var pick = -1
+            for p in next.indices where !running[p] && next[p] < published {
+                if pick < 0 || next[p] < next[pick] || (next[p] == next[pick] && p == preferred) { pick = p }
+            }
+            if pick >= 0 {
+                running[pick] = true
+                return (pick, next[pick])
+            }
+            if ended { return nil }
+            condition.wait()
+        }
+    }
+
+    /// Pipeline `p` applied its batch.
+    func done(_ p: Int) {
+        condition.lock()
+        running[p] = false
+        next[p] += 1
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// The progress line, drawn by whichever thread runs pipeline 0 (one at a time: the ring hands it to one thread).
+final class ProgressBox: @unchecked Sendable {
+    var progress: Progress?
+    let total: UInt64?
+    init(_ progress: Progress?, total: UInt64?) {
+        self.progress = progress
+        self.total = total
+    }
+    func finish() { progress?.finish() }
+}
+
+/// What the learning threads share. Unchecked Sendable: a pipeline, its time slot (and pipeline 0's dead letters
+/// and progress line) are touched by the one thread the ring gave it to, until it hands it back through the ring's
+/// lock; the batches are only read while published.
+struct LearningWork: @unchecked Sendable {
+    let ring: BatchRing
+    let pipelines: UnsafeMutableBufferPointer<Pipeline>
+    let times: UnsafeMutableBufferPointer<Double>
+    let decodingOf: [Int]
+    let deadLetters: UnsafeMutablePointer<DeadLetterFile?>
+    let progress: ProgressBox
+
+    /// A learning thread: applies batches until there is nothing left for it.
+    func learn(thread: Int) {
+        var last = thread
+        while let (p, b) = ring.take(preferring: last) {
+            let slot = ring.slots[b % ring.slots.count]
+            slot.lines.withUnsafeBufferPointer { lines in
+                times[p] += Replay.step(
+                    &pipelines[p], slot.decodings[decodingOf[p]], lines, UnsafeRawBufferPointer(slot.bytes),
+                    deadLetters: p == 0 ? deadLetters : nil)
+            }
+            if p == 0 {
+                progress.progress?.update(
+                    events: slot.linesThrough, bytes: slot.bytesThrough, total: progress.total, pipeline: pipelines[0])
+            }
+            last = p
+            ring.done(p)
+        }
+    }
+}
