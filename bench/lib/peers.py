@@ -455,10 +455,12 @@ def main() -> None:
         targets = []
         ftrl, fm = pipeline_named("ftrl"), pipeline_named("-fm")
         if ftrl and not opts.quick:
+            # Both free to use two threads: Feedloop's replay reads and decodes on a thread of its own, VW parses on
+            # one while it learns on another.
             targets.append(("FTRL pipeline vs VW --ftrl, x%d stream" % opts.repeat, ftrl, rep_events, VW_CONFIGS[0], True,
-                            2.0, None))
+                            1.25, None))
         if fm:
-            targets.append(("FM pipeline vs VW -q ui, single pass", fm, opts.events, VW_CONFIGS[2], False, 1.0, None))
+            targets.append(("FM pipeline vs VW -q ui, single pass", fm, opts.events, VW_CONFIGS[2], False, 1.1, None))
         if ftrl and not opts.quick and shutil.which("taskset"):
             # For reference, no target: both on one core. Feedloop's replay is one thread either way; VW parses on
             # a second thread while it learns, which a second core lets it overlap.
