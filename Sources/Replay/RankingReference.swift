@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Pipelines
 
 /// The ranking an event refers to: its top-level `"ranking_id"` (a click, add-to-cart or purchase on an item a
 /// ranking showed; issue 14, item 4). The event decoder does not read the key, so replay finds it in the event's
