@@ -1,0 +1,79 @@
+import Foundation
+import Kafka
+import Testing
+
+/// Rewards close the loop through a real worker and the real broker (`serving.learn_from_rankings`): rankings
+/// served by the API are read back from the decision log as pending examples, clicks carrying the returned
+/// `ranking_id` label the clicked item's example positive, the other shown items expire negative, and a click
+/// naming a ranking nobody served is counted.
+@Suite(.serialized) struct RankingRewardsTests {
+    @Test func clicksOnServedRankingsLabelTheirExamplesAndTheRestExpireNegative() async throws {
+        let rankings = "wt-\(WorkerTestEnvironment.runID)-rewards-rankings"
+        let scenario = try WorkerScenario("rewards") { yaml in
+            // Impressions are the examples, clicks and purchases the rewards; a 1 s window.
+            yaml.replacingOccurrences(of: "examples: {click: 1.0}", with: "examples: {view: 1.0}")
+                .replacingOccurrences(of: "positives: [purchase]", with: "positives: [click, purchase]")
+                .replacingOccurrences(of: "attribution_window: 0s", with: "attribution_window: 1s")
+                + """
+
+                serving:
+                  rankings_topic: \(rankings)
+                  snapshot_interval: 100ms
+                  learn_from_rankings: true
+                """
+        }
+        try await scenario.createTopics(partitions: 1)
+        let t0 = Int64(Date().timeIntervalSince1970 * 1000)
+        func event(_ type: String, user: String, item: String, ts: Int64, ranking: String? = nil, position: Int? = nil) -> [UInt8] {
+            Array((#"{"event_id":"\#(type)-\#(user)-\#(item)-\#(ts)","type":"\#(type)","user_id":"\#(user)","item_id":"\#(item)","ts":\#(ts),"#
+                + (ranking.map { #""ranking_id":"\#($0)","# } ?? "") + (position.map { #""position":\#($0),"# } ?? "")
+                + #""context":{"gender":"F","age":30,"occupation":"writer","genres":["Drama"]}}"#).utf8)
+        }
+        // The catalog learns the items from another user's views (pending on the events partition meanwhile).
+        _ = try scenario.produce(["a", "b", "c", "d"].map { event("view", user: "other", item: $0, ts: t0) })
+        let worker = try scenario.startWorker(
+            run: "rewards", group: "g", checkpoints: "ckpt", exitWhenIdle: nil, extraArguments: ["--serve-port", "0"])
+        let port = try await worker.servePort()
+        try await worker.waitForProgress(atLeast: 4, timeout: .seconds(120))
+        try await Task.sleep(for: .milliseconds(300))  // a published view
+        let client = RankingAPIClient(port: port)
+        func rank(_ user: String) async throws -> (id: String, items: [String]) {
+            let body = #"{"user_id":"\#(user)","context":{"gender":"M","age":25},"candidates":["a","b","c","d"],"k":3}"#
+            let r = try await offThePool { try client.post("/v1/rank", body) }
+            try #require(r.status == 200, "\(r.status) \(r.body)")
+            let answer = try #require(RankingAPIClient.object(r))
+            let items = try #require(answer["items"] as? [[String: Any]]).map { $0["item_id"] as! String }
+            return (try #require(answer["ranking_id"] as? String), items)
+        }
+        let r1 = try await rank("u1"), r2 = try await rank("u2")
+        #expect(r1.items.count == 3 && r2.items.count == 3)
+        try await worker.waitForLog("both rankings read", timeout: .seconds(60)) { $0.contains("ranking_examples=6") }
+
+        // Rewards: u1 clicks r1's first item, u2 r2's second; one click names a ranking nobody served.
+        _ = try scenario.produce([
+            event("click", user: "u1", item: r1.items[0], ts: t0 + 100, ranking: r1.id, position: 1),
+            event("click", user: "u2", item: r2.items[1], ts: t0 + 100, ranking: r2.id, position: 2),
+            event("click", user: "u1", item: r1.items[2], ts: t0 + 100, ranking: "nobody-1"),
+        ])
+        try await worker.waitForProgress(atLeast: 7, timeout: .seconds(60))
+        // A later ranking moves the rankings partition's event time past r1's and r2's windows (1 s).
+        try await Task.sleep(for: .milliseconds(1200))
+        _ = try await rank("u3")
+        try await worker.waitForLog("the third ranking read", timeout: .seconds(60)) { $0.contains("ranking_examples=9") }
+        worker.send(SIGTERM)
+        #expect(try await worker.waitForExit(timeout: .seconds(60)) == .exited(0), "\(worker.logTail())")
+
+        let summary = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scenario.summaryPath("rewards")))) as? [String: Any])
+        func count(_ key: String) -> Int { summary[key] as? Int ?? -1 }
+        #expect(count("rankings") == 3 && count("ranking_examples") == 9 && count("rankings_rejected") == 0)
+        #expect(count("rewards") == 3 && count("rewards_attributed") == 2 && count("rewards_unknown_ranking") == 1)
+        // Positives for the two rewarded items; the four other items r1 and r2 showed expired negative; r3's three
+        // and the four views wait.
+        #expect(count("positives") == 2 && count("expired_negatives") == 4 && count("labelled") == 6)
+        #expect(count("pending") == 7)
+        // The decision log is an input at its own position.
+        let positions = try #require(summary["positions"] as? [[String: Any]])
+        #expect(positions.contains { $0["topic"] as? String == rankings && $0["offset"] as? Int == 3 }, "\(positions)")
+    }
+}
