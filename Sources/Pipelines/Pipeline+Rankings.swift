@@ -75,12 +75,14 @@ extension Pipeline {
     }
 
     /// A feedback event carrying a `ranking_id` (with `serving.learn_from_rankings`): labels its ranking's example
-    /// of the event's item positive, or counts it in ``PipelineCounters/rewardsUnknownRanking``.
+    /// of the event's item positive when the event is within the example's window (`ts` ≤ the ranking's `ts` + the
+    /// attribution window — the rule off-policy replay rewards by — whether or not the rankings partition's clock
+    /// has closed it yet), or counts it in ``PipelineCounters/rewardsUnknownRanking``.
     @inline(__always)
     mutating func reward<S: PipelineSink>(_ event: borrowing EventView, itemHash: UInt32, sink: inout S) {
         counters.rewards &+= 1
         let key = rankingKey(rankingKeyHash(event.rankingID), itemID: event.itemID, itemHash: itemHash)
-        if let example = join.takePending(key: key) {
+        if let example = join.takePending(key: key, at: event.timestamp) {
             counters.rewardsAttributed &+= 1
             learn(example, label: true, cause: .feedback, sink: &sink)
         } else {

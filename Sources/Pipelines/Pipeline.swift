@@ -482,8 +482,9 @@ public struct PipelineCounters: Sendable, Equatable {
     public var rewards: UInt64 = 0
     /// Rewards that labelled their ranking's example of the item positive.
     public var rewardsAttributed: UInt64 = 0
-    /// Rewards that found no pending example of (ranking, item): a ranking this pipeline has not read (unknown, or
-    /// not read yet), one whose window closed (expired), an item the ranking did not show, or one already rewarded.
+    /// Rewards that found no pending example of (ranking, item) whose window holds the reward's time: a ranking this
+    /// pipeline has not read (unknown, or not read yet), one whose window closed (expired), an item the ranking did
+    /// not show, or one already rewarded.
     public var rewardsUnknownRanking: UInt64 = 0
 
     mutating func countRejected(_ reason: RejectReason) {

@@ -141,6 +141,21 @@ import Testing
         #expect(loop.sink.labelled.filter { $0.label }.map(\.item) == ["a"])
     }
 
+    /// A reward after its ranking's window does not label, even while the rankings partition's clock (no newer
+    /// ranking) has not closed the window yet: the example expires negative later.
+    @Test func aRewardAfterTheWindowIsCountedAndTheExampleExpiresNegative() throws {
+        var loop = try Self.loop()
+        loop.decision(Self.decision("r1", ts: 1000, items: ["a"]))
+        loop.event(Self.event("click", item: "a", ts: 2001, ranking: "r1"))  // deadline 2000
+        #expect(loop.pipeline.counters.rewardsUnknownRanking == 1 && loop.sink.labelled.isEmpty)
+        #expect(loop.pipeline.join.pendingCount(partition: loop.rankings) == 1)
+        loop.decision(Self.decision("r2", ts: 2001, items: ["b"]))
+        #expect(loop.sink.labelled.map(\.label) == [false] && loop.sink.labelled.map(\.item) == ["a"])
+        // At the deadline itself it still counts.
+        loop.event(Self.event("click", item: "b", ts: 3001, ranking: "r2"))
+        #expect(loop.pipeline.counters.rewardsAttributed == 1)
+    }
+
     @Test func withoutLearnFromRankingsARankingIDChangesNothing() throws {
         var on = try Self.loop(learn: false)
         var off = try Self.loop(learn: false)
