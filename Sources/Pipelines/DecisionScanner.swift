@@ -9,7 +9,7 @@ import Events
 /// `model_version`) from a line **the event decoder has accepted**: the line is one well-formed JSON object with
 /// valid UTF-8 and finite numbers, so this scanner checks types and presence, never syntax. One pass, no Foundation;
 /// a known key given twice is `duplicate_field`, as in events; other keys are skipped.
-public struct DecisionScanner {
+struct DecisionScanner {
     let bytes: UnsafeRawBufferPointer
     var i = 0
 
@@ -53,19 +53,6 @@ public struct DecisionScanner {
         guard let _ = f.candidates else { throw missing("candidates") }
         guard let _ = f.items else { throw missing("items") }
         return f
-    }
-
-    /// The string value of top-level key `key` in `line` (which the event decoder accepted): nil when the key is
-    /// absent, `.some(nil)` when its value is not a string.
-    public static func topLevelString(_ key: String, in line: UnsafeRawBufferPointer) -> String?? {
-        var s = DecisionScanner(bytes: line)
-        s.skipSpace()
-        s.i += 1  // {
-        while let name = s.nextKey() {
-            if name == key { return s.peek == UInt8(ascii: "\"") ? .some(s.string()) : .some(nil) }
-            s.skipValue()
-        }
-        return nil
     }
 
     /// Inside an object: the next key, with the scanner at its value; nil (past the `}`) when the object ends.
