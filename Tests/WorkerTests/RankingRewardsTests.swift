@@ -10,10 +10,10 @@ import Testing
     @Test func clicksOnServedRankingsLabelTheirExamplesAndTheRestExpireNegative() async throws {
         let rankings = "wt-\(WorkerTestEnvironment.runID)-rewards-rankings"
         let scenario = try WorkerScenario("rewards") { yaml in
-            // Impressions are the examples, clicks and purchases the rewards; a 1 s window.
+            // Impressions are the examples, clicks and purchases the rewards; a 5 s window.
             yaml.replacingOccurrences(of: "examples: {click: 1.0}", with: "examples: {view: 1.0}")
                 .replacingOccurrences(of: "positives: [purchase]", with: "positives: [click, purchase]")
-                .replacingOccurrences(of: "attribution_window: 0s", with: "attribution_window: 1s")
+                .replacingOccurrences(of: "attribution_window: 0s", with: "attribution_window: 5s")
                 + """
 
                 serving:
@@ -29,8 +29,9 @@ import Testing
                 + (ranking.map { #""ranking_id":"\#($0)","# } ?? "") + (position.map { #""position":\#($0),"# } ?? "")
                 + #""context":{"gender":"F","age":30,"occupation":"writer","genres":["Drama"]}}"#).utf8)
         }
-        // The catalog learns the items from another user's views (pending on the events partition meanwhile).
-        _ = try scenario.produce(["a", "b", "c", "d"].map { event("view", user: "other", item: $0, ts: t0) })
+        // The catalog learns the items from another user's views (pending on the events partition meanwhile: an
+        // hour ahead, so that no later event closes their windows).
+        _ = try scenario.produce(["a", "b", "c", "d"].map { event("view", user: "other", item: $0, ts: t0 + 3_600_000) })
         let worker = try scenario.startWorker(
             run: "rewards", group: "g", checkpoints: "ckpt", exitWhenIdle: nil, extraArguments: ["--serve-port", "0"])
         let port = try await worker.servePort()
@@ -46,18 +47,20 @@ import Testing
             return (try #require(answer["ranking_id"] as? String), items)
         }
         let r1 = try await rank("u1"), r2 = try await rank("u2")
+        let served = ContinuousClock.now
         #expect(r1.items.count == 3 && r2.items.count == 3)
         try await worker.waitForLog("both rankings read", timeout: .seconds(60)) { $0.contains("ranking_examples=6") }
 
         // Rewards: u1 clicks r1's first item, u2 r2's second; one click names a ranking nobody served.
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
         _ = try scenario.produce([
-            event("click", user: "u1", item: r1.items[0], ts: t0 + 100, ranking: r1.id, position: 1),
-            event("click", user: "u2", item: r2.items[1], ts: t0 + 100, ranking: r2.id, position: 2),
-            event("click", user: "u1", item: r1.items[2], ts: t0 + 100, ranking: "nobody-1"),
+            event("click", user: "u1", item: r1.items[0], ts: now, ranking: r1.id, position: 1),
+            event("click", user: "u2", item: r2.items[1], ts: now, ranking: r2.id, position: 2),
+            event("click", user: "u1", item: r1.items[2], ts: now, ranking: "nobody-1"),
         ])
         try await worker.waitForProgress(atLeast: 7, timeout: .seconds(60))
-        // A later ranking moves the rankings partition's event time past r1's and r2's windows (1 s).
-        try await Task.sleep(for: .milliseconds(1200))
+        // A later ranking moves the rankings partition's event time past r1's and r2's windows (5 s).
+        try await Task.sleep(until: served + .milliseconds(5300))
         _ = try await rank("u3")
         try await worker.waitForLog("the third ranking read", timeout: .seconds(60)) { $0.contains("ranking_examples=9") }
         worker.send(SIGTERM)
