@@ -63,6 +63,15 @@ import Testing
         try await Task.sleep(until: served + .milliseconds(5300))
         _ = try await rank("u3")
         try await worker.waitForLog("the third ranking read", timeout: .seconds(60)) { $0.contains("ranking_examples=9") }
+        // The same counts on /metrics (gauges recorded after each batch).
+        let metrics = try WorkerIntegrationTests.httpGet(port: try await worker.metricsPort(), path: "/metrics")
+        func gauge(_ name: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(name + "{") || $0.hasPrefix(name + " ") }
+                .flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+        }
+        #expect(gauge("feedloop_rankings_read") == 3 && gauge("feedloop_ranking_examples") == 9, "\(metrics)")
+        #expect(gauge("feedloop_rewards") == 3 && gauge("feedloop_rewards_attributed") == 2, "\(metrics)")
+        #expect(gauge("feedloop_rewards_unknown_ranking") == 1 && gauge("feedloop_rankings_rejected") == 0, "\(metrics)")
         worker.send(SIGTERM)
         #expect(try await worker.waitForExit(timeout: .seconds(60)) == .exited(0), "\(worker.logTail())")
 
