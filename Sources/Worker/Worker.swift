@@ -419,6 +419,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             // A decision: its shown items become pending examples. The featurizer then holds the ranking's rows, so
             // a refresh pending for the last event's user goes out first.
             if sink.refreshDue { publishRefresh() }
+            sink.modelVersion = pipeline.model.version  // outputs of the examples it closes carry it, as for events
             pipeline.processDecision(value, partition: hot!.index, parser: &decisionParser!, sink: &sink)
         } else if let event = pipeline.decode(value, sink: &sink) {
             // The pipeline still holds the previous event: a run of another user ends here.
