@@ -116,7 +116,7 @@ public struct EventDecoder: Sendable {
     static func view(of parser: EventParser, storage: DecoderStorage) -> EventView {
         EventView(
             type: parser.type, timestamp: parser.timestamp, value: parser.value, eventID: parser.eventID,
-            userID: parser.userID, itemID: parser.itemID,
+            userID: parser.userID, itemID: parser.itemID, rankingID: parser.rankingID, position: parser.position,
             contextSlots: UnsafeBufferPointer(start: storage.slots, count: storage.keyCount))
     }
 }

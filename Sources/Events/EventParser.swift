@@ -44,10 +44,10 @@ enum ValueKind: CustomStringConvertible {
 
 /// The top-level fields the decoder knows. The raw value is the field's bit in ``EventParser/seen``.
 enum TopField: UInt8 {
-    case eventID = 0, type, userID, itemID, ts, context, value, unknown
+    case eventID = 0, type, userID, itemID, ts, context, value, rankingID, position, unknown
 
     /// `event_id`, `type`, `user_id`, `item_id` and `ts` must all be present.
-    static let requiredMask: UInt8 = 0b1_1111
+    static let requiredMask: UInt16 = 0b1_1111
 
     var name: String {
         switch self {
@@ -58,6 +58,8 @@ enum TopField: UInt8 {
         case .ts: "ts"
         case .context: "context"
         case .value: "value"
+        case .rankingID: "ranking_id"
+        case .position: "position"
         case .unknown: "?"
         }
     }
@@ -83,7 +85,13 @@ enum TopField: UInt8 {
             default: self = .unknown
             }
         case 8:
-            self = w4(0) == 0x6E65_7665 && w4(4) == 0x6469_5F74 ? .eventID : .unknown  // "even" "t_id"
+            switch (w4(0), w4(4)) {
+            case (0x6E65_7665, 0x6469_5F74): self = .eventID  // "even" "t_id"
+            case (0x6973_6F70, 0x6E6F_6974): self = .position  // "posi" "tion"
+            default: self = .unknown
+            }
+        case 10:
+            self = w4(0) == 0x6B6E_6172 && w4(4) == 0x5F67_6E69 && w4(6) == 0x6469_5F67 ? .rankingID : .unknown  // "rank" "ing_" "g_id"
         default:
             self = .unknown
         }
@@ -121,13 +129,15 @@ struct EventParser {
     // MARK: Results
 
     /// Bit `TopField.rawValue` is set once the field was seen.
-    var seen: UInt8 = 0
+    var seen: UInt16 = 0
     var type = EventType.click
     var timestamp: Int64 = 0
     var value: Double?
     var eventID = UnsafeRawBufferPointer(start: nil, count: 0)
     var userID = UnsafeRawBufferPointer(start: nil, count: 0)
     var itemID = UnsafeRawBufferPointer(start: nil, count: 0)
+    var rankingID = UnsafeRawBufferPointer(start: nil, count: 0)
+    var position: Int32 = -1
     /// The first schema-level problem.
     var pending: RejectReason?
     /// Offset of the first `NaN`/`Infinity` token skipped over, or -1.
@@ -266,7 +276,7 @@ struct EventParser {
     @inline(__always)
     mutating func parseMember(field: TopField, key: UnsafeRawBufferPointer, keyOffset: Int) throws(SyntaxError) {
         if field != .unknown {
-            let bit: UInt8 = 1 << field.rawValue
+            let bit: UInt16 = 1 << field.rawValue
             if seen & bit != 0 {
                 note(.duplicateField, field: field.name, detail: "duplicate key \"\(field.name)\" at byte \(keyOffset)")
                 _ = try skipValue(depth: 1)
@@ -344,6 +354,26 @@ struct EventParser {
             } else {
                 try rejectValue(of: field, expected: "a number or null")
             }
+        case .rankingID:
+            guard c == Byte.quote else { return try rejectValue(of: field, expected: "a string") }
+            let at = offset
+            rankingID = try parseString(keep: true)
+            if rankingID.isEmpty { note(.emptyField, field: field.name, detail: "empty string for ranking_id at byte \(at)") }
+        case .position:
+            guard c == Byte.minus || Self.isDigit(c), !(c == Byte.minus && p + 1 < end && !Self.isDigit(p[1])) else {
+                return try rejectValue(of: field, expected: "an integer")
+            }
+            let at = offset
+            let number = try scanNumber()
+            guard number.isInteger else {
+                note(.wrongType, field: "position", detail: "expected an integer for position at byte \(at), found a fractional number or exponent")
+                return
+            }
+            guard number.digits <= 10, number.mantissa <= UInt64(Int32.max), !number.negative || number.mantissa == 0 else {
+                note(.outOfRange, field: "position", detail: "position at byte \(at) must be an integer in 0...\(Int32.max)")
+                return
+            }
+            position = Int32(number.mantissa)
         case .context:
             if c == Byte.openBrace {
                 try parseContext()

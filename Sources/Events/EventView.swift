@@ -23,13 +23,21 @@ public struct EventView {
     public var userID: UnsafeRawBufferPointer
     /// `item_id`: a non-empty string, or an integer number (then its digits as written).
     public var itemID: UnsafeRawBufferPointer
+    /// `ranking_id` (optional): the ranking that showed the item, a non-empty string; empty when absent. Set on
+    /// feedback (a click, add-to-cart or purchase of an item a ranking of the ranking API showed).
+    public var rankingID: UnsafeRawBufferPointer
+    /// `position` (optional): the item's position in that ranking as the client reports it, an integer in
+    /// 0…Int32.max; -1 when absent. Read, not interpreted: the label join attributes by ranking and item.
+    public var position: Int32
     /// The requested context values, one per ``EventDecoder/contextKeys`` entry (decoder-owned).
     @usableFromInline var contextSlots: UnsafeBufferPointer<ContextValue>
 
     /// Assembles a view (the decoder does this).
     @inlinable init(
         type: EventType, timestamp: Int64, value: Double?, eventID: UnsafeRawBufferPointer,
-        userID: UnsafeRawBufferPointer, itemID: UnsafeRawBufferPointer, contextSlots: UnsafeBufferPointer<ContextValue>
+        userID: UnsafeRawBufferPointer, itemID: UnsafeRawBufferPointer,
+        rankingID: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), position: Int32 = -1,
+        contextSlots: UnsafeBufferPointer<ContextValue>
     ) {
         self.type = type
         self.timestamp = timestamp
@@ -37,8 +45,13 @@ public struct EventView {
         self.eventID = eventID
         self.userID = userID
         self.itemID = itemID
+        self.rankingID = rankingID
+        self.position = position
         self.contextSlots = contextSlots
     }
+
+    /// Whether the event names a ranking (`ranking_id`).
+    @inlinable public var hasRanking: Bool { rankingID.count > 0 }
 
     /// The number of context slots (= the decoder's `contextKeys.count`).
     @inlinable public var contextCount: Int { contextSlots.count }

@@ -25,13 +25,13 @@ public enum RejectCode: String, Sendable, CaseIterable {
     case invalidUTF8 = "invalid_utf8"
     /// A known field (or an extracted context key) appears twice.
     case duplicateField = "duplicate_field"
-    /// `event_id`, `user_id` or `item_id` is the empty string.
+    /// `event_id`, `user_id`, `item_id` or `ranking_id` is the empty string.
     case emptyField = "empty_field"
     /// Something other than whitespace follows the event object.
     case trailingData = "trailing_data"
     /// A context value is not a string, number, bool, null or array of strings (e.g. a nested object).
     case badContext = "bad_context"
-    /// `ts` is a negative integer or does not fit `Int64`.
+    /// `ts` is a negative integer or does not fit `Int64`; `position` is negative or does not fit `Int32`.
     case outOfRange = "out_of_range"
     /// Unknown (ignored) fields nest arrays/objects deeper than ``EventDecoder/maxDepth`` levels.
     case tooDeep = "too_deep"

@@ -54,7 +54,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 /// restart they cover the events since.
 extension Pipeline {
     static let checkpointMagic = "FLCK"
-    static let checkpointVersion: UInt32 = 5
+    static let checkpointVersion: UInt32 = 6
 
     /// The state-definition encoding a checkpoint format's fingerprint uses: 2 from format 3 on, 1 for format 2
     /// (which also covered the catalog capacity).
@@ -84,9 +84,10 @@ extension Pipeline {
         writeCheckpoint(positions: positions, into: &w, format: Self.checkpointVersion)
     }
 
-    /// `writeCheckpoint` in `format` 5 (current), 4, 3 or 2 (earlier ones, for the tests that restore them). Format 4
+    /// `writeCheckpoint` in `format` 6 (current), 5, 4, 3 or 2 (earlier ones, for the tests that restore them). Format 4
     /// adds the input partitions' event times and each pending example's partition; format 5 the worker's group state
-    /// (``groupState``).
+    /// (``groupState``); format 6 the counters of the decision log and its rewards (``PipelineCounters/rankings`` …).
+    /// Pending examples of rankings are pending examples like any other (their key is the ranking's and the item's).
     func writeCheckpoint(positions: [InputPosition], into w: inout BinaryWriter, format: UInt32) {
         let frame = w.beginFrame(magic: Self.checkpointMagic, version: format)
         w.write(string: spec.name)
@@ -100,7 +101,7 @@ extension Pipeline {
         w.writeLengthPrefixed { model.writeSnapshot(into: &$0) }  // = write(bytes: model.snapshotBytes()), no copy
         w.write(maxEventTime)
         w.write(rng.state)
-        counters.write(to: &w)
+        counters.write(to: &w, format: format)
         w.write(featurizer.truncatedValues)
         if format >= 4 {
             w.write(UInt64(partitionKeys.count))
@@ -139,7 +140,7 @@ extension Pipeline {
             guard pipeline.model.configuration == spec.model else { throw SnapshotError.invalid("model configuration differs from the pipeline's") }
             let maxEventTime = try r.readInt64()
             pipeline.rng.state = try r.readUInt64()
-            pipeline.counters = try PipelineCounters.read(from: &r)
+            pipeline.counters = try PipelineCounters.read(from: &r, format: frame.version)
             pipeline.featurizer.truncatedValues = try r.readUInt64()
             if frame.version >= 4 {
                 let n = try r.readUInt64()
@@ -226,7 +227,7 @@ extension PipelineSpec {
 }
 
 extension PipelineCounters {
-    func write(to w: inout BinaryWriter) {
+    func write(to w: inout BinaryWriter, format: UInt32) {
         for v in [events, rejected, examples, feedback, unattributedFeedback, ignored, labelled, positives,
                   expiredNegatives, overflowNegatives, endOfInputNegatives] { w.write(v) }
         w.write(UInt64(rejectedByReason.count))
@@ -234,9 +235,14 @@ extension PipelineCounters {
             w.write(string: k)
             w.write(v)
         }
+        // Format 6: the decision log's counters.
+        if format >= 6 {
+            for v in [rankings, rankingsRejected, rankingExamples, rewards, rewardsAttributed, rewardsUnknownRanking] { w.write(v) }
+        }
     }
 
-    static func read(from r: inout BinaryReader) throws(SnapshotError) -> PipelineCounters {
+    /// Counters written in checkpoint `format` (before 6 without the decision log's: zero).
+    static func read(from r: inout BinaryReader, format: UInt32) throws(SnapshotError) -> PipelineCounters {
         var c = PipelineCounters()
         c.events = try r.readUInt64(); c.rejected = try r.readUInt64(); c.examples = try r.readUInt64()
         c.feedback = try r.readUInt64(); c.unattributedFeedback = try r.readUInt64(); c.ignored = try r.readUInt64()
@@ -245,6 +251,10 @@ extension PipelineCounters {
         let n = try r.readUInt64()
         guard n < 1 << 16 else { throw .invalid("\(n) reject reasons") }
         for _ in 0..<n { c.rejectedByReason[try r.readString()] = try r.readUInt64() }
+        if format >= 6 {
+            c.rankings = try r.readUInt64(); c.rankingsRejected = try r.readUInt64(); c.rankingExamples = try r.readUInt64()
+            c.rewards = try r.readUInt64(); c.rewardsAttributed = try r.readUInt64(); c.rewardsUnknownRanking = try r.readUInt64()
+        }
         return c
     }
 }

@@ -263,6 +263,14 @@ public struct LabelJoin: Sendable {
                 slot: seq, probability: probabilities[s], weight: Double(weights[s]), item: Int(items[s]), stamp: stamps[s])
     }
 
+    /// Takes the newest pending example of `key` when its deadline is not before `time` (a reward of a ranking at
+    /// event time `time`); nil — the example, if any, stays pending and expires negative — when there is none or its
+    /// window closed by `time` although its partition's watermark has not passed it yet.
+    public mutating func takePending(key: UInt64, at time: Int64) -> Resolved? {
+        guard let seq = byKey[key], pending[seq % capacity], deadlines[seq % capacity] >= time else { return nil }
+        return takePending(key: key)
+    }
+
     /// The oldest pending example of `partition` if its deadline is before `watermark` (that partition's event time
     /// less the allowed lateness): label it negative. nil when there is none.
     public mutating func popExpired(partition: Int, watermark: Int64) -> Resolved? {

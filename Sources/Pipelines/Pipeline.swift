@@ -72,6 +72,8 @@ public struct Pipeline: Sendable {
     let userSeed = FeatureHasher.seed(forNamespace: "__user_key")
     let itemSeed = FeatureHasher.seed(forNamespace: "__item_key")
     let itemSeed2 = FeatureHasher.seed(forNamespace: "__item_key2")
+    let rankingSeed = FeatureHasher.seed(forNamespace: "__ranking_key")
+    let rankingSeed2 = FeatureHasher.seed(forNamespace: "__ranking_key2")
 
     /// Builds the pipeline from a validated spec (fresh model).
     public init(spec: PipelineSpec) {
@@ -273,6 +275,8 @@ public struct Pipeline: Sendable {
             } else {
                 counters.unattributedFeedback &+= 1
             }
+            // A reward also labels the example its ranking made of the item (Pipeline+Rankings.swift).
+            if event.hasRanking, spec.serving.learnFromRankings { reward(event, itemHash: itemHash, sink: &sink) }
         } else {
             counters.ignored &+= 1
         }
@@ -499,6 +503,19 @@ public struct PipelineCounters: Sendable, Equatable {
     public var expiredNegatives: UInt64 = 0
     public var overflowNegatives: UInt64 = 0
     public var endOfInputNegatives: UInt64 = 0
+    /// Decision log records (rankings) read as an input (`serving.learn_from_rankings`), and those rejected.
+    public var rankings: UInt64 = 0
+    public var rankingsRejected: UInt64 = 0
+    /// Pending examples made from the rankings' shown items (one per item; ``examples`` counts events only).
+    public var rankingExamples: UInt64 = 0
+    /// Rewards: feedback events carrying a `ranking_id` while the pipeline learns from rankings.
+    public var rewards: UInt64 = 0
+    /// Rewards that labelled their ranking's example of the item positive.
+    public var rewardsAttributed: UInt64 = 0
+    /// Rewards that found no pending example of (ranking, item) whose window holds the reward's time: a ranking this
+    /// pipeline has not read (unknown, or not read yet), one whose window closed (expired), an item the ranking did
+    /// not show, or one already rewarded.
+    public var rewardsUnknownRanking: UInt64 = 0
 
     mutating func countRejected(_ reason: RejectReason) {
         rejected &+= 1

@@ -76,7 +76,7 @@ private struct PipelineSpecParser {
         let outputs = try top["outputs"].map { (c) throws(PipelineFileError) in try parseOutputs(c, model: model) } ?? OutputSpec.defaults
         let evaluation = try top["evaluation"].map { (c) throws(PipelineFileError) in try parseEvaluation(c) } ?? EvaluationSpec.defaults
         let sync = try top["sync"].map { (c) throws(PipelineFileError) in try parseSync(c) } ?? .off
-        let serving = try top["serving"].map { (c) throws(PipelineFileError) in try parseServing(c, outputs: outputs) }
+        let serving = try top["serving"].map { (c) throws(PipelineFileError) in try parseServing(c, outputs: outputs, inputTopics: inputTopics) }
             ?? ServingSpec.defaults(topK: outputs.topK)
         return PipelineSpec(
             version: version, name: name, inputTopics: inputTopics, features: features, label: label,
@@ -323,9 +323,9 @@ private struct PipelineSpecParser {
     }
 
     /// `serving: {exploration: {type: none | epsilon_greedy | softmax, epsilon: 0.05, temperature: 1},
-    /// rankings_topic: rankings, snapshot_interval: 1s, max_candidates: 1000, k: 10}`.
-    func parseServing(_ c: YAMLCursor, outputs: OutputSpec) throws(PipelineFileError) -> ServingSpec {
-        let f = try c.fields(["exploration", "rankings_topic", "snapshot_interval", "max_candidates", "k"])
+    /// rankings_topic: rankings, snapshot_interval: 1s, max_candidates: 1000, k: 10, learn_from_rankings: false}`.
+    func parseServing(_ c: YAMLCursor, outputs: OutputSpec, inputTopics: [String]) throws(PipelineFileError) -> ServingSpec {
+        let f = try c.fields(["exploration", "rankings_topic", "snapshot_interval", "max_candidates", "k", "learn_from_rankings"])
         var s = ServingSpec.defaults(topK: outputs.topK)
         if let e = f["exploration"] {
             let typeCursor = try e.fields(["type", "epsilon", "temperature"]).required("type")
@@ -356,6 +356,13 @@ private struct PipelineSpecParser {
         }
         if let v = f["max_candidates"] { s.maxCandidates = try v.int(in: 1...100_000) }
         if let v = f["k"] { s.defaultK = try v.int(in: 1...1000) }
+        if let v = f["learn_from_rankings"] {
+            s.learnFromRankings = try v.bool()
+            // The decision log is an input then: it must not be one of the event topics too.
+            if s.learnFromRankings, inputTopics.contains(s.rankingsTopic) {
+                throw (f["rankings_topic"] ?? v).error("the rankings topic '\(s.rankingsTopic)' is also an input topic")
+            }
+        }
         if s.defaultK > s.maxCandidates, let v = f["k"] ?? f["max_candidates"] {
             throw v.error("k (\(s.defaultK)) must not exceed max_candidates (\(s.maxCandidates))")
         }

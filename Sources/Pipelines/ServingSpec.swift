@@ -13,6 +13,10 @@ public struct ServingSpec: Sendable, Equatable {
     public var maxCandidates: Int
     /// Items returned when a request gives no `k` (outputs.top_k unless set).
     public var defaultK: Int
+    /// Whether the worker reads the decision log as an input (`learn_from_rankings`, default false): each logged
+    /// ranking's shown items become pending examples of the label join, keyed by (ranking, item), and feedback
+    /// carrying the ranking's `ranking_id` labels them (docs/serving.md, "Rewards").
+    public var learnFromRankings: Bool = false
 
     /// The defaults: no exploration, topic `rankings`, a new view every second, up to 1,000 candidates.
     public static func defaults(topK: Int) -> ServingSpec {

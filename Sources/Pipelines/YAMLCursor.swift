@@ -79,6 +79,13 @@ struct YAMLCursor {
         return value
     }
 
+    /// `true` or `false` (no other spelling).
+    func bool() throws(PipelineFileError) -> Bool {
+        if isWord("true") { return true }
+        if isWord("false") { return false }
+        throw error("expected true or false, got \(kindName)")
+    }
+
     /// Whether the value is the plain scalar `word` (the `all` / `off` spellings some keys accept besides a value).
     func isWord(_ word: String) -> Bool {
         if case .scalar(let s) = node { return s.string == word }

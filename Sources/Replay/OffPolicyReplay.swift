@@ -19,13 +19,20 @@ import Pipelines
 /// merged time passes that deadline by the allowed lateness (or the events end), and only then enters the
 /// estimators. Feedback events that carry a ranking id and are not a reward are counted by why, never dropped
 /// silently: on another item of the ranking, repeated, after the window, for a ranking not in the log (or not yet:
-/// a reward before its decision), or with a malformed `ranking_id`.
+/// a reward before its decision). (A malformed `ranking_id` is the event decoder's to refuse: a dead letter.)
+///
+/// **Learning from the decisions.** With `serving.learn_from_rankings` the pipeline also learns from the decision
+/// log as the worker does (``Pipeline/applyDecision(_:request:partition:sink:)``): each decision taken — after it
+/// was scored — makes its shown items pending examples on a partition of their own, and feedback carrying its
+/// `ranking_id` labels them in the pipeline's step (a repeated ranking id is not learned twice).
 public struct OffPolicyReplay {
     /// The pipeline whose model scores the candidates; it learns from the events as a replay does.
     public internal(set) var pipeline: Pipeline
     public let policy: TargetPolicy
     public internal(set) var estimator = OffPolicyEstimator()
     public internal(set) var counters = OffPolicyCounters()
+    /// The pipeline's partition index of the decision log when it learns from rankings, else nil.
+    let rankingsPartition: Int?
     let rewardTypes: [Bool]
     let windowMs: Int64
     let latenessMs: Int64
@@ -56,6 +63,8 @@ public struct OffPolicyReplay {
 
     public init(spec: PipelineSpec, policy: TargetPolicy) {
         pipeline = Pipeline(spec: spec)
+        rankingsPartition = spec.serving.learnFromRankings
+            ? pipeline.partitionIndex(topic: spec.serving.rankingsTopic, partition: 0) : nil
         self.policy = policy
         var types = Array(repeating: false, count: EventType.allCases.count)
         for type in spec.label.positiveTypes { types[Int(type.rawValue)] = true }
@@ -88,20 +97,20 @@ public struct OffPolicyReplay {
                 let input = UnsafeRawBufferPointer(rebasing: bytes[line])
                 guard let event = pipeline.decode(input, sink: &sink) else { continue }
                 do throws(ReplayError) {
-                    try take(upTo: event.timestamp, from: &source, deadLetters: &decisionDeadLetters)
+                    try take(upTo: event.timestamp, from: &source, deadLetters: &decisionDeadLetters, sink: &sink)
                 } catch {
                     failure = error
                     return
                 }
                 advance(to: event.timestamp)
-                if rewardTypes[Int(event.type.rawValue)] { attribute(event, line: input) }
+                if rewardTypes[Int(event.type.rawValue)] { attribute(event) }
                 pipeline.apply(event, sink: &sink)
             }
         }) {
             progress?.update(events: pipeline.counters.events, bytes: reader.bytesRead, total: reader.fileSize, pipeline: pipeline)
         }
         if let failure { throw failure }
-        try take(upTo: .max, from: &source, deadLetters: &decisionDeadLetters)
+        try take(upTo: .max, from: &source, deadLetters: &decisionDeadLetters, sink: &sink)
         while openHead < open.count { close(open[openHead]); openHead += 1 }
         pipeline.finish(sink: &sink)
         deadLetters = sink.deadLetters
@@ -111,8 +120,11 @@ public struct OffPolicyReplay {
         progress?.finish()
     }
 
-    /// Takes (scores and opens) the decisions of `source` up to time `t`.
-    mutating func take(upTo t: Int64, from source: inout DecisionSource, deadLetters: inout DeadLetterFile?) throws(ReplayError) {
+    /// Takes (scores and opens) the decisions of `source` up to time `t`; learning from rankings, the pipeline then
+    /// makes their shown items pending examples.
+    mutating func take(
+        upTo t: Int64, from source: inout DecisionSource, deadLetters: inout DeadLetterFile?, sink: inout ReplaySink
+    ) throws(ReplayError) {
         while let head = try source.head(deadLetters: &deadLetters), head.decision.timestamp <= t {
             let decision = head.decision
             advance(to: decision.timestamp)
@@ -120,6 +132,9 @@ public struct OffPolicyReplay {
                 counters.repeatedRankings += 1
             } else {
                 open(decision, head.request)
+                if let rankingsPartition {
+                    pipeline.applyDecision(decision, request: head.request, partition: rankingsPartition, sink: &sink)
+                }
             }
             source.take()
         }
@@ -164,27 +179,25 @@ public struct OffPolicyReplay {
     }
 
     /// Attributes a feedback event to the decision whose ranking it names, or counts why not.
-    mutating func attribute(_ event: EventView, line: UnsafeRawBufferPointer) {
-        switch RankingReference.find(in: line) {
-        case .none:
+    mutating func attribute(_ event: EventView) {
+        guard event.hasRanking else {
             counters.feedbackWithoutRanking += 1
-        case .malformed:
-            counters.badRankingReferences += 1
-        case .ranking(let id):
-            guard let seq = openIndex[id] else {
-                if closed.contains(id) { counters.lateRewards += 1 } else { counters.unknownRankingRewards += 1 }
-                return
-            }
-            let k = seq - openBase
-            if event.timestamp > open[k].deadline {
-                counters.lateRewards += 1
-            } else if !event.itemID.elementsEqual(open[k].firstItem) {
-                counters.otherItemRewards += 1
-            } else if open[k].rewarded {
-                counters.repeatedRewards += 1
-            } else {
-                open[k].rewarded = true
-            }
+            return
+        }
+        let id = String(decoding: event.rankingID, as: UTF8.self)
+        guard let seq = openIndex[id] else {
+            if closed.contains(id) { counters.lateRewards += 1 } else { counters.unknownRankingRewards += 1 }
+            return
+        }
+        let k = seq - openBase
+        if event.timestamp > open[k].deadline {
+            counters.lateRewards += 1
+        } else if !event.itemID.elementsEqual(open[k].firstItem) {
+            counters.otherItemRewards += 1
+        } else if open[k].rewarded {
+            counters.repeatedRewards += 1
+        } else {
+            open[k].rewarded = true
         }
     }
 }
@@ -204,11 +217,13 @@ public struct OffPolicyCounters: Sendable, Equatable {
     /// Candidates the catalog did not know, scored from their id (and the request's item-side context) alone.
     public var unknownCandidates: UInt64 = 0
     /// Feedback events carrying a ranking id that are no reward: on another item than the first, a second reward of
-    /// the same decision, after the window, for a ranking the log did not have (yet), with a malformed id.
+    /// the same decision, after the window, for a ranking the log did not have (yet).
     public var otherItemRewards: UInt64 = 0
     public var repeatedRewards: UInt64 = 0
     public var lateRewards: UInt64 = 0
     public var unknownRankingRewards: UInt64 = 0
+    /// Always 0 now, kept for the report's readers (`bad_ranking_id`): the event decoder reads `ranking_id` and
+    /// refuses a malformed one (`wrong_type`, `empty_field`: a dead letter, counted with the rejected events).
     public var badRankingReferences: UInt64 = 0
     /// Feedback events without a ranking id (not from a ranking; the pipeline still learns them).
     public var feedbackWithoutRanking: UInt64 = 0

@@ -1,3 +1,4 @@
+import Events
 import Pipelines
 
 /// Reads the body of `POST /v1/rank` strictly into a ``RankQuery``: `{"user_id": "…", "context": {…},
@@ -221,34 +222,24 @@ struct RankRequestParser {
             case UInt8(ascii: "\""):
                 return start..<i
             case UInt8(ascii: "\\"):
-                guard let e = peek else { throw malformed("an escape") }
-                i += 1
-                switch e {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if (0xD800..<0xDC00).contains(scalar) {
-                        guard peek == UInt8(ascii: "\\"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "u") else {
-                            throw RankRequestError("malformed JSON at byte \(i): a lone surrogate \\u\(String(scalar, radix: 16))")
-                        }
-                        i += 2
-                        let low = try hex4()
-                        guard (0xDC00..<0xE000).contains(low) else {
-                            throw RankRequestError("malformed JSON at byte \(i): a lone surrogate \\u\(String(scalar, radix: 16))")
-                        }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    } else if (0xDC00..<0xE000).contains(scalar) {
+                let at = i - 1
+                let decoded = bytes.withUnsafeBytes { b in
+                    Result { () throws(JSONEscape.Failure) in try JSONEscape.decode(b, at: at, into: &out) }
+                }
+                switch decoded {
+                case .success(let next): i = next
+                case .failure(let error):
+                    switch error {
+                    case .invalidEscape(let at):
+                        i = at
+                        throw malformed(at == bytes.count ? "an escape" : "a valid escape")
+                    case .badHex(let at):
+                        i = at
+                        throw malformed("4 hex digits")
+                    case .loneSurrogate(let scalar, let at):
+                        i = at
                         throw RankRequestError("malformed JSON at byte \(i): a lone surrogate \\u\(String(scalar, radix: 16))")
                     }
-                    out.append(contentsOf: String(Character(Unicode.Scalar(scalar)!)).utf8)
-                default:
-                    i -= 1
-                    throw malformed("a valid escape")
                 }
             case 0x00..<0x20:
                 i -= 1
@@ -257,23 +248,6 @@ struct RankRequestParser {
                 out.append(c)
             }
         }
-    }
-
-    mutating func hex4() throws(RankRequestError) -> UInt32 {
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            guard let c = peek else { throw malformed("4 hex digits") }
-            let d: UInt32
-            switch c {
-            case 0x30...0x39: d = UInt32(c - 0x30)
-            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
-            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
-            default: throw malformed("4 hex digits")
-            }
-            v = v << 4 | d
-            i += 1
-        }
-        return v
     }
 }
 

@@ -47,15 +47,17 @@ public final class RankingService: Service, Sendable {
         idPrefix = String(rng.next() as UInt64, radix: 16)
     }
 
-    /// A producer for the decision log with the worker's client settings; with `createTopic`, the rankings topic is
-    /// created when missing (1 partition, like the other outputs).
+    /// A producer for the decision log with the worker's client settings; with `createOutputTopics`, the rankings
+    /// topic is created when missing: 1 partition like the other outputs, or as many as the event topic when the
+    /// worker learns from rankings (``DecisionLogTopic``).
     public static func decisionLogProducer(options: WorkerOptions, logger: Logger) throws -> KafkaProducer {
         var config = KafkaConfiguration(brokers: options.brokers, clientID: "feedloop-rankings")
         config.properties = options.kafkaProperties
         config.enqueueTimeout = .zero  // a full queue must not hold a request: the entry is dropped and counted
         if options.createOutputTopics {
             let admin = try KafkaAdmin(configuration: config, logger: logger)
-            try admin.createTopics([KafkaNewTopic(name: options.spec.serving.rankingsTopic, partitions: 1)], ignoreExisting: true)
+            let partitions = DecisionLogTopic.partitions(admin: admin, spec: options.spec, logger: logger)
+            try admin.createTopics([KafkaNewTopic(name: options.spec.serving.rankingsTopic, partitions: partitions)], ignoreExisting: true)
         }
         return try KafkaProducer(configuration: config, logger: logger)
     }

@@ -178,6 +178,10 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
     /// Messages handled (applied, rejected or skipped as already applied) by this process: the watchdog's progress.
     var messagesHandled: UInt64 = 0
     var watchdog: ProgressWatchdog
+    /// The decision log's reader when the pipeline learns from rankings (`serving.learn_from_rankings`), else nil.
+    var decisionParser: DecisionParser?
+    /// Whether the hot partition is one of the rankings topic (its messages are decisions, not events).
+    var hotIsRankings = false
     /// When the broker was last asked for watermarks it had not reported in a fetch (uptime ns).
     var lastWatermarkQuery: UInt64 = 0
 
@@ -206,6 +210,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             refreshTypes: options.refreshTypes, refreshIntervalMs: options.refreshIntervalMs,
             maxMessageBytes: options.producerMaxMessageBytes)
         metrics = WorkerMetrics(pipeline: options.spec.name)
+        if options.spec.serving.learnFromRankings { decisionParser = pipeline.makeDecisionParser() }
     }
 
     /// Keeps glibc from growing the worker's resident memory in steps over a long run.
@@ -229,7 +234,9 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
     // MARK: Loop
 
     mutating func run() throws {
-        try consumer.subscribe(topics: options.spec.inputTopics)
+        // Learning from rankings, the decision log is an input like the event topics (co-partitioned with them:
+        // DecisionLogTopic).
+        try consumer.subscribe(topics: options.spec.inputTopics + (decisionParser != nil ? [options.spec.serving.rankingsTopic] : []))
         var lastMessage = Date()
         var lastProgress = Date()
         var progressEvents = pipeline.counters.events
@@ -247,6 +254,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             // A batch stays far below the catalog's eviction guard: catalog indices the sink holds for one batch
             // stay valid (see ItemCatalog).
             let batch = min(options.maxMessagesPerPoll, Int(ItemCatalog.evictionGuardEvents / 4))
+            let eventsBeforePoll = pipeline.counters.events  // (a batch may hold decisions too, which are no events)
             let n = try consumer.poll(timeout: wait, maxMessages: batch, onRebalance: { event in
                 try self.rebalance(event)
             }) { message in
@@ -261,7 +269,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             }
             if n > 0 {
                 lastMessage = Date()
-                if firstMessageAt == nil { firstMessageAt = pollStartDate; eventsAtStart = pipeline.counters.events - UInt64(n) }
+                if firstMessageAt == nil { firstMessageAt = pollStartDate; eventsAtStart = eventsBeforePoll }
                 lastMessageAt = lastMessage
                 metrics.batch(events: n, nanoseconds: DispatchTime.now().uptimeNanoseconds - pollStart)
                 metrics.observe(pipeline: pipeline, sink: sink.published, truncatedDeadLetters: sink.truncatedDeadLetters)
@@ -399,6 +407,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
                 learnedBelow[tp] ?? .min)
             sink.source.topic = tp.topic
             sink.source.partition = tp.partition
+            hotIsRankings = decisionParser != nil && tp.topic == options.spec.serving.rankingsTopic
         }
         if let known = hot!.next, message.offset < known { return }  // already in the model (re-delivery)
         sink.source.offset = message.offset
@@ -406,7 +415,13 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
         sink.key = message.key ?? UnsafeRawBufferPointer(start: nil, count: 0)
         let value = message.value ?? UnsafeRawBufferPointer(start: nil, count: 0)
         if sync != nil { pipeline.learns = message.offset >= hot!.learnedBelow }
-        if let event = pipeline.decode(value, sink: &sink) {
+        if hotIsRankings {
+            // A decision: its shown items become pending examples. The featurizer then holds the ranking's rows, so
+            // a refresh pending for the last event's user goes out first.
+            if sink.refreshDue { publishRefresh() }
+            sink.modelVersion = pipeline.model.version  // outputs of the examples it closes carry it, as for events
+            pipeline.processDecision(value, partition: hot!.index, parser: &decisionParser!, sink: &sink)
+        } else if let event = pipeline.decode(value, sink: &sink) {
             // The pipeline still holds the previous event: a run of another user ends here.
             if sink.refreshDue(otherThan: event.userID) { publishRefresh() }
             sink.modelVersion = pipeline.model.version
@@ -541,6 +556,9 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             "examples": c.examples, "labelled": c.labelled, "positives": c.positives,
             "expired_negatives": c.expiredNegatives, "overflow_negatives": c.overflowNegatives,
             "unattributed_feedback": c.unattributedFeedback,
+            // The decision log as an input (serving.learn_from_rankings; docs/serving.md, "Rewards").
+            "rankings": c.rankings, "rankings_rejected": c.rankingsRejected, "ranking_examples": c.rankingExamples,
+            "rewards": c.rewards, "rewards_attributed": c.rewardsAttributed, "rewards_unknown_ranking": c.rewardsUnknownRanking,
             "pending": pipeline.join.pendingCount, "model_version": pipeline.model.version,
             "logloss": pipeline.metrics.count > 0 ? pipeline.metrics.logloss : 0,
             "auc": pipeline.metrics.auc.isFinite ? pipeline.metrics.auc : 0,
@@ -593,6 +611,13 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             "dead_letters": "\(sink.published.deadLetters)",
         ]
         if let rate { meta["events_per_second"] = "\(Int(rate))" }
+        if options.spec.serving.learnFromRankings {
+            let c = pipeline.counters
+            meta["rankings"] = "\(c.rankings)"
+            meta["ranking_examples"] = "\(c.rankingExamples)"
+            meta["rewards_attributed"] = "\(c.rewardsAttributed)"
+            meta["rewards_unknown_ranking"] = "\(c.rewardsUnknownRanking)"
+        }
         if let lag { meta["lag"] = "\(lag)" }
         if pipeline.catalog.overflow > 0 { meta["catalog_refused_items"] = "\(pipeline.catalog.overflow)" }
         logger.info("progress", metadata: meta)
@@ -646,7 +671,12 @@ extension WorkerLoop where Consumer == KafkaConsumer, Producer == KafkaProducer 
                 KafkaNewTopic(name: o.deadLetterTopic, partitions: 1),
                 KafkaNewTopic(name: handover.topic, partitions: 1, configs: ["cleanup.policy": "compact"]),
             ] + (options.spec.sync.enabled
-                ? [KafkaNewTopic(name: GroupSync.topicName(group: options.groupID, pipeline: options.spec.name), partitions: 1)] : []),
+                ? [KafkaNewTopic(name: GroupSync.topicName(group: options.groupID, pipeline: options.spec.name), partitions: 1)] : [])
+                // An input when learning from rankings (created here too when this worker does not serve them).
+                + (options.spec.serving.learnFromRankings
+                ? [KafkaNewTopic(
+                    name: options.spec.serving.rankingsTopic,
+                    partitions: DecisionLogTopic.partitions(admin: admin, spec: options.spec, logger: logger))] : []),
                 ignoreExisting: true)
         }
         try self.init(

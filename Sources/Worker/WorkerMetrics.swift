@@ -27,6 +27,13 @@ struct WorkerMetrics {
     let pendingExamples: Gauge
     let overflowNegatives: Gauge
     let unattributedFeedback: Gauge
+    /// The decision log as an input (`serving.learn_from_rankings`).
+    let rankings: Gauge
+    let rankingsRejected: Gauge
+    let rankingExamples: Gauge
+    let rewards: Gauge
+    let rewardsAttributed: Gauge
+    let rewardsUnknownRanking: Gauge
     var lastEvents: UInt64 = 0
     var lastRejected: UInt64 = 0
     var lastTruncated: UInt64 = 0
@@ -57,6 +64,12 @@ struct WorkerMetrics {
         pendingExamples = Gauge(label: "feedloop_pending_examples", dimensions: d)
         overflowNegatives = Gauge(label: "feedloop_label_overflow_negatives", dimensions: d)
         unattributedFeedback = Gauge(label: "feedloop_unattributed_feedback", dimensions: d)
+        rankings = Gauge(label: "feedloop_rankings_read", dimensions: d)
+        rankingsRejected = Gauge(label: "feedloop_rankings_rejected", dimensions: d)
+        rankingExamples = Gauge(label: "feedloop_ranking_examples", dimensions: d)
+        rewards = Gauge(label: "feedloop_rewards", dimensions: d)
+        rewardsAttributed = Gauge(label: "feedloop_rewards_attributed", dimensions: d)
+        rewardsUnknownRanking = Gauge(label: "feedloop_rewards_unknown_ranking", dimensions: d)
     }
 
     /// Mean per-event processing time of a poll batch.
@@ -88,6 +101,13 @@ struct WorkerMetrics {
         pendingExamples.record(Double(pipeline.join.pendingCount))
         overflowNegatives.record(Double(pipeline.counters.overflowNegatives))
         unattributedFeedback.record(Double(pipeline.counters.unattributedFeedback))
+        let c = pipeline.counters
+        rankings.record(Double(c.rankings))
+        rankingsRejected.record(Double(c.rankingsRejected))
+        rankingExamples.record(Double(c.rankingExamples))
+        rewards.record(Double(c.rewards))
+        rewardsAttributed.record(Double(c.rewardsAttributed))
+        rewardsUnknownRanking.record(Double(c.rewardsUnknownRanking))
     }
 
     func lag(_ value: Int64) { if value >= 0 { lagGauge.record(Double(value)) } }

@@ -78,17 +78,19 @@ struct TopicsCommand: ParsableCommand {
         configuration.properties = try kafka.resolve(warn: { logger.warning("\($0)") })
         let admin = try KafkaAdmin(configuration: configuration, logger: logger)
         let o = spec.outputs
+        // Learning from rankings, the decision log is an input co-partitioned with the events (docs/serving.md).
+        let inputs = spec.inputTopics + (spec.serving.learnFromRankings ? [spec.serving.rankingsTopic] : [])
         switch action {
         case "create":
             try admin.createTopics(
-                spec.inputTopics.map { KafkaNewTopic(name: $0, partitions: partitions) } + [
+                inputs.map { KafkaNewTopic(name: $0, partitions: partitions) } + [
                     KafkaNewTopic(name: o.scoresTopic, partitions: 1, configs: ["cleanup.policy": "compact"]),
                     KafkaNewTopic(name: o.adjustmentsTopic, partitions: 1),
                     KafkaNewTopic(name: o.deadLetterTopic, partitions: 1),
                 ], ignoreExisting: true)
-            print("topics ready: \((spec.inputTopics + [o.scoresTopic, o.adjustmentsTopic, o.deadLetterTopic]).joined(separator: ", "))")
+            print("topics ready: \((inputs + [o.scoresTopic, o.adjustmentsTopic, o.deadLetterTopic]).joined(separator: ", "))")
         case "describe":
-            for name in spec.inputTopics + [o.scoresTopic, o.adjustmentsTopic, o.deadLetterTopic] {
+            for name in inputs + [o.scoresTopic, o.adjustmentsTopic, o.deadLetterTopic] {
                 print(try admin.describeTopic(name))
             }
         default:

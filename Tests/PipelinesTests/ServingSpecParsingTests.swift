@@ -37,6 +37,25 @@ import Testing
         #expect(try parse("serving: {exploration: {type: none}}").serving.exploration == .none)
     }
 
+    /// `learn_from_rankings` (the decision log as an input): off unless `true`; no other spelling; never one of the
+    /// event topics.
+    @Test func learnFromRankingsIsOffByDefaultAndReadStrictly() throws {
+        #expect(try PipelineSpec.parse(yaml: PipelineSpecParsingTests.minimal).serving.learnFromRankings == false)
+        #expect(try parse("serving: {k: 5}").serving.learnFromRankings == false)
+        #expect(try parse("serving: {learn_from_rankings: true}").serving.learnFromRankings == true)
+        #expect(try parse("serving: {learn_from_rankings: false}").serving.learnFromRankings == false)
+        for (serving, message) in [
+            ("serving: {learn_from_rankings: yes please}", "expected true or false"),
+            ("serving: {learn_from_rankings: 1}", "expected true or false"),
+            ("serving: {learn_from_rankings: true, rankings_topic: events}", "also an input topic"),
+        ] {
+            let error = try #require(failure(serving), "accepted: \(serving)")
+            #expect(error.message.contains(message) && error.line > 0, "\(error)")
+        }
+        // A topic that is an input is fine while the pipeline does not learn from it.
+        #expect(try parse("serving: {learn_from_rankings: false, rankings_topic: events}").serving.rankingsTopic == "events")
+    }
+
     @Test(arguments: [
         ("serving: {exploration: {type: thompson}}", "serving.exploration.type", "unknown exploration 'thompson'"),
         ("serving: {exploration: {type: softmax, epsilon: 0.1}}", "serving.exploration.epsilon", "unknown key"),

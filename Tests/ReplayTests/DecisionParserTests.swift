@@ -92,19 +92,3 @@ import Testing
         #expect(reason.detail.contains("at byte \(offset)"), "\(reason)")
     }
 }
-
-/// The ranking a feedback event names: its top-level `ranking_id` only.
-@Suite struct RankingReferenceTests {
-    @Test(arguments: [
-        (#"{"a":{"ranking_id":"x"},"t":"\"ranking_id\":\"y\""}"#, RankingReference.none),
-        (#"{"type":"click"}"#, .none),
-        (#"{"ranking_id":null}"#, .malformed),
-        (#"{"ranking_id":""}"#, .malformed),
-        (#"{"ranking_id":["r"]}"#, .malformed),
-        (#"{ "x" : [1, {"y": "]"}], "ranking_id" : "r\"1" }"#, .ranking("r\"1")),
-    ])
-    func onlyTheTopLevelKeyCounts(line: String, expected: RankingReference) {
-        var bytes = Array(line.utf8)
-        #expect(bytes.withUnsafeMutableBytes { RankingReference.find(in: UnsafeRawBufferPointer($0)) } == expected)
-    }
-}

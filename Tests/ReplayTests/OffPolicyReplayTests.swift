@@ -73,7 +73,7 @@ import Testing
             event("click", item: "b", ts: 3100, ranking: "\"r3\""),  // reward of r3
             event("click", item: "b", ts: 3200, ranking: "\"r3\""),  // repeated
             event("click", item: "a", ts: 3300, ranking: "\"zz\""),  // unknown ranking
-            event("click", item: "a", ts: 3400, ranking: "5"),       // malformed ranking id
+            event("click", item: "a", ts: 3400, ranking: "5"),       // malformed ranking id: the decoder rejects it
             event("click", item: "a", ts: 3500, ranking: nil),       // not from a ranking
             event("click", item: "b", ts: 65000, ranking: "\"r4\""), // after r4's window (4000 + 60000)
         ])
@@ -90,7 +90,9 @@ import Testing
         #expect(abs(e.directMethod.value - 0.5) < 1e-12)
         let c = replay.counters
         #expect(c.rewarded == 2 && c.otherItemRewards == 1 && c.repeatedRewards == 1 && c.unknownRankingRewards == 1)
-        #expect(c.badRankingReferences == 1 && c.feedbackWithoutRanking == 1 && c.lateRewards == 1)
+        // The event decoder reads `ranking_id` strictly: the malformed one is a dead letter, not a bad reference.
+        #expect(c.badRankingReferences == 0 && c.feedbackWithoutRanking == 1 && c.lateRewards == 1)
+        #expect(replay.pipeline.counters.rejectedByReason == ["wrong_type": 1])
         #expect(c.decisionsRejected == 1 && c.decisionsRejectedByReason == ["bad_propensity": 1])
         #expect(c.firstRejections.count == 1 && c.firstRejections[0].hasSuffix(
             "decisions.jsonl:3: bad_propensity [items[0].propensity]: must be in (0, 1], got 0.0"))

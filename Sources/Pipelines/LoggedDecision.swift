@@ -13,6 +13,11 @@ public struct LoggedDecision: Sendable, Equatable {
         public var itemID: String
         public var score: Double?
         public var propensity: Double
+        public init(itemID: String, score: Double?, propensity: Double) {
+            self.itemID = itemID
+            self.score = score
+            self.propensity = propensity
+        }
         enum CodingKeys: String, CodingKey {
             case score, propensity
             case itemID = "item_id"

@@ -55,19 +55,6 @@ struct DecisionScanner {
         return f
     }
 
-    /// The string value of top-level key `key` in `line` (which the event decoder accepted): nil when the key is
-    /// absent, `.some(nil)` when its value is not a string.
-    static func topLevelString(_ key: String, in line: UnsafeRawBufferPointer) -> String?? {
-        var s = DecisionScanner(bytes: line)
-        s.skipSpace()
-        s.i += 1  // {
-        while let name = s.nextKey() {
-            if name == key { return s.peek == UInt8(ascii: "\"") ? .some(s.string()) : .some(nil) }
-            s.skipValue()
-        }
-        return nil
-    }
-
     /// Inside an object: the next key, with the scanner at its value; nil (past the `}`) when the object ends.
     mutating func nextKey() -> String? {
         skipSpace()
@@ -203,36 +190,16 @@ struct DecisionScanner {
                 i += 1
                 continue
             }
-            let e = bytes[i + 1]
-            i += 2
-            switch e {
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = hex4()
-                if scalar >= 0xD800, scalar < 0xDC00, peek == UInt8(ascii: "\\") {
-                    i += 2
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (hex4() - 0xDC00)
-                }
-                out.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8))
-            default: out.append(e)  // " \ /
+            do {
+                i = try JSONEscape.decode(bytes, at: i, into: &out)
+            } catch {
+                // Unreachable for a line the decoder accepted (it refuses bad escapes and lone surrogates).
+                out.append(contentsOf: [0xEF, 0xBF, 0xBD])
+                i += 2
             }
         }
         i += 1
         return String(decoding: out, as: UTF8.self)
-    }
-
-    mutating func hex4() -> UInt32 {
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = bytes[i]
-            i += 1
-            v = v << 4 | UInt32(c <= UInt8(ascii: "9") ? c - 48 : (c | 0x20) - 87)
-        }
-        return v
     }
 
     /// Skips one value (nested arrays and objects included).
