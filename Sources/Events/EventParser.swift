@@ -325,20 +325,10 @@ struct EventParser {
             }
             if field == .userID { userID = id } else { itemID = id }
         case .ts:
-            guard c == Byte.minus || Self.isDigit(c), !(c == Byte.minus && p + 1 < end && !Self.isDigit(p[1])) else {
-                return try rejectValue(of: field, expected: "an integer (milliseconds)")
-            }
-            let at = offset
-            let number = try scanNumber()
-            guard number.isInteger else {
-                note(.wrongType, field: "ts", detail: "expected an integer (milliseconds) for ts at byte \(at), found a fractional number or exponent")
-                return
-            }
-            guard number.digits <= 19, number.mantissa <= UInt64(Int64.max), !number.negative || number.mantissa == 0 else {
-                note(.outOfRange, field: "ts", detail: "ts at byte \(at) must be a non-negative integer that fits Int64")
-                return
-            }
-            timestamp = Int64(number.mantissa)
+            if let n = try nonNegativeInteger(
+                of: field, expected: "an integer (milliseconds)", maxDigits: 19, limit: UInt64(Int64.max),
+                range: "a non-negative integer that fits Int64")
+            { timestamp = Int64(n) }
         case .value:
             if c == UInt8(ascii: "n") {
                 try consumeLiteral("null")
@@ -360,20 +350,9 @@ struct EventParser {
             rankingID = try parseString(keep: true)
             if rankingID.isEmpty { note(.emptyField, field: field.name, detail: "empty string for ranking_id at byte \(at)") }
         case .position:
-            guard c == Byte.minus || Self.isDigit(c), !(c == Byte.minus && p + 1 < end && !Self.isDigit(p[1])) else {
-                return try rejectValue(of: field, expected: "an integer")
-            }
-            let at = offset
-            let number = try scanNumber()
-            guard number.isInteger else {
-                note(.wrongType, field: "position", detail: "expected an integer for position at byte \(at), found a fractional number or exponent")
-                return
-            }
-            guard number.digits <= 10, number.mantissa <= UInt64(Int32.max), !number.negative || number.mantissa == 0 else {
-                note(.outOfRange, field: "position", detail: "position at byte \(at) must be an integer in 0...\(Int32.max)")
-                return
-            }
-            position = Int32(number.mantissa)
+            if let n = try nonNegativeInteger(
+                of: field, expected: "an integer", maxDigits: 10, limit: UInt64(Int32.max), range: "an integer in 0...\(Int32.max)")
+            { position = Int32(n) }
         case .context:
             if c == Byte.openBrace {
                 try parseContext()
@@ -392,6 +371,29 @@ struct EventParser {
     }
 
     /// Skips a value of the wrong kind for `field`, recording `wrong_type` (or `non_finite` for `NaN`/`Infinity`).
+    /// The value of `field` (the cursor at its first byte) as an integer in 0...`limit` of at most `maxDigits`
+    /// digits (−0 counts as 0), or nil after noting why not: another type, a fraction or exponent, or out of range.
+    mutating func nonNegativeInteger(
+        of field: TopField, expected: String, maxDigits: Int, limit: UInt64, range: String
+    ) throws(SyntaxError) -> UInt64? {
+        let c = p[0]
+        guard c == Byte.minus || Self.isDigit(c), !(c == Byte.minus && p + 1 < end && !Self.isDigit(p[1])) else {
+            try rejectValue(of: field, expected: expected)
+            return nil
+        }
+        let at = offset
+        let number = try scanNumber()
+        guard number.isInteger else {
+            note(.wrongType, field: field.name, detail: "expected \(expected) for \(field.name) at byte \(at), found a fractional number or exponent")
+            return nil
+        }
+        guard number.digits <= maxDigits, number.mantissa <= limit, !number.negative || number.mantissa == 0 else {
+            note(.outOfRange, field: field.name, detail: "\(field.name) at byte \(at) must be \(range)")
+            return nil
+        }
+        return number.mantissa
+    }
+
     mutating func rejectValue(of field: TopField, expected: String) throws(SyntaxError) {
         let at = offset
         let kind = try skipValue(depth: 1)
