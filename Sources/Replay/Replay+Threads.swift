@@ -23,7 +23,16 @@ extension Replay {
         _ reader: consuming LineFileReader, progress: Progress?, deadLetters: inout DeadLetterFile?
     ) throws(ReplayError) {
         let fileSize = reader.fileSize
-        let source = LineSource(reader)
+        let reading = runOnThreads(LineSource(reader), total: fileSize, topic: nil, progress: progress, deadLetters: &deadLetters)
+        if let failure = reading.failure { throw failure }
+        finishAll()
+    }
+
+    /// Reads and decodes from `source` on a thread of its own into the ring, while the pipelines learn on up to
+    /// ``threads`` threads (at least one: the calling thread). Charges the pipelines' and the reader's time.
+    mutating func runOnThreads(
+        _ source: some BatchSource, total: UInt64?, topic: String?, progress: Progress?, deadLetters: inout DeadLetterFile?
+    ) -> ReadingOutcome {
         let ring = BatchRing(
             slots: (0..<Self.queuedBatches).map { _ in ReadBatch(capacity: batchBytes, decodings: decodings.map { $0.makeEmptyCopy() }) },
             pipelines: pipelines.count)
@@ -36,11 +45,12 @@ extension Replay {
                     withUnsafeMutablePointer(to: &reading) { reading in
                         let work = LearningWork(
                             ring: ring, pipelines: all, times: times, decodingOf: decodingOf, deadLetters: letters,
-                            progress: ProgressBox(progress, total: fileSize))
+                            progress: ProgressBox(progress, total: total), topic: topic)
                         let done = DispatchSemaphore(value: 0)
                         let readerOutcome = UnsafeSendable(reading)
+                        let source = UnsafeSendable(source)
                         Thread.detachNewThread {
-                            readerOutcome.value.pointee = source.read(into: ring)
+                            readerOutcome.value.pointee = source.value.read(into: ring)
                             done.signal()
                         }
                         for i in 1..<learners {
@@ -60,9 +70,14 @@ extension Replay {
         for p in pipelines.indices { stepSeconds[p] += times[p] }
         readSeconds += reading.seconds
         events &+= reading.lines
-        if let failure = reading.failure { throw failure }
-        finishAll()
+        return reading
     }
+}
+
+/// What a reading thread reads from: a file (``LineSource``) or a stream of messages (``StreamSource``).
+protocol BatchSource {
+    /// Reads and decodes into the ring, batch after batch, until the end or an error; ends the ring.
+    func read(into ring: BatchRing) -> ReadingOutcome
 }
 
 /// What the reading thread did: its busy seconds (reading and decoding, waits excluded), the lines it handed out,
@@ -85,6 +100,8 @@ struct UnsafeSendable<T>: @unchecked Sendable {
 final class ReadBatch: @unchecked Sendable {
     var bytes: UnsafeMutableRawBufferPointer
     var lines: [Range<Int>] = []
+    /// The input partition of each line, for a stream of messages (empty for a file: one partition).
+    var partitions: [Int32] = []
     let decodings: [EventBatch]
     /// Lines and bytes read up to the end of this batch (progress).
     var linesThrough: UInt64 = 0
@@ -121,7 +138,7 @@ extension EventBatch {
 }
 
 /// The line reader, handed to the reading thread (the lock-free hand-over of a value only that thread uses).
-final class LineSource: @unchecked Sendable {
+final class LineSource: BatchSource, @unchecked Sendable {
     var reader: LineFileReader
 
     init(_ reader: consuming LineFileReader) { self.reader = reader }
@@ -243,6 +260,8 @@ struct LearningWork: @unchecked Sendable {
     let decodingOf: [Int]
     let deadLetters: UnsafeMutablePointer<DeadLetterFile?>
     let progress: ProgressBox
+    /// The topic of a stream's messages (their partitions are each batch's `partitions`); nil for a file.
+    let topic: String?
 
     /// A learning thread: applies batches until there is nothing left for it.
     func learn(thread: Int) {
@@ -250,9 +269,11 @@ struct LearningWork: @unchecked Sendable {
         while let (p, b) = ring.take(preferring: last) {
             let slot = ring.slots[b % ring.slots.count]
             slot.lines.withUnsafeBufferPointer { lines in
-                times[p] += Replay.step(
-                    &pipelines[p], slot.decodings[decodingOf[p]], lines, UnsafeRawBufferPointer(slot.bytes),
-                    deadLetters: p == 0 ? deadLetters : nil)
+                slot.partitions.withUnsafeBufferPointer { partitions in
+                    times[p] += Replay.step(
+                        &pipelines[p], slot.decodings[decodingOf[p]], lines, UnsafeRawBufferPointer(slot.bytes),
+                        partitions: partitions, topic: topic, deadLetters: p == 0 ? deadLetters : nil)
+                }
             }
             if p == 0 {
                 progress.progress?.update(

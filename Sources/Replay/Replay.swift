@@ -112,23 +112,39 @@ public struct Replay {
     /// letters, when asked.
     static func step(
         _ pipeline: inout Pipeline, _ decoded: EventBatch, _ lines: UnsafeBufferPointer<Range<Int>>,
-        _ bytes: UnsafeRawBufferPointer, deadLetters: UnsafeMutablePointer<DeadLetterFile?>?
+        _ bytes: UnsafeRawBufferPointer, partitions: UnsafeBufferPointer<Int32> = .init(start: nil, count: 0),
+        topic: String? = nil, deadLetters: UnsafeMutablePointer<DeadLetterFile?>?
     ) -> Double {
         let start = monotonicSeconds()
-        let entries = decoded.entries
         if let deadLetters, deadLetters.pointee != nil {
             var sink = ReplaySink(deadLetters: deadLetters.pointee)
-            for (i, line) in lines.enumerated() {
-                pipeline.process(entries[i], of: decoded, input: UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink)
-            }
+            apply(&pipeline, decoded, lines, bytes, partitions: partitions, topic: topic, sink: &sink)
             deadLetters.pointee = sink.deadLetters
         } else {
             var sink = NullSink()
+            apply(&pipeline, decoded, lines, bytes, partitions: partitions, topic: topic, sink: &sink)
+        }
+        return monotonicSeconds() - start
+    }
+
+    /// Every line of a batch through one pipeline: a file's all on partition 0, a stream's each on its message's
+    /// input partition (each partition's windows close by its own event time, as in the worker).
+    @inline(__always)
+    static func apply<S: PipelineSink>(
+        _ pipeline: inout Pipeline, _ decoded: EventBatch, _ lines: UnsafeBufferPointer<Range<Int>>,
+        _ bytes: UnsafeRawBufferPointer, partitions: UnsafeBufferPointer<Int32>, topic: String?, sink: inout S
+    ) {
+        let entries = decoded.entries
+        if let topic, partitions.count == lines.count {
+            for (i, line) in lines.enumerated() {
+                let index = pipeline.partitionIndex(topic: topic, partition: partitions[i])
+                pipeline.process(entries[i], of: decoded, input: UnsafeRawBufferPointer(rebasing: bytes[line]), partition: index, sink: &sink)
+            }
+        } else {
             for (i, line) in lines.enumerated() {
                 pipeline.process(entries[i], of: decoded, input: UnsafeRawBufferPointer(rebasing: bytes[line]), sink: &sink)
             }
         }
-        return monotonicSeconds() - start
     }
 
     /// Replays a JSONL file (or "-" for standard input), with a progress line on stderr for long runs. With

@@ -44,34 +44,85 @@ extension Replay {
             assignment.append(KafkaTopicPartitionOffset(tp, offset: start.map { KafkaOffset($0) } ?? .end))
         }
         try consumer.assign(assignment)
-        var progress = progress
         let wallStart = monotonicSeconds()
-        var lastMessage = monotonicSeconds()
+        let reading = RangeReading(consumer: consumer, range: range, ends: ends, open: open, logger: logger)
+        if threads > 1 {
+            // Polled and decoded on a reading thread while the pipelines learn (Replay.runStream).
+            try runStream(topic: range.topic, progress: progress, deadLetters: &deadLetters) { chunk in
+                try reading.pollUntilFull(&chunk)
+            }
+            finishStream(seconds: monotonicSeconds() - wallStart - reading.idleCharged)
+            return
+        }
+        var progress = progress
         var sink = ReplaySink(deadLetters: deadLetters)
-        while !open.isEmpty {
-            let n = try consumer.poll(timeout: .milliseconds(200), maxMessages: 4096) { message in
-                let tp = KafkaTopicPartition(topic: range.topic, partition: message.partition)
-                guard open.contains(tp) else { return }
-                if let end = ends[tp].flatMap({ $0 }), message.offset >= end {
-                    open.remove(tp)
-                    try? consumer.pause([tp])
-                    return
-                }
-                let value = message.value ?? UnsafeRawBufferPointer(start: nil, count: 0)
-                feed(message: value, topic: range.topic, partition: message.partition, sink: &sink)
-                if let end = ends[tp].flatMap({ $0 }), message.offset + 1 >= end { open.remove(tp); try? consumer.pause([tp]) }
-            }
-            if n > 0 { lastMessage = monotonicSeconds() }
-            if monotonicSeconds() - lastMessage >= range.idleSeconds {
-                if ends.values.contains(where: { $0 != nil }) {
-                    logger.warning("no message for \(range.idleSeconds) s before the end of the range; stopping (partitions short: \(open.map(\.description).sorted()))")
-                }
-                break
-            }
+        while !reading.isDone {
+            try reading.poll { value, partition in feed(message: value, topic: range.topic, partition: partition, sink: &sink) }
             progress?.update(events: events, bytes: 0, total: nil, pipeline: pipelines[0])
         }
         deadLetters = sink.deadLetters
-        finishStream(seconds: monotonicSeconds() - wallStart - (ends.values.contains(where: { $0 != nil }) ? 0 : range.idleSeconds))
+        finishStream(seconds: monotonicSeconds() - wallStart - reading.idleCharged)
         progress?.finish()
+    }
+}
+
+/// Reads a topic range's assigned partitions up to their ends: each message once, in the order the consumer hands
+/// them over, until every partition reached its end or nothing arrived for the range's idle time. Used by one
+/// thread at a time (the replay's reading thread, or the calling thread).
+final class RangeReading: @unchecked Sendable {
+    let consumer: KafkaConsumer
+    let range: KafkaRange
+    let ends: [KafkaTopicPartition: Int64?]
+    var open: Set<KafkaTopicPartition>
+    let logger: Logger
+    var lastMessage = monotonicSeconds()
+    var idled = false
+
+    init(consumer: KafkaConsumer, range: KafkaRange, ends: [KafkaTopicPartition: Int64?], open: Set<KafkaTopicPartition>, logger: Logger) {
+        self.consumer = consumer
+        self.range = range
+        self.ends = ends
+        self.open = open
+        self.logger = logger
+    }
+
+    /// Every partition is read to its end, or the range stopped at its idle time.
+    var isDone: Bool { open.isEmpty || idled }
+
+    /// The idle wait at the end of an open range (`to: end`), which is no part of the replay's time.
+    var idleCharged: Double { ends.values.contains(where: { $0 != nil }) ? 0 : range.idleSeconds }
+
+    /// One poll (up to 200 ms): hands each message of the range to `body`; returns whether any arrived.
+    @discardableResult
+    func poll(_ body: (UnsafeRawBufferPointer, Int32) -> Void) throws -> Bool {
+        guard !isDone else { return false }
+        let n = try consumer.poll(timeout: .milliseconds(200), maxMessages: 4096) { message in
+            let tp = KafkaTopicPartition(topic: range.topic, partition: message.partition)
+            guard open.contains(tp) else { return }
+            if let end = ends[tp].flatMap({ $0 }), message.offset >= end {
+                open.remove(tp)
+                try? consumer.pause([tp])
+                return
+            }
+            body(message.value ?? UnsafeRawBufferPointer(start: nil, count: 0), message.partition)
+            if let end = ends[tp].flatMap({ $0 }), message.offset + 1 >= end { open.remove(tp); try? consumer.pause([tp]) }
+        }
+        if n > 0 { lastMessage = monotonicSeconds() }
+        if monotonicSeconds() - lastMessage >= range.idleSeconds {
+            if ends.values.contains(where: { $0 != nil }) {
+                logger.warning("no message for \(range.idleSeconds) s before the end of the range; stopping (partitions short: \(open.map(\.description).sorted()))")
+            }
+            idled = true
+        }
+        return n > 0
+    }
+
+    /// Polls into `chunk` until it is full, a poll brings nothing, or the range is done; returns whether more may
+    /// follow.
+    func pollUntilFull(_ chunk: inout MessageChunk) throws -> Bool {
+        while !chunk.isFull, !isDone {
+            guard try poll({ value, partition in chunk.append(value, partition: partition) }) else { break }
+        }
+        return !isDone
     }
 }

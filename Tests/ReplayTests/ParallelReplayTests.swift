@@ -182,6 +182,51 @@ import Testing
         try Self.expectIdentical(replay, deadLetters: letters, to: expected, expectedDeadLetters: referenceLetters, "stream")
     }
 
+    /// A stream of messages of several partitions read on a reading thread (a Kafka topic range with `--threads`
+    /// above 1): the same reports, models and dead letters as the same messages fed one by one on the calling
+    /// thread, each partition's windows closing by its own event time in both.
+    @Test(arguments: [(1, 1 << 20), (2, 1 << 20), (2, 4096), (3, 16384)])
+    func aStreamReadOnAThreadOfItsOwnIsByteIdenticalToFeedingItMessageByMessage(threads: Int, batchBytes: Int) throws {
+        let specs = try Self.specs()
+        let referenceLetters = Self.temporaryPath("ref.jsonl"), letters = Self.temporaryPath("stream.jsonl")
+        defer { for path in [referenceLetters, letters] { try? FileManager.default.removeItem(atPath: path) } }
+        let messages = Self.lines.enumerated().map { (bytes: Array($0.element.utf8), partition: Int32($0.offset % 3)) }
+        var reference = Replay(pipelines: specs)
+        var sink = ReplaySink(deadLetters: try DeadLetterFile(path: referenceLetters))
+        for m in messages { m.bytes.withUnsafeBytes { reference.feed(message: $0, topic: "events", partition: m.partition, sink: &sink) } }
+        reference.finishStream(seconds: 1)
+        _ = sink
+
+        var replay = Replay(pipelines: specs)
+        replay.threads = threads
+        replay.batchBytes = batchBytes
+        var deadLetters: DeadLetterFile? = try DeadLetterFile(path: letters)
+        let source = MessageList(messages)
+        try replay.runStream(topic: "events", deadLetters: &deadLetters) { chunk in source.next(into: &chunk) }
+        replay.finishStream(seconds: 1)
+        #expect(replay.events == UInt64(messages.count))
+        #expect(reference.pipelines[0].counters.examples > 1_000 && reference.pipelines[0].partitionKeys.filter { $0.topic == "events" }.count == 3)
+        try Self.expectIdentical(
+            replay, deadLetters: letters, to: reference.pipelines, expectedDeadLetters: referenceLetters,
+            "stream on \(threads) threads, chunks of \(batchBytes) bytes")
+    }
+
+    /// What the stream's reading function throws ends the replay and comes back to the caller.
+    @Test func anErrorOfTheStreamsReadingFunctionIsRethrown() throws {
+        struct Broken: Error {}
+        var replay = Replay(pipelines: try Self.specs())
+        replay.threads = 2
+        var deadLetters: DeadLetterFile? = nil
+        let source = MessageList(Self.lines.prefix(300).map { (bytes: Array($0.utf8), partition: Int32(0)) })
+        #expect(throws: Broken.self) {
+            try replay.runStream(topic: "events", deadLetters: &deadLetters) { chunk in
+                if !source.next(into: &chunk) { throw Broken() }
+                return true
+            }
+        }
+        #expect(replay.events == 300)
+    }
+
     /// A read error on the reading thread stops the replay with that error, after the batches before it.
     @Test func aLineTooLongOnTheReadingThreadIsAnError() throws {
         let input = Self.temporaryPath("long.jsonl")
@@ -192,5 +237,23 @@ import Testing
         replay.threads = 2
         var deadLetters: DeadLetterFile? = nil
         #expect(throws: ReplayError.self) { try replay.run(path: input, deadLetters: &deadLetters) }
+    }
+}
+
+/// Messages handed to a stream replay's reading function a few at a time (as a consumer's polls would).
+final class MessageList: @unchecked Sendable {
+    let messages: [(bytes: [UInt8], partition: Int32)]
+    var at = 0
+    init(_ messages: [(bytes: [UInt8], partition: Int32)]) { self.messages = messages }
+
+    /// Appends up to 37 messages, or until the chunk is full; false once every message was handed over.
+    func next(into chunk: inout MessageChunk) -> Bool {
+        var n = 0
+        while at < messages.count, n < 37, !chunk.isFull {
+            messages[at].bytes.withUnsafeBytes { chunk.append($0, partition: messages[at].partition) }
+            at += 1
+            n += 1
+        }
+        return at < messages.count
     }
 }
