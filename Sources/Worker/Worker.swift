@@ -238,6 +238,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
         // DecisionLogTopic).
         try consumer.subscribe(topics: options.spec.inputTopics + (decisionParser != nil ? [options.spec.serving.rankingsTopic] : []))
         var lastMessage = Date()
+        var lastTurnEnd = lastMessage
         var lastProgress = Date()
         var progressEvents = pipeline.counters.events
         var lastLagCheck: UInt64 = 0
@@ -294,9 +295,13 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
                 lastProgress = Date()
             }
             // Idle time counts while partitions are assigned (joins are slow; and a member without partitions cannot
-            // tell that the input is done — during a broker outage, say, its assignment is lost).
-            if assigned.isEmpty { lastMessage = Date() }
-            if let idle = options.exitWhenIdleSeconds, Date().timeIntervalSince(lastMessage) >= idle {
+            // tell that the input is done — during a broker outage, say, its assignment is lost): the idle clock
+            // pauses while there are none, and goes on where it stopped when partitions come back, so the members
+            // of a group that drained its input leave one after another without each waiting a full period again.
+            let turnEnd = Date()
+            if assigned.isEmpty { lastMessage += turnEnd.timeIntervalSince(lastTurnEnd) }
+            lastTurnEnd = turnEnd
+            if let idle = options.exitWhenIdleSeconds, !assigned.isEmpty, Date().timeIntervalSince(lastMessage) >= idle {
                 // Idle is not done: exit only when every assigned partition is read to its end (a stuck fetch
                 // also looks idle). The broker is asked for end offsets it has not reported in a fetch.
                 var idleLags = partitionLags()
