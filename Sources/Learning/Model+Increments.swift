@@ -63,6 +63,7 @@ struct IncrementTracker: Sendable {
         touchedBits = Array(repeating: 0, count: (slots + 64) / 64)
     }
 
+    @inline(__always)
     func isTouched(_ slot: Int) -> Bool { touchedBits[slot >> 6] & (1 &<< UInt64(slot & 63)) != 0 }
 
     /// Records the slots an update of `view` is about to change (the bias slot and each feature's), with their values
@@ -77,7 +78,7 @@ struct IncrementTracker: Sendable {
 
     @inline(__always)
     private mutating func touch(_ slot: Int, _ storage: ParameterStorage, _ context: Kernels.Context) {
-        guard touchedBits[slot >> 6] & (1 &<< UInt64(slot & 63)) == 0 else { return }
+        guard !isTouched(slot) else { return }
         firstTouch(slot, storage, context)
     }
 
