@@ -73,6 +73,8 @@ final class RangeReading: @unchecked Sendable {
     let consumer: KafkaConsumer
     let range: KafkaRange
     let ends: [KafkaTopicPartition: Int64?]
+    /// Some partition has an end offset (`to:` is not `end`): stopping at the idle time is then a shortfall.
+    let bounded: Bool
     var open: Set<KafkaTopicPartition>
     let logger: Logger
     var lastMessage = monotonicSeconds()
@@ -82,6 +84,7 @@ final class RangeReading: @unchecked Sendable {
         self.consumer = consumer
         self.range = range
         self.ends = ends
+        bounded = ends.values.contains(where: { $0 != nil })
         self.open = open
         self.logger = logger
     }
@@ -90,7 +93,7 @@ final class RangeReading: @unchecked Sendable {
     var isDone: Bool { open.isEmpty || idled }
 
     /// The idle wait at the end of an open range (`to: end`), which is no part of the replay's time.
-    var idleCharged: Double { ends.values.contains(where: { $0 != nil }) ? 0 : range.idleSeconds }
+    var idleCharged: Double { bounded ? 0 : range.idleSeconds }
 
     /// One poll (up to 200 ms): hands each message of the range to `body`; returns whether any arrived.
     @discardableResult
@@ -109,7 +112,7 @@ final class RangeReading: @unchecked Sendable {
         }
         if n > 0 { lastMessage = monotonicSeconds() }
         if monotonicSeconds() - lastMessage >= range.idleSeconds {
-            if ends.values.contains(where: { $0 != nil }) {
+            if bounded {
                 logger.warning("no message for \(range.idleSeconds) s before the end of the range; stopping (partitions short: \(open.map(\.description).sorted()))")
             }
             idled = true
