@@ -8,7 +8,7 @@ import Glibc
 import Darwin
 #endif
 
-extension WorkerIntegrationTests {
+extension WorkerGroupTests {
     /// A broker that stops answering for 15 s mid-run (SIGSTOP) neither kills the worker nor breaks exactly-once:
     /// it logs the outage, recovers when the broker returns, and ends with the model of an uninterrupted run.
     @Test func workerRidesOutAFrozenBrokerAndEndsWithTheUninterruptedModel() async throws {

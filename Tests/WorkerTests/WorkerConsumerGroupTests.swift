@@ -3,7 +3,7 @@ import Kafka
 import Pipelines
 import Testing
 
-extension WorkerIntegrationTests {
+extension WorkerGroupTests {
     /// Scale-out: two workers in one group share a 4-partition topic; across the rebalances (B joins, then the
     /// first to go idle leaves) every event is applied exactly once, by one of them, and every click is labelled
     /// exactly once across them (pending clicks move with their partition).
@@ -66,7 +66,7 @@ extension WorkerIntegrationTests {
     }
 }
 
-extension WorkerIntegrationTests {
+extension WorkerGroupTests {
     /// A member killed with SIGKILL hands nothing over itself, but each of its checkpoints published a copy of its
     /// partitions' pending clicks at the offsets it committed: the member that takes its partitions over continues
     /// with them, so every click is labelled once across the two — as one pipeline replaying the partitions labels it.

@@ -5,7 +5,7 @@ import Testing
 
 /// One model across a consumer group (`sync:`): each member learns on its partitions, publishes its increments and
 /// applies the others', so that every replica ends holding every example's learning exactly once.
-extension WorkerIntegrationTests {
+extension WorkerGroupTests {
     static func syncScenario(_ purpose: String) throws -> WorkerScenario {
         try WorkerScenario(purpose) { $0 + "\nsync: {every: 200, interval: 300ms}\n" }
     }
@@ -122,7 +122,7 @@ extension WorkerIntegrationTests {
     }
 }
 
-extension WorkerIntegrationTests {
+extension WorkerGroupTests {
     /// Item id → positive feedback counted, over a catalog's items with any.
     static func purchaseCounts(_ catalog: ItemCatalog) -> [String: Int] {
         var counts: [String: Int] = [:]
