@@ -39,6 +39,8 @@ struct GroupSync {
     let slots: Int
     let logger: Logger
     let consumer: KafkaConsumer
+    /// The records' own producer, with no linger (see ``init``); its deliveries are awaited by every checkpoint.
+    let producer: KafkaProducer
     var state = GroupSyncState()
     /// Labelled examples of the pipeline at the last publish.
     var examplesAtSync: UInt64 = 0
@@ -91,6 +93,12 @@ struct GroupSync {
         // The others' increments are wanted at once (a replica lacks what is in flight): no long fetch wait.
         config.properties = ["fetch.wait.max.ms": "10"].merging(configuration.properties) { _, explicit in explicit }
         consumer = try KafkaConsumer(configuration: config, logger: logger)
+        // A producer of its own: the outputs' producer lingers (5 ms by default, or what --kafka-property linger.ms
+        // sets) to batch scores; a record waiting there is learning the other replicas lack. No linger here, and a
+        // record is sent alone (at most a few per second per member).
+        var producerConfig = configuration
+        producerConfig.properties = configuration.properties.merging(["linger.ms": "0"]) { _, forced in forced }
+        producer = try KafkaProducer(configuration: producerConfig, logger: logger)
         let now = DispatchTime.now().uptimeNanoseconds
         lastSyncAt = now
         bound = StalenessBound(maxStalenessMs: pipeline.spec.sync.maxStalenessMs, now: now)
@@ -137,7 +145,7 @@ struct GroupSync {
 
     /// Publishes what the replica learned since the last publish (nothing when it learned nothing), with the
     /// coverage of the partitions it owns.
-    mutating func publish(pipeline: inout Pipeline, coverage: [InputPosition], producer: some OutputProducer) throws {
+    mutating func publish(pipeline: inout Pipeline, coverage: [InputPosition]) throws {
         examplesAtSync = pipeline.counters.labelled
         lastSyncAt = DispatchTime.now().uptimeNanoseconds
         let increments = pipeline.takeModelIncrements()
@@ -154,6 +162,25 @@ struct GroupSync {
         totals.published += 1
         totals.publishedBytes += bytes.count
     }
+
+    /// Records enqueued and not yet reported delivered or failed.
+    var outstandingCount: Int { producer.outstandingCount }
+
+    /// Serves the records' delivery reports (up to `timeout`); a record that finally failed stops the worker
+    /// without a checkpoint (the model in it would claim a record the group never got).
+    func serveDeliveries(timeout: Duration = .zero) throws {
+        var failed: KafkaDeliveryReport?
+        producer.poll(timeout: timeout) { report in
+            if !report.isDelivered { failed = failed ?? report }
+        }
+        if let failed {
+            throw WorkerError.kafka(
+                "an increments record for \(topic) was not delivered (\(failed.error.map { "\($0)" } ?? "unknown error")): stopping without a checkpoint; a restart publishes again from the last one")
+        }
+    }
+
+    /// Waits up to `timeout` for the records in flight; throws when some remain.
+    func flush(timeout: Duration) throws { try producer.flush(timeout: timeout) }
 
     // MARK: Reading
 

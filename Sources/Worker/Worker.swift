@@ -251,7 +251,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             let pollStartDate = Date()
             // While outputs await the broker's acknowledgement, wait for input 1 ms at a time so their delivery
             // reports (failures, and the score-delivered delay) are served promptly; otherwise up to 100 ms.
-            let wait: Duration = producer.outstandingCount > 0 ? .milliseconds(1) : .milliseconds(100)
+            let wait: Duration = producer.outstandingCount + (sync?.outstandingCount ?? 0) > 0 ? .milliseconds(1) : .milliseconds(100)
             // A batch stays far below the catalog's eviction guard: catalog indices the sink holds for one batch
             // stay valid (see ItemCatalog).
             let batch = min(options.maxMessagesPerPoll, Int(ItemCatalog.evictionGuardEvents / 4))
@@ -449,7 +449,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             InputPosition(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value)
         }
         do {
-            try sync!.publish(pipeline: &pipeline, coverage: coverage, producer: producer)
+            try sync!.publish(pipeline: &pipeline, coverage: coverage)
             // …and takes the others' that arrived: within a long poll batch too, so that a replica lacks about one
             // interval of each other member's learning, not a batch's.
             try sync!.poll(pipeline: &pipeline, now: DispatchTime.now().uptimeNanoseconds)
@@ -542,6 +542,14 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
                 throw WorkerError.kafka("the broker refused a dead letter for \(topic) as too large; stopping without a checkpoint")
             }
             logger.warning("the broker refused a dead letter as too large for \(topic): published its bounded record instead")
+        }
+        if sync != nil {
+            do {
+                try sync!.serveDeliveries()
+            } catch {
+                metrics.deliveryFailure()
+                throw error
+            }
         }
         if let failed {
             metrics.deliveryFailure()

@@ -92,13 +92,16 @@ extension WorkerLoop {
             syncPositions()
             try handover.handOver(Array(assigned), removing: false, pipeline: &pipeline, positions: positions, producer: producer)
         }
-        // The model in a checkpoint is what the group has of this member: its increments go out first (delivered with
-        // the outputs below), and the checkpoint keeps their sequence number and what it applied of the others'.
+        // The model in a checkpoint is what the group has of this member: its increments go out first (delivered
+        // before it is written, like the outputs below), and the checkpoint keeps their sequence number and what it
+        // applied of the others'.
         publishIncrements()
         // Outputs of the included events must be delivered before the checkpoint says they are done.
         publishPending()
         var warned = DispatchTime.now().uptimeNanoseconds
-        while producer.outstandingCount > 0 {
+        // Outputs, and the increments (their own producer: GroupSync).
+        var outstanding: Int { producer.outstandingCount + (sync?.outstandingCount ?? 0) }
+        while outstanding > 0 {
             options.heartbeat?.beat()  // the loop waits for the broker, it is not wedged…
             try serveDeliveries()
             var wait: Duration = .seconds(1)
@@ -106,17 +109,17 @@ extension WorkerLoop {
                 let now = DispatchTime.now().uptimeNanoseconds
                 guard now < deadline else {
                     throw WorkerError.shutdownTimeout(
-                        "\(producer.outstandingCount) outputs not delivered within --shutdown-timeout \(options.shutdownTimeoutSeconds) s: stopping without a checkpoint; a restart replays from the last one (\(store.files().last?.path ?? "none yet")), so nothing is lost")
+                        "\(outstanding) outputs not delivered within --shutdown-timeout \(options.shutdownTimeoutSeconds) s: stopping without a checkpoint; a restart replays from the last one (\(store.files().last?.path ?? "none yet")), so nothing is lost")
                 }
                 wait = min(wait, .nanoseconds(Int64(deadline - now)))
             }
             do {
-                try producer.flush(timeout: wait)
+                if let sync, sync.outstandingCount > 0 { try sync.flush(timeout: wait) } else { try producer.flush(timeout: wait) }
             } catch {
                 let now = DispatchTime.now().uptimeNanoseconds
                 if now &- warned >= 5_000_000_000 {
                     warned = now
-                    logger.warning("waiting for output deliveries before checkpoint (\(producer.outstandingCount) outstanding): \(error)")
+                    logger.warning("waiting for output deliveries before checkpoint (\(outstanding) outstanding): \(error)")
                 }
             }
             // …but its consumer makes no progress meanwhile: the watchdog judges it as in the loop.
