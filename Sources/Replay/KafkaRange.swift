@@ -6,7 +6,7 @@ public struct KafkaRange: Sendable {
     /// One end of the range.
     public enum Bound: Sendable, Equatable {
         case beginning
-        /// The end of each partition as the replay finds it (stops after `idleSeconds` without messages).
+        /// The end of each partition when the replay starts (the high watermark of its first fetch).
         case end
         /// An offset (the same on every partition; most useful with one partition).
         case offset(Int64)
@@ -36,7 +36,7 @@ public struct KafkaRange: Sendable {
     public var topic: String
     public var from: Bound
     public var to: Bound
-    /// With `to: .end`, stop after this long without messages.
+    /// Stop short (with a warning) after this long without messages before every partition reached its end.
     public var idleSeconds: Double
 
     public init(topic: String, from: Bound, to: Bound, idleSeconds: Double = 3) {
