@@ -184,15 +184,17 @@ struct GroupSync {
 
     // MARK: Reading
 
-    /// Applies the records that arrived (non-blocking); every second also checks that the topic is read to its end
-    /// (staleness).
-    mutating func poll(pipeline: inout Pipeline, now: UInt64) throws {
+    /// Applies the records that arrived (non-blocking); returns how many other members' records it applied.
+    @discardableResult
+    mutating func poll(pipeline: inout Pipeline, now: UInt64) throws -> Int {
+        let before = totals.applied
         while true {
             let messages = try consumer.poll(timeout: .zero, maxMessages: 256)
             if messages.isEmpty { break }
             for message in messages { apply(message, pipeline: &pipeline, now: now) }
         }
         metrics.members(members, now: now)
+        return totals.applied - before
     }
 
     /// Reads the topic to its end (at an assignment: the coverage of every partition must be known before its

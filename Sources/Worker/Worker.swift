@@ -266,7 +266,9 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             if sync != nil {
                 let now = DispatchTime.now().uptimeNanoseconds
                 if sync!.isTimeDue(now: now) { publishIncrements() }
-                try sync!.poll(pipeline: &pipeline, now: now)
+                // The group's learning still arriving is no idleness (--exit-when-idle): a member that drained its
+                // partitions stays until the others' last records are in its replica.
+                if try sync!.poll(pipeline: &pipeline, now: now) > 0 { lastMessage = Date() }
             }
             if n > 0 {
                 lastMessage = Date()
