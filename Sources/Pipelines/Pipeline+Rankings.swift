@@ -4,8 +4,9 @@ import Learning
 // Rewards close the loop (issue 14, item 4; docs/serving.md, "Rewards"): with `serving.learn_from_rankings`, the
 // decision log is an input. A logged ranking makes one pending example per shown item — the row the ranking
 // scored it by: the request's user and context with the item's catalog features (an unknown item: its id alone) —
-// keyed by (ranking id, item id), due at the ranking's time plus the attribution window on its own rankings
-// partition's event time. Feedback carrying that `ranking_id` labels the item's example positive; a shown item
+// keyed by (ranking id, item id), due at the ranking's time plus the attribution window on its rankings
+// partition's event time or its co-partitioned events partition's, whichever passes first
+// (``Pipeline/linkRankingsPartitions()``). Feedback carrying that `ranking_id` labels the item's example positive; a shown item
 // without one expires negative. Everything else about the join (overflow, partitions, checkpoints, hand-over) is
 // the join's as for any example.
 

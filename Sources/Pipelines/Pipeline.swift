@@ -43,7 +43,12 @@ public struct Pipeline: Sendable {
     public internal(set) var join: LabelJoin
     /// The input partitions events came from, by dense index (``partitionIndex(topic:partition:)``); index 0 is
     /// the default of a caller that has no partitions (a file replay): topic "" and partition -1.
-    public internal(set) var partitionKeys: [(topic: String, partition: Int32)] = [("", -1)]
+    public internal(set) var partitionKeys: [(topic: String, partition: Int32)] = [("", -1)] {
+        didSet { linkRankingsPartitions() }
+    }
+    /// Per input partition (same index): the index of the decision log partition it is co-partitioned with (with
+    /// `serving.learn_from_rankings`), or -1. See ``linkRankingsPartitions()``.
+    var rankingsPartitionOf: [Int] = [-1]
     /// Per input partition (same index): the greatest event time seen on it (ms), or `Int64.min`. The label join
     /// judges each partition's windows against its own event time (see ``LabelJoin``).
     public internal(set) var eventTimes: [Int64] = [.min]
@@ -108,9 +113,24 @@ public struct Pipeline: Sendable {
     /// with its index: their windows are judged against that partition's event time only.
     public mutating func partitionIndex(topic: String, partition: Int32) -> Int {
         if let i = partitionKeys.firstIndex(where: { $0.partition == partition && $0.topic == topic }) { return i }
-        partitionKeys.append((topic, partition))
         eventTimes.append(.min)
+        partitionKeys.append((topic, partition))
         return partitionKeys.count - 1
+    }
+
+    /// Links each input partition to the decision log partition of the same number (a file replay's input, partition
+    /// -1, to the log's partition 0): both are keyed by user with as many partitions (``DecisionLogTopic``), so the
+    /// rewards for a ranking arrive on the input partition of its number. When that partition's event time passes a
+    /// shown item's window (plus the allowed lateness), no reward in the window can still come, and the example
+    /// expires negative — also while its rankings partition is quiet and its own clock stands still.
+    mutating func linkRankingsPartitions() {
+        rankingsPartitionOf = Array(repeating: -1, count: partitionKeys.count)
+        guard spec.serving.learnFromRankings else { return }
+        let rankings = spec.serving.rankingsTopic
+        for (i, key) in partitionKeys.enumerated() where key.topic != rankings {
+            let number = max(key.partition, 0)
+            rankingsPartitionOf[i] = partitionKeys.firstIndex { $0.topic == rankings && $0.partition == number } ?? -1
+        }
     }
 
     // MARK: Replicas
@@ -236,6 +256,9 @@ public struct Pipeline: Sendable {
                 eventTimes[legacy] = event.timestamp
                 expire(partition: legacy, upTo: event.timestamp, sink: &sink)
             }
+            // The shown items of its decision log partition whose rewards can no longer come (see linkRankingsPartitions).
+            let rankings = rankingsPartitionOf[partition]
+            if rankings >= 0 { expire(partition: rankings, upTo: event.timestamp, sink: &sink) }
         }
         // The item id's hash under `itemSeed` is part of both the catalog key and the join key: computed once.
         let itemHash = featurizer.hasher.hash(bytes: event.itemID, seed: itemSeed)

@@ -76,6 +76,13 @@ import Testing
             bytes.withUnsafeMutableBytes { pipeline.process(UnsafeRawBufferPointer($0), partition: events, sink: &sink) }
         }
 
+        /// An event of another input partition (number 1: not co-partitioned with the rankings partition 0).
+        mutating func eventElsewhere(_ line: String) {
+            var bytes = Array(line.utf8)
+            let other = pipeline.partitionIndex(topic: "events", partition: 1)
+            bytes.withUnsafeMutableBytes { pipeline.process(UnsafeRawBufferPointer($0), partition: other, sink: &sink) }
+        }
+
         mutating func decision(_ line: String) {
             var bytes = Array(line.utf8)
             bytes.withUnsafeMutableBytes {
@@ -114,8 +121,8 @@ import Testing
         var loop = try Self.loop()
         loop.decision(Self.decision("r1", ts: 1000, items: ["a", "b", "c"]))
         loop.event(Self.event("click", item: "b", ts: 1200, ranking: "r1"))
-        // The events partition running ahead closes no window of the rankings partition.
-        loop.event(Self.event("view", user: "u9", item: "d", ts: 50_000))
+        // Another events partition running ahead closes no window of this rankings partition.
+        loop.eventElsewhere(Self.event("view", user: "u9", item: "d", ts: 50_000))
         #expect(loop.pipeline.join.pendingCount(partition: loop.rankings) == 2)
         // The next ranking, past r1's deadline (1000 + 1 s): a and c expire negative.
         loop.decision(Self.decision("r2", ts: 2001, user: "u2", items: ["d"]))
@@ -124,6 +131,21 @@ import Testing
         #expect(negatives.map(\.item) == ["a", "c"])  // in the ranking's order
         #expect(loop.pipeline.join.pendingCount(partition: loop.rankings) == 1)  // r2's d
         #expect(loop.pipeline.counters.expiredNegatives >= 2)
+    }
+
+    /// The rankings partition is quiet (no newer ranking), but its co-partitioned events partition — where the
+    /// rewards of its rankings arrive — has passed the window: no reward in it can still come, the shown items
+    /// expire negative.
+    @Test func aQuietRankingsPartitionsWindowsCloseOnItsEventsPartitionsTime() throws {
+        var loop = try Self.loop()
+        loop.decision(Self.decision("r1", ts: 1000, items: ["a", "b", "c"]))
+        loop.event(Self.event("click", item: "b", ts: 1200, ranking: "r1"))
+        loop.event(Self.event("view", user: "u9", item: "d", ts: 1999))  // within r1's window: nothing closes
+        #expect(loop.pipeline.join.pendingCount(partition: loop.rankings) == 2)
+        loop.event(Self.event("view", user: "u9", item: "d", ts: 2001))  // past 1000 + 1 s
+        let negatives = loop.sink.labelled.filter { !$0.label }
+        #expect(negatives.map(\.item) == ["a", "c"] && negatives.allSatisfy { $0.cause == .windowExpired })
+        #expect(loop.pipeline.join.pendingCount(partition: loop.rankings) == 0)
     }
 
     @Test func rewardsOfUnknownOrExpiredRankingsAreCounted() throws {
@@ -141,19 +163,20 @@ import Testing
         #expect(loop.sink.labelled.filter { $0.label }.map(\.item) == ["a"])
     }
 
-    /// A reward after its ranking's window does not label, even while the rankings partition's clock (no newer
-    /// ranking) has not closed the window yet: the example expires negative later.
+    /// A reward after its ranking's window does not label: its own event time (on the co-partitioned events
+    /// partition) closes the window first, the example expires negative and the reward is counted. At the deadline
+    /// itself it still labels.
     @Test func aRewardAfterTheWindowIsCountedAndTheExampleExpiresNegative() throws {
         var loop = try Self.loop()
         loop.decision(Self.decision("r1", ts: 1000, items: ["a"]))
         loop.event(Self.event("click", item: "a", ts: 2001, ranking: "r1"))  // deadline 2000
-        #expect(loop.pipeline.counters.rewardsUnknownRanking == 1 && loop.sink.labelled.isEmpty)
-        #expect(loop.pipeline.join.pendingCount(partition: loop.rankings) == 1)
-        loop.decision(Self.decision("r2", ts: 2001, items: ["b"]))
+        #expect(loop.pipeline.counters.rewardsUnknownRanking == 1)
         #expect(loop.sink.labelled.map(\.label) == [false] && loop.sink.labelled.map(\.item) == ["a"])
-        // At the deadline itself it still counts.
-        loop.event(Self.event("click", item: "b", ts: 3001, ranking: "r2"))
+        #expect(loop.pipeline.join.pendingCount(partition: loop.rankings) == 0)
+        loop.decision(Self.decision("r2", ts: 2001, items: ["b"]))
+        loop.event(Self.event("click", item: "b", ts: 3001, ranking: "r2"))  // deadline 3001
         #expect(loop.pipeline.counters.rewardsAttributed == 1)
+        #expect(loop.sink.labelled.map(\.label) == [false, true])
     }
 
     @Test func withoutLearnFromRankingsARankingIDChangesNothing() throws {
