@@ -1,5 +1,6 @@
-import Testing
+import Learning
 import Replay
+import Testing
 
 /// The order of a topic-range replay: whatever order and batching the partitions arrive in, the merge hands the
 /// messages over sorted by (timestamp so far in their partition, partition, offset).
@@ -11,16 +12,7 @@ import Replay
         var value: [UInt8]
     }
 
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Generator = SplitMix64
 
     /// Partitions of random length, timestamps mostly rising with repeats, some going back, some missing.
     static func partitions(_ rng: inout Generator) -> (ids: [Int32], messages: [[Message]]) {
@@ -86,7 +78,7 @@ import Replay
 
     @Test(arguments: 0..<200)
     func anyArrivalOrderGivesTheSameOrder(seed: UInt64) {
-        var rng = Generator(state: seed)
+        var rng = Generator(seed: seed)
         let (ids, parts) = Self.partitions(&rng)
         let merged = Self.merged(ids: ids, parts, &rng)
         #expect(merged == Self.expected(parts), "seed \(seed)")
