@@ -153,6 +153,11 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
     var learnedBelow: [KafkaTopicPartition: Int64] = [:]
     /// Score refreshes not published because the replica was stale (``GroupSync``).
     var withheldRefreshes: UInt64 = 0
+    /// The loop's last sign of life (uptime ns): the start of a turn, the end of a rebalance, each second of a wait
+    /// for deliveries. See ``checkStall()``.
+    var aliveAt = DispatchTime.now().uptimeNanoseconds
+    /// Why this member must stop like after a `kill -9` (``checkStall()``, a lost assignment with `sync:`).
+    var fencedReason: String?
     var store: CheckpointStore
     var pipeline: Pipeline
     var sink: WorkerSink<ProducerPublisher<Producer>>
@@ -247,6 +252,8 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
         while !stop() {
             options.heartbeat?.beat()
             let pollStart = DispatchTime.now().uptimeNanoseconds
+            if !checkStall() { throw WorkerError.fenced(fencedReason ?? "") }  // stood still between two turns
+            aliveAt = pollStart
             batchStart = 0  // set at the batch's first message (the poll may first wait for one)
             let pollStartDate = Date()
             // While outputs await the broker's acknowledgement, wait for input 1 ms at a time so their delivery
@@ -261,6 +268,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             }) { message in
                 self.handle(message)
             }
+            if let fencedReason { throw WorkerError.fenced(fencedReason) }
             publishPending()
             options.servingView?.offer(pipeline)  // the ranking API's view of the model (ServingView)
             if sync != nil {
@@ -445,7 +453,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
     /// Publishes the replica's increments to the group with the coverage of the assigned partitions (see
     /// ``GroupSync``). A failure to enqueue stops the worker like any output's (no checkpoint).
     mutating func publishIncrements() {
-        guard sync != nil else { return }
+        guard sync != nil, checkStall() else { return }
         syncPositions()
         let coverage = positions.filter { assigned.contains($0.key) }.map {
             InputPosition(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value)

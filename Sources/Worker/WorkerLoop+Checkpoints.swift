@@ -16,7 +16,8 @@ import Pipelines
 // 2. A delivery that finally fails stops the worker *without* a checkpoint, so a restart replays from the last one.
 // 3. Revoke → checkpoint → commit (synchronously) → acknowledge: the next owner starts where this one stopped.
 //    A lost assignment (session timeout) writes no checkpoint; the positions stay, so a partition that comes back
-//    restarts at max(committed, position) and nothing is applied twice.
+//    restarts at max(committed, position) and nothing is applied twice. With `sync:` the member stops instead
+//    (fenced, see checkStall): its unpublished learning is the partitions' new owners' to do.
 // 4. Restore → each assigned partition starts at max(checkpoint offset, committed offset): the checkpoint's for
 //    partitions this worker owned, the group's when another member moved past it. Unless the newest checkpoints
 //    were unreadable and an older one was restored: then the group's offsets may be this worker's own commits
@@ -84,6 +85,7 @@ extension WorkerLoop {
     }
 
     mutating func checkpoint(reason: CheckpointReason) throws {
+        guard checkStall() else { throw WorkerError.fenced(fencedReason ?? "") }
         let start = DispatchTime.now().uptimeNanoseconds
         if reason == .periodic {
             // A copy of each assigned partition's pending clicks at the offsets about to be committed: if this member
@@ -96,6 +98,7 @@ extension WorkerLoop {
         // before it is written, like the outputs below), and the checkpoint keeps their sequence number and what it
         // applied of the others'.
         publishIncrements()
+        if let fencedReason { throw WorkerError.fenced(fencedReason) }
         // Outputs of the included events must be delivered before the checkpoint says they are done.
         publishPending()
         var warned = DispatchTime.now().uptimeNanoseconds
@@ -103,6 +106,7 @@ extension WorkerLoop {
         var outstanding: Int { producer.outstandingCount + (sync?.outstandingCount ?? 0) }
         while outstanding > 0 {
             options.heartbeat?.beat()  // the loop waits for the broker, it is not wedged…
+            aliveAt = DispatchTime.now().uptimeNanoseconds
             try serveDeliveries()
             var wait: Duration = .seconds(1)
             if let deadline = deliveryDeadline() {
@@ -150,13 +154,44 @@ extension WorkerLoop {
         }
     }
 
+    // MARK: Stalls
+
+    /// With `sync:`. A member whose process stood still (SIGSTOP, a paused VM) longer than the group's session timeout has been
+    /// dropped by the group, and its partitions handed to others, which learn their events again from the last
+    /// commit. Until its next poll tells it so, it could still publish increments (the others would add learning
+    /// they also do: an example learned twice), a partition's pending clicks (over the new owner's) or a
+    /// checkpoint. So before publishing any of those it checks the time since the loop's last sign of life (a
+    /// turn's start, a rebalance's end, each second of a wait for deliveries: a frozen process gives none); past the
+    /// session timeout it publishes nothing more and the loop stops with ``WorkerError/fenced(_:)``, without a
+    /// checkpoint, as after a `kill -9`: a restart restores the last checkpoint and reads its own records back (see
+    /// ``GroupSync``). Returns whether publishing may go on. (A member cut off from the broker while its session
+    /// expires is not caught here: its loop keeps turning. docs/scaling-out.md, "Not yet".)
+    mutating func checkStall() -> Bool {
+        if fencedReason != nil { return false }
+        guard sync != nil else { return true }  // a model of its own: a lost assignment is harmless (rule 3)
+        let now = DispatchTime.now().uptimeNanoseconds
+        let limit = UInt64(options.effectiveSessionTimeoutSeconds * 1e9)
+        guard now &- aliveAt > limit else { return true }
+        fencedReason = "the process stood still for \(Double((now &- aliveAt) / 1_000_000) / 1000) s, more than the group's session timeout (\(options.effectiveSessionTimeoutSeconds) s): its partitions may be another member's now. Stopping without publishing or a checkpoint; a restart resumes from the last checkpoint"
+        logger.error("\(fencedReason!)")
+        return false
+    }
+
     // MARK: Rebalance
 
     mutating func rebalance(_ event: KafkaRebalanceEvent) throws -> KafkaRebalanceResponse {
+        defer { aliveAt = DispatchTime.now().uptimeNanoseconds }
         syncPositions()
         switch event.kind {
         case .revoked:
             logger.info("partitions revoked", metadata: ["partitions": "\(event.partitions)", "lost": "\(event.isAssignmentLost)"])
+            if event.isAssignmentLost, sync != nil {
+                // Its partitions went to others, which learn their events again from the last commit; the replica
+                // holds learning of some of them not yet published, which the group would then learn twice.
+                fencedReason = "the group dropped this member (its session expired: the process stood still, or the broker was out of reach) while its replica held learning not yet published, which the partitions' new owners learn again from the last commit. Stopping without publishing or a checkpoint; a restart resumes from the last checkpoint"
+                logger.error("\(fencedReason!)")
+                throw WorkerError.fenced(fencedReason!)
+            }
             if !event.isAssignmentLost {
                 // The partitions' pending clicks go to the changelog before the checkpoint's flush and commit.
                 try handover.handOver(event.partitions, removing: true, pipeline: &pipeline, positions: positions, producer: producer)

@@ -14,6 +14,14 @@ public struct WorkerOptions: Sendable {
     public var memberID: String? = nil
     /// Group session timeout (librdkafka default 45 s). Tansu holds a group join for about half of it.
     public var sessionTimeoutSeconds: Double? = nil
+
+    /// The group's session timeout in effect: `sessionTimeoutSeconds`, else `session.timeout.ms` from the Kafka
+    /// properties, else librdkafka's default (45 s).
+    public var effectiveSessionTimeoutSeconds: Double {
+        if let sessionTimeoutSeconds { return sessionTimeoutSeconds }
+        if let ms = kafkaProperties["session.timeout.ms"].flatMap(Double.init) { return ms / 1000 }
+        return 45
+    }
     /// Checkpoint directory (one per worker).
     public var checkpointDirectory: String = ".checkpoints"
     /// Checkpoint after this many events…
