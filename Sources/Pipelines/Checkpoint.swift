@@ -54,7 +54,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 /// restart they cover the events since.
 extension Pipeline {
     static let checkpointMagic = "FLCK"
-    static let checkpointVersion: UInt32 = 6
+    static let checkpointVersion: UInt32 = 7
 
     /// The state-definition encoding a checkpoint format's fingerprint uses: 2 from format 3 on, 1 for format 2
     /// (which also covered the catalog capacity).
@@ -84,9 +84,10 @@ extension Pipeline {
         writeCheckpoint(positions: positions, into: &w, format: Self.checkpointVersion)
     }
 
-    /// `writeCheckpoint` in `format` 6 (current), 5, 4, 3 or 2 (earlier ones, for the tests that restore them). Format 4
-    /// adds the input partitions' event times and each pending example's partition; format 5 the worker's group state
-    /// (``groupState``); format 6 the counters of the decision log and its rewards (``PipelineCounters/rankings`` …).
+    /// `writeCheckpoint` in `format` 7 (current), 6, 5, 4, 3 or 2 (earlier ones, for the tests that restore them).
+    /// Format 4 adds the input partitions' event times and each pending example's partition; format 5 the worker's
+    /// group state (``groupState``); format 6 the counters of the decision log and its rewards
+    /// (``PipelineCounters/rankings`` …); format 7 the rewards held for their decisions (``HeldRewards``).
     /// Pending examples of rankings are pending examples like any other (their key is the ranking's and the item's).
     func writeCheckpoint(positions: [InputPosition], into w: inout BinaryWriter, format: UInt32) {
         let frame = w.beginFrame(magic: Self.checkpointMagic, version: format)
@@ -115,6 +116,7 @@ extension Pipeline {
         join.write(to: &w, format: format)
         catalog.write(to: &w, format: format)
         if format >= 5 { w.write(bytes: groupState) }
+        if format >= 7 { heldRewards.write(to: &w) }
         w.endFrame(frame)
     }
 
@@ -170,6 +172,7 @@ extension Pipeline {
             try pipeline.catalog.read(
                 from: &r, version: frame.version, now: pipeline.counters.events, pendingItems: pipeline.join.pendingItems())
             if frame.version >= 5 { pipeline.groupState = try r.readBytes() }
+            if frame.version >= 7 { try pipeline.heldRewards.read(from: &r, partitions: pipeline.partitionKeys.count) }
             try r.closeFrame(frame)
             return (pipeline, positions)
         } catch let error as CheckpointError {

@@ -53,6 +53,9 @@ extension Pipeline {
     /// Takes the pending examples and event time of partition `index` out of this pipeline without labelling them
     /// (another member labels them, from its own copy of the state).
     public mutating func dropPartition(_ index: Int) {
+        var gaveUp: UInt64 = 0
+        heldRewards.releaseAll(partition: index) { gaveUp &+= 1 }  // not handed over (HeldRewards)
+        counters.rewardsUnknownRanking &+= gaveUp
         var items: [Int] = []
         join.visitPartition(index, removing: true) { resolved, _, _, _ in
             if resolved.item >= 0 { items.append(resolved.item) }

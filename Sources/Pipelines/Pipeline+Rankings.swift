@@ -65,30 +65,57 @@ extension Pipeline {
                 while let forced = join.makeRoom(for: features.count) {
                     learn(forced, label: false, cause: .overflow, sink: &sink)
                 }
+                let key = rankingKey(rankingHash, itemID: raw, itemHash: itemHash)
+                let deadline = request.timestamp &+ spec.label.attributionWindowMs
                 join.insert(
-                    key: rankingKey(rankingHash, itemID: raw, itemHash: itemHash),
-                    deadline: request.timestamp &+ spec.label.attributionWindowMs, probability: stamp.probability,
+                    key: key, deadline: deadline, probability: stamp.probability,
                     weight: weight, item: item ?? -1, features: features, stamp: stamp, partition: partition)
                 if let item { catalog.examplePending(item) }
                 counters.rankingExamples &+= 1
+                // A reward of this item that was read before this decision.
+                if !heldRewards.isEmpty, let rewardTime = heldRewards.take(key) {
+                    if rewardTime <= deadline, let example = join.takePending(key: key) {
+                        counters.rewardsAttributed &+= 1
+                        learn(example, label: true, cause: .feedback, sink: &sink)
+                    } else {
+                        counters.rewardsUnknownRanking &+= 1
+                    }
+                }
             }
+        }
+        if !heldRewards.isEmpty {
+            // Rewards whose decision can no longer come: this partition's clock passed their time.
+            let clock = eventTimes[partition], lateness = spec.label.allowedLatenessMs
+            var gaveUp: UInt64 = 0
+            heldRewards.release(partition: partition, where: { $0 &+ lateness < clock }, giveUp: { gaveUp &+= 1 })
+            counters.rewardsUnknownRanking &+= gaveUp
         }
     }
 
-    /// A feedback event carrying a `ranking_id` (with `serving.learn_from_rankings`): labels its ranking's example
-    /// of the event's item positive when the event is within the example's window (`ts` ≤ the ranking's `ts` + the
-    /// attribution window — the rule off-policy replay rewards by — whether or not the rankings partition's clock
-    /// has closed it yet), or counts it in ``PipelineCounters/rewardsUnknownRanking``.
+    /// A feedback event carrying a `ranking_id` (with `serving.learn_from_rankings`), from input partition
+    /// `partition`: labels its ranking's example of the event's item positive when the event is within the
+    /// example's window (`ts` ≤ the ranking's `ts` + the attribution window — the rule off-policy replay rewards by —
+    /// whether or not the rankings partition's clock has closed it yet). With no such example while the decision log
+    /// partition co-partitioned with `partition` has not reached the reward's time, the decision may still come: the
+    /// reward is held for it (``HeldRewards``). Otherwise it counts in ``PipelineCounters/rewardsUnknownRanking``.
     @inline(__always)
-    mutating func reward<S: PipelineSink>(_ event: borrowing EventView, itemHash: UInt32, sink: inout S) {
+    mutating func reward<S: PipelineSink>(_ event: borrowing EventView, itemHash: UInt32, partition: Int, sink: inout S) {
         counters.rewards &+= 1
         let key = rankingKey(rankingKeyHash(event.rankingID), itemID: event.itemID, itemHash: itemHash)
         if let example = join.takePending(key: key, at: event.timestamp) {
             counters.rewardsAttributed &+= 1
             learn(example, label: true, cause: .feedback, sink: &sink)
-        } else {
-            counters.rewardsUnknownRanking &+= 1
+            return
         }
+        let rankings = rankingsPartitionOf[partition]
+        if rankings >= 0, eventTimes[rankings] < event.timestamp {
+            var gaveUp: UInt64 = 0
+            let held = heldRewards.hold(
+                HeldRewards.Reward(partition: rankings, key: key, timestamp: event.timestamp), giveUp: { gaveUp &+= 1 })
+            counters.rewardsUnknownRanking &+= gaveUp
+            if held { return }
+        }
+        counters.rewardsUnknownRanking &+= 1
     }
 
     /// 64 bits of a ranking id (two 32-bit hashes under their own seeds).

@@ -24,6 +24,12 @@ public struct Pipeline: Sendable {
     /// State of the worker that owns this pipeline in a consumer group (its increments exchange), saved and restored
     /// with the checkpoint, opaque here.
     public var groupState: [UInt8] = []
+    /// Rewards read before their ranking's decision (``HeldRewards``).
+    var heldRewards = HeldRewards()
+    /// Rewards held now, waiting for their ranking's decision.
+    public var heldRewardCount: Int { heldRewards.count }
+    /// Whether rewards are held for decision log partition `index`.
+    public func holdsRewards(partition index: Int) -> Bool { !heldRewards.isEmpty && heldRewards.holds(partition: index) }
     /// The model, learning online.
     public internal(set) var model: Model
     /// Progressive validation over labelled examples (prediction made at arrival).
@@ -115,7 +121,12 @@ public struct Pipeline: Sendable {
         if let i = partitionKeys.firstIndex(where: { $0.partition == partition && $0.topic == topic }) { return i }
         eventTimes.append(.min)
         partitionKeys.append((topic, partition))
-        return partitionKeys.count - 1
+        let index = partitionKeys.count - 1
+        if spec.serving.learnFromRankings, topic != spec.serving.rankingsTopic {
+            // Its decision log partition, known before the first decision: a reward read first is held for it.
+            _ = partitionIndex(topic: spec.serving.rankingsTopic, partition: max(partition, 0))
+        }
+        return index
     }
 
     /// Links each input partition to the decision log partition of the same number (a file replay's input, partition
@@ -299,7 +310,7 @@ public struct Pipeline: Sendable {
                 counters.unattributedFeedback &+= 1
             }
             // A reward also labels the example its ranking made of the item (Pipeline+Rankings.swift).
-            if event.hasRanking, spec.serving.learnFromRankings { reward(event, itemHash: itemHash, sink: &sink) }
+            if event.hasRanking, spec.serving.learnFromRankings { reward(event, itemHash: itemHash, partition: partition, sink: &sink) }
         } else {
             counters.ignored &+= 1
         }
@@ -320,6 +331,9 @@ public struct Pipeline: Sendable {
         while let example = join.popOldest() {
             learn(example, label: false, cause: .endOfInput, sink: &sink)
         }
+        var gaveUp: UInt64 = 0
+        heldRewards.releaseAll { gaveUp &+= 1 }  // their decisions never came
+        counters.rewardsUnknownRanking &+= gaveUp
     }
 
     // MARK: Learning

@@ -120,7 +120,7 @@ struct PartitionHandover {
     func dropUnowned(assigned: Set<KafkaTopicPartition>, pipeline: inout Pipeline) {
         for (index, key) in pipeline.partitionKeys.enumerated() where key.partition >= 0 {
             let tp = KafkaTopicPartition(topic: key.topic, partition: key.partition)
-            guard !assigned.contains(tp), pipeline.join.hasPending(partition: index) else { continue }
+            guard !assigned.contains(tp), pipeline.join.hasPending(partition: index) || pipeline.holdsRewards(partition: index) else { continue }
             logger.info("dropped \(tp)'s pending examples: another member owns the partition", metadata: [
                 "pending": "\(pipeline.join.pendingCount(partition: index))",
             ])

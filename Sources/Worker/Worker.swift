@@ -582,6 +582,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             // The decision log as an input (serving.learn_from_rankings; docs/serving.md, "Rewards").
             "rankings": c.rankings, "rankings_rejected": c.rankingsRejected, "ranking_examples": c.rankingExamples,
             "rewards": c.rewards, "rewards_attributed": c.rewardsAttributed, "rewards_unknown_ranking": c.rewardsUnknownRanking,
+            "rewards_held": pipeline.heldRewardCount,
             "pending": pipeline.join.pendingCount, "model_version": pipeline.model.version,
             "logloss": pipeline.metrics.count > 0 ? pipeline.metrics.logloss : 0,
             "auc": pipeline.metrics.auc.isFinite ? pipeline.metrics.auc : 0,

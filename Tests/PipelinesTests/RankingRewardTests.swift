@@ -158,6 +158,10 @@ import Testing
         loop.decision(Self.decision("r2", ts: 5000, items: ["c"]))               // r1's b expires
         loop.event(Self.event("click", item: "b", ts: 5100, ranking: "r1"))      // expired
         loop.event(Self.event("view", item: "c", ts: 5200, ranking: "r2"))       // a view is no reward
+        // The unmatched rewards after the decision log partition's clock (1000) are held for a decision that could
+        // still come; r2 (5000) gives up the first three, the end of the input the last.
+        #expect(loop.pipeline.counters.rewardsUnknownRanking == 3 && loop.pipeline.heldRewardCount == 1)
+        loop.pipeline.finish(sink: &loop.sink)
         let c = loop.pipeline.counters
         #expect(c.rewards == 5 && c.rewardsAttributed == 1 && c.rewardsUnknownRanking == 4)
         #expect(loop.sink.labelled.filter { $0.label }.map(\.item) == ["a"])
@@ -170,13 +174,15 @@ import Testing
         var loop = try Self.loop()
         loop.decision(Self.decision("r1", ts: 1000, items: ["a"]))
         loop.event(Self.event("click", item: "a", ts: 2001, ranking: "r1"))  // deadline 2000
-        #expect(loop.pipeline.counters.rewardsUnknownRanking == 1)
+        #expect(loop.pipeline.counters.rewardsAttributed == 0)
         #expect(loop.sink.labelled.map(\.label) == [false] && loop.sink.labelled.map(\.item) == ["a"])
         #expect(loop.pipeline.join.pendingCount(partition: loop.rankings) == 0)
         loop.decision(Self.decision("r2", ts: 2001, items: ["b"]))
         loop.event(Self.event("click", item: "b", ts: 3001, ranking: "r2"))  // deadline 3001
         #expect(loop.pipeline.counters.rewardsAttributed == 1)
         #expect(loop.sink.labelled.map(\.label) == [false, true])
+        loop.decision(Self.decision("r3", ts: 3002, items: ["c"]))  // the late reward's decision did not come: counted
+        #expect(loop.pipeline.counters.rewardsUnknownRanking == 1)
     }
 
     @Test func withoutLearnFromRankingsARankingIDChangesNothing() throws {
@@ -198,6 +204,67 @@ import Testing
         #expect(loop.sink.rejected == ["not_a_candidate", "not_json"])
         #expect(loop.pipeline.counters.rankingsRejected == 2 && loop.pipeline.counters.rankings == 0)
         #expect(loop.pipeline.counters.rejected == 0)  // the event counters are the events'
+    }
+
+    /// The decision log partition lags: a reward is read before its ranking's decision. It is held, and labels the
+    /// item's example as the decision makes it; the other shown items expire negative as usual.
+    @Test func aRewardReadBeforeItsDecisionLabelsTheExampleTheDecisionMakes() throws {
+        var loop = try Self.loop()
+        loop.event(Self.event("click", item: "b", ts: 1200, ranking: "r1"))
+        #expect(loop.pipeline.counters.rewardsUnknownRanking == 0 && loop.pipeline.heldRewardCount == 1)
+        loop.decision(Self.decision("r1", ts: 1000, items: ["a", "b", "c"]))
+        #expect(loop.sink.labelled.map(\.label) == [true] && loop.sink.labelled.map(\.item) == ["b"])
+        let c = loop.pipeline.counters
+        #expect(c.rewards == 1 && c.rewardsAttributed == 1 && c.rewardsUnknownRanking == 0)
+        #expect(loop.pipeline.heldRewardCount == 0)
+        loop.event(Self.event("view", user: "u9", item: "d", ts: 2001))
+        #expect(loop.sink.labelled.map(\.item) == ["b", "a", "c"])
+    }
+
+    /// A held reward whose decision does not come by the time the decision log partition's own clock passes the
+    /// reward's time is counted as an unknown ranking; so is one past its ranking's window, and every one still held
+    /// at the end of the input.
+    @Test func heldRewardsWhoseDecisionDoesNotComeAreCounted() throws {
+        var loop = try Self.loop()
+        loop.event(Self.event("click", item: "a", ts: 1200, ranking: "zz"))   // never decided
+        loop.event(Self.event("click", item: "b", ts: 5000, ranking: "r1"))   // after r1's window (1000 + 1 s)
+        loop.event(Self.event("click", item: "c", ts: 9000, ranking: "r8"))   // still held at the end
+        #expect(loop.pipeline.heldRewardCount == 3)
+        loop.decision(Self.decision("r1", ts: 1000, items: ["b"]))  // takes b's: outside the window
+        #expect(loop.pipeline.counters.rewardsUnknownRanking == 1 && loop.pipeline.heldRewardCount == 2)
+        loop.decision(Self.decision("r2", ts: 1300, items: ["d"]))  // the clock passes zz's reward (1200)
+        #expect(loop.pipeline.counters.rewardsUnknownRanking == 2 && loop.pipeline.heldRewardCount == 1)
+        loop.pipeline.finish(sink: &loop.sink)
+        let c = loop.pipeline.counters
+        #expect(c.rewards == 3 && c.rewardsAttributed == 0 && c.rewardsUnknownRanking == 3 && loop.pipeline.heldRewardCount == 0)
+        #expect(loop.sink.labelled.allSatisfy { !$0.label })
+    }
+
+    /// A reward is not held once the decision log partition's clock is past its time: its decision would have come.
+    @Test func aRewardAfterTheRankingsClockIsNotHeld() throws {
+        var loop = try Self.loop()
+        loop.decision(Self.decision("r1", ts: 3000, items: ["a"]))
+        loop.event(Self.event("click", item: "b", ts: 2500, ranking: "r0"))
+        #expect(loop.pipeline.counters.rewardsUnknownRanking == 1 && loop.pipeline.heldRewardCount == 0)
+    }
+
+    @Test func heldRewardsRoundTripThroughACheckpoint() throws {
+        let spec = try Self.spec()
+        var loop = try Self.loop()
+        loop.event(Self.event("click", item: "b", ts: 1200, ranking: "r1"))
+        let bytes = loop.pipeline.checkpointBytes(positions: [])
+        var restored = loop
+        restored.pipeline = try Pipeline.restore(spec: spec, from: bytes).0
+        #expect(restored.pipeline.heldRewardCount == 1)
+        for var l in [loop, restored] {
+            l.sink = Sink()
+            l.decision(Self.decision("r1", ts: 1000, items: ["a", "b"]))
+            #expect(l.sink.labelled.map(\.label) == [true] && l.pipeline.counters.rewardsAttributed == 1)
+        }
+        // Format 6 (before held rewards) restores with none held.
+        var w = BinaryWriter()
+        loop.pipeline.writeCheckpoint(positions: [], into: &w, format: 6)
+        #expect(try Pipeline.restore(spec: spec, from: w.bytes).0.heldRewardCount == 0)
     }
 
     @Test func pendingRankingExamplesRoundTripThroughACheckpoint() throws {

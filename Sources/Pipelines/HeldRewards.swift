@@ -1,0 +1,106 @@
+import Persistence
+
+/// Rewards read before their ranking's decision (the decision log's partition lags its event partition: a backlog,
+/// a restart), held until the decision arrives or can no longer come. Each is keyed like the ranking's example of
+/// its item (``Pipeline/rankingKey(_:itemID:itemHash:)``) and belongs to the decision log partition (its index in
+/// the label join) co-partitioned with the event partition it came from. A decision's shown item finds its held
+/// reward as its example is made; a reward is given up — counted in ``PipelineCounters/rewardsUnknownRanking`` —
+/// when that partition's own clock (its decisions' `ts`) passes the reward's time plus the allowed lateness (a
+/// ranking precedes its rewards), at the end of a replay, when the partition leaves this member, or to stay within
+/// ``capacity`` (the oldest first).
+///
+/// Part of the checkpoint (format 7), so a restart holds what the uninterrupted run held. Not part of a partition's
+/// hand-over: a member that takes a decision log partition over starts with none held for it.
+struct HeldRewards: Sendable {
+    struct Reward: Sendable, Equatable {
+        var partition: Int
+        var key: UInt64
+        var timestamp: Int64
+    }
+
+    /// At most this many are held; past it the oldest is given up.
+    static let capacity = 4096
+
+    /// In arrival order; an entry whose key was taken is skipped (and removed at the next release).
+    private(set) var rewards: [Reward] = []
+    /// Key → time of the held reward (one per key: a second reward of the same item and ranking is not held).
+    private var byKey: [UInt64: Int64] = [:]
+
+    var count: Int { byKey.count }
+
+    /// Whether a reward of `partition` is held.
+    func holds(partition: Int) -> Bool { rewards.contains { $0.partition == partition && byKey[$0.key] == $0.timestamp } }
+    var isEmpty: Bool { byKey.isEmpty }
+
+    /// Holds a reward; false when one of the same key is held already (the caller counts it now).
+    mutating func hold(_ reward: Reward, giveUp: () -> Void) -> Bool {
+        guard byKey[reward.key] == nil else { return false }
+        if byKey.count >= Self.capacity {
+            compact()
+            if let oldest = rewards.first {
+                byKey[oldest.key] = nil
+                rewards.removeFirst()
+                giveUp()
+            }
+        }
+        byKey[reward.key] = reward.timestamp
+        rewards.append(reward)
+        return true
+    }
+
+    /// The time of the reward held for `key`, which is no longer held; nil when none is.
+    mutating func take(_ key: UInt64) -> Int64? { byKey.removeValue(forKey: key) }
+
+    /// Gives up the rewards of `partition` for which `isPast(timestamp)`; `giveUp` is called for each.
+    mutating func release(partition: Int, where isPast: (Int64) -> Bool, giveUp: () -> Void) {
+        guard !byKey.isEmpty else {
+            rewards.removeAll(keepingCapacity: true)
+            return
+        }
+        rewards.removeAll { r in
+            guard byKey[r.key] == r.timestamp else { return true }  // taken
+            guard r.partition == partition, isPast(r.timestamp) else { return false }
+            byKey[r.key] = nil
+            giveUp()
+            return true
+        }
+    }
+
+    /// Gives up every held reward (`partition` nil) or those of one partition.
+    mutating func releaseAll(partition: Int? = nil, giveUp: () -> Void) {
+        release(partition: partition ?? -1, where: { _ in true }, giveUp: giveUp)
+        if partition == nil {
+            for _ in byKey { giveUp() }
+            byKey.removeAll()
+            rewards.removeAll()
+        }
+    }
+
+    private mutating func compact() {
+        rewards.removeAll { byKey[$0.key] != $0.timestamp }
+    }
+
+    func write(to w: inout BinaryWriter) {
+        let live = rewards.filter { byKey[$0.key] == $0.timestamp }
+        w.write(UInt64(live.count))
+        for r in live {
+            w.write(UInt32(r.partition))
+            w.write(r.key)
+            w.write(r.timestamp)
+        }
+    }
+
+    mutating func read(from r: inout BinaryReader, partitions: Int) throws(SnapshotError) {
+        let n = try r.readUInt64()
+        guard n <= UInt64(Self.capacity) else { throw SnapshotError.invalid("\(n) held rewards") }
+        for _ in 0..<n {
+            let partition = Int(try r.readUInt32())
+            guard partition < partitions else { throw SnapshotError.invalid("held reward of partition \(partition)") }
+            let key = try r.readUInt64()
+            let timestamp = try r.readInt64()
+            guard byKey[key] == nil else { throw SnapshotError.invalid("held reward key repeated") }
+            byKey[key] = timestamp
+            rewards.append(Reward(partition: partition, key: key, timestamp: timestamp))
+        }
+    }
+}
