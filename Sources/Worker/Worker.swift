@@ -81,13 +81,33 @@ public final class Worker: Service, Sendable {
         thread.start()
     }
 
-    /// Builds the loop, runs it and destroys it (the Kafka clients' teardown) before returning.
+    /// Builds the loop, runs it and destroys it (the Kafka clients' teardown) before returning. A loop that stops
+    /// fenced (a member sharing its model that the group dropped: ``WorkerLoop/checkStall()``) is built again, as a
+    /// restart would: from the last checkpoint, with new Kafka clients that join the group anew — up to
+    /// ``maxFencedRestarts`` times in a row without a checkpoint between.
     private func runLoop() throws {
-        var loop = try WorkerLoop<KafkaConsumer, KafkaProducer>(
-            options: options, logger: logger, stop: { self.stopRequested.load(ordering: .relaxed) },
-            requestStop: { self.requestStop() }, deliveryDeadline: { self.deliveryDeadline() })
-        try loop.run()
+        var restarts = 0
+        while true {
+            var checkpointed = false
+            do {
+                var loop = try WorkerLoop<KafkaConsumer, KafkaProducer>(
+                    options: options, logger: logger, stop: { self.stopRequested.load(ordering: .relaxed) },
+                    requestStop: { self.requestStop() }, deliveryDeadline: { self.deliveryDeadline() })
+                defer { checkpointed = loop.checkpointsWritten > 0 }
+                try loop.run()
+                return
+            } catch WorkerError.fenced(let reason) {
+                restarts = checkpointed ? 1 : restarts + 1
+                guard restarts <= Self.maxFencedRestarts, !stopRequested.load(ordering: .relaxed) else {
+                    throw WorkerError.fenced(reason)
+                }
+                logger.warning("restarting the worker from its last checkpoint (\(restarts) of at most \(Self.maxFencedRestarts) in a row)")
+            }
+        }
     }
+
+    /// Restarts after a fenced stop with no checkpoint written between them, before the process gives up.
+    static let maxFencedRestarts = 5
 
     public func run() async throws {
         try await withGracefulShutdownHandler {
@@ -166,6 +186,8 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
     var assigned: Set<KafkaTopicPartition> = []
     var eventsSinceCheckpoint = 0
     var lastCheckpoint = Date()
+    /// Checkpoints this loop wrote.
+    var checkpointsWritten = 0
     var top: [(item: Int, probability: Double)] = []
     var metrics: WorkerMetrics
     var deliveryFailures = 0

@@ -16,8 +16,9 @@ import Pipelines
 // 2. A delivery that finally fails stops the worker *without* a checkpoint, so a restart replays from the last one.
 // 3. Revoke → checkpoint → commit (synchronously) → acknowledge: the next owner starts where this one stopped.
 //    A lost assignment (session timeout) writes no checkpoint; the positions stay, so a partition that comes back
-//    restarts at max(committed, position) and nothing is applied twice. With `sync:` the member stops instead
-//    (fenced, see checkStall): its unpublished learning is the partitions' new owners' to do.
+//    restarts at max(committed, position) and nothing is applied twice. With `sync:` the loop stops instead
+//    (fenced, see checkStall) and the worker restarts it from the last checkpoint: its unpublished learning is the
+//    partitions' new owners' to do.
 // 4. Restore → each assigned partition starts at max(checkpoint offset, committed offset): the checkpoint's for
 //    partitions this worker owned, the group's when another member moved past it. Unless the newest checkpoints
 //    were unreadable and an older one was restored: then the group's offsets may be this worker's own commits
@@ -137,6 +138,7 @@ extension WorkerLoop {
         let path = try store.write(pipeline, positions: included)
         eventsSinceCheckpoint = 0
         lastCheckpoint = Date()
+        checkpointsWritten += 1
         let end = DispatchTime.now().uptimeNanoseconds
         metrics.checkpointWritten(nanoseconds: end - start)
         logger.debug("checkpoint written", metadata: [
@@ -163,8 +165,8 @@ extension WorkerLoop {
     /// checkpoint. So before publishing any of those it checks the time since the loop's last sign of life (a
     /// turn's start, a rebalance's end, each second of a wait for deliveries: a frozen process gives none); past the
     /// session timeout it publishes nothing more and the loop stops with ``WorkerError/fenced(_:)``, without a
-    /// checkpoint, as after a `kill -9`: a restart restores the last checkpoint and reads its own records back (see
-    /// ``GroupSync``). Returns whether publishing may go on. (A member cut off from the broker while its session
+    /// checkpoint, as after a `kill -9`; the worker builds it again (``Worker``), which restores the last checkpoint
+    /// and reads its own records back (see ``GroupSync``). Returns whether publishing may go on. (A member cut off from the broker while its session
     /// expires is not caught here: its loop keeps turning. docs/scaling-out.md, "Not yet".)
     mutating func checkStall() -> Bool {
         if fencedReason != nil { return false }
@@ -172,7 +174,7 @@ extension WorkerLoop {
         let now = DispatchTime.now().uptimeNanoseconds
         let limit = UInt64(options.effectiveSessionTimeoutSeconds * 1e9)
         guard now &- aliveAt > limit else { return true }
-        fencedReason = "the process stood still for \(Double((now &- aliveAt) / 1_000_000) / 1000) s, more than the group's session timeout (\(options.effectiveSessionTimeoutSeconds) s): its partitions may be another member's now. Stopping without publishing or a checkpoint; a restart resumes from the last checkpoint"
+        fencedReason = "the process stood still for \(Double((now &- aliveAt) / 1_000_000) / 1000) s, more than the group's session timeout (\(options.effectiveSessionTimeoutSeconds) s): its partitions may be another member's now. Stopping without publishing or a checkpoint; the worker restarts from its last checkpoint"
         logger.error("\(fencedReason!)")
         return false
     }
@@ -188,7 +190,7 @@ extension WorkerLoop {
             if event.isAssignmentLost, sync != nil {
                 // Its partitions went to others, which learn their events again from the last commit; the replica
                 // holds learning of some of them not yet published, which the group would then learn twice.
-                fencedReason = "the group dropped this member (its session expired: the process stood still, or the broker was out of reach) while its replica held learning not yet published, which the partitions' new owners learn again from the last commit. Stopping without publishing or a checkpoint; a restart resumes from the last checkpoint"
+                fencedReason = "the group dropped this member (its session expired: the process stood still, or the broker was out of reach) while its replica held learning not yet published, which the partitions' new owners learn again from the last commit. Stopping without publishing or a checkpoint; the worker restarts from its last checkpoint"
                 logger.error("\(fencedReason!)")
                 throw WorkerError.fenced(fencedReason!)
             }

@@ -126,38 +126,36 @@ extension WorkerGroupTests {
     /// A frozen member (SIGSTOP past the session timeout) is dropped by the group and its partitions go to the other
     /// one, which learns their events again from the last commit. The frozen member's replica holds learning of
     /// some of them that it has not published: as it thaws it must publish nothing more — neither because its next
-    /// poll reports the assignment lost, nor before that. It stops as after a `kill -9` (`fenced: …`), its restart
-    /// continues, and the group's model holds every example once.
-    @Test func aMemberFrozenPastItsSessionStopsWithoutPublishingAndTheGroupLearnsEveryExampleOnce() async throws {
+    /// poll reports the assignment lost, nor before that. Its loop stops fenced, as after a `kill -9`, and starts
+    /// again from its last checkpoint in the same process; the group's model holds every example once.
+    @Test func aMemberFrozenPastItsSessionRestartsFromItsCheckpointAndTheGroupLearnsEveryExampleOnce() async throws {
         let scenario = try Self.syncScenario("sync-stall")
         let lines = try WorkerTestEnvironment.eventLines(30_000)
         try await scenario.createTopics(partitions: 6)
-        let idle: [String: Double] = ["checkpoints-a": 10, "checkpoints-b": 14]
-        func start(_ run: String, _ checkpoints: String) throws -> ChildProcess {
-            try scenario.startWorker(run: run, group: "g", checkpoints: checkpoints, exitWhenIdle: idle[checkpoints]!)
+        let idle: [String: Double] = ["a": 10, "b": 14]
+        let members = try ["a", "b"].map {
+            try scenario.startWorker(run: $0, group: "g", checkpoints: "checkpoints-\($0)", exitWhenIdle: idle[$0]!)
         }
-        let a1 = try start("a1", "checkpoints-a")
-        let b = try start("b", "checkpoints-b")
-        for (m, name) in [(a1, "a1"), (b, "b")] {
+        for (m, name) in zip(members, ["a", "b"]) {
             try await m.waitForLog("\(name)'s partition assignment", timeout: .seconds(90)) { log in
                 log.split(separator: "\n").contains { $0.contains("partitions assigned") && $0.contains("\(scenario.inputTopic)[") }
             }
         }
+        let a = members[0]
         let reports = try scenario.produce(lines)
         // Frozen while it learns (its first progress line), for longer than the session timeout.
-        try await a1.waitForLog("a1's first events", timeout: .seconds(60)) { (ChildProcess.lastProgressEvents(in: $0) ?? 0) > 0 }
-        a1.send(SIGSTOP)
+        try await a.waitForLog("a's first events", timeout: .seconds(60)) { (ChildProcess.lastProgressEvents(in: $0) ?? 0) > 0 }
+        a.send(SIGSTOP)
         try await Task.sleep(for: .seconds(WorkerTestEnvironment.sessionTimeoutSeconds + 6))
-        a1.send(SIGCONT)
-        let thawed = try await a1.waitForExit(timeout: .seconds(60))
-        #expect(thawed != .exited(0) && a1.log().contains("fenced: "), "\(thawed)\n\(a1.logTail())")
-        let a2 = try start("a2", "checkpoints-a")
-        for m in [a2, b] {
+        a.send(SIGCONT)
+        for m in members {
             let termination = try await m.waitForExit(timeout: .seconds(180))
             try #require(termination == .exited(0), "\(termination)\n\(m.logTail())")
         }
+        let log = a.log()
+        #expect(log.contains("fenced: ") && log.contains("restarting the worker from its last checkpoint"), "\(a.logTail())")
         _ = try Self.expectOneModel(
-            scenario, runs: ["a2", "b"], checkpoints: ["checkpoints-a", "checkpoints-b"], lines: lines,
+            scenario, runs: ["a", "b"], checkpoints: ["checkpoints-a", "checkpoints-b"], lines: lines,
             partitions: reports.map(\.partition))
     }
 
