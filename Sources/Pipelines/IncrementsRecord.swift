@@ -15,11 +15,11 @@ public struct IncrementsRecord: Equatable, Sendable {
     public var fingerprint: UInt32
     public var coverage: [InputPosition]
     public var increments: ModelIncrements
-    public var positives: [(id: [UInt8], timestamp: Int64)] = []
+    public var positives: SharedPositives = []
 
     public init(
         member: String, sequence: UInt64, fingerprint: UInt32, coverage: [InputPosition], increments: ModelIncrements,
-        positives: [(id: [UInt8], timestamp: Int64)] = []
+        positives: SharedPositives = []
     ) {
         self.member = member
         self.sequence = sequence
@@ -31,14 +31,14 @@ public struct IncrementsRecord: Equatable, Sendable {
 
     public static func == (a: IncrementsRecord, b: IncrementsRecord) -> Bool {
         a.member == b.member && a.sequence == b.sequence && a.fingerprint == b.fingerprint && a.coverage == b.coverage
-            && a.increments == b.increments && a.positives.elementsEqual(b.positives) { $0.id == $1.id && $0.timestamp == $1.timestamp }
+            && a.increments == b.increments && a.positives == b.positives
     }
 
     static let magic = "FLIN"
     static let version: UInt32 = 1
 
     public func encode() -> [UInt8] {
-        var w = BinaryWriter(capacity: 64 + increments.slots.count * (2 + 4 * increments.stride))
+        var w = BinaryWriter(capacity: 64 + increments.slots.count * (5 + 4 * increments.stride) + positives.encodedByteCount)
         let frame = w.beginFrame(magic: Self.magic, version: Self.version)
         w.write(string: member)
         w.write(sequence)
@@ -67,11 +67,7 @@ public struct IncrementsRecord: Equatable, Sendable {
         }
         w.bytes.removeLast(w.bytes.count - end)
         increments.deltas.withUnsafeBufferPointer { w.appendFloats($0) }
-        w.write(UInt64(positives.count))
-        for p in positives {
-            w.write(bytes: p.id)
-            w.write(p.timestamp)
-        }
+        positives.encode(into: &w)
         w.endFrame(frame)
         return w.bytes
     }
@@ -131,8 +127,8 @@ public struct IncrementsRecord: Equatable, Sendable {
         guard deltas.allSatisfy(\.isFinite) else { throw .invalid("a non-finite increment") }
         let positiveCount = try r.readUInt64()
         guard positiveCount <= UInt64(r.remaining) else { throw .invalid("\(positiveCount) positives") }
-        var positives: [(id: [UInt8], timestamp: Int64)] = []
-        for _ in 0..<positiveCount { positives.append((try r.readBytes(), try r.readInt64())) }
+        var positives = SharedPositives()
+        for _ in 0..<positiveCount { try positives.append(reading: &r) }
         try r.closeFrame(frame)
         return IncrementsRecord(
             member: member, sequence: sequence, fingerprint: fingerprint, coverage: coverage,
