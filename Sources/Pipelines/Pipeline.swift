@@ -130,9 +130,10 @@ public struct Pipeline: Sendable {
     /// candidate pools (tracked from ``trackModelIncrements()`` on).
     public mutating func takeSharedPositives() -> SharedPositives {
         let taken = sharedPositives
-        // The next interval's room, as much as this one took: the step does not grow the arrays once warm.
+        // The next interval's room, as much as the arrays had (the most any interval took, to the next doubling): the
+        // step grows them only past that, as arrays that kept their capacity would.
         sharedPositives = SharedPositives()
-        sharedPositives.reserveCapacity(taken.count, idBytes: taken.idBytes.count)
+        sharedPositives.reserveCapacity(taken.capacity, idBytes: taken.idByteCapacity)
         return taken
     }
 

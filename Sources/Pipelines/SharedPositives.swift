@@ -24,6 +24,10 @@ public struct SharedPositives: Equatable, Sendable, RandomAccessCollection, Expr
         timestamps.reserveCapacity(count)
     }
 
+    /// Positives and id bytes the arrays have room for.
+    var capacity: Int { Swift.min(ends.capacity, timestamps.capacity) }
+    var idByteCapacity: Int { idBytes.capacity }
+
     public mutating func append(id: some Collection<UInt8>, timestamp: Int64) {
         idBytes.append(contentsOf: id)
         ends.append(idBytes.count)
