@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // MARK: - Increments: replicas of one model that learn on different events
 
 /// What one replica of a model learned since it last handed its increments over: for each parameter slot an update
@@ -41,93 +49,166 @@ public struct ModelIncrements: Sendable, Equatable {
     public var byteCount: Int { slots.count * (4 + 4 * stride) + 8 }
 }
 
+/// What an update shows of the slots it changes (``Kernels/update(_:_:_:_:materialized:gradient:linear:factor:recorder:)``):
+/// every slot, once it is materialized and before its values change.
+protocol TouchRecorder {
+    func touch(_ slot: Int, _ values: UnsafePointer<Float>)
+}
+
+/// A model that does not exchange increments records nothing (the kernels compile without it).
+struct NoTouches: TouchRecorder {
+    @inline(__always) func touch(_ slot: Int, _ values: UnsafePointer<Float>) {}
+}
+
+/// The recording of a replica that exchanges increments, written by the update kernels: at a slot's first touch
+/// since the last exchange (its bit clear), the bit is set, the slot appended to `slots` and its `stride` values
+/// appended to `before` — the values the update found, which are the slot's at the start of the interval. The room for
+/// a whole row is made before the update (``IncrementTracker/log(rowCount:)``), so a touch checks no bound.
+struct TouchLog: TouchRecorder {
+    let bits: UnsafeMutablePointer<UInt64>
+    let slots: UnsafeMutablePointer<UInt32>
+    let before: UnsafeMutablePointer<Float>
+    let count: UnsafeMutablePointer<Int>
+    let stride: Int
+
+    @inline(__always)
+    func touch(_ slot: Int, _ values: UnsafePointer<Float>) {
+        let word = bits[slot &>> 6]
+        let bit: UInt64 = 1 &<< UInt64(slot & 63)
+        guard word & bit == 0 else { return }
+        bits[slot &>> 6] = word | bit
+        let n = count.pointee
+        slots[n] = UInt32(truncatingIfNeeded: slot)
+        let out = before + n &* stride
+        if stride > 8 {
+            out.update(from: values, count: stride)
+        } else {
+            var f = 0
+            while f < stride {
+                out[f] = values[f]
+                f &+= 1
+            }
+        }
+        count.pointee = n &+ 1
+    }
+}
+
+/// The memory a ``TouchLog`` writes: one bit per slot (the bias slot included), and per touched slot its index and
+/// `stride` floats. Held by one model value at a time: a shared instance is copied before it is written
+/// (``IncrementTracker/log(rowCount:)``), which makes the unchecked `Sendable` sound.
+final class TouchBuffers: @unchecked Sendable {
+    let stride: Int
+    let wordCount: Int
+    let bits: UnsafeMutablePointer<UInt64>
+    private(set) var slots: UnsafeMutablePointer<UInt32>
+    private(set) var before: UnsafeMutablePointer<Float>
+    /// Slots `slots` and `before` have room for.
+    private(set) var capacity: Int
+    /// Slots touched since the last exchange (where the kernels write the next one).
+    let count: UnsafeMutablePointer<Int>
+
+    init(slots: Int, stride: Int, capacity: Int = 1_024) {
+        self.stride = stride
+        wordCount = (slots + 64) / 64
+        guard let b = calloc(wordCount, MemoryLayout<UInt64>.stride) else { fatalError("TouchBuffers: cannot allocate") }
+        bits = b.bindMemory(to: UInt64.self, capacity: wordCount)
+        self.capacity = capacity
+        self.slots = .allocate(capacity: capacity)
+        before = .allocate(capacity: capacity &* stride)
+        count = .allocate(capacity: 1)
+        count.initialize(to: 0)
+    }
+
+    deinit {
+        free(bits)
+        slots.deallocate()
+        before.deallocate()
+        count.deallocate()
+    }
+
+    func copy() -> TouchBuffers {
+        let c = TouchBuffers(slots: (wordCount - 1) * 64, stride: stride, capacity: capacity)
+        c.bits.update(from: bits, count: wordCount)
+        c.slots.update(from: slots, count: count.pointee)
+        c.before.update(from: before, count: count.pointee &* stride)
+        c.count.pointee = count.pointee
+        return c
+    }
+
+    /// Makes room for `more` touched slots besides those recorded.
+    @inline(__always)
+    func reserve(_ more: Int) {
+        if count.pointee &+ more > capacity { grow(count.pointee &+ more) }
+    }
+
+    @inline(never)
+    private func grow(_ needed: Int) {
+        let n = count.pointee
+        let newCapacity = max(needed, 2 &* capacity)
+        let newSlots = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity)
+        let newBefore = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity &* stride)
+        newSlots.update(from: slots, count: n)
+        newBefore.update(from: before, count: n &* stride)
+        slots.deallocate()
+        before.deallocate()
+        slots = newSlots
+        before = newBefore
+        capacity = newCapacity
+    }
+
+    var log: TouchLog { TouchLog(bits: bits, slots: slots, before: before, count: count, stride: stride) }
+
+    @inline(__always)
+    func isTouched(_ slot: Int) -> Bool { bits[slot &>> 6] & (1 &<< UInt64(slot & 63)) != 0 }
+}
+
 /// The bookkeeping of a replica that exchanges increments: which slots were touched since the last exchange, their
-/// values before the first touch, and what the replica added from others to those slots meanwhile (so the increment
-/// is `current − before − received`). Nothing in it is indexed by slot but one bit per slot: the per-update cost is a
-/// bit test, and the memory it adds to the learner's working set is 1/32 of a float table's.
+/// values before the first touch (both recorded by the update kernels, ``TouchLog``), and what the replica added from
+/// others to those slots meanwhile (so the increment is `current − before − received`). Nothing in it is indexed by
+/// slot but one bit per slot: the per-update cost is a bit test in the update's own loop, and the memory it adds to
+/// the learner's working set is 1/32 of a float table's.
 struct IncrementTracker: Sendable {
-    var touchedBits: [UInt64]
-    var touched: [UInt32] = []
-    /// `stride` floats per entry of `touched`, in the same order: the first `beforeCount` (the array only grows).
-    var before: [Float] = []
-    var beforeCount = 0
+    var buffers: TouchBuffers
     /// Others' increments added to touched slots since the last exchange: slot, and `stride` floats each.
     var received: [UInt32] = []
     var receivedDeltas: [Float] = []
     var updates: UInt64 = 0
     /// Reused by ``Model/takeIncrements()`` to order the slots.
+    var order: [UInt64] = []
     var scratch: [UInt64] = []
     var counts: [Int] = []
 
-    init(slots: Int) {
-        touchedBits = Array(repeating: 0, count: (slots + 64) / 64)
+    init(slots: Int, stride: Int) {
+        buffers = TouchBuffers(slots: slots, stride: stride)
     }
 
     @inline(__always)
-    func isTouched(_ slot: Int) -> Bool { touchedBits[slot >> 6] & (1 &<< UInt64(slot & 63)) != 0 }
+    func isTouched(_ slot: Int) -> Bool { buffers.isTouched(slot) }
 
-    /// Records the slots an update of `view` is about to change (the bias slot and each feature's), with their values
-    /// before it.
+    /// The log an update of `rowCount` features (and the bias) writes, with room for all of them; counts the update.
     @inline(__always)
-    mutating func record(_ view: Kernels.RowView, storage: ParameterStorage, context: Kernels.Context) {
-        let mask = context.mask
-        touch(context.layout.slots, storage, context)
-        for j in 0..<view.count { touch(Int(view.indices[j] & mask), storage, context) }
+    mutating func log(rowCount: Int) -> TouchLog {
+        if !isKnownUniquelyReferenced(&buffers) { buffers = buffers.copy() }
+        buffers.reserve(rowCount &+ 1)
         updates &+= 1
-    }
-
-    @inline(__always)
-    private mutating func touch(_ slot: Int, _ storage: ParameterStorage, _ context: Kernels.Context) {
-        guard !isTouched(slot) else { return }
-        firstTouch(slot, storage, context)
-    }
-
-    /// The first touch of `slot` since the last exchange: its values now are its `before`.
-    @inline(never)
-    private mutating func firstTouch(_ slot: Int, _ storage: ParameterStorage, _ context: Kernels.Context) {
-        touchedBits[slot >> 6] |= 1 &<< UInt64(slot & 63)
-        touched.append(UInt32(slot))
-        let stride = context.layout.stride
-        let start = beforeCount
-        // `before` grows by doubling and is written in place: one uniqueness check per touch, not one per float.
-        if before.count < start + stride { before.append(contentsOf: repeatElement(0, count: max(before.count, 256 * stride))) }
-        beforeCount += stride
-        before.withUnsafeMutableBufferPointer { b in
-            let out = b.baseAddress! + start
-            if slot < context.layout.slots && !storage.isMaterialized(slot) {
-                // Not yet materialized: the update starts from zeros and the initial factors, which are not part of
-                // what it learned.
-                out.update(repeating: 0, count: stride)
-                if context.layout.k > 0 { Kernels.generateInitialFactors(context, slot: slot, into: out + context.layout.factorOffset) }
-            } else {
-                let values = storage.floats + slot * stride
-                for f in 0..<stride { out[f] = values[f] }
-            }
-        }
+        return buffers.log
     }
 }
 
 extension Model {
     /// Starts tracking the increments of this replica (nothing is tracked otherwise, at no cost to `learn`).
     public mutating func trackIncrements() {
-        if increments == nil { increments = IncrementTracker(slots: context.layout.slots) }
+        if increments == nil { increments = IncrementTracker(slots: context.layout.slots, stride: context.layout.stride) }
     }
 
     /// Whether ``trackIncrements()`` was called.
     public var tracksIncrements: Bool { increments != nil }
 
     /// Slots touched since the last ``takeIncrements()`` (the size of the next increments).
-    public var touchedSlotCount: Int { increments?.touched.count ?? 0 }
+    public var touchedSlotCount: Int { increments?.buffers.count.pointee ?? 0 }
 
     /// Floats per slot, and the slot count (the bias slot is the last index + 1): what increments must match.
     public var incrementLayout: (stride: Int, slots: Int) { (context.layout.stride, context.layout.slots) }
-
-    /// Records the slots an update of `view` is about to change, with their values before it (called by `step`).
-    /// In place in the optional (no move out and back per update).
-    @inline(__always)
-    mutating func recordTouch(_ view: Kernels.RowView) {
-        increments?.record(view, storage: storage, context: context)
-    }
 
     /// Gives `slot` its values before they are read or added to (zeros and its initial factors), as an update does
     /// the first time it touches a slot. The bias slot is always live.
@@ -145,47 +226,61 @@ extension Model {
     /// What this replica learned since the last call (or since ``trackIncrements()``), and starts a new interval.
     public mutating func takeIncrements() -> ModelIncrements {
         var result = ModelIncrements(stride: context.layout.stride)
-        guard increments?.touched.isEmpty == false else { return result }
+        guard let n = increments?.buffers.count.pointee, n > 0 else { return result }
         // Moved out (and back at the end), so that clearing its arrays does not copy them first.
         var tracker = increments.take()!
         makeUnique()
+        if !isKnownUniquelyReferenced(&tracker.buffers) { tracker.buffers = tracker.buffers.copy() }
+        let buffers = tracker.buffers
         let stride = context.layout.stride
         // Ascending slots: (slot, position) packed in one integer, ordered by slot (SlotOrder); the others'
         // increments to touched slots likewise, merged in.
-        var order = tracker.touched.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
-        SlotOrder.sort(&order, scratch: &tracker.scratch, counts: &tracker.counts)
-        var others = tracker.received.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
-        SlotOrder.sort(&others, scratch: &tracker.scratch, counts: &tracker.counts)
-        let n = order.count
-        for key in order { materialize(Int(key >> 32)) }
-        let floats = storage.floats
-        result.slots = [UInt32](unsafeUninitializedCapacity: n) { slots, count in
-            for (k, key) in order.enumerated() { slots[k] = UInt32(key >> 32) }
-            count = n
+        if tracker.order.count < n { tracker.order = Array(repeating: 0, count: max(n, 2 &* tracker.order.count)) }
+        tracker.order.withUnsafeMutableBufferPointer { order in
+            SlotOrder.order(buffers.slots, count: n, largest: context.layout.slots, into: order.baseAddress!, counts: &tracker.counts)
         }
-        result.deltas = [Float](unsafeUninitializedCapacity: n * stride) { deltas, count in
-            tracker.before.withUnsafeBufferPointer { before in
-                tracker.receivedDeltas.withUnsafeBufferPointer { received in
-                    var o = 0
-                    for (k, key) in order.enumerated() {
-                        let slot = Int(key >> 32), i = Int(key & 0xffff_ffff)
-                        let current = floats + slot * stride, was = before.baseAddress! + i * stride
-                        let out = deltas.baseAddress! + k * stride
-                        for f in 0..<stride { out[f] = current[f] - was[f] }
-                        while o < others.count, Int(others[o] >> 32) == slot {
-                            let r = received.baseAddress! + Int(others[o] & 0xffff_ffff) * stride
-                            for f in 0..<stride { out[f] -= r[f] }
-                            o += 1
+        var others: [UInt64] = []
+        if !tracker.received.isEmpty {
+            others = tracker.received.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
+            SlotOrder.sort(&others, scratch: &tracker.scratch, counts: &tracker.counts)
+        }
+        // Every touched slot is materialized: the update that first touched it did so before recording it (the bias
+        // slot is always live).
+        let floats = storage.floats
+        let bits = buffers.bits, before = buffers.before
+        result.slots = [UInt32](unsafeUninitializedCapacity: n) { slots, count in
+            result.deltas = [Float](unsafeUninitializedCapacity: n &* stride) { deltas, count in
+                tracker.order.withUnsafeBufferPointer { order in
+                    tracker.receivedDeltas.withUnsafeBufferPointer { received in
+                        let keys = order.baseAddress!, outSlots = slots.baseAddress!
+                        var out = deltas.baseAddress!
+                        var o = 0
+                        for k in 0..<n {
+                            let key = keys[k]
+                            let slot = Int(truncatingIfNeeded: key &>> 32), i = Int(truncatingIfNeeded: key & 0xffff_ffff)
+                            outSlots[k] = UInt32(truncatingIfNeeded: slot)
+                            bits[slot &>> 6] = 0
+                            let current = floats + slot &* stride, was = before + i &* stride
+                            var f = 0
+                            while f < stride {
+                                out[f] = current[f] - was[f]
+                                f &+= 1
+                            }
+                            while o < others.count, Int(truncatingIfNeeded: others[o] &>> 32) == slot {
+                                let r = received.baseAddress! + Int(truncatingIfNeeded: others[o] & 0xffff_ffff) &* stride
+                                for f in 0..<stride { out[f] -= r[f] }
+                                o += 1
+                            }
+                            out += stride
                         }
                     }
                 }
+                count = n &* stride
             }
-            count = n * stride
+            count = n
         }
-        for key in order { tracker.touchedBits[Int(key >> 38)] = 0 }
         result.updates = tracker.updates
-        tracker.touched.removeAll(keepingCapacity: true)
-        tracker.beforeCount = 0
+        buffers.count.pointee = 0
         tracker.received.removeAll(keepingCapacity: true)
         tracker.receivedDeltas.removeAll(keepingCapacity: true)
         tracker.updates = 0

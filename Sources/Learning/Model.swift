@@ -310,10 +310,18 @@ public struct Model: Sendable {
                 let gradient = Float(g)
                 guard gradient.isFinite else { return (probability, false, 0) }
                 if gradient == 0 { return (probability, true, 0) }
-                self.recordTouch(view)
-                let skipped = Kernels.update(
-                    base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
-                    linear: linear, factor: factor)
+                let skipped: Int
+                if self.increments != nil {
+                    // In place in the optional (no move out and back per update).
+                    let log = self.increments!.log(rowCount: view.count)
+                    skipped = Kernels.update(
+                        base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
+                        linear: linear, factor: factor, recorder: log)
+                } else {
+                    skipped = Kernels.update(
+                        base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
+                        linear: linear, factor: factor)
+                }
                 return (probability, true, skipped)
             }
         if result.applied {
