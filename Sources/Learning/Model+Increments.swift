@@ -251,27 +251,32 @@ extension Model {
         result.slots = [UInt32](unsafeUninitializedCapacity: n) { slots, count in
             result.deltas = [Float](unsafeUninitializedCapacity: n &* stride) { deltas, count in
                 tracker.order.withUnsafeBufferPointer { order in
+                    let keys = order.baseAddress!, outSlots = slots.baseAddress!, out = deltas.baseAddress!
+                    // The slots, and their bits cleared for the next interval.
+                    for k in 0..<n {
+                        let slot = Int(truncatingIfNeeded: keys[k] &>> 32)
+                        outSlots[k] = UInt32(truncatingIfNeeded: slot)
+                        bits[slot &>> 6] = 0
+                    }
+                    // current − before, in a loop of its own whose width is a constant for the narrow layouts.
+                    switch stride {
+                    case 1: Self.differences(keys, n, floats, before, out, stride: 1)
+                    case 2: Self.differences(keys, n, floats, before, out, stride: 2)
+                    case 3: Self.differences(keys, n, floats, before, out, stride: 3)
+                    default: Self.differences(keys, n, floats, before, out, stride: stride)
+                    }
+                    // − received, for each slot in the order the others' increments arrived.
+                    guard !others.isEmpty else { return }
                     tracker.receivedDeltas.withUnsafeBufferPointer { received in
-                        let keys = order.baseAddress!, outSlots = slots.baseAddress!
-                        var out = deltas.baseAddress!
                         var o = 0
-                        for k in 0..<n {
-                            let key = keys[k]
-                            let slot = Int(truncatingIfNeeded: key &>> 32), i = Int(truncatingIfNeeded: key & 0xffff_ffff)
-                            outSlots[k] = UInt32(truncatingIfNeeded: slot)
-                            bits[slot &>> 6] = 0
-                            let current = floats + slot &* stride, was = before + i &* stride
-                            var f = 0
-                            while f < stride {
-                                out[f] = current[f] - was[f]
-                                f &+= 1
-                            }
+                        for k in 0..<n where o < others.count {
+                            let slot = Int(truncatingIfNeeded: keys[k] &>> 32)
+                            let delta = out + k &* stride
                             while o < others.count, Int(truncatingIfNeeded: others[o] &>> 32) == slot {
                                 let r = received.baseAddress! + Int(truncatingIfNeeded: others[o] & 0xffff_ffff) &* stride
-                                for f in 0..<stride { out[f] -= r[f] }
+                                for f in 0..<stride { delta[f] -= r[f] }
                                 o += 1
                             }
-                            out += stride
                         }
                     }
                 }
@@ -286,6 +291,27 @@ extension Model {
         tracker.updates = 0
         increments = tracker
         return result
+    }
+
+    /// `out` ← for each key (`slot << 32 | position`) in turn, the slot's `stride` floats in the table minus those at
+    /// `position` in `before`.
+    @inline(__always)
+    private static func differences(
+        _ keys: UnsafePointer<UInt64>, _ n: Int, _ floats: UnsafePointer<Float>, _ before: UnsafePointer<Float>,
+        _ out: UnsafeMutablePointer<Float>, stride: Int
+    ) {
+        var out = out
+        for k in 0..<n {
+            let key = keys[k]
+            let current = floats + Int(truncatingIfNeeded: key &>> 32) &* stride
+            let was = before + Int(truncatingIfNeeded: key & 0xffff_ffff) &* stride
+            var f = 0
+            while f < stride {
+                out[f] = current[f] - was[f]
+                f &+= 1
+            }
+            out += stride
+        }
     }
 
     /// Adds another replica's increments to this model (see ``ModelIncrements`` for the merge rule). The model's
