@@ -5,14 +5,16 @@
 /// the increments of an interval are thousands of slots, where a comparison sort cost more than the rest of taking them.
 enum SlotOrder {
     /// Writes the keys `slot << 32 | position` of the `count` distinct `slots` (position: the index in `slots`) to
-    /// `keys`, ascending. A bucket sort: the slots' high bits pick one of at most 2,048 buckets (a count and a prefix
-    /// sum over them), and each key is inserted in place into its bucket as it is scattered — a bucket holds at most
-    /// 2^shift distinct slots, and a few per bucket at the sizes of an interval. Denser than 16 keys a bucket on
-    /// average, the radix sort (``sort(_:scratch:counts:)``) orders them instead. `largest` bounds every slot.
+    /// `keys`, ascending. A bucket sort: the slots' high bits pick one of at most 2,048 buckets (about one per two
+    /// keys; a count and a prefix sum over them), and each key is inserted in place into its bucket as it is scattered
+    /// — hashed slots spread evenly, so a bucket holds a few keys. Denser than 16 keys a bucket on average (more
+    /// than 2,048 buckets' worth), the radix sort (``sort(_:scratch:counts:)``) orders them instead. `largest` bounds every slot.
     static func order(
         _ slots: UnsafePointer<UInt32>, count n: Int, largest: Int, into keys: UnsafeMutablePointer<UInt64>, counts: inout [Int]
     ) {
-        let shift = max(0, (Int.bitWidth - largest.leadingZeroBitCount) - 11)
+        // About one bucket per two keys (at most 2,048): a few keys a bucket, and a prefix sum no longer than the keys.
+        let bucketBits = min(11, max(0, Int.bitWidth - 1 - n.leadingZeroBitCount))
+        let shift = max(0, (Int.bitWidth - largest.leadingZeroBitCount) - bucketBits)
         let buckets = (largest &>> shift) &+ 1
         if n > 16 &* buckets {
             var all = (0..<n).map { UInt64(slots[$0]) << 32 | UInt64($0) }

@@ -34,6 +34,16 @@ public struct SharedPositives: Equatable, Sendable, RandomAccessCollection, Expr
         timestamps.append(timestamp)
     }
 
+    /// ``append(id:timestamp:)`` of an id in an event's bytes (the pipeline's step): one copy, as typed bytes.
+    @inline(__always)
+    public mutating func append(id: UnsafeRawBufferPointer, timestamp: Int64) {
+        if let base = id.baseAddress {
+            idBytes.append(contentsOf: UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: id.count))
+        }
+        ends.append(idBytes.count)
+        timestamps.append(timestamp)
+    }
+
     /// Appends a positive whose id `BinaryReader` reads next (length-prefixed) and then its time.
     mutating func append(reading r: inout BinaryReader) throws(SnapshotError) {
         try r.readBytes(appendingTo: &idBytes)
