@@ -175,6 +175,7 @@ struct IncrementTracker: Sendable {
     var updates: UInt64 = 0
     /// Reused by ``Model/takeIncrements()`` to order the slots.
     var order: [UInt64] = []
+    var orderedSlots: [UInt32] = []
     var scratch: [UInt64] = []
     var counts: [Int] = []
 
@@ -225,10 +226,34 @@ extension Model {
 
     /// What this replica learned since the last call (or since ``trackIncrements()``), and starts a new interval.
     public mutating func takeIncrements() -> ModelIncrements {
-        var result = ModelIncrements(stride: context.layout.stride)
-        guard let n = increments?.buffers.count.pointee, n > 0 else { return result }
+        let stride = context.layout.stride
+        return takeIncrements { slots, updates, writeDeltas in
+            guard !slots.isEmpty else { return ModelIncrements(stride: stride) }
+            let deltas = [Float](unsafeUninitializedCapacity: slots.count &* stride) { deltas, count in
+                writeDeltas(UnsafeMutableRawPointer(deltas.baseAddress!))
+                #if _endian(big)
+                for i in 0..<deltas.count { deltas[i] = Float(bitPattern: UInt32(littleEndian: deltas[i].bitPattern)) }
+                #endif
+                count = slots.count &* stride
+            }
+            return ModelIncrements(stride: stride, slots: Array(slots), deltas: deltas, updates: updates)
+        }
+    }
+
+    /// ``takeIncrements()`` without its arrays, for writing them elsewhere (an ``IncrementsRecord``'s bytes): calls
+    /// `body` with the touched slots, ascending, the updates applied since the last call, and `writeDeltas`, which
+    /// writes each slot's `stride` increments in that order as little-endian floats (4 bytes each, no alignment
+    /// needed) where it is told — call it once, inside `body`. Starts a new interval. With nothing touched, `body`
+    /// gets no slots and 0 updates.
+    public mutating func takeIncrements<R>(
+        _ body: (_ slots: UnsafeBufferPointer<UInt32>, _ updates: UInt64, _ writeDeltas: (UnsafeMutableRawPointer) -> Void) -> R
+    ) -> R {
+        guard let n = increments?.buffers.count.pointee, n > 0 else {
+            return body(UnsafeBufferPointer(start: nil, count: 0), 0) { _ in }
+        }
         // Moved out (and back at the end), so that clearing its arrays does not copy them first.
         var tracker = increments.take()!
+        defer { increments = tracker }
         makeUnique()
         if !isKnownUniquelyReferenced(&tracker.buffers) { tracker.buffers = tracker.buffers.copy() }
         let buffers = tracker.buffers
@@ -236,6 +261,7 @@ extension Model {
         // Ascending slots: (slot, position) packed in one integer, ordered by slot (SlotOrder); the others'
         // increments to touched slots likewise, merged in.
         if tracker.order.count < n { tracker.order = Array(repeating: 0, count: max(n, 2 &* tracker.order.count)) }
+        if tracker.orderedSlots.count < n { tracker.orderedSlots = Array(repeating: 0, count: max(n, 2 &* tracker.orderedSlots.count)) }
         tracker.order.withUnsafeMutableBufferPointer { order in
             SlotOrder.order(buffers.slots, count: n, largest: context.layout.slots, into: order.baseAddress!, counts: &tracker.counts)
         }
@@ -246,59 +272,52 @@ extension Model {
         }
         // Every touched slot is materialized: the update that first touched it did so before recording it (the bias
         // slot is always live).
-        let floats = storage.floats
-        let bits = buffers.bits, before = buffers.before
-        result.slots = [UInt32](unsafeUninitializedCapacity: n) { slots, count in
-            result.deltas = [Float](unsafeUninitializedCapacity: n &* stride) { deltas, count in
-                tracker.order.withUnsafeBufferPointer { order in
-                    let keys = order.baseAddress!, outSlots = slots.baseAddress!, out = deltas.baseAddress!
-                    // The slots, and their bits cleared for the next interval.
-                    for k in 0..<n {
-                        let slot = Int(truncatingIfNeeded: keys[k] &>> 32)
-                        outSlots[k] = UInt32(truncatingIfNeeded: slot)
-                        bits[slot &>> 6] = 0
-                    }
-                    // current − before, in a loop of its own whose width is a constant for the narrow layouts.
-                    switch stride {
-                    case 1: Self.differences(keys, n, floats, before, out, stride: 1)
-                    case 2: Self.differences(keys, n, floats, before, out, stride: 2)
-                    case 3: Self.differences(keys, n, floats, before, out, stride: 3)
-                    default: Self.differences(keys, n, floats, before, out, stride: stride)
-                    }
-                    // − received, for each slot in the order the others' increments arrived.
-                    guard !others.isEmpty else { return }
-                    tracker.receivedDeltas.withUnsafeBufferPointer { received in
-                        var o = 0
-                        for k in 0..<n where o < others.count {
-                            let slot = Int(truncatingIfNeeded: keys[k] &>> 32)
-                            let delta = out + k &* stride
-                            while o < others.count, Int(truncatingIfNeeded: others[o] &>> 32) == slot {
-                                let r = received.baseAddress! + Int(truncatingIfNeeded: others[o] & 0xffff_ffff) &* stride
-                                for f in 0..<stride { delta[f] -= r[f] }
-                                o += 1
-                            }
+        let floats = UnsafePointer(storage.floats)
+        let bits = buffers.bits, before = UnsafePointer(buffers.before)
+        let updates = tracker.updates
+        // Moved out (and back, emptied, at the end) so that the closure below does not reach into `tracker`.
+        var received: [Float] = []
+        swap(&received, &tracker.receivedDeltas)
+        let result = tracker.order.withUnsafeBufferPointer { order in
+            tracker.orderedSlots.withUnsafeMutableBufferPointer { slots in
+                let keys = order.baseAddress!, outSlots = slots.baseAddress!
+                // The slots, and their bits cleared for the next interval.
+                for k in 0..<n {
+                    let slot = Int(truncatingIfNeeded: keys[k] &>> 32)
+                    outSlots[k] = UInt32(truncatingIfNeeded: slot)
+                    bits[slot &>> 6] = 0
+                }
+                return body(UnsafeBufferPointer(start: outSlots, count: n), updates) { out in
+                    if others.isEmpty {
+                        // current − before, its width a constant for the narrow layouts.
+                        switch stride {
+                        case 1: Self.differences(keys, n, floats, before, out, stride: 1)
+                        case 2: Self.differences(keys, n, floats, before, out, stride: 2)
+                        case 3: Self.differences(keys, n, floats, before, out, stride: 3)
+                        default: Self.differences(keys, n, floats, before, out, stride: stride)
+                        }
+                    } else {
+                        received.withUnsafeBufferPointer { received in
+                            Self.differences(keys, n, floats, before, out, stride: stride, minus: others, received.baseAddress!)
                         }
                     }
                 }
-                count = n &* stride
             }
-            count = n
         }
-        result.updates = tracker.updates
         buffers.count.pointee = 0
         tracker.received.removeAll(keepingCapacity: true)
-        tracker.receivedDeltas.removeAll(keepingCapacity: true)
+        received.removeAll(keepingCapacity: true)
+        tracker.receivedDeltas = received
         tracker.updates = 0
-        increments = tracker
         return result
     }
 
-    /// `out` ← for each key (`slot << 32 | position`) in turn, the slot's `stride` floats in the table minus those at
-    /// `position` in `before`.
+    /// Writes to `out`, for each key (`slot << 32 | position`) in turn, the slot's `stride` floats in the table minus
+    /// those at `position` in `before`, as little-endian floats.
     @inline(__always)
     private static func differences(
         _ keys: UnsafePointer<UInt64>, _ n: Int, _ floats: UnsafePointer<Float>, _ before: UnsafePointer<Float>,
-        _ out: UnsafeMutablePointer<Float>, stride: Int
+        _ out: UnsafeMutableRawPointer, stride: Int
     ) {
         var out = out
         for k in 0..<n {
@@ -307,10 +326,35 @@ extension Model {
             let was = before + Int(truncatingIfNeeded: key & 0xffff_ffff) &* stride
             var f = 0
             while f < stride {
-                out[f] = current[f] - was[f]
+                out.storeBytes(of: (current[f] - was[f]).bitPattern.littleEndian, toByteOffset: f &<< 2, as: UInt32.self)
                 f &+= 1
             }
-            out += stride
+            out += stride &<< 2
+        }
+    }
+
+    /// `differences` of a replica that received others' increments to its touched slots meanwhile: from each
+    /// slot's difference, the increments received for it (`others`: keys `slot << 32 | position in received`,
+    /// ascending) are subtracted in the order they arrived.
+    private static func differences(
+        _ keys: UnsafePointer<UInt64>, _ n: Int, _ floats: UnsafePointer<Float>, _ before: UnsafePointer<Float>,
+        _ out: UnsafeMutableRawPointer, stride: Int, minus others: [UInt64], _ received: UnsafePointer<Float>
+    ) {
+        var o = 0
+        for k in 0..<n {
+            let key = keys[k]
+            let slot = Int(truncatingIfNeeded: key &>> 32)
+            let current = floats + slot &* stride
+            let was = before + Int(truncatingIfNeeded: key & 0xffff_ffff) &* stride
+            var end = o
+            while end < others.count, Int(truncatingIfNeeded: others[end] &>> 32) == slot { end &+= 1 }
+            let delta = out + (k &* stride) &<< 2
+            for f in 0..<stride {
+                var d = current[f] - was[f]
+                for q in o..<end { d -= received[Int(truncatingIfNeeded: others[q] & 0xffff_ffff) &* stride &+ f] }
+                delta.storeBytes(of: d.bitPattern.littleEndian, toByteOffset: f &<< 2, as: UInt32.self)
+            }
+            o = end
         }
     }
 

@@ -61,27 +61,23 @@ public struct SharedPositives: Equatable, Sendable, RandomAccessCollection, Expr
     /// Bytes of their encoding in a record: a count, then a length-prefixed id and a time each.
     var encodedByteCount: Int { 8 &+ 16 &* ends.count &+ idBytes.count }
 
-    /// Writes what ``encodedByteCount`` counts: the `UInt64` count, then per positive the `UInt64` length of its id,
-    /// the id and the `Int64` time, little-endian (as `BinaryWriter`'s `write(bytes:)` and `write(_:)` would).
-    func encode(into w: inout BinaryWriter) {
-        let start = w.bytes.count
-        w.bytes.append(contentsOf: repeatElement(0, count: encodedByteCount))
-        w.bytes.withUnsafeMutableBytes { raw in
-            idBytes.withUnsafeBytes { ids in
-                var out = raw.baseAddress! + start
-                out.storeBytes(of: UInt64(ends.count).littleEndian, as: UInt64.self)
+    /// Writes what ``encodedByteCount`` counts to `out`: the `UInt64` count, then per positive the `UInt64` length of
+    /// its id, the id and the `Int64` time, little-endian (as `BinaryWriter`'s `write(bytes:)` and `write(_:)` would).
+    func write(to out: UnsafeMutableRawPointer) {
+        idBytes.withUnsafeBytes { ids in
+            var out = out
+            out.storeBytes(of: UInt64(ends.count).littleEndian, as: UInt64.self)
+            out += 8
+            var from = 0
+            for i in 0..<ends.count {
+                let end = ends[i]
+                out.storeBytes(of: UInt64(end &- from).littleEndian, as: UInt64.self)
                 out += 8
-                var from = 0
-                for i in 0..<ends.count {
-                    let end = ends[i]
-                    out.storeBytes(of: UInt64(end &- from).littleEndian, as: UInt64.self)
-                    out += 8
-                    if end > from { out.copyMemory(from: ids.baseAddress! + from, byteCount: end &- from) }
-                    out += end &- from
-                    out.storeBytes(of: timestamps[i].littleEndian, as: Int64.self)
-                    out += 8
-                    from = end
-                }
+                if end > from { out.copyMemory(from: ids.baseAddress! + from, byteCount: end &- from) }
+                out += end &- from
+                out.storeBytes(of: timestamps[i].littleEndian, as: Int64.self)
+                out += 8
+                from = end
             }
         }
     }

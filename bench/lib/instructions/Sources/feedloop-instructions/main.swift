@@ -45,11 +45,10 @@ func digest(_ bytes: [UInt8], into h: inout UInt64) {
 /// What the worker does when its count trigger fires (GroupSync.publish, then reading its record back).
 @MainActor func exchange() {
     syncAtLabelled = pipeline.counters.labelled
-    let record = IncrementsRecord(
+    let bytes = IncrementsRecord.encode(
         member: "member-1", sequence: UInt64(syncRecords + 1), fingerprint: pipeline.specFingerprint,
         coverage: [InputPosition(topic: "events", partition: 0, offset: Int64(events))],
-        increments: pipeline.takeModelIncrements(), positives: pipeline.takeSharedPositives())
-    let bytes = record.encode()
+        positives: pipeline.takeSharedPositives(), takingIncrementsOf: &pipeline)
     if IncrementsRecord.header(bytes)?.sequence == UInt64(syncRecords + 1) { syncRecords += 1 }
     syncBytes += bytes.count
     if syncDigesting { digest(bytes, into: &syncDigest) }
