@@ -186,10 +186,17 @@ struct IncrementTracker: Sendable {
     @inline(__always)
     func isTouched(_ slot: Int) -> Bool { buffers.isTouched(slot) }
 
+    /// Copies the buffers if another model value shares them. Model values share their tracker's buffers exactly
+    /// when they share their storage (both are copied with the value), so ``Model/makeUnique()`` calls this when it
+    /// copies the storage, and an update needs no check of its own.
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&buffers) { buffers = buffers.copy() }
+    }
+
     /// The log an update of `rowCount` features (and the bias) writes, with room for all of them; counts the update.
+    /// The buffers are this model value's own (``makeUnique()``).
     @inline(__always)
     mutating func log(rowCount: Int) -> TouchLog {
-        if !isKnownUniquelyReferenced(&buffers) { buffers = buffers.copy() }
         buffers.reserve(rowCount &+ 1)
         updates &+= 1
         return buffers.log
@@ -255,7 +262,7 @@ extension Model {
         var tracker = increments.take()!
         defer { increments = tracker }
         makeUnique()
-        if !isKnownUniquelyReferenced(&tracker.buffers) { tracker.buffers = tracker.buffers.copy() }
+        tracker.makeUnique()
         let buffers = tracker.buffers
         let stride = context.layout.stride
         // Ascending slots: (slot, position) packed in one integer, ordered by slot (SlotOrder); the others'

@@ -75,10 +75,14 @@ public struct Model: Sendable {
         self.skippedNonFiniteCoordinates = skipped
     }
 
-    /// Copies the storage if another `Model` value shares it (copy-on-write).
+    /// Copies the storage if another `Model` value shares it (copy-on-write), and the increments' bookkeeping with
+    /// it (shared exactly when the storage is).
     @inline(__always)
     mutating func makeUnique() {
-        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        if !isKnownUniquelyReferenced(&storage) {
+            storage = storage.copy()
+            increments?.makeUnique()
+        }
     }
 
     /// Materializes every slot of `row` that is not yet: marks it and writes its initial factors. (`learn` does

@@ -127,6 +127,35 @@ import Testing
         }
     }
 
+    /// A copy of a tracked model shares its table and its touch bookkeeping until one of them learns; from then on
+    /// each hands over its own increments, whichever learns first.
+    @Test(arguments: [true, false])
+    func aCopyOfATrackedModelTracksItsOwnIncrements(copyLearnsFirst: Bool) {
+        let c = Self.configurations[3]
+        var rng = SplitMix64(seed: 9)
+        let first = (0..<40).map { _ in Self.example(&rng) }
+        let forA = (0..<40).map { _ in Self.example(&rng) }, forB = (0..<40).map { _ in Self.example(&rng) }
+        func twin(_ examples: [(row: FeatureRow, label: Bool)]...) -> ModelIncrements {
+            var m = Model(c)
+            m.trackIncrements()
+            for e in examples.joined() { m.learn(e.row, label: e.label) }
+            return m.takeIncrements()
+        }
+        var a = Model(c)
+        a.trackIncrements()
+        for e in first { a.learn(e.row, label: e.label) }
+        var b = a
+        if copyLearnsFirst {
+            for e in forB { b.learn(e.row, label: e.label) }
+            for e in forA { a.learn(e.row, label: e.label) }
+        } else {
+            for e in forA { a.learn(e.row, label: e.label) }
+            for e in forB { b.learn(e.row, label: e.label) }
+        }
+        #expect(a.takeIncrements() == twin(first, forA))
+        #expect(b.takeIncrements() == twin(first, forB))
+    }
+
     @Test func anUntrackedModelHasNoIncrementsAndApplyingThemMovesTheVersion() {
         let c = Self.configurations[2]
         var a = Model(c)
