@@ -130,10 +130,10 @@ public struct Pipeline: Sendable {
     /// candidate pools (tracked from ``trackModelIncrements()`` on).
     public mutating func takeSharedPositives() -> SharedPositives {
         let taken = sharedPositives
-        // The next interval's room, as much as the arrays had (the most any interval took, to the next doubling): the
-        // step grows them only past that, as arrays that kept their capacity would.
+        // The next interval's room, as much as the array had (the most any interval took, to the next doubling): the
+        // step grows it only past that, as an array that kept its capacity would.
         sharedPositives = SharedPositives()
-        sharedPositives.reserveCapacity(taken.capacity, idBytes: taken.idByteCapacity)
+        sharedPositives.reserveCapacity(bytes: taken.byteCapacity)
         return taken
     }
 
