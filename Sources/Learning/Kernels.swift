@@ -478,21 +478,32 @@ enum Kernels {
         _ t: UnsafeMutablePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
         materialized bits: UnsafeMutablePointer<UInt64>, gradient g: Float, linear: L, factor: F
     ) -> Int {
-        // Bias: same optimizer, never regularised.
+        update(t, row, c, scratch, materialized: bits, gradient: g, linear: linear, factor: factor, recorder: NoTouches())
+    }
+
+    /// `update`, showing `recorder` every slot (the bias first, then each feature's in row order) once it is
+    /// materialized and before its values change — for a replica that exchanges increments (``TouchLog``).
+    @inline(__always)
+    static func update<L: CoordinateUpdater, F: CoordinateUpdater, R: TouchRecorder>(
+        _ t: UnsafeMutablePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
+        materialized bits: UnsafeMutablePointer<UInt64>, gradient g: Float, linear: L, factor: F, recorder: R
+    ) -> Int {
+        // Bias: same optimizer, never regularised; always live (never in the bitmap).
         let biasBase = c.layout.biasBase
+        recorder.touch(c.layout.slots, t + biasBase)
         var skipped = linear.unregularized().apply(t + biasBase, t + biasBase + 1, 1, g) ? 0 : 1
         switch c.shape {
-        case .logistic: skipped &+= updateLogistic(t, row, c, bits, g, linear)
-        case .factorizationMachine: skipped &+= updateFM(t, row, c, scratch, bits, g, linear, factor)
-        case .matrixFactorization: skipped &+= updateMF(t, row, c, scratch, bits, g, linear, factor)
+        case .logistic: skipped &+= updateLogistic(t, row, c, bits, g, linear, recorder)
+        case .factorizationMachine: skipped &+= updateFM(t, row, c, scratch, bits, g, linear, factor, recorder)
+        case .matrixFactorization: skipped &+= updateMF(t, row, c, scratch, bits, g, linear, factor, recorder)
         }
         return skipped
     }
 
     @inline(never)
-    static func updateLogistic<L: CoordinateUpdater>(
+    static func updateLogistic<L: CoordinateUpdater, R: TouchRecorder>(
         _ t: UnsafeMutablePointer<Float>, _ row: RowView, _ c: Context, _ bits: UnsafeMutablePointer<UInt64>,
-        _ g: Float, _ linear: L
+        _ g: Float, _ linear: L, _ recorder: R
     ) -> Int {
         let stride = c.layout.stride
         let mask = c.mask
@@ -508,6 +519,7 @@ enum Kernels {
                 bits[slot &>> 6] = word | bit
                 t[base] = 0
             }
+            recorder.touch(slot, t + base)
             if !linear.apply(t + base, t + base + 1, 1, g * row.values[j]) { skipped &+= 1 }
             j &+= 1
         }
@@ -517,9 +529,9 @@ enum Kernels {
     /// FM: ∂margin/∂v_jf = x_j (S_f − v_jf x_j) (`FMGradients`, computed inside the factor optimizer's SIMD loop;
     /// `scratch[2k..<3k]` takes the gradients of coordinates that go one by one).
     @inline(never)
-    static func updateFM<L: CoordinateUpdater, F: CoordinateUpdater>(
+    static func updateFM<L: CoordinateUpdater, F: CoordinateUpdater, R: TouchRecorder>(
         _ t: UnsafeMutablePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
-        _ bits: UnsafeMutablePointer<UInt64>, _ g: Float, _ linear: L, _ factor: F
+        _ bits: UnsafeMutablePointer<UInt64>, _ g: Float, _ linear: L, _ factor: F, _ recorder: R
     ) -> Int {
         let layout = c.layout
         let stride = layout.stride
@@ -536,6 +548,7 @@ enum Kernels {
             let slot = Int(row.indices[j] & mask)
             let base = slot &* stride
             materialize(t, slot, base, c, bits)
+            recorder.touch(slot, t + base)
             if !linear.apply(t + base, t + base + 1, 1, gx) { skipped &+= 1 }
             skipped &+= factor.applyBlock(
                 t + base + layout.factorOffset, t + base + layout.factorStateOffset, k,
@@ -564,9 +577,9 @@ enum Kernels {
     /// (`TowerGradients`, `BothTowersGradients`, computed inside the factor optimizer's SIMD loop; `scratch[2k..<3k]`
     /// takes the gradients of coordinates that go one by one).
     @inline(never)
-    static func updateMF<L: CoordinateUpdater, F: CoordinateUpdater>(
+    static func updateMF<L: CoordinateUpdater, F: CoordinateUpdater, R: TouchRecorder>(
         _ t: UnsafeMutablePointer<Float>, _ row: RowView, _ c: Context, _ scratch: UnsafeMutablePointer<Float>,
-        _ bits: UnsafeMutablePointer<UInt64>, _ g: Float, _ linear: L, _ factor: F
+        _ bits: UnsafeMutablePointer<UInt64>, _ g: Float, _ linear: L, _ factor: F, _ recorder: R
     ) -> Int {
         let layout = c.layout
         let stride = layout.stride
@@ -584,6 +597,7 @@ enum Kernels {
             let slot = Int(row.indices[j] & mask)
             let base = slot &* stride
             materialize(t, slot, base, c, bits)
+            recorder.touch(slot, t + base)
             if !linear.apply(t + base, t + base + 1, 1, gx) { skipped &+= 1 }
             let bit: UInt64 = 1 &<< UInt64(row.fields[j] & 63)
             let inUser = c.userFields & bit != 0

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // MARK: - Increments: replicas of one model that learn on different events
 
 /// What one replica of a model learned since it last handed its increments over: for each parameter slot an update
@@ -41,93 +49,174 @@ public struct ModelIncrements: Sendable, Equatable {
     public var byteCount: Int { slots.count * (4 + 4 * stride) + 8 }
 }
 
+/// What an update shows of the slots it changes (``Kernels/update(_:_:_:_:materialized:gradient:linear:factor:recorder:)``):
+/// every slot, once it is materialized and before its values change.
+protocol TouchRecorder {
+    func touch(_ slot: Int, _ values: UnsafePointer<Float>)
+}
+
+/// A model that does not exchange increments records nothing (the kernels compile without it).
+struct NoTouches: TouchRecorder {
+    @inline(__always) func touch(_ slot: Int, _ values: UnsafePointer<Float>) {}
+}
+
+/// The recording of a replica that exchanges increments, written by the update kernels: at a slot's first touch
+/// since the last exchange (its bit clear), the bit is set, the slot appended to `slots` and its `stride` values
+/// appended to `before` — the values the update found, which are the slot's at the start of the interval. The room for
+/// a whole row is made before the update (``IncrementTracker/log(rowCount:)``), so a touch checks no bound.
+struct TouchLog: TouchRecorder {
+    let bits: UnsafeMutablePointer<UInt64>
+    let slots: UnsafeMutablePointer<UInt32>
+    let before: UnsafeMutablePointer<Float>
+    let count: UnsafeMutablePointer<Int>
+    let stride: Int
+
+    @inline(__always)
+    func touch(_ slot: Int, _ values: UnsafePointer<Float>) {
+        let word = bits[slot &>> 6]
+        let bit: UInt64 = 1 &<< UInt64(slot & 63)
+        guard word & bit == 0 else { return }
+        bits[slot &>> 6] = word | bit
+        let n = count.pointee
+        slots[n] = UInt32(truncatingIfNeeded: slot)
+        let out = before + n &* stride
+        if stride > 8 {
+            out.update(from: values, count: stride)
+        } else {
+            var f = 0
+            while f < stride {
+                out[f] = values[f]
+                f &+= 1
+            }
+        }
+        count.pointee = n &+ 1
+    }
+}
+
+/// The memory a ``TouchLog`` writes: one bit per slot (the bias slot included), and per touched slot its index and
+/// `stride` floats. Held by one model value at a time: a shared instance is copied before it is written
+/// (``IncrementTracker/log(rowCount:)``), which makes the unchecked `Sendable` sound.
+final class TouchBuffers: @unchecked Sendable {
+    let stride: Int
+    let wordCount: Int
+    let bits: UnsafeMutablePointer<UInt64>
+    private(set) var slots: UnsafeMutablePointer<UInt32>
+    private(set) var before: UnsafeMutablePointer<Float>
+    /// Slots `slots` and `before` have room for.
+    private(set) var capacity: Int
+    /// Slots touched since the last exchange (where the kernels write the next one).
+    let count: UnsafeMutablePointer<Int>
+
+    init(slots: Int, stride: Int, capacity: Int = 1_024) {
+        self.stride = stride
+        wordCount = (slots + 64) / 64
+        guard let b = calloc(wordCount, MemoryLayout<UInt64>.stride) else { fatalError("TouchBuffers: cannot allocate") }
+        bits = b.bindMemory(to: UInt64.self, capacity: wordCount)
+        self.capacity = capacity
+        self.slots = .allocate(capacity: capacity)
+        before = .allocate(capacity: capacity &* stride)
+        count = .allocate(capacity: 1)
+        count.initialize(to: 0)
+    }
+
+    deinit {
+        free(bits)
+        slots.deallocate()
+        before.deallocate()
+        count.deallocate()
+    }
+
+    func copy() -> TouchBuffers {
+        let c = TouchBuffers(slots: (wordCount - 1) * 64, stride: stride, capacity: capacity)
+        c.bits.update(from: bits, count: wordCount)
+        c.slots.update(from: slots, count: count.pointee)
+        c.before.update(from: before, count: count.pointee &* stride)
+        c.count.pointee = count.pointee
+        return c
+    }
+
+    /// Makes room for `more` touched slots besides those recorded.
+    @inline(__always)
+    func reserve(_ more: Int) {
+        if count.pointee &+ more > capacity { grow(count.pointee &+ more) }
+    }
+
+    @inline(never)
+    private func grow(_ needed: Int) {
+        let n = count.pointee
+        let newCapacity = max(needed, 2 &* capacity)
+        let newSlots = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity)
+        let newBefore = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity &* stride)
+        newSlots.update(from: slots, count: n)
+        newBefore.update(from: before, count: n &* stride)
+        slots.deallocate()
+        before.deallocate()
+        slots = newSlots
+        before = newBefore
+        capacity = newCapacity
+    }
+
+    var log: TouchLog { TouchLog(bits: bits, slots: slots, before: before, count: count, stride: stride) }
+
+    @inline(__always)
+    func isTouched(_ slot: Int) -> Bool { bits[slot &>> 6] & (1 &<< UInt64(slot & 63)) != 0 }
+}
+
 /// The bookkeeping of a replica that exchanges increments: which slots were touched since the last exchange, their
-/// values before the first touch, and what the replica added from others to those slots meanwhile (so the increment
-/// is `current − before − received`). Nothing in it is indexed by slot but one bit per slot: the per-update cost is a
-/// bit test, and the memory it adds to the learner's working set is 1/32 of a float table's.
+/// values before the first touch (both recorded by the update kernels, ``TouchLog``), and what the replica added from
+/// others to those slots meanwhile (so the increment is `current − before − received`). Nothing in it is indexed by
+/// slot but one bit per slot: the per-update cost is a bit test in the update's own loop, and the memory it adds to
+/// the learner's working set is 1/32 of a float table's.
 struct IncrementTracker: Sendable {
-    var touchedBits: [UInt64]
-    var touched: [UInt32] = []
-    /// `stride` floats per entry of `touched`, in the same order: the first `beforeCount` (the array only grows).
-    var before: [Float] = []
-    var beforeCount = 0
+    var buffers: TouchBuffers
     /// Others' increments added to touched slots since the last exchange: slot, and `stride` floats each.
     var received: [UInt32] = []
     var receivedDeltas: [Float] = []
     var updates: UInt64 = 0
     /// Reused by ``Model/takeIncrements()`` to order the slots.
+    var order: [UInt64] = []
+    var orderedSlots: [UInt32] = []
     var scratch: [UInt64] = []
     var counts: [Int] = []
 
-    init(slots: Int) {
-        touchedBits = Array(repeating: 0, count: (slots + 64) / 64)
+    init(slots: Int, stride: Int) {
+        buffers = TouchBuffers(slots: slots, stride: stride)
     }
 
     @inline(__always)
-    func isTouched(_ slot: Int) -> Bool { touchedBits[slot >> 6] & (1 &<< UInt64(slot & 63)) != 0 }
+    func isTouched(_ slot: Int) -> Bool { buffers.isTouched(slot) }
 
-    /// Records the slots an update of `view` is about to change (the bias slot and each feature's), with their values
-    /// before it.
+    /// Copies the buffers if another model value shares them. Model values share their tracker's buffers exactly
+    /// when they share their storage (both are copied with the value), so ``Model/makeUnique()`` calls this when it
+    /// copies the storage, and an update needs no check of its own.
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&buffers) { buffers = buffers.copy() }
+    }
+
+    /// The log an update of `rowCount` features (and the bias) writes, with room for all of them; counts the update.
+    /// The buffers are this model value's own (``makeUnique()``).
     @inline(__always)
-    mutating func record(_ view: Kernels.RowView, storage: ParameterStorage, context: Kernels.Context) {
-        let mask = context.mask
-        touch(context.layout.slots, storage, context)
-        for j in 0..<view.count { touch(Int(view.indices[j] & mask), storage, context) }
+    mutating func log(rowCount: Int) -> TouchLog {
+        buffers.reserve(rowCount &+ 1)
         updates &+= 1
-    }
-
-    @inline(__always)
-    private mutating func touch(_ slot: Int, _ storage: ParameterStorage, _ context: Kernels.Context) {
-        guard !isTouched(slot) else { return }
-        firstTouch(slot, storage, context)
-    }
-
-    /// The first touch of `slot` since the last exchange: its values now are its `before`.
-    @inline(never)
-    private mutating func firstTouch(_ slot: Int, _ storage: ParameterStorage, _ context: Kernels.Context) {
-        touchedBits[slot >> 6] |= 1 &<< UInt64(slot & 63)
-        touched.append(UInt32(slot))
-        let stride = context.layout.stride
-        let start = beforeCount
-        // `before` grows by doubling and is written in place: one uniqueness check per touch, not one per float.
-        if before.count < start + stride { before.append(contentsOf: repeatElement(0, count: max(before.count, 256 * stride))) }
-        beforeCount += stride
-        before.withUnsafeMutableBufferPointer { b in
-            let out = b.baseAddress! + start
-            if slot < context.layout.slots && !storage.isMaterialized(slot) {
-                // Not yet materialized: the update starts from zeros and the initial factors, which are not part of
-                // what it learned.
-                out.update(repeating: 0, count: stride)
-                if context.layout.k > 0 { Kernels.generateInitialFactors(context, slot: slot, into: out + context.layout.factorOffset) }
-            } else {
-                let values = storage.floats + slot * stride
-                for f in 0..<stride { out[f] = values[f] }
-            }
-        }
+        return buffers.log
     }
 }
 
 extension Model {
     /// Starts tracking the increments of this replica (nothing is tracked otherwise, at no cost to `learn`).
     public mutating func trackIncrements() {
-        if increments == nil { increments = IncrementTracker(slots: context.layout.slots) }
+        if increments == nil { increments = IncrementTracker(slots: context.layout.slots, stride: context.layout.stride) }
     }
 
     /// Whether ``trackIncrements()`` was called.
     public var tracksIncrements: Bool { increments != nil }
 
     /// Slots touched since the last ``takeIncrements()`` (the size of the next increments).
-    public var touchedSlotCount: Int { increments?.touched.count ?? 0 }
+    public var touchedSlotCount: Int { increments?.buffers.count.pointee ?? 0 }
 
     /// Floats per slot, and the slot count (the bias slot is the last index + 1): what increments must match.
     public var incrementLayout: (stride: Int, slots: Int) { (context.layout.stride, context.layout.slots) }
-
-    /// Records the slots an update of `view` is about to change, with their values before it (called by `step`).
-    /// In place in the optional (no move out and back per update).
-    @inline(__always)
-    mutating func recordTouch(_ view: Kernels.RowView) {
-        increments?.record(view, storage: storage, context: context)
-    }
 
     /// Gives `slot` its values before they are read or added to (zeros and its initial factors), as an update does
     /// the first time it touches a slot. The bias slot is always live.
@@ -144,53 +233,136 @@ extension Model {
 
     /// What this replica learned since the last call (or since ``trackIncrements()``), and starts a new interval.
     public mutating func takeIncrements() -> ModelIncrements {
-        var result = ModelIncrements(stride: context.layout.stride)
-        guard increments?.touched.isEmpty == false else { return result }
+        let stride = context.layout.stride
+        return takeIncrements { slots, updates, writeDeltas in
+            guard !slots.isEmpty else { return ModelIncrements(stride: stride) }
+            let deltas = [Float](unsafeUninitializedCapacity: slots.count &* stride) { deltas, count in
+                writeDeltas(UnsafeMutableRawPointer(deltas.baseAddress!))
+                #if _endian(big)
+                for i in 0..<deltas.count { deltas[i] = Float(bitPattern: UInt32(littleEndian: deltas[i].bitPattern)) }
+                #endif
+                count = slots.count &* stride
+            }
+            return ModelIncrements(stride: stride, slots: Array(slots), deltas: deltas, updates: updates)
+        }
+    }
+
+    /// ``takeIncrements()`` without its arrays, for writing them elsewhere (an ``IncrementsRecord``'s bytes): calls
+    /// `body` with the touched slots, ascending, the updates applied since the last call, and `writeDeltas`, which
+    /// writes each slot's `stride` increments in that order as little-endian floats (4 bytes each, no alignment
+    /// needed) where it is told — call it once, inside `body`. Starts a new interval. With nothing touched, `body`
+    /// gets no slots and 0 updates.
+    public mutating func takeIncrements<R>(
+        _ body: (_ slots: UnsafeBufferPointer<UInt32>, _ updates: UInt64, _ writeDeltas: (UnsafeMutableRawPointer) -> Void) -> R
+    ) -> R {
+        guard let n = increments?.buffers.count.pointee, n > 0 else {
+            return body(UnsafeBufferPointer(start: nil, count: 0), 0) { _ in }
+        }
         // Moved out (and back at the end), so that clearing its arrays does not copy them first.
         var tracker = increments.take()!
+        defer { increments = tracker }
         makeUnique()
+        tracker.makeUnique()
+        let buffers = tracker.buffers
         let stride = context.layout.stride
         // Ascending slots: (slot, position) packed in one integer, ordered by slot (SlotOrder); the others'
         // increments to touched slots likewise, merged in.
-        var order = tracker.touched.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
-        SlotOrder.sort(&order, scratch: &tracker.scratch, counts: &tracker.counts)
-        var others = tracker.received.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
-        SlotOrder.sort(&others, scratch: &tracker.scratch, counts: &tracker.counts)
-        let n = order.count
-        for key in order { materialize(Int(key >> 32)) }
-        let floats = storage.floats
-        result.slots = [UInt32](unsafeUninitializedCapacity: n) { slots, count in
-            for (k, key) in order.enumerated() { slots[k] = UInt32(key >> 32) }
-            count = n
+        if tracker.order.count < n { tracker.order = Array(repeating: 0, count: max(n, 2 &* tracker.order.count)) }
+        if tracker.orderedSlots.count < n { tracker.orderedSlots = Array(repeating: 0, count: max(n, 2 &* tracker.orderedSlots.count)) }
+        tracker.order.withUnsafeMutableBufferPointer { order in
+            SlotOrder.order(buffers.slots, count: n, largest: context.layout.slots, into: order.baseAddress!, counts: &tracker.counts)
         }
-        result.deltas = [Float](unsafeUninitializedCapacity: n * stride) { deltas, count in
-            tracker.before.withUnsafeBufferPointer { before in
-                tracker.receivedDeltas.withUnsafeBufferPointer { received in
-                    var o = 0
-                    for (k, key) in order.enumerated() {
-                        let slot = Int(key >> 32), i = Int(key & 0xffff_ffff)
-                        let current = floats + slot * stride, was = before.baseAddress! + i * stride
-                        let out = deltas.baseAddress! + k * stride
-                        for f in 0..<stride { out[f] = current[f] - was[f] }
-                        while o < others.count, Int(others[o] >> 32) == slot {
-                            let r = received.baseAddress! + Int(others[o] & 0xffff_ffff) * stride
-                            for f in 0..<stride { out[f] -= r[f] }
-                            o += 1
+        var others: [UInt64] = []
+        if !tracker.received.isEmpty {
+            others = tracker.received.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
+            SlotOrder.sort(&others, scratch: &tracker.scratch, counts: &tracker.counts)
+        }
+        // Every touched slot is materialized: the update that first touched it did so before recording it (the bias
+        // slot is always live).
+        let floats = UnsafePointer(storage.floats)
+        let bits = buffers.bits, before = UnsafePointer(buffers.before)
+        let updates = tracker.updates
+        // Moved out (and back, emptied, at the end) so that the closure below does not reach into `tracker`.
+        var received: [Float] = []
+        swap(&received, &tracker.receivedDeltas)
+        let result = tracker.order.withUnsafeBufferPointer { order in
+            tracker.orderedSlots.withUnsafeMutableBufferPointer { slots in
+                let keys = order.baseAddress!, outSlots = slots.baseAddress!
+                // The slots, and their bits cleared for the next interval.
+                for k in 0..<n {
+                    let slot = Int(truncatingIfNeeded: keys[k] &>> 32)
+                    outSlots[k] = UInt32(truncatingIfNeeded: slot)
+                    bits[slot &>> 6] = 0
+                }
+                return body(UnsafeBufferPointer(start: outSlots, count: n), updates) { out in
+                    if others.isEmpty {
+                        // current − before, its width a constant for the narrow layouts.
+                        switch stride {
+                        case 1: Self.differences(keys, n, floats, before, out, stride: 1)
+                        case 2: Self.differences(keys, n, floats, before, out, stride: 2)
+                        case 3: Self.differences(keys, n, floats, before, out, stride: 3)
+                        default: Self.differences(keys, n, floats, before, out, stride: stride)
+                        }
+                    } else {
+                        received.withUnsafeBufferPointer { received in
+                            Self.differences(keys, n, floats, before, out, stride: stride, minus: others, received.baseAddress!)
                         }
                     }
                 }
             }
-            count = n * stride
         }
-        for key in order { tracker.touchedBits[Int(key >> 38)] = 0 }
-        result.updates = tracker.updates
-        tracker.touched.removeAll(keepingCapacity: true)
-        tracker.beforeCount = 0
+        buffers.count.pointee = 0
         tracker.received.removeAll(keepingCapacity: true)
-        tracker.receivedDeltas.removeAll(keepingCapacity: true)
+        received.removeAll(keepingCapacity: true)
+        tracker.receivedDeltas = received
         tracker.updates = 0
-        increments = tracker
         return result
+    }
+
+    /// Writes to `out`, for each key (`slot << 32 | position`) in turn, the slot's `stride` floats in the table minus
+    /// those at `position` in `before`, as little-endian floats.
+    @inline(__always)
+    private static func differences(
+        _ keys: UnsafePointer<UInt64>, _ n: Int, _ floats: UnsafePointer<Float>, _ before: UnsafePointer<Float>,
+        _ out: UnsafeMutableRawPointer, stride: Int
+    ) {
+        var out = out
+        for k in 0..<n {
+            let key = keys[k]
+            let current = floats + Int(truncatingIfNeeded: key &>> 32) &* stride
+            let was = before + Int(truncatingIfNeeded: key & 0xffff_ffff) &* stride
+            var f = 0
+            while f < stride {
+                out.storeBytes(of: (current[f] - was[f]).bitPattern.littleEndian, toByteOffset: f &<< 2, as: UInt32.self)
+                f &+= 1
+            }
+            out += stride &<< 2
+        }
+    }
+
+    /// `differences` of a replica that received others' increments to its touched slots meanwhile: from each
+    /// slot's difference, the increments received for it (`others`: keys `slot << 32 | position in received`,
+    /// ascending) are subtracted in the order they arrived.
+    private static func differences(
+        _ keys: UnsafePointer<UInt64>, _ n: Int, _ floats: UnsafePointer<Float>, _ before: UnsafePointer<Float>,
+        _ out: UnsafeMutableRawPointer, stride: Int, minus others: [UInt64], _ received: UnsafePointer<Float>
+    ) {
+        var o = 0
+        for k in 0..<n {
+            let key = keys[k]
+            let slot = Int(truncatingIfNeeded: key &>> 32)
+            let current = floats + slot &* stride
+            let was = before + Int(truncatingIfNeeded: key & 0xffff_ffff) &* stride
+            var end = o
+            while end < others.count, Int(truncatingIfNeeded: others[end] &>> 32) == slot { end &+= 1 }
+            let delta = out + (k &* stride) &<< 2
+            for f in 0..<stride {
+                var d = current[f] - was[f]
+                for q in o..<end { d -= received[Int(truncatingIfNeeded: others[q] & 0xffff_ffff) &* stride &+ f] }
+                delta.storeBytes(of: d.bitPattern.littleEndian, toByteOffset: f &<< 2, as: UInt32.self)
+            }
+            o = end
+        }
     }
 
     /// Adds another replica's increments to this model (see ``ModelIncrements`` for the merge rule). The model's

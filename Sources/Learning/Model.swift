@@ -75,10 +75,14 @@ public struct Model: Sendable {
         self.skippedNonFiniteCoordinates = skipped
     }
 
-    /// Copies the storage if another `Model` value shares it (copy-on-write).
+    /// Copies the storage if another `Model` value shares it (copy-on-write), and the increments' bookkeeping with
+    /// it (shared exactly when the storage is).
     @inline(__always)
     mutating func makeUnique() {
-        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        if !isKnownUniquelyReferenced(&storage) {
+            storage = storage.copy()
+            increments?.makeUnique()
+        }
     }
 
     /// Materializes every slot of `row` that is not yet: marks it and writes its initial factors. (`learn` does
@@ -310,10 +314,18 @@ public struct Model: Sendable {
                 let gradient = Float(g)
                 guard gradient.isFinite else { return (probability, false, 0) }
                 if gradient == 0 { return (probability, true, 0) }
-                self.recordTouch(view)
-                let skipped = Kernels.update(
-                    base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
-                    linear: linear, factor: factor)
+                let skipped: Int
+                if self.increments != nil {
+                    // In place in the optional (no move out and back per update).
+                    let log = self.increments!.log(rowCount: view.count)
+                    skipped = Kernels.update(
+                        base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
+                        linear: linear, factor: factor, recorder: log)
+                } else {
+                    skipped = Kernels.update(
+                        base, view, context, scratch.baseAddress!, materialized: storage.bits, gradient: gradient,
+                        linear: linear, factor: factor)
+                }
                 return (probability, true, skipped)
             }
         if result.applied {

@@ -97,6 +97,13 @@ public struct BinaryReader: Sendable {
         return try readRaw(count: count)
     }
 
+    /// Reads a length-prefixed byte run as ``readBytes()`` does, appending it to `run` (no array of its own).
+    public mutating func readBytes(appendingTo run: inout [UInt8]) throws(SnapshotError) {
+        let count = try readCount(elementSize: 1)
+        run.append(contentsOf: bytes[offset..<(offset + count)])
+        offset += count
+    }
+
     /// Reads `count` bytes with no length prefix.
     public mutating func readRaw(count: Int) throws(SnapshotError) -> [UInt8] {
         guard count >= 0, remaining >= count else { throw .truncated }

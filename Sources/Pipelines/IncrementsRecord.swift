@@ -15,11 +15,11 @@ public struct IncrementsRecord: Equatable, Sendable {
     public var fingerprint: UInt32
     public var coverage: [InputPosition]
     public var increments: ModelIncrements
-    public var positives: [(id: [UInt8], timestamp: Int64)] = []
+    public var positives: SharedPositives = []
 
     public init(
         member: String, sequence: UInt64, fingerprint: UInt32, coverage: [InputPosition], increments: ModelIncrements,
-        positives: [(id: [UInt8], timestamp: Int64)] = []
+        positives: SharedPositives = []
     ) {
         self.member = member
         self.sequence = sequence
@@ -31,49 +31,89 @@ public struct IncrementsRecord: Equatable, Sendable {
 
     public static func == (a: IncrementsRecord, b: IncrementsRecord) -> Bool {
         a.member == b.member && a.sequence == b.sequence && a.fingerprint == b.fingerprint && a.coverage == b.coverage
-            && a.increments == b.increments && a.positives.elementsEqual(b.positives) { $0.id == $1.id && $0.timestamp == $1.timestamp }
+            && a.increments == b.increments && a.positives == b.positives
     }
 
     static let magic = "FLIN"
     static let version: UInt32 = 1
 
     public func encode() -> [UInt8] {
-        var w = BinaryWriter(capacity: 64 + increments.slots.count * (2 + 4 * increments.stride))
-        let frame = w.beginFrame(magic: Self.magic, version: Self.version)
-        w.write(string: member)
-        w.write(sequence)
-        w.write(fingerprint)
-        w.write(positions: coverage)
-        w.write(UInt64(increments.stride))
-        w.write(increments.updates)
-        w.write(UInt64(increments.slots.count))
-        // The varints into room made once (at most 5 bytes a slot), then the floats in one copy.
-        let start = w.bytes.count
-        w.bytes.append(contentsOf: repeatElement(0, count: increments.slots.count * 5))
-        var end = start
-        w.bytes.withUnsafeMutableBufferPointer { out in
+        increments.slots.withUnsafeBufferPointer { slots in
+            Self.encode(
+                member: member, sequence: sequence, fingerprint: fingerprint, coverage: coverage, stride: increments.stride,
+                updates: increments.updates, slots: slots, positives: positives
+            ) { out in
+                #if _endian(little)
+                increments.deltas.withUnsafeBytes { if let d = $0.baseAddress { out.copyMemory(from: d, byteCount: $0.count) } }
+                #else
+                for (i, d) in increments.deltas.enumerated() { out.storeBytes(of: d.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+                #endif
+            }
+        }
+    }
+
+    /// The bytes of `IncrementsRecord(…, increments: pipeline.takeModelIncrements(), positives: positives).encode()`,
+    /// taking the increments: the model's differences are written straight into the record, with no array of their
+    /// own nor a copy of it.
+    public static func encode(
+        member: String, sequence: UInt64, fingerprint: UInt32, coverage: [InputPosition], positives: SharedPositives,
+        takingIncrementsOf pipeline: inout Pipeline
+    ) -> [UInt8] {
+        let stride = pipeline.model.incrementLayout.stride
+        return pipeline.model.takeIncrements { slots, updates, writeDeltas in
+            encode(
+                member: member, sequence: sequence, fingerprint: fingerprint, coverage: coverage, stride: stride,
+                updates: updates, slots: slots, positives: positives, deltas: writeDeltas)
+        }
+    }
+
+    /// Both encodings' one writer: the frame's header and the fields before the slots through a `BinaryWriter`, the
+    /// rest (at most 5 bytes a slot, `stride` floats each, the positives, the checksum) into one array made to measure
+    /// and written in place — `deltas` writes the floats where it is told.
+    static func encode(
+        member: String, sequence: UInt64, fingerprint: UInt32, coverage: [InputPosition], stride: Int, updates: UInt64,
+        slots: UnsafeBufferPointer<UInt32>, positives: SharedPositives, deltas writeDeltas: (UnsafeMutableRawPointer) -> Void
+    ) -> [UInt8] {
+        var head = BinaryWriter(capacity: 128)
+        _ = head.beginFrame(magic: Self.magic, version: Self.version)
+        head.write(string: member)
+        head.write(sequence)
+        head.write(fingerprint)
+        head.write(positions: coverage)
+        head.write(UInt64(stride))
+        head.write(updates)
+        head.write(UInt64(slots.count))
+        let n = slots.count
+        let capacity = head.bytes.count + 5 * n + 4 * stride * n + positives.encodedByteCount + 4
+        return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+            let out = buffer.baseAddress!, raw = UnsafeMutableRawPointer(out)
+            head.bytes.withUnsafeBytes { raw.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            var end = head.bytes.count
+            // The slots, ascending, delta-coded as LEB128 varints.
             var previous: UInt32 = 0
-            for slot in increments.slots {
+            for slot in slots {
                 var gap = slot &- previous
                 previous = slot
                 while gap >= 0x80 {
-                    out[end] = UInt8(gap & 0x7f | 0x80)
+                    out[end] = UInt8(truncatingIfNeeded: gap & 0x7f | 0x80)
                     end &+= 1
                     gap >>= 7
                 }
-                out[end] = UInt8(gap)
+                out[end] = UInt8(truncatingIfNeeded: gap)
                 end &+= 1
             }
+            writeDeltas(raw + end)
+            end &+= 4 &* stride &* n
+            positives.write(to: raw + end)
+            end &+= positives.encodedByteCount
+            // The frame (it starts at 0): the payload's length after its header, then the CRC-32C of all of it, as
+            // `BinaryWriter.endFrame` writes them.
+            let payloadStart = BinaryReader.frameHeaderSize
+            (raw + payloadStart - 8).storeBytes(of: UInt64(end - payloadStart).littleEndian, as: UInt64.self)
+            let crc = Checksum.crc32c(UnsafeRawBufferPointer(start: raw, count: end))
+            (raw + end).storeBytes(of: crc.littleEndian, as: UInt32.self)
+            count = end + 4
         }
-        w.bytes.removeLast(w.bytes.count - end)
-        increments.deltas.withUnsafeBufferPointer { w.appendFloats($0) }
-        w.write(UInt64(positives.count))
-        for p in positives {
-            w.write(bytes: p.id)
-            w.write(p.timestamp)
-        }
-        w.endFrame(frame)
-        return w.bytes
     }
 
     /// The member and sequence number of an encoded record, read from its header without checking the frame's
@@ -131,8 +171,8 @@ public struct IncrementsRecord: Equatable, Sendable {
         guard deltas.allSatisfy(\.isFinite) else { throw .invalid("a non-finite increment") }
         let positiveCount = try r.readUInt64()
         guard positiveCount <= UInt64(r.remaining) else { throw .invalid("\(positiveCount) positives") }
-        var positives: [(id: [UInt8], timestamp: Int64)] = []
-        for _ in 0..<positiveCount { positives.append((try r.readBytes(), try r.readInt64())) }
+        var positives = SharedPositives()
+        for _ in 0..<positiveCount { try positives.append(reading: &r) }
         try r.closeFrame(frame)
         return IncrementsRecord(
             member: member, sequence: sequence, fingerprint: fingerprint, coverage: coverage,

@@ -14,11 +14,9 @@ public struct Pipeline: Sendable {
     /// group already holds (a partition taken over from a member that died after publishing its increments;
     /// docs/scaling-out.md).
     public var learns = true
-    /// Positive feedback since the last ``takeSharedPositives()`` (item ids end to end, their ends and event times),
-    /// kept while the model's increments are tracked: the group's candidate pools count every member's.
-    var sharedPositiveIDs: [UInt8] = []
-    var sharedPositiveEnds: [Int] = []
-    var sharedPositiveTimes: [Int64] = []
+    /// Positive feedback since the last ``takeSharedPositives()``, kept while the model's increments are tracked:
+    /// the group's candidate pools count every member's.
+    var sharedPositives = SharedPositives()
     /// Examples labelled while `learns` was off, in this process (not checkpointed).
     public internal(set) var examplesLearnedElsewhere: UInt64 = 0
     /// State of the worker that owns this pipeline in a consumer group (its increments exchange), saved and restored
@@ -161,23 +159,18 @@ public struct Pipeline: Sendable {
 
     /// The positive feedback (item id, event time) this pipeline counted since the last call, for the other members'
     /// candidate pools (tracked from ``trackModelIncrements()`` on).
-    public mutating func takeSharedPositives() -> [(id: [UInt8], timestamp: Int64)] {
-        var result: [(id: [UInt8], timestamp: Int64)] = []
-        result.reserveCapacity(sharedPositiveTimes.count)
-        var start = 0
-        for (i, end) in sharedPositiveEnds.enumerated() {
-            result.append((Array(sharedPositiveIDs[start..<end]), sharedPositiveTimes[i]))
-            start = end
-        }
-        sharedPositiveIDs.removeAll(keepingCapacity: true)
-        sharedPositiveEnds.removeAll(keepingCapacity: true)
-        sharedPositiveTimes.removeAll(keepingCapacity: true)
-        return result
+    public mutating func takeSharedPositives() -> SharedPositives {
+        let taken = sharedPositives
+        // The next interval's room, as much as the array had (the most any interval took, to the next doubling): the
+        // step grows it only past that, as an array that kept its capacity would.
+        sharedPositives = SharedPositives()
+        sharedPositives.reserveCapacity(bytes: taken.byteCapacity)
+        return taken
     }
 
     /// Counts another member's positive feedback for `itemID` at event time `timestamp` in the candidate pool (the
     /// item enters the catalog if it is new here, without item-side features until an event of it arrives).
-    public mutating func recordSharedPositive(itemID: [UInt8], at timestamp: Int64) {
+    public mutating func recordSharedPositive(itemID: ArraySlice<UInt8>, at timestamp: Int64) {
         itemID.withUnsafeBytes { id in
             guard let item = catalog.lookupOrInsert(key: catalogKey(id), id: id, now: counters.events) else { return }
             catalog.recordPositive(item, at: timestamp)
@@ -298,9 +291,7 @@ public struct Pipeline: Sendable {
                 if learns {
                     catalog.recordPositive(item, at: event.timestamp)
                     if model.tracksIncrements {
-                        sharedPositiveIDs.append(contentsOf: event.itemID)
-                        sharedPositiveEnds.append(sharedPositiveIDs.count)
-                        sharedPositiveTimes.append(event.timestamp)
+                        sharedPositives.append(id: event.itemID, timestamp: event.timestamp)
                     }
                 }
             }

@@ -148,13 +148,11 @@ struct GroupSync {
     mutating func publish(pipeline: inout Pipeline, coverage: [InputPosition]) throws {
         examplesAtSync = pipeline.counters.labelled
         lastSyncAt = DispatchTime.now().uptimeNanoseconds
-        let increments = pipeline.takeModelIncrements()
         let positives = pipeline.takeSharedPositives()
-        guard !increments.slots.isEmpty || !positives.isEmpty || coverage.contains(where: { covered($0) < $0.offset }) else { return }
-        let record = IncrementsRecord(
-            member: member, sequence: state.ownSequence + 1, fingerprint: fingerprint, coverage: coverage, increments: increments,
-            positives: positives)
-        let bytes = record.encode()
+        guard pipeline.touchedSlotCount > 0 || !positives.isEmpty || coverage.contains(where: { covered($0) < $0.offset }) else { return }
+        let bytes = IncrementsRecord.encode(
+            member: member, sequence: state.ownSequence + 1, fingerprint: fingerprint, coverage: coverage, positives: positives,
+            takingIncrementsOf: &pipeline)
         try producer.send(topic: topic, key: Array(member.utf8), value: bytes)
         state.ownSequence += 1
         for p in coverage { cover(p) }

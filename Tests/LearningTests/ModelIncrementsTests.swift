@@ -77,6 +77,85 @@ import Testing
         for r in replicas.indices { #expect(replicas[r].takeIncrements().slots.isEmpty, "received increments handed on") }
     }
 
+    /// Tracking is recorded by the update itself: a tracked model learns bit for bit what an untracked one learns,
+    /// and each interval's increments are, bit for bit, every changed slot's values minus those the interval began
+    /// with (a slot not yet materialized begins with zeros and its initial factors), slots ascending.
+    @Test(arguments: configurations.indices.map { $0 } + [-1, -2])
+    func trackingChangesNothingLearnedAndTheIncrementsAreTheDifferences(configuration: Int) {
+        let c = configuration == -1
+            ? ModelConfiguration(
+                kind: .matrixFactorization(factors: 6, userFields: 1 << 0 | 1 << 3, itemFields: 1 << 1 | 1 << 3),
+                optimizer: .ftrl(alpha: 0.1, beta: 1, l1: 0, l2: 0), bits: 8, initStd: 0.1)
+            : configuration == -2
+            ? ModelConfiguration(kind: .factorizationMachine(factors: 16), optimizer: .adagrad(learningRate: 0.1, epsilon: 1e-6), bits: 10, initStd: 0.1)
+            : Self.configurations[configuration]
+        var plain = Model(c), tracked = Model(c)
+        tracked.trackIncrements()
+        let layout = tracked.context.layout
+        var rng = SplitMix64(seed: 5)
+        for interval in 0..<4 {
+            var start = Self.table(tracked)
+            if layout.k > 0 {
+                start.withUnsafeMutableBufferPointer { t in
+                    for slot in 0..<layout.slots where !tracked.storage.isMaterialized(slot) {
+                        Kernels.initialFactors(tracked.context, slot: slot, into: t.baseAddress! + slot * layout.stride + layout.factorOffset)
+                    }
+                }
+            }
+            for _ in 0..<(interval == 3 ? 1 : 150) {
+                let e = Self.example(&rng, fields: 4)
+                plain.learn(e.row, label: e.label)
+                tracked.learn(e.row, label: e.label)
+            }
+            let end = Self.table(tracked)
+            #expect(end.map(\.bitPattern) == Self.table(plain).map(\.bitPattern), "interval \(interval): tracking changed what was learned")
+            let increments = tracked.takeIncrements()
+            #expect(zip(increments.slots, increments.slots.dropFirst()).allSatisfy { $0 < $1 }, "slots ascending")
+            var expected: [UInt32] = []
+            for slot in 0...layout.slots where slot == layout.slots || tracked.storage.isMaterialized(slot) {
+                let range = (slot * layout.stride)..<((slot + 1) * layout.stride)
+                if end[range].map(\.bitPattern) != start[range].map(\.bitPattern) { expected.append(UInt32(slot)) }
+            }
+            // A touched slot whose update changed nothing (a zero step) may travel too; every changed one must.
+            #expect(Set(expected).isSubset(of: Set(increments.slots)), "interval \(interval): a changed slot is missing")
+            for (i, slot) in increments.slots.enumerated() {
+                for f in 0..<layout.stride {
+                    let o = Int(slot) * layout.stride + f
+                    #expect(increments.deltas[i * layout.stride + f].bitPattern == (end[o] - start[o]).bitPattern)
+                }
+            }
+        }
+    }
+
+    /// A copy of a tracked model shares its table and its touch bookkeeping until one of them learns; from then on
+    /// each hands over its own increments, whichever learns first.
+    @Test(arguments: [true, false])
+    func aCopyOfATrackedModelTracksItsOwnIncrements(copyLearnsFirst: Bool) {
+        let c = Self.configurations[3]
+        var rng = SplitMix64(seed: 9)
+        let first = (0..<40).map { _ in Self.example(&rng) }
+        let forA = (0..<40).map { _ in Self.example(&rng) }, forB = (0..<40).map { _ in Self.example(&rng) }
+        func twin(_ examples: [(row: FeatureRow, label: Bool)]...) -> ModelIncrements {
+            var m = Model(c)
+            m.trackIncrements()
+            for e in examples.joined() { m.learn(e.row, label: e.label) }
+            return m.takeIncrements()
+        }
+        var a = Model(c)
+        a.trackIncrements()
+        for e in first { a.learn(e.row, label: e.label) }
+        var b = a
+        if copyLearnsFirst {
+            for e in forB { b.learn(e.row, label: e.label) }
+            for e in forA { a.learn(e.row, label: e.label) }
+        } else {
+            for e in forA { a.learn(e.row, label: e.label) }
+            for e in forB { b.learn(e.row, label: e.label) }
+        }
+        #expect(a.takeIncrements() == twin(first, forA))
+        #expect(b.takeIncrements() == twin(first, forB))
+    }
+
     @Test func anUntrackedModelHasNoIncrementsAndApplyingThemMovesTheVersion() {
         let c = Self.configurations[2]
         var a = Model(c)

@@ -41,6 +41,18 @@ import Worker
         #expect(IncrementsRecord.header([]) == nil)
     }
 
+    /// The positives close the payload as length-prefixed ids and times, written as `BinaryWriter` writes each.
+    @Test func thePositivesAreWrittenAsTheFormatSays() {
+        let bytes = Self.record().encode()
+        var w = BinaryWriter()
+        w.write(UInt64(2))
+        w.write(bytes: Array("item-7".utf8))
+        w.write(Int64(1_700_000_000_123))
+        w.write(bytes: [])
+        w.write(Int64(-5))
+        #expect(Array(bytes.dropLast(4).suffix(w.bytes.count)) == w.bytes)
+    }
+
     @Test func anEmptyRecordRoundTrips() throws {
         var r = Self.record(slots: [])
         r.positives = []

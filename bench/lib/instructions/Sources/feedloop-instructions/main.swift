@@ -13,12 +13,16 @@
 // increments tracked, and after every E labelled examples taken and encoded as the record the worker publishes,
 // whose header is then read back as the worker reads its own records (the broker's and the network's share is not
 // counted here).
+// With FEEDLOOP_SYNC_DIGEST=1 as well, it also prints a digest (FNV-1a, 64 bits) of every record's bytes in order
+// (`sync_digest`) and of the model's snapshot at the end (`model_digest`): a change to how increments are tracked,
+// taken or encoded must leave both as they were. Off by default (the digests are not part of the counts).
 // With FEEDLOOP_DECODE_BATCH=N, the step is the replay's: the lines are decoded N at a time into an `EventBatch`
 // (each line once, for several pipelines) and each entry is applied (`Pipeline.process(_:of:input:sink:)`); the
 // warm step's allocations are those of decoding the batches and applying them. No refreshes in that mode.
 import AllocationCounter
 import Events
 import Foundation
+import Learning
 import Pipelines
 
 let args = CommandLine.arguments
@@ -33,16 +37,21 @@ var pipeline = Pipeline(spec: spec)
 let syncEvery = UInt64(ProcessInfo.processInfo.environment["FEEDLOOP_SYNC_EVERY"] ?? "") ?? 0
 if syncEvery > 0 { pipeline.trackModelIncrements() }
 var syncRecords = 0, syncBytes = 0, syncAtLabelled: UInt64 = 0
+let syncDigesting = ProcessInfo.processInfo.environment["FEEDLOOP_SYNC_DIGEST"] == "1"
+var syncDigest: UInt64 = 0xcbf2_9ce4_8422_2325
+func digest(_ bytes: [UInt8], into h: inout UInt64) {
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+}
 /// What the worker does when its count trigger fires (GroupSync.publish, then reading its record back).
 @MainActor func exchange() {
     syncAtLabelled = pipeline.counters.labelled
-    let record = IncrementsRecord(
+    let bytes = IncrementsRecord.encode(
         member: "member-1", sequence: UInt64(syncRecords + 1), fingerprint: pipeline.specFingerprint,
         coverage: [InputPosition(topic: "events", partition: 0, offset: Int64(events))],
-        increments: pipeline.takeModelIncrements(), positives: pipeline.takeSharedPositives())
-    let bytes = record.encode()
+        positives: pipeline.takeSharedPositives(), takingIncrementsOf: &pipeline)
     if IncrementsRecord.header(bytes)?.sequence == UInt64(syncRecords + 1) { syncRecords += 1 }
     syncBytes += bytes.count
+    if syncDigesting { digest(bytes, into: &syncDigest) }
 }
 var sink = NullSink()
 var top: [(item: Int, probability: Double)] = []
@@ -113,8 +122,11 @@ if decodeBatch <= 0 { data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
     }
 } }
 pipeline.finish(sink: &sink)
+var modelDigest: UInt64 = 0xcbf2_9ce4_8422_2325
+if syncDigesting { digest(pipeline.model.snapshotBytes(), into: &modelDigest) }
 print(
     #"{"events":\#(events),"examples":\#(pipeline.counters.examples),"refreshes":\#(refreshes),"candidates":\#(candidates),"#
         + #""allocation_counter_works":\#(counterWorks),"warm_events":\#(counting ? max(events - (decodeBatch > 0 ? (warm + decodeBatch - 1) / decodeBatch * decodeBatch : warm), 0) : 0),"#
         + #""step_allocations":\#(stepAllocations),"warm_refreshes":\#(warmRefreshes),"#
-        + #""refresh_allocations":\#(refreshAllocations),"sync_records":\#(syncRecords),"sync_bytes":\#(syncBytes)}"#)
+        + #""refresh_allocations":\#(refreshAllocations),"sync_records":\#(syncRecords),"sync_bytes":\#(syncBytes)"#
+        + (syncDigesting ? #","sync_digest":"\#(String(syncDigest, radix: 16))","model_digest":"\#(String(modelDigest, radix: 16))""# : "") + "}")
