@@ -53,8 +53,10 @@ struct GroupSync {
     /// Members whose records were refused (other pipeline definition), each reported once.
     var refusedMembers: Set<String> = []
     var metrics: GroupSyncMetrics
+    /// The offset the reader last went back to for records that had not arrived, and how often (``inOrder(_:)``).
+    var gapRetries: (offset: Int64, count: Int) = (-1, 0)
     /// Records and bytes published and applied by this process (the summary's; the metrics count the same).
-    var totals = (published: 0, publishedBytes: 0, applied: 0, appliedBytes: 0)
+    var totals = (published: 0, publishedBytes: 0, applied: 0, appliedBytes: 0, gapRereads: 0)
 
     /// A record must stay below the producer's and the broker's message limits (1 MB by default): a member publishes
     /// early when its touched slots would make a larger one.
@@ -96,8 +98,12 @@ struct GroupSync {
         // A producer of its own: the outputs' producer lingers (5 ms by default, or what --kafka-property linger.ms
         // sets) to batch scores; a record waiting there is learning the other replicas lack. No linger here, and a
         // record is sent alone (at most a few per second per member).
+        // One request in flight: the records of a member must land in sequence order (a reader drops a record whose
+        // sequence is not above the last it applied from that member), and with several in flight a retried request
+        // lands after a later one (measured: sequence 119 after 117, then 118 dropped, its learning lost to the others).
         var producerConfig = configuration
-        producerConfig.properties = configuration.properties.merging(["linger.ms": "0"]) { _, forced in forced }
+        producerConfig.properties = configuration.properties.merging(
+            ["linger.ms": "0", "max.in.flight.requests.per.connection": "1"]) { _, forced in forced }
         producer = try KafkaProducer(configuration: producerConfig, logger: logger)
         let now = DispatchTime.now().uptimeNanoseconds
         lastSyncAt = now
@@ -186,10 +192,13 @@ struct GroupSync {
     @discardableResult
     mutating func poll(pipeline: inout Pipeline, now: UInt64) throws -> Int {
         let before = totals.applied
-        while true {
+        reading: while true {
             let messages = try consumer.poll(timeout: .zero, maxMessages: 256)
             if messages.isEmpty { break }
-            for message in messages { apply(message, pipeline: &pipeline, now: now) }
+            for message in messages {
+                guard inOrder(message) else { break reading }  // re-read from the gap at the next call
+                apply(message, pipeline: &pipeline, now: now)
+            }
         }
         metrics.members(members, now: now)
         return totals.applied - before
@@ -200,10 +209,47 @@ struct GroupSync {
     mutating func catchUp(pipeline: inout Pipeline, timeout: Duration = .seconds(30)) throws {
         let tp = KafkaTopicPartition(topic: topic, partition: 0)
         let end = try consumer.watermarks(for: tp, timeout: .seconds(10)).high
-        try consumer.readToEnd(topic, from: state.nextOffset, end: end, timeout: timeout) { message in
-            apply(message, pipeline: &pipeline, now: DispatchTime.now().uptimeNanoseconds)
+        var gap = true
+        while gap {
+            gap = false
+            try consumer.readToEnd(topic, from: state.nextOffset, end: end, timeout: timeout) { message in
+                guard !gap else { return }  // the rest of a read that found a gap: read again after the seek
+                guard inOrder(message) else { gap = true; return }
+                apply(message, pipeline: &pipeline, now: DispatchTime.now().uptimeNanoseconds)
+            }
         }
         _ = bound.observe(caughtUp: true, now: DispatchTime.now().uptimeNanoseconds)
+    }
+
+    /// How often the reader goes back to one offset for records that have not arrived yet.
+    static let maxGapRetries = 200
+
+    /// Whether `message` is the topic's next record. The records of the members are at consecutive offsets; a
+    /// message past the next offset means the records between were not handed over — the local broker (Tansu, memory
+    /// storage) has been seen to answer a fetch with a batch appended after others that were not yet visible, and the
+    /// reader then lost those records (their learning missing from its replica, and later refused as duplicates
+    /// since their sequence numbers are below the last applied). So the reader seeks back to the next offset and
+    /// reads again, up to ``maxGapRetries`` times for that offset (a turn of the loop apart); past that it goes on,
+    /// saying which offsets it never got.
+    mutating func inOrder(_ message: KafkaMessage) -> Bool {
+        guard message.offset > state.nextOffset else { return true }
+        if gapRetries.offset != state.nextOffset { gapRetries = (state.nextOffset, 0) }
+        guard gapRetries.count < Self.maxGapRetries else {
+            if gapRetries.count == Self.maxGapRetries {
+                gapRetries.count += 1
+                logger.warning("offsets \(state.nextOffset)..<\(message.offset) of \(topic) never arrived: going on without them")
+            }
+            return true
+        }
+        gapRetries.count += 1
+        totals.gapRereads += 1
+        metrics.gapRereads.increment()
+        do {
+            try consumer.seek([KafkaTopicPartitionOffset(topic: topic, partition: 0, offset: KafkaOffset(state.nextOffset))], timeout: .seconds(5))
+        } catch {
+            logger.warning("seeking \(topic) back to offset \(state.nextOffset): \(error)")
+        }
+        return false
     }
 
     /// Every second: has the topic been read to its end? Withholds scores after `max_staleness` without.
@@ -301,6 +347,8 @@ struct GroupSyncMetrics {
     let appliedBytes: Counter
     let appliedRecords: Counter
     let refusedRecords: Counter
+    /// Times the reader went back for records that had not arrived in order (``GroupSync/inOrder(_:)``).
+    let gapRereads: Counter
     let readAgeGauge: Gauge
     let staleGauge: Gauge
     var lagGauges: [String: Gauge] = [:]
@@ -314,6 +362,7 @@ struct GroupSyncMetrics {
         appliedBytes = Counter(label: "feedloop_sync_applied_bytes_total", dimensions: d)
         appliedRecords = Counter(label: "feedloop_sync_applied_records_total", dimensions: d)
         refusedRecords = Counter(label: "feedloop_sync_refused_records_total", dimensions: d)
+        gapRereads = Counter(label: "feedloop_sync_gap_rereads_total", dimensions: d)
         readAgeGauge = Gauge(label: "feedloop_sync_read_age_seconds", dimensions: d)
         staleGauge = Gauge(label: "feedloop_sync_stale", dimensions: d)
         staleGauge.record(0)

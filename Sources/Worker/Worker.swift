@@ -641,6 +641,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
                 "run": [
                     "published_records": s.totals.published, "published_bytes": s.totals.publishedBytes,
                     "applied_records": s.totals.applied, "applied_bytes": s.totals.appliedBytes,
+                    "gap_rereads": s.totals.gapRereads,
                 ],
             ] as [String: Any]
         }
