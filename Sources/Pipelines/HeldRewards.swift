@@ -32,48 +32,38 @@ struct HeldRewards: Sendable {
     func holds(partition: Int) -> Bool { rewards.contains { $0.partition == partition && byKey[$0.key] == $0.timestamp } }
     var isEmpty: Bool { byKey.isEmpty }
 
-    /// Holds a reward; false when one of the same key is held already (the caller counts it now).
-    mutating func hold(_ reward: Reward, giveUp: () -> Void) -> Bool {
-        guard byKey[reward.key] == nil else { return false }
+    /// Holds a reward, unless one of the same key is held already (`held` false: the caller counts it now). Past
+    /// ``capacity`` the oldest is given up first (`gaveUp` 1).
+    mutating func hold(_ reward: Reward) -> (held: Bool, gaveUp: Int) {
+        guard byKey[reward.key] == nil else { return (false, 0) }
+        var gaveUp = 0
         if byKey.count >= Self.capacity {
             compact()
             if let oldest = rewards.first {
                 byKey[oldest.key] = nil
                 rewards.removeFirst()
-                giveUp()
+                gaveUp = 1
             }
         }
         byKey[reward.key] = reward.timestamp
         rewards.append(reward)
-        return true
+        return (true, gaveUp)
     }
 
     /// The time of the reward held for `key`, which is no longer held; nil when none is.
     mutating func take(_ key: UInt64) -> Int64? { byKey.removeValue(forKey: key) }
 
-    /// Gives up the rewards of `partition` for which `isPast(timestamp)`; `giveUp` is called for each.
-    mutating func release(partition: Int, where isPast: (Int64) -> Bool, giveUp: () -> Void) {
-        guard !byKey.isEmpty else {
-            rewards.removeAll(keepingCapacity: true)
-            return
-        }
+    /// Gives up the held rewards for which `isGivenUp` holds; returns how many.
+    mutating func release(where isGivenUp: (Reward) -> Bool) -> Int {
+        var gaveUp = 0
         rewards.removeAll { r in
             guard byKey[r.key] == r.timestamp else { return true }  // taken
-            guard r.partition == partition, isPast(r.timestamp) else { return false }
+            guard isGivenUp(r) else { return false }
             byKey[r.key] = nil
-            giveUp()
+            gaveUp += 1
             return true
         }
-    }
-
-    /// Gives up every held reward (`partition` nil) or those of one partition.
-    mutating func releaseAll(partition: Int? = nil, giveUp: () -> Void) {
-        release(partition: partition ?? -1, where: { _ in true }, giveUp: giveUp)
-        if partition == nil {
-            for _ in byKey { giveUp() }
-            byKey.removeAll()
-            rewards.removeAll()
-        }
+        return gaveUp
     }
 
     private mutating func compact() {

@@ -53,9 +53,7 @@ extension Pipeline {
     /// Takes the pending examples and event time of partition `index` out of this pipeline without labelling them
     /// (another member labels them, from its own copy of the state).
     public mutating func dropPartition(_ index: Int) {
-        var gaveUp: UInt64 = 0
-        heldRewards.releaseAll(partition: index) { gaveUp &+= 1 }  // not handed over (HeldRewards)
-        counters.rewardsUnknownRanking &+= gaveUp
+        counters.rewardsUnknownRanking &+= UInt64(heldRewards.release { $0.partition == index })  // not handed over (HeldRewards)
         var items: [Int] = []
         join.visitPartition(index, removing: true) { resolved, _, _, _ in
             if resolved.item >= 0 { items.append(resolved.item) }

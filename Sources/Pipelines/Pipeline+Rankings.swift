@@ -86,9 +86,8 @@ extension Pipeline {
         if !heldRewards.isEmpty {
             // Rewards whose decision can no longer come: this partition's clock passed their time.
             let clock = eventTimes[partition], lateness = spec.label.allowedLatenessMs
-            var gaveUp: UInt64 = 0
-            heldRewards.release(partition: partition, where: { $0 &+ lateness < clock }, giveUp: { gaveUp &+= 1 })
-            counters.rewardsUnknownRanking &+= gaveUp
+            let gaveUp = heldRewards.release { $0.partition == partition && $0.timestamp &+ lateness < clock }
+            counters.rewardsUnknownRanking &+= UInt64(gaveUp)
         }
     }
 
@@ -109,10 +108,8 @@ extension Pipeline {
         }
         let rankings = rankingsPartitionOf[partition]
         if rankings >= 0, eventTimes[rankings] < event.timestamp {
-            var gaveUp: UInt64 = 0
-            let held = heldRewards.hold(
-                HeldRewards.Reward(partition: rankings, key: key, timestamp: event.timestamp), giveUp: { gaveUp &+= 1 })
-            counters.rewardsUnknownRanking &+= gaveUp
+            let (held, gaveUp) = heldRewards.hold(HeldRewards.Reward(partition: rankings, key: key, timestamp: event.timestamp))
+            counters.rewardsUnknownRanking &+= UInt64(gaveUp)
             if held { return }
         }
         counters.rewardsUnknownRanking &+= 1

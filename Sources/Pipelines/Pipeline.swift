@@ -27,7 +27,7 @@ public struct Pipeline: Sendable {
     /// Rewards held now, waiting for their ranking's decision.
     public var heldRewardCount: Int { heldRewards.count }
     /// Whether rewards are held for decision log partition `index`.
-    public func holdsRewards(partition index: Int) -> Bool { !heldRewards.isEmpty && heldRewards.holds(partition: index) }
+    public func holdsRewards(partition index: Int) -> Bool { heldRewards.holds(partition: index) }
     /// The model, learning online.
     public internal(set) var model: Model
     /// Progressive validation over labelled examples (prediction made at arrival).
@@ -322,9 +322,7 @@ public struct Pipeline: Sendable {
         while let example = join.popOldest() {
             learn(example, label: false, cause: .endOfInput, sink: &sink)
         }
-        var gaveUp: UInt64 = 0
-        heldRewards.releaseAll { gaveUp &+= 1 }  // their decisions never came
-        counters.rewardsUnknownRanking &+= gaveUp
+        counters.rewardsUnknownRanking &+= UInt64(heldRewards.release { _ in true })  // their decisions never came
     }
 
     // MARK: Learning
