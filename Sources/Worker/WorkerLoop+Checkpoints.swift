@@ -166,17 +166,23 @@ extension WorkerLoop {
     /// turn's start, a rebalance's end, each second of a wait for deliveries: a frozen process gives none); past the
     /// session timeout it publishes nothing more and the loop stops with ``WorkerError/fenced(_:)``, without a
     /// checkpoint, as after a `kill -9`; the worker builds it again (``Worker``), which restores the last checkpoint
-    /// and reads its own records back (see ``GroupSync``). Returns whether publishing may go on. (A member cut off from the broker while its session
-    /// expires is not caught here: its loop keeps turning. docs/scaling-out.md, "Not yet".)
+    /// and reads its own records back (see ``GroupSync``). Returns whether publishing may go on. (A lost assignment
+    /// fences the loop too, in ``rebalance(_:)``; the moments before the member learns of it are not covered:
+    /// docs/scaling-out.md, "What it does not cover".)
     mutating func checkStall() -> Bool {
         if fencedReason != nil { return false }
         guard sync != nil else { return true }  // a model of its own: a lost assignment is harmless (rule 3)
         let now = DispatchTime.now().uptimeNanoseconds
         let limit = UInt64(options.effectiveSessionTimeoutSeconds * 1e9)
         guard now &- aliveAt > limit else { return true }
-        fencedReason = "the process stood still for \(Double((now &- aliveAt) / 1_000_000) / 1000) s, more than the group's session timeout (\(options.effectiveSessionTimeoutSeconds) s): its partitions may be another member's now. Stopping without publishing or a checkpoint; the worker restarts from its last checkpoint"
-        logger.error("\(fencedReason!)")
+        fence("the process stood still for \(Double((now &- aliveAt) / 1_000_000) / 1000) s, more than the group's session timeout (\(options.effectiveSessionTimeoutSeconds) s): its partitions may be another member's now")
         return false
+    }
+
+    /// Marks the loop fenced (``checkStall()``): it publishes nothing more and stops with ``WorkerError/fenced(_:)``.
+    mutating func fence(_ why: String) {
+        fencedReason = why + ". Stopping without publishing or a checkpoint; the worker restarts from its last checkpoint"
+        logger.error("\(fencedReason!)")
     }
 
     // MARK: Rebalance
@@ -190,8 +196,7 @@ extension WorkerLoop {
             if event.isAssignmentLost, sync != nil {
                 // Its partitions went to others, which learn their events again from the last commit; the replica
                 // holds learning of some of them not yet published, which the group would then learn twice.
-                fencedReason = "the group dropped this member (its session expired: the process stood still, or the broker was out of reach) while its replica held learning not yet published, which the partitions' new owners learn again from the last commit. Stopping without publishing or a checkpoint; the worker restarts from its last checkpoint"
-                logger.error("\(fencedReason!)")
+                fence("the group dropped this member (its session expired: the process stood still, or the broker was out of reach) while its replica held learning not yet published, which the partitions' new owners learn again from the last commit")
                 throw WorkerError.fenced(fencedReason!)
             }
             if !event.isAssignmentLost {
