@@ -131,39 +131,32 @@ import Testing
     /// ones go round the queue of batches many times).
     @Test(arguments: [(1, 1 << 20), (2, 1 << 20), (2, 4096), (3, 16384), (8, 4096)])
     func fileReplayIsByteIdenticalToEachPipelineAlone(threads: Int, batchBytes: Int) throws {
-        let specs = try Self.specs()
-        let input = Self.temporaryPath("events.jsonl")
-        let referenceLetters = Self.temporaryPath("ref.jsonl"), letters = Self.temporaryPath("run.jsonl")
-        defer { for path in [input, referenceLetters, letters] { try? FileManager.default.removeItem(atPath: path) } }
-        try (Self.lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: false, encoding: .utf8)
-        let expected = try Self.reference(specs, deadLetters: referenceLetters)
-        var replay = Replay(pipelines: specs)
-        replay.threads = threads
-        replay.batchBytes = batchBytes
-        var deadLetters: DeadLetterFile? = try DeadLetterFile(path: letters)
-        try replay.run(path: input, deadLetters: &deadLetters)
-        #expect(replay.events == UInt64(Self.lines.count))
-        try Self.expectIdentical(
-            replay, deadLetters: letters, to: expected, expectedDeadLetters: referenceLetters,
-            "file, \(threads) threads, batches of \(batchBytes) bytes")
+        try Self.expectFileReplayIdentical(
+            try Self.specs(), threads: threads, batchBytes: batchBytes, "file, \(threads) threads, batches of \(batchBytes) bytes")
     }
 
     /// One pipeline: reading and decoding overlap its learning (a thread each), with the same results.
     @Test(arguments: [1 << 20, 4096])
     func onePipelineOverlappingDecodingIsByteIdentical(batchBytes: Int) throws {
-        let specs = try Array(Self.specs().prefix(1))
-        let input = Self.temporaryPath("events.jsonl")
-        let referenceLetters = Self.temporaryPath("ref.jsonl"), letters = Self.temporaryPath("run.jsonl")
+        try Self.expectFileReplayIdentical(
+            Array(Self.specs().prefix(1)), threads: 2, batchBytes: batchBytes, "one pipeline, batches of \(batchBytes)")
+    }
+
+    /// Replays the lines from a file with `specs` on `threads` threads in batches of `batchBytes`, and expects every
+    /// event read and the reports, snapshots and dead letters of each pipeline replayed alone.
+    static func expectFileReplayIdentical(_ specs: [(spec: PipelineSpec, file: String)], threads: Int, batchBytes: Int, _ label: String) throws {
+        let input = temporaryPath("events.jsonl")
+        let referenceLetters = temporaryPath("ref.jsonl"), letters = temporaryPath("run.jsonl")
         defer { for path in [input, referenceLetters, letters] { try? FileManager.default.removeItem(atPath: path) } }
-        try (Self.lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: false, encoding: .utf8)
-        let expected = try Self.reference(specs, deadLetters: referenceLetters)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: false, encoding: .utf8)
+        let expected = try reference(specs, deadLetters: referenceLetters)
         var replay = Replay(pipelines: specs)
-        replay.threads = 2
+        replay.threads = threads
         replay.batchBytes = batchBytes
         var deadLetters: DeadLetterFile? = try DeadLetterFile(path: letters)
         try replay.run(path: input, deadLetters: &deadLetters)
-        try Self.expectIdentical(
-            replay, deadLetters: letters, to: expected, expectedDeadLetters: referenceLetters, "one pipeline, batches of \(batchBytes)")
+        #expect(replay.events == UInt64(lines.count), "\(label)")
+        try expectIdentical(replay, deadLetters: letters, to: expected, expectedDeadLetters: referenceLetters, label)
     }
 
     /// A stream fed message by message (a Kafka topic range): each message decoded once per decoding group too.
