@@ -199,6 +199,9 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
     var firstMessageAt: Date?
     var lastMessageAt: Date?
     var eventsAtStart: UInt64 = 0
+    /// Process CPU seconds (all threads) at the first and the latest message of this run (``processCPUSeconds()``).
+    var cpuAtFirstMessage: Double?
+    var cpuAtLastMessage: Double = 0
     /// Partitions whose first assignment starts at the restored checkpoint's offset whatever the group committed
     /// (set when newer checkpoints were unreadable; see `rebalance`).
     var checkpointPositionsWin: Set<KafkaTopicPartition> = []
@@ -278,6 +281,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             aliveAt = pollStart
             batchStart = 0  // set at the batch's first message (the poll may first wait for one)
             let pollStartDate = Date()
+            let pollStartCPU = firstMessageAt == nil ? processCPUSeconds() : 0
             // While outputs await the broker's acknowledgement, wait for input 1 ms at a time so their delivery
             // reports (failures, and the score-delivered delay) are served promptly; otherwise up to 100 ms.
             let wait: Duration = producer.outstandingCount + (sync?.outstandingCount ?? 0) > 0 ? .milliseconds(1) : .milliseconds(100)
@@ -302,8 +306,9 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             }
             if n > 0 {
                 lastMessage = Date()
-                if firstMessageAt == nil { firstMessageAt = pollStartDate; eventsAtStart = eventsBeforePoll }
+                if firstMessageAt == nil { firstMessageAt = pollStartDate; eventsAtStart = eventsBeforePoll; cpuAtFirstMessage = pollStartCPU }
                 lastMessageAt = lastMessage
+                cpuAtLastMessage = processCPUSeconds()
                 metrics.batch(events: n, nanoseconds: DispatchTime.now().uptimeNanoseconds - pollStart)
                 metrics.observe(pipeline: pipeline, sink: sink.published, truncatedDeadLetters: sink.truncatedDeadLetters)
             }
@@ -614,6 +619,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
                 "first_message_at": firstMessageAt?.timeIntervalSince1970 ?? 0,
                 "last_message_at": lastMessageAt?.timeIntervalSince1970 ?? 0,
                 "busy_seconds": (lastMessageAt?.timeIntervalSince(firstMessageAt ?? Date()) ?? 0),
+                "cpu_seconds": cpuAtFirstMessage.map { cpuAtLastMessage - $0 } ?? 0,
             ] as [String: Any],
             "published": [
                 "scores": sink.published.scores, "adjustments": sink.published.adjustments,
