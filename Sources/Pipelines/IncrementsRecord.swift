@@ -127,6 +127,15 @@ public struct IncrementsRecord: Equatable, Sendable {
         return (member, sequence)
     }
 
+    /// ``header(_:)`` of a record read in place, from a copy of its first bytes only (nil also when the member id is
+    /// too long for them, and the caller then reads the whole record).
+    public static func header(prefixOf raw: UnsafeRawBufferPointer) -> (member: String, sequence: UInt64)? {
+        header(Array(UnsafeRawBufferPointer(rebasing: raw.prefix(headerPrefixBytes))))
+    }
+
+    /// Enough bytes for the header of a record whose member id has up to 200 bytes.
+    public static let headerPrefixBytes = BinaryReader.frameHeaderSize + 8 + 200 + 8
+
     /// Decodes a record and checks it against this model: `stride` floats per slot, slots below `slots` + 1 (the
     /// bias slot), ascending.
     public static func decode(_ bytes: [UInt8], stride: Int, slots: Int) throws(SnapshotError) -> IncrementsRecord {
@@ -191,11 +200,15 @@ public struct GroupSyncState: Equatable, Sendable {
     public var applied: [String: UInt64] = [:]
     /// Per input partition, the greatest coverage any member's record announced: events before it are learned.
     public var coverage: [InputPosition] = []
+    /// Per input partition, the member of the newest claim read (``PartitionClaim``): another member's record that
+    /// covers the partition is dropped.
+    public var owners: [ClaimedPartition: String] = [:]
 
     public init() {}
 
     static let magic = "FLGS"
-    static let version: UInt32 = 1
+    /// 2: with the owners (1: without, read as none).
+    static let version: UInt32 = 2
 
     public func encode() -> [UInt8] {
         var w = BinaryWriter(capacity: 256)
@@ -208,6 +221,12 @@ public struct GroupSyncState: Equatable, Sendable {
             w.write(sequence)
         }
         w.write(positions: coverage)
+        w.write(UInt64(owners.count))
+        for (partition, member) in owners.sorted(by: { $0.key < $1.key }) {
+            w.write(string: partition.topic)
+            w.write(UInt32(bitPattern: partition.partition))
+            w.write(string: member)
+        }
         w.endFrame(frame)
         return w.bytes
     }
@@ -222,6 +241,15 @@ public struct GroupSyncState: Equatable, Sendable {
         guard members <= 1 << 20 else { throw .invalid("\(members) members") }
         for _ in 0..<members { s.applied[try r.readString()] = try r.readUInt64() }
         s.coverage = try r.readPositions()
+        if frame.version >= 2 {
+            let owners = try r.readUInt64()
+            guard owners <= 1 << 16 else { throw .invalid("\(owners) owners") }
+            for _ in 0..<owners {
+                let topic = try r.readString()
+                let partition = Int32(bitPattern: try r.readUInt32())
+                s.owners[ClaimedPartition(topic: topic, partition: partition)] = try r.readString()
+            }
+        }
         try r.closeFrame(frame)
         return s
     }

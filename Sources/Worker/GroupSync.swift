@@ -53,10 +53,13 @@ struct GroupSync {
     /// Members whose records were refused (other pipeline definition), each reported once.
     var refusedMembers: Set<String> = []
     var metrics: GroupSyncMetrics
-    /// The offset the reader last went back to for records that had not arrived, and how often (``inOrder(_:)``).
+    /// The offset the reader last went back to for records that had not arrived, and how often (``inOrder(offset:)``).
     var gapRetries: (offset: Int64, count: Int) = (-1, 0)
-    /// Records and bytes published and applied by this process (the summary's; the metrics count the same).
-    var totals = (published: 0, publishedBytes: 0, applied: 0, appliedBytes: 0, gapRereads: 0)
+    /// Records and bytes published and applied by this process (the summary's; the metrics count the same), and
+    /// records dropped as a former owner's (``PartitionClaim``).
+    var totals = (published: 0, publishedBytes: 0, applied: 0, appliedBytes: 0, gapRereads: 0, dropped: 0)
+    /// The partitions' owners by the claims read, and whether one of this run's was claimed away.
+    var ledger: ClaimLedger
 
     /// A record must stay below the producer's and the broker's message limits (1 MB by default): a member publishes
     /// early when its touched slots would make a larger one.
@@ -117,6 +120,7 @@ struct GroupSync {
             }
         }
         examplesAtSync = pipeline.counters.labelled
+        ledger = ClaimLedger(member: member, incarnation: UInt64.random(in: 1...UInt64.max), owners: state.owners)
     }
 
     /// Starts reading the topic where the restored state stopped (its beginning for a new member). A new member
@@ -186,22 +190,53 @@ struct GroupSync {
     /// Waits up to `timeout` for the records in flight; throws when some remain.
     func flush(timeout: Duration) throws { try producer.flush(timeout: timeout) }
 
+    /// Claims newly assigned partitions (``PartitionClaim``), before the member reads the topic to its end and learns:
+    /// delivered when it returns, so the read that follows passes it.
+    func claim(_ partitions: [InputPosition]) throws {
+        guard !partitions.isEmpty else { return }
+        let bytes = PartitionClaim(member: member, incarnation: ledger.incarnation, partitions: partitions).encode()
+        try producer.send(topic: topic, key: Array(member.utf8), value: bytes)
+        try producer.flush(timeout: .seconds(10))
+        try serveDeliveries()
+    }
+
+    /// The first of this run's partitions another member claimed since, if any: the group dropped this member (its
+    /// session expired before it knew), and its records from that claim on are dropped by every member.
+    var lostTo: (partition: ClaimedPartition, member: String)? { ledger.lostTo }
+
+    /// Partitions revoked (handed over in order): no longer this member's to lose.
+    mutating func release(_ partitions: [ClaimedPartition]) { ledger.release(partitions) }
+
     // MARK: Reading
 
-    /// Applies the records that arrived (non-blocking); returns how many other members' records it applied.
+    /// Applies the records that arrived (non-blocking); returns how many other members' records it applied. The
+    /// member's own records that its replica holds are passed over where they lie, never copied (``isOwnHeld(_:)``).
     @discardableResult
     mutating func poll(pipeline: inout Pipeline, now: UInt64) throws -> Int {
         let before = totals.applied
-        reading: while true {
-            let messages = try consumer.poll(timeout: .zero, maxMessages: 256)
-            if messages.isEmpty { break }
-            for message in messages {
-                guard inOrder(message) else { break reading }  // re-read from the gap at the next call
-                apply(message, pipeline: &pipeline, now: now)
+        var gap = false
+        while !gap {
+            let n = try consumer.poll(timeout: .zero, maxMessages: 256) { view in
+                guard !gap else { return }  // the rest of a poll that found a gap: read again after the seek
+                guard inOrder(offset: view.offset) else { gap = true; return }
+                if isOwnHeld(view) {
+                    state.nextOffset = max(state.nextOffset, view.offset + 1)
+                } else {
+                    apply(view.copy(), pipeline: &pipeline, now: now)
+                }
             }
+            if n == 0 { break }
         }
         metrics.members(members, now: now)
         return totals.applied - before
+    }
+
+    /// Whether a record read is one of this member's own that its replica already holds: keyed by its member id,
+    /// with a sequence number not above its own. Only the header's bytes are read.
+    func isOwnHeld(_ view: KafkaMessageView) -> Bool {
+        guard let key = view.key, key.elementsEqual(member.utf8), let value = view.value,
+              let header = IncrementsRecord.header(prefixOf: value) else { return false }
+        return header.member == member && header.sequence <= state.ownSequence
     }
 
     /// Reads the topic to its end (at an assignment: the coverage of every partition must be known before its
@@ -214,7 +249,7 @@ struct GroupSync {
             gap = false
             try consumer.readToEnd(topic, from: state.nextOffset, end: end, timeout: timeout) { message in
                 guard !gap else { return }  // the rest of a read that found a gap: read again after the seek
-                guard inOrder(message) else { gap = true; return }
+                guard inOrder(offset: message.offset) else { gap = true; return }
                 apply(message, pipeline: &pipeline, now: DispatchTime.now().uptimeNanoseconds)
             }
         }
@@ -231,13 +266,13 @@ struct GroupSync {
     /// since their sequence numbers are below the last applied). So the reader seeks back to the next offset and
     /// reads again, up to ``maxGapRetries`` times for that offset (a turn of the loop apart); past that it goes on,
     /// saying which offsets it never got.
-    mutating func inOrder(_ message: KafkaMessage) -> Bool {
-        guard message.offset > state.nextOffset else { return true }
+    mutating func inOrder(offset: Int64) -> Bool {
+        guard offset > state.nextOffset else { return true }
         if gapRetries.offset != state.nextOffset { gapRetries = (state.nextOffset, 0) }
         guard gapRetries.count < Self.maxGapRetries else {
             if gapRetries.count == Self.maxGapRetries {
                 gapRetries.count += 1
-                logger.warning("offsets \(state.nextOffset)..<\(message.offset) of \(topic) never arrived: going on without them")
+                logger.warning("offsets \(state.nextOffset)..<\(offset) of \(topic) never arrived: going on without them")
             }
             return true
         }
@@ -277,6 +312,10 @@ struct GroupSync {
     mutating func apply(_ message: KafkaMessage, pipeline: inout Pipeline, now: UInt64) {
         state.nextOffset = max(state.nextOffset, message.offset + 1)
         guard let value = message.value else { return }
+        if PartitionClaim.isClaim(value) {
+            apply(claim: value, offset: message.offset)
+            return
+        }
         // Own records the replica already holds (every record it published itself, read back) are skipped unread.
         if let header = IncrementsRecord.header(value), header.member == member, header.sequence <= state.ownSequence { return }
         let record: IncrementsRecord
@@ -292,6 +331,14 @@ struct GroupSync {
             if refusedMembers.insert(record.member).inserted {
                 logger.error("member \(record.member) publishes increments of another definition of pipeline '\(pipeline.spec.name)': refused (every member of a group must run the same pipeline file)")
             }
+            return
+        }
+        if let former = ledger.formerOwner(member: record.member, coverage: record.coverage) {
+            // Published after another member claimed a partition the record covers: the learning of a member the
+            // group had dropped, whose events the claimant learns again. Every member drops it at the same place.
+            totals.dropped += 1
+            metrics.dropped()
+            logger.warning("dropped record \(message.offset) of \(topic) (member \(record.member), sequence \(record.sequence)): it covers \(former.partition.topic)[\(former.partition.partition)], claimed before it by \(former.owner)")
             return
         }
         if record.member == member {
@@ -315,6 +362,16 @@ struct GroupSync {
         totals.appliedBytes += value.count
     }
 
+    /// A claim read (``ClaimLedger/read(_:)``).
+    mutating func apply(claim bytes: [UInt8], offset: Int64) {
+        do {
+            ledger.read(try PartitionClaim.decode(bytes))
+        } catch {
+            metrics.refused()
+            logger.error("refused claim \(offset) of \(topic): \(error)")
+        }
+    }
+
     // MARK: Coverage
 
     /// The offset below which the group's model holds the events of `p`'s partition (0 when none is announced).
@@ -335,7 +392,10 @@ struct GroupSync {
     }
 
     /// The state a checkpoint keeps (``Pipeline/groupState``).
-    func save(into pipeline: inout Pipeline) { pipeline.groupState = state.encode() }
+    mutating func save(into pipeline: inout Pipeline) {
+        state.owners = ledger.owners
+        pipeline.groupState = state.encode()
+    }
 }
 
 /// The exchange's metrics: members seen, the age of each member's newest increment applied, bytes and records.
@@ -347,8 +407,10 @@ struct GroupSyncMetrics {
     let appliedBytes: Counter
     let appliedRecords: Counter
     let refusedRecords: Counter
-    /// Times the reader went back for records that had not arrived in order (``GroupSync/inOrder(_:)``).
+    /// Times the reader went back for records that had not arrived in order (``GroupSync/inOrder(offset:)``).
     let gapRereads: Counter
+    /// Records dropped as a former owner's (``PartitionClaim``).
+    let droppedRecords: Counter
     let readAgeGauge: Gauge
     let staleGauge: Gauge
     var lagGauges: [String: Gauge] = [:]
@@ -363,6 +425,7 @@ struct GroupSyncMetrics {
         appliedRecords = Counter(label: "feedloop_sync_applied_records_total", dimensions: d)
         refusedRecords = Counter(label: "feedloop_sync_refused_records_total", dimensions: d)
         gapRereads = Counter(label: "feedloop_sync_gap_rereads_total", dimensions: d)
+        droppedRecords = Counter(label: "feedloop_sync_dropped_records_total", dimensions: d)
         readAgeGauge = Gauge(label: "feedloop_sync_read_age_seconds", dimensions: d)
         staleGauge = Gauge(label: "feedloop_sync_stale", dimensions: d)
         staleGauge.record(0)
@@ -380,6 +443,7 @@ struct GroupSyncMetrics {
     }
 
     func refused() { refusedRecords.increment() }
+    func dropped() { droppedRecords.increment() }
     func readAge(_ seconds: Double) { readAgeGauge.record(seconds) }
     func stale(_ value: Bool) { staleGauge.record(value ? 1 : 0) }
 

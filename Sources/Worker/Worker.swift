@@ -303,6 +303,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
                 // The group's learning still arriving is no idleness (--exit-when-idle): a member that drained its
                 // partitions stays until the others' last records are in its replica.
                 if try sync!.poll(pipeline: &pipeline, now: now) > 0 { lastMessage = Date() }
+                if noteClaims() { throw WorkerError.fenced(fencedReason!) }
             }
             if n > 0 {
                 lastMessage = Date()
@@ -490,6 +491,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             // …and takes the others' that arrived: within a long poll batch too, so that a replica lacks about one
             // interval of each other member's learning, not a batch's.
             try sync!.poll(pipeline: &pipeline, now: DispatchTime.now().uptimeNanoseconds)
+            _ = noteClaims()  // the loop and the checkpoint stop at `fencedReason`
         } catch let error as KafkaError {
             sink.publisher.failure = sink.publisher.failure ?? error
         } catch {
@@ -647,7 +649,7 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
                 "run": [
                     "published_records": s.totals.published, "published_bytes": s.totals.publishedBytes,
                     "applied_records": s.totals.applied, "applied_bytes": s.totals.appliedBytes,
-                    "gap_rereads": s.totals.gapRereads,
+                    "gap_rereads": s.totals.gapRereads, "dropped_records": s.totals.dropped,
                 ],
             ] as [String: Any]
         }

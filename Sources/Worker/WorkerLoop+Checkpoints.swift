@@ -131,6 +131,13 @@ extension WorkerLoop {
             watch(lags: partitionLags(), now: DispatchTime.now().uptimeNanoseconds)
         }
         try serveDeliveries()
+        if sync != nil {
+            // The records just delivered count for the group only if no other member claimed one of this member's
+            // partitions before them (PartitionClaim): read the topic past them before the checkpoint keeps their
+            // learning.
+            try sync!.catchUp(pipeline: &pipeline, timeout: .seconds(10))
+            if noteClaims() { throw WorkerError.fenced(fencedReason!) }
+        }
         syncPositions()
         let included = positions.map { InputPosition(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
         let flushed = DispatchTime.now().uptimeNanoseconds
@@ -172,11 +179,23 @@ extension WorkerLoop {
     mutating func checkStall() -> Bool {
         if fencedReason != nil { return false }
         guard sync != nil else { return true }  // a model of its own: a lost assignment is harmless (rule 3)
+        guard !FaultInjection.unawareOfLoss else { return true }
         let now = DispatchTime.now().uptimeNanoseconds
         let limit = UInt64(options.effectiveSessionTimeoutSeconds * 1e9)
         guard now &- aliveAt > limit else { return true }
         fence("the process stood still for \(Double((now &- aliveAt) / 1_000_000) / 1000) s, more than the group's session timeout (\(options.effectiveSessionTimeoutSeconds) s): its partitions may be another member's now")
         return false
+    }
+
+    /// With `sync:`: whether another member claimed a partition this member still counts as its own (``PartitionClaim``)
+    /// — the group dropped it before it knew, and drops its records from that claim on. Fences the loop then, as a
+    /// lost assignment does.
+    mutating func noteClaims() -> Bool {
+        guard let lost = sync?.lostTo else { return false }
+        if fencedReason == nil {
+            fence("member \(lost.member) claimed \(lost.partition.topic)[\(lost.partition.partition)] of this member: the group dropped this member (its session expired before it knew), and every member drops its increments from that claim on")
+        }
+        return true
     }
 
     /// Marks the loop fenced (``checkStall()``): it publishes nothing more and stops with ``WorkerError/fenced(_:)``.
@@ -194,12 +213,17 @@ extension WorkerLoop {
         case .revoked:
             logger.info("partitions revoked", metadata: ["partitions": "\(event.partitions)", "lost": "\(event.isAssignmentLost)"])
             if event.isAssignmentLost, sync != nil {
+                if FaultInjection.unawareOfLoss {
+                    logger.warning("fault injected (FEEDLOOP_FAULT_UNAWARE_OF_LOSS): the lost assignment is ignored")
+                    return .proceed
+                }
                 // Its partitions went to others, which learn their events again from the last commit; the replica
                 // holds learning of some of them not yet published, which the group would then learn twice.
                 fence("the group dropped this member (its session expired: the process stood still, or the broker was out of reach) while its replica held learning not yet published, which the partitions' new owners learn again from the last commit")
                 throw WorkerError.fenced(fencedReason!)
             }
             if !event.isAssignmentLost {
+                sync?.release(event.partitions.map { ClaimedPartition(topic: $0.topic, partition: $0.partition) })
                 // The partitions' pending clicks go to the changelog before the checkpoint's flush and commit.
                 try handover.handOver(event.partitions, removing: true, pipeline: &pipeline, positions: positions, producer: producer)
                 try checkpoint(reason: .revoke)
@@ -238,7 +262,11 @@ extension WorkerLoop {
                 // Every event below a partition's coverage is in the model, whatever the start: also where no start
                 // is known (nothing committed, a member died before its first checkpoint) and the consumer's reset
                 // policy picks it.
+                // First the claim: from its place in the topic on, a record of a former owner that still covers one
+                // of these partitions (its session expired before it knew) is dropped by every member.
+                try sync!.claim(event.partitions.map { InputPosition(topic: $0.topic, partition: $0.partition, offset: positions[$0] ?? -1) })
                 try sync!.catchUp(pipeline: &pipeline)
+                if noteClaims() { throw WorkerError.fenced(fencedReason!) }
                 for tp in event.partitions {
                     let covered = sync!.coverage(of: tp)
                     let start = positions[tp]

@@ -41,6 +41,23 @@ import Worker
         #expect(IncrementsRecord.header([]) == nil)
     }
 
+    /// The reader looks at a record where it lies and copies only its first bytes for the header: the same header as
+    /// from the whole record, and nil — the caller then copies the whole record — when the member id does not fit.
+    @Test func theHeaderOfARecordInPlaceComesFromItsFirstBytes() {
+        var many = Self.record(slots: Array(0..<2_000).map { UInt32($0 * 3) })
+        let bytes = many.encode()
+        #expect(bytes.count > 20 * IncrementsRecord.headerPrefixBytes)
+        let inPlace = bytes.withUnsafeBytes { IncrementsRecord.header(prefixOf: $0) }
+        #expect(inPlace?.member == "m-1" && inPlace?.sequence == 42)
+        many.member = String(repeating: "m", count: 201)
+        let long = many.encode()
+        #expect(IncrementsRecord.header(long)?.member == many.member)
+        #expect(long.withUnsafeBytes { IncrementsRecord.header(prefixOf: $0) } == nil)
+        many.member = String(repeating: "m", count: 200)
+        #expect(many.encode().withUnsafeBytes { IncrementsRecord.header(prefixOf: $0) }?.member == many.member)
+        #expect(bytes.prefix(10).withUnsafeBytes { IncrementsRecord.header(prefixOf: $0) } == nil)
+    }
+
     /// The positives close the payload as length-prefixed ids and times, written as `BinaryWriter` writes each.
     @Test func thePositivesAreWrittenAsTheFormatSays() {
         let bytes = Self.record().encode()
@@ -96,9 +113,35 @@ import Worker
         s.nextOffset = 1_234
         s.applied = ["m-a": 3, "m-b": 99]
         s.coverage = [InputPosition(topic: "events", partition: 1, offset: 50)]
+        s.owners = [ClaimedPartition(topic: "events", partition: 1): "m-a", ClaimedPartition(topic: "events", partition: 0): "m-b"]
         #expect(try GroupSyncState.decode(s.encode()) == s)
         #expect(try GroupSyncState.decode(GroupSyncState().encode()) == GroupSyncState())
         #expect(throws: SnapshotError.self) { try GroupSyncState.decode(Array(s.encode().dropLast(3))) }
+        // A checkpoint of the first version (no owners) restores with none.
+        var w = BinaryWriter(capacity: 256)
+        let frame = w.beginFrame(magic: "FLGS", version: 1)
+        w.write(UInt64(7))
+        w.write(Int64(1_234))
+        w.write(UInt64(1))
+        w.write(string: "m-a")
+        w.write(UInt64(3))
+        w.write(UInt64(0))
+        w.endFrame(frame)
+        let old = try GroupSyncState.decode(w.bytes)
+        #expect(old.ownSequence == 7 && old.nextOffset == 1_234 && old.applied == ["m-a": 3] && old.owners.isEmpty)
+    }
+
+    @Test func aClaimRoundTripsAndIsToldFromIncrements() throws {
+        let claim = PartitionClaim(
+            member: "m-1", incarnation: 0xFEED_F00D_0000_0001,
+            partitions: [InputPosition(topic: "events", partition: 2, offset: 10), InputPosition(topic: "events", partition: 0, offset: -1)])
+        let bytes = claim.encode()
+        #expect(PartitionClaim.isClaim(bytes) && !PartitionClaim.isClaim(Self.record().encode()))
+        let decoded = try PartitionClaim.decode(bytes)
+        #expect(decoded.member == "m-1" && decoded.incarnation == claim.incarnation)
+        #expect(decoded.partitions == claim.partitions.sorted())
+        #expect(IncrementsRecord.header(bytes) == nil)  // never taken for an own increments record
+        #expect(throws: SnapshotError.self) { try PartitionClaim.decode(Array(bytes.dropLast(1))) }
     }
 }
 

@@ -129,12 +129,32 @@ extension WorkerGroupTests {
     /// poll reports the assignment lost, nor before that. Its loop stops fenced, as after a `kill -9`, and starts
     /// again from its last checkpoint in the same process; the group's model holds every example once.
     @Test func aMemberFrozenPastItsSessionRestartsFromItsCheckpointAndTheGroupLearnsEveryExampleOnce() async throws {
-        let scenario = try Self.syncScenario("sync-stall")
+        let a = try await Self.freezeAMember("sync-stall", environment: [:])
+        let log = a.log()
+        #expect(log.contains("fenced: ") && log.contains("restarting the worker from its last checkpoint"), "\(a.logTail())")
+    }
+
+    /// The same freeze of a member that does not learn it was dropped (`FEEDLOOP_FAULT_UNAWARE_OF_LOSS=1`: its stall
+    /// check is off and it ignores the lost assignment, as a member cut off from the coordinator would be): thawed,
+    /// it goes on as if it still owned its partitions, and what it publishes covers partitions the other member
+    /// claimed before — every member drops those records — until it reads that claim and restarts from its checkpoint.
+    @Test func theClaimsFenceAThawedMemberThatDoesNotKnowItWasDropped() async throws {
+        let a = try await Self.freezeAMember("sync-claim", environment: ["FEEDLOOP_FAULT_UNAWARE_OF_LOSS": "1"])
+        let log = a.log()
+        #expect(log.contains("the lost assignment is ignored"), "\(a.logTail())")
+        #expect(log.contains(" claimed ") && log.contains("of this member: the group dropped this member"), "\(a.logTail())")
+        #expect(log.contains("restarting the worker from its last checkpoint"), "\(a.logTail())")
+    }
+
+    /// Two members drain a backlog; "a" is frozen (SIGSTOP) while it learns for longer than the session timeout, then
+    /// thawed. Both must exit 0 with one model that learned every example once; returns "a".
+    static func freezeAMember(_ purpose: String, environment: [String: String]) async throws -> ChildProcess {
+        let scenario = try Self.syncScenario(purpose)
         let lines = try WorkerTestEnvironment.eventLines(30_000)
         try await scenario.createTopics(partitions: 6)
         let idle: [String: Double] = ["a": 10, "b": 14]
         let members = try ["a", "b"].map {
-            try scenario.startWorker(run: $0, group: "g", checkpoints: "checkpoints-\($0)", exitWhenIdle: idle[$0]!)
+            try scenario.startWorker(run: $0, group: "g", checkpoints: "checkpoints-\($0)", exitWhenIdle: idle[$0]!, environment: environment)
         }
         for (m, name) in zip(members, ["a", "b"]) {
             try await m.waitForLog("\(name)'s partition assignment", timeout: .seconds(90)) { log in
@@ -152,11 +172,10 @@ extension WorkerGroupTests {
             let termination = try await m.waitForExit(timeout: .seconds(180))
             try #require(termination == .exited(0), "\(termination)\n\(m.logTail())")
         }
-        let log = a.log()
-        #expect(log.contains("fenced: ") && log.contains("restarting the worker from its last checkpoint"), "\(a.logTail())")
         _ = try Self.expectOneModel(
             scenario, runs: ["a", "b"], checkpoints: ["checkpoints-a", "checkpoints-b"], lines: lines,
             partitions: reports.map(\.partition))
+        return a
     }
 
     /// Item id → positive feedback counted, over a catalog's items with any.
