@@ -60,6 +60,8 @@ struct GroupSync {
     var totals = (published: 0, publishedBytes: 0, applied: 0, appliedBytes: 0, gapRereads: 0, dropped: 0)
     /// The partitions' owners by the claims read, and whether one of this run's was claimed away.
     var ledger: ClaimLedger
+    /// The greatest offset of this member's records (increments and claims) reported delivered.
+    var deliveredThrough: Int64 = -1
 
     /// A record must stay below the producer's and the broker's message limits (1 MB by default): a member publishes
     /// early when its touched slots would make a larger one.
@@ -176,11 +178,13 @@ struct GroupSync {
 
     /// Serves the records' delivery reports (up to `timeout`); a record that finally failed stops the worker
     /// without a checkpoint (the model in it would claim a record the group never got).
-    func serveDeliveries(timeout: Duration = .zero) throws {
+    mutating func serveDeliveries(timeout: Duration = .zero) throws {
         var failed: KafkaDeliveryReport?
+        var through = deliveredThrough
         producer.poll(timeout: timeout) { report in
-            if !report.isDelivered { failed = failed ?? report }
+            if !report.isDelivered { failed = failed ?? report } else if let offset = report.offset { through = max(through, offset) }
         }
+        deliveredThrough = through
         if let failed {
             throw WorkerError.kafka(
                 "an increments record for \(topic) was not delivered (\(failed.error.map { "\($0)" } ?? "unknown error")): stopping without a checkpoint; a restart publishes again from the last one")
@@ -192,7 +196,7 @@ struct GroupSync {
 
     /// Claims newly assigned partitions (``PartitionClaim``), before the member reads the topic to its end and learns:
     /// delivered when it returns, so the read that follows passes it.
-    func claim(_ partitions: [InputPosition]) throws {
+    mutating func claim(_ partitions: [InputPosition]) throws {
         guard !partitions.isEmpty else { return }
         let bytes = PartitionClaim(member: member, incarnation: ledger.incarnation, partitions: partitions).encode()
         try producer.send(topic: topic, key: Array(member.utf8), value: bytes)
@@ -212,11 +216,12 @@ struct GroupSync {
     /// Applies the records that arrived (non-blocking); returns how many other members' records it applied. The
     /// member's own records that its replica holds are passed over where they lie, never copied (``isOwnHeld(_:)``).
     @discardableResult
-    mutating func poll(pipeline: inout Pipeline, now: UInt64) throws -> Int {
+    mutating func poll(pipeline: inout Pipeline, now: UInt64, wait: Duration = .zero) throws -> Int {
         let before = totals.applied
         var gap = false
+        var wait = wait
         while !gap {
-            let n = try consumer.poll(timeout: .zero, maxMessages: 256) { view in
+            let n = try consumer.poll(timeout: wait, maxMessages: 256) { view in
                 guard !gap else { return }  // the rest of a poll that found a gap: read again after the seek
                 guard inOrder(offset: view.offset) else { gap = true; return }
                 if isOwnHeld(view) {
@@ -226,9 +231,22 @@ struct GroupSync {
                 }
             }
             if n == 0 { break }
+            wait = .zero
         }
         metrics.members(members, now: now)
         return totals.applied - before
+    }
+
+    /// Reads the topic past this member's records reported delivered (before a checkpoint: a claim of one of its
+    /// partitions by another member before them means the group dropped them, ``lostTo``). Fails after `timeout`.
+    mutating func readPastOwnRecords(pipeline: inout Pipeline, timeout: Duration) throws {
+        let deadline = ContinuousClock.now + timeout
+        while state.nextOffset <= deliveredThrough {
+            guard ContinuousClock.now < deadline else {
+                throw WorkerError.kafka("reading \(topic) back to this member's record at offset \(deliveredThrough) timed out at offset \(state.nextOffset)")
+            }
+            try poll(pipeline: &pipeline, now: DispatchTime.now().uptimeNanoseconds, wait: .milliseconds(10))
+        }
     }
 
     /// Whether a record read is one of this member's own that its replica already holds: keyed by its member id,

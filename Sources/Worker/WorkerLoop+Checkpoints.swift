@@ -135,7 +135,7 @@ extension WorkerLoop {
             // The records just delivered count for the group only if no other member claimed one of this member's
             // partitions before them (PartitionClaim): read the topic past them before the checkpoint keeps their
             // learning.
-            try sync!.catchUp(pipeline: &pipeline, timeout: .seconds(10))
+            try sync!.readPastOwnRecords(pipeline: &pipeline, timeout: .seconds(10))
             if noteClaims() { throw WorkerError.fenced(fencedReason!) }
         }
         syncPositions()
