@@ -200,7 +200,7 @@ struct GroupSync {
         guard !partitions.isEmpty else { return }
         let bytes = PartitionClaim(member: member, incarnation: ledger.incarnation, partitions: partitions).encode()
         try producer.send(topic: topic, key: Array(member.utf8), value: bytes)
-        try producer.flush(timeout: .seconds(10))
+        try flush(timeout: .seconds(10))
         try serveDeliveries()
     }
 
@@ -252,8 +252,14 @@ struct GroupSync {
     /// Whether a record read is one of this member's own that its replica already holds: keyed by its member id,
     /// with a sequence number not above its own. Only the header's bytes are read.
     func isOwnHeld(_ view: KafkaMessageView) -> Bool {
-        guard let key = view.key, key.elementsEqual(member.utf8), let value = view.value,
-              let header = IncrementsRecord.header(prefixOf: value) else { return false }
+        guard let key = view.key, key.elementsEqual(member.utf8), let value = view.value else { return false }
+        return holds(IncrementsRecord.header(prefixOf: value))
+    }
+
+    /// Whether a record's header (``IncrementsRecord/header(_:)``) names one of this member's own records that its
+    /// replica already holds: the member's id, a sequence number not above its own.
+    func holds(_ header: (member: String, sequence: UInt64)?) -> Bool {
+        guard let header else { return false }
         return header.member == member && header.sequence <= state.ownSequence
     }
 
@@ -335,7 +341,7 @@ struct GroupSync {
             return
         }
         // Own records the replica already holds (every record it published itself, read back) are skipped unread.
-        if let header = IncrementsRecord.header(value), header.member == member, header.sequence <= state.ownSequence { return }
+        if holds(IncrementsRecord.header(value)) { return }
         let record: IncrementsRecord
         do {
             record = try IncrementsRecord.decode(value, stride: stride, slots: slots)

@@ -176,7 +176,8 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
     /// The loop's last sign of life (uptime ns): the start of a turn, the end of a rebalance, each second of a wait
     /// for deliveries. See ``checkStall()``.
     var aliveAt = DispatchTime.now().uptimeNanoseconds
-    /// Why this member must stop like after a `kill -9` (``checkStall()``, a lost assignment with `sync:`).
+    /// Why this member must stop like after a `kill -9` (``checkStall()``, a lost assignment with `sync:`, another
+    /// member's claim of one of its partitions: ``noteClaims()``).
     var fencedReason: String?
     var store: CheckpointStore
     var pipeline: Pipeline

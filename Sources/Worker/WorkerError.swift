@@ -7,7 +7,7 @@ public enum WorkerError: Error, CustomStringConvertible, Sendable {
     /// A graceful stop could not deliver the outputs of its final checkpoint within `--shutdown-timeout`.
     case shutdownTimeout(String)
     /// A member sharing its model (`sync:`) was dropped by the group, or stood still long enough to have been: its
-    /// unpublished learning may be another member's to do (see ``WorkerLoop/checkStall()``).
+    /// unpublished learning may be another member's to do (see ``WorkerLoop/checkStall()``, ``WorkerLoop/noteClaims()``).
     case fenced(String)
 
     public var description: String {

@@ -174,8 +174,10 @@ extension WorkerLoop {
     /// session timeout it publishes nothing more and the loop stops with ``WorkerError/fenced(_:)``, without a
     /// checkpoint, as after a `kill -9`; the worker builds it again (``Worker``), which restores the last checkpoint
     /// and reads its own records back (see ``GroupSync``). Returns whether publishing may go on. (A lost assignment
-    /// fences the loop too, in ``rebalance(_:)``; the moments before the member learns of it are not covered:
-    /// docs/scaling-out.md, "What it does not cover".)
+    /// fences the loop too, in ``rebalance(_:)``, and so does another member's claim of one of its partitions,
+    /// ``noteClaims()``, which also covers the moments before the member learns of its loss: every member drops its
+    /// records published after that claim. docs/scaling-out.md, "What it does not cover, and how the group fences a
+    /// member it dropped".)
     mutating func checkStall() -> Bool {
         if fencedReason != nil { return false }
         guard sync != nil else { return true }  // a model of its own: a lost assignment is harmless (rule 3)
