@@ -57,8 +57,10 @@ extension Pipeline {
 
     /// The catalog key of an item id whose hash under `itemSeed` is `itemHash` (that hash is also the join key's).
     @inline(__always)
-    func catalogKey(_ itemID: UnsafeRawBufferPointer, itemHash: UInt32) -> UInt64 {
-        UInt64(itemHash) << 32 | UInt64(featurizer.hasher.hash(bytes: itemID, seed: itemSeed2))
+    func catalogKey(_ itemID: UnsafeRawBufferPointer, itemHash: UInt32, itemHash2: UInt32? = nil) -> UInt64 {
+        let second: UInt32
+        if let itemHash2 { second = itemHash2 } else { second = featurizer.hasher.hash(bytes: itemID, seed: itemSeed2) }
+        return UInt64(itemHash) << 32 | UInt64(second)
     }
 
     /// The catalog key of an item id (the one key every item is filed under).

@@ -230,6 +230,29 @@ public struct Pipeline: Sendable {
         }
     }
 
+    /// ``process(_:of:input:partition:sink:)`` of entry `i` of `batch`, featurized ahead into `ahead` by this
+    /// pipeline's ``makeFeaturizerAhead()``: the same counts, rejections and learning, bit for bit.
+    @inline(__always)
+    public mutating func process<S: PipelineSink>(
+        _ entry: EventBatch.Entry, of batch: EventBatch, ahead: FeaturesAhead.Storage, entry i: Int, input: UnsafeRawBufferPointer,
+        partition: Int = 0, sink: inout S
+    ) {
+        counters.events &+= 1
+        switch entry {
+        case .event(let event):
+            apply(event, ahead: ahead, entry: i, partition: partition, sink: &sink)
+        case .rejected(let index):
+            let reason = batch.rejections[index]
+            counters.countRejected(reason)
+            sink.rejected(reason, input: input)
+        }
+    }
+
+    /// A featurizer for ``FeaturesAhead`` that featurizes as this pipeline does, for another thread.
+    public func makeFeaturizerAhead() -> FeaturizerAhead {
+        FeaturizerAhead(featurizer: featurizer, userSeed: userSeed, itemSeed: itemSeed, itemSeed2: itemSeed2)
+    }
+
     /// A batch that decodes inputs as this pipeline does (its context keys and size limit), for
     /// ``process(_:of:input:partition:sink:)``.
     public func makeEventBatch() -> EventBatch {
@@ -248,6 +271,21 @@ public struct Pipeline: Sendable {
         // Featurizing reads no model state, so it goes first: the example's parameters are then requested from
         // memory (prefetch) while the windows that closed learn, instead of stalling its prediction afterwards.
         featurizer.extract(event)
+        applyFeaturized(event, keys: nil, partition: partition, sink: &sink)
+    }
+
+    /// ``apply(_:partition:sink:)`` of an event featurized ahead (entry `i` of `ahead`, ``FeaturesAhead``): the same
+    /// scratch and keys, loaded instead of computed.
+    @inline(__always)
+    mutating func apply<S: PipelineSink>(_ event: EventView, ahead: FeaturesAhead.Storage, entry i: Int, partition: Int, sink: inout S) {
+        featurizer.load(ahead, entry: i)
+        applyFeaturized(event, keys: ahead.keys[i], partition: partition, sink: &sink)
+    }
+
+    /// The step after featurizing: predict, label, learn. `keys` are the event's hashes when computed ahead (nil:
+    /// computed here).
+    @inline(__always)
+    mutating func applyFeaturized<S: PipelineSink>(_ event: EventView, keys: EventKeys?, partition: Int, sink: inout S) {
         let type = Int(event.type.rawValue)
         let weight = exampleWeights[type]
         let features = weight > 0 ? featurizer.emit() : nil
@@ -265,8 +303,9 @@ public struct Pipeline: Sendable {
             if rankings >= 0 { expire(partition: rankings, upTo: event.timestamp, sink: &sink) }
         }
         // The item id's hash under `itemSeed` is part of both the catalog key and the join key: computed once.
-        let itemHash = featurizer.hasher.hash(bytes: event.itemID, seed: itemSeed)
-        let item = itemIndex(event, itemHash: itemHash)
+        let itemHash: UInt32
+        if let keys { itemHash = keys.item } else { itemHash = featurizer.hasher.hash(bytes: event.itemID, seed: itemSeed) }
+        let item = itemIndex(event, itemHash: itemHash, itemHash2: keys?.item2)
         lastItem = item ?? -1
         if let features {
             counters.examples &+= 1
@@ -278,7 +317,7 @@ public struct Pipeline: Sendable {
                 learn(forced, label: false, cause: .overflow, sink: &sink)
             }
             join.insert(
-                key: joinKey(event, itemHash: itemHash), deadline: event.timestamp &+ spec.label.attributionWindowMs,
+                key: joinKey(event, itemHash: itemHash, userHash: keys?.user), deadline: event.timestamp &+ spec.label.attributionWindowMs,
                 probability: p, weight: weight, item: item ?? -1, features: features, stamp: stamp, partition: partition)
             if let item { catalog.examplePending(item) }
             sink.scored(event, probability: p)
@@ -295,7 +334,7 @@ public struct Pipeline: Sendable {
                     }
                 }
             }
-            if let example = join.takePending(key: joinKey(event, itemHash: itemHash)) {
+            if let example = join.takePending(key: joinKey(event, itemHash: itemHash, userHash: keys?.user)) {
                 learn(example, label: true, cause: .feedback, sink: &sink)
             } else {
                 counters.unattributedFeedback &+= 1
@@ -372,13 +411,15 @@ public struct Pipeline: Sendable {
     // MARK: Keys and items
 
     @inline(__always)
-    func joinKey(_ event: borrowing EventView, itemHash: UInt32) -> UInt64 {
-        UInt64(featurizer.hasher.hash(bytes: event.userID, seed: userSeed)) << 32 | UInt64(itemHash)
+    func joinKey(_ event: borrowing EventView, itemHash: UInt32, userHash: UInt32? = nil) -> UInt64 {
+        let user: UInt32
+        if let userHash { user = userHash } else { user = featurizer.hasher.hash(bytes: event.userID, seed: userSeed) }
+        return UInt64(user) << 32 | UInt64(itemHash)
     }
 
     /// The event's item in the catalog (inserted when new) with its item-side features refreshed.
-    mutating func itemIndex(_ event: borrowing EventView, itemHash: UInt32) -> Int? {
-        let key = catalogKey(event.itemID, itemHash: itemHash)
+    mutating func itemIndex(_ event: borrowing EventView, itemHash: UInt32, itemHash2: UInt32? = nil) -> Int? {
+        let key = catalogKey(event.itemID, itemHash: itemHash, itemHash2: itemHash2)
         guard let item = catalog.lookupOrInsert(key: key, id: event.itemID, now: counters.events) else { return nil }
         featurizer.storeItem(item, in: &catalog)
         return item

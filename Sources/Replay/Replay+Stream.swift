@@ -39,6 +39,8 @@ extension Replay {
         var nulls = NullSink()
         for p in pipelines.indices { pipelines[p].finish(sink: &nulls) }
         for p in stepSeconds.indices { stepSeconds[p] = max(seconds, 1e-9) }
+        readSeconds = 0  // in the wall time already (a reading thread's busy time would count it twice)
+        elapsedSeconds = seconds
     }
 }
 

@@ -9,13 +9,16 @@ import Pipelines
 // whatever the thread count. Reading waits when the ring is full (a slot is free again once every pipeline is done
 // with its batch), learning when a pipeline has caught up with reading.
 //
-// Featurizing stays in each pipeline's step, on its learning thread: it reads no model state, but it writes the
-// pipeline's scratch rows and item catalog, which the step then reads (the example's row, the catalog's item
-// features, the ranking evaluation), and its rows differ from pipeline to pipeline.
+// A single pipeline is also featurized on the reading thread, by a copy of its featurizer (``FeaturesAhead``): the
+// values of each event's namespaces and its keys are loaded by the step instead of hashed there, so reading,
+// decoding and featurizing overlap learning. With several pipelines featurizing stays in each pipeline's step, on
+// the learning threads: their rows differ from pipeline to pipeline, and one reading thread featurizing for all of
+// them would become the slowest stage (the learning threads are as many as the cores).
 
 extension Replay {
     /// The bound of the queue between reading and learning: batches read and decoded ahead of the slowest
-    /// pipeline (each up to ``batchBytes`` of input, 1 MiB, plus its decoded events: about 8 MiB of input in all).
+    /// pipeline (each up to ``batchBytes`` of input, 256 KiB, plus its decoded events and, for a single pipeline,
+    /// its features: about 2 MiB of input in all).
     public static let queuedBatches = 8
 
     /// ``run(path:progress:deadLetters:)`` with a reading thread and up to ``threads`` learning threads.
@@ -33,8 +36,11 @@ extension Replay {
     mutating func runOnThreads(
         _ source: some BatchSource, total: UInt64?, topic: String?, progress: Progress?, deadLetters: inout DeadLetterFile?
     ) -> ReadingOutcome {
+        let featurizing = pipelines.count == 1 ? AheadFeaturizing(pipelines[0].makeFeaturizerAhead()) : nil
         let ring = BatchRing(
-            slots: (0..<Self.queuedBatches).map { _ in ReadBatch(capacity: batchBytes, decodings: decodings.map { $0.makeEmptyCopy() }) },
+            slots: (0..<Self.queuedBatches).map { _ in
+                ReadBatch(capacity: batchBytes, decodings: decodings.map { $0.makeEmptyCopy() }, featurizing: featurizing)
+            },
             pipelines: pipelines.count)
         let learners = min(max(threads, 1), pipelines.count)
         var times = [Double](repeating: 0, count: pipelines.count)
@@ -103,13 +109,19 @@ final class ReadBatch: @unchecked Sendable {
     /// The input partition of each line, for a stream of messages (empty for a file: one partition).
     var partitions: [Int32] = []
     let decodings: [EventBatch]
+    /// The batch featurized ahead, for a replay of one pipeline (its one decoding), and the featurizer that fills it
+    /// (the reading thread's, shared by every slot).
+    let ahead: FeaturesAhead?
+    let featurizing: AheadFeaturizing?
     /// Lines and bytes read up to the end of this batch (progress).
     var linesThrough: UInt64 = 0
     var bytesThrough: UInt64 = 0
 
-    init(capacity: Int, decodings: [EventBatch]) {
+    init(capacity: Int, decodings: [EventBatch], featurizing: AheadFeaturizing?) {
         bytes = .allocate(byteCount: capacity, alignment: 64)
         self.decodings = decodings
+        self.featurizing = featurizing
+        ahead = featurizing.map { $0.featurizer.makeBatch() }
         lines.reserveCapacity(8192)
     }
 
@@ -129,7 +141,14 @@ final class ReadBatch: @unchecked Sendable {
         self.lines.withUnsafeBufferPointer { lines in
             for decoding in decodings { Replay.decode(lines, copied, into: decoding) }
         }
+        if let ahead, let featurizing { featurizing.featurizer.featurize(decodings[0], into: ahead) }
     }
+}
+
+/// The reading thread's featurizer for ``FeaturesAhead`` (only that thread uses it, through the batches it fills).
+final class AheadFeaturizing: @unchecked Sendable {
+    var featurizer: FeaturizerAhead
+    init(_ featurizer: FeaturizerAhead) { self.featurizer = featurizer }
 }
 
 extension EventBatch {
@@ -271,7 +290,7 @@ struct LearningWork: @unchecked Sendable {
             slot.lines.withUnsafeBufferPointer { lines in
                 slot.partitions.withUnsafeBufferPointer { partitions in
                     times[p] += Replay.step(
-                        &pipelines[p], slot.decodings[decodingOf[p]], lines, UnsafeRawBufferPointer(slot.bytes),
+                        &pipelines[p], slot.decodings[decodingOf[p]], ahead: slot.ahead, lines, UnsafeRawBufferPointer(slot.bytes),
                         partitions: partitions, topic: topic, deadLetters: p == 0 ? deadLetters : nil)
                 }
             }

@@ -28,9 +28,15 @@ public struct ReplayReport: Codable, Sendable {
     /// Share of purchases whose item was among the score refresh's candidates just before (see
     /// `Pipeline.candidateRecall`); nil without positive feedback.
     public var candidateRecall: Double?
+    /// The pipeline's own cost on one core: its step time plus the reading and decoding it needs
+    /// (``eventsPerSecond`` and ``examplesPerSecond`` divide by it).
     public var seconds: Double
     public var eventsPerSecond: Double
     public var examplesPerSecond: Double
+    /// Wall-clock seconds of the run that produced the report (every pipeline of a `--compare` together), and the
+    /// threads it ran on (the reading thread included); nil where the run was not timed as a whole.
+    public var elapsedSeconds: Double?
+    public var threads: Int?
     public var peakRSSBytes: Int
     public var modelParameterBytes: Int
     public var modelVersion: UInt64
@@ -93,6 +99,8 @@ public struct ReplayReport: Codable, Sendable {
         case candidateRecall = "candidate_recall"
         case eventsPerSecond = "events_per_second"
         case examplesPerSecond = "examples_per_second"
+        case elapsedSeconds = "elapsed_seconds"
+        case threads
         case peakRSSBytes = "peak_rss_bytes"
         case modelParameterBytes = "model_parameter_bytes"
         case modelVersion = "model_version"

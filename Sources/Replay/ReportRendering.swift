@@ -27,6 +27,11 @@ public enum ReportRendering {
             let reasons = r.rejectedByReason.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             out += "\(r.pipeline): rejected \(r.rejected) [\(reasons)], overflow negatives \(r.counters.overflowNegatives), refused updates \(r.counters.rejectedUpdates)\n"
         }
+        if let first = reports.first, let elapsed = first.elapsedSeconds, elapsed > 0 {
+            // events/s above is each pipeline's cost on one core; the run as a whole, on its threads:
+            let threads = first.threads.map { " on \($0) thread\($0 == 1 ? "" : "s")" } ?? ""
+            out += String(format: "elapsed %.2f s%@: %.0f events/s\n", elapsed, threads, Double(first.events) / elapsed)
+        }
         for r in reports { if let ope = r.ope { out += offPolicyTable(ope) } }
         return out
     }

@@ -135,11 +135,31 @@ import Testing
             try Self.specs(), threads: threads, batchBytes: batchBytes, "file, \(threads) threads, batches of \(batchBytes) bytes")
     }
 
-    /// One pipeline: reading and decoding overlap its learning (a thread each), with the same results.
-    @Test(arguments: [1 << 20, 4096])
-    func onePipelineOverlappingDecodingIsByteIdentical(batchBytes: Int) throws {
+    /// MovieLens FM with at most 2 values per field: the genres of some items are cut (``Featurizer/truncatedValues``,
+    /// which the report counts).
+    static func truncatingSpec() throws -> PipelineSpec {
+        let model = """
+            model: {type: fm, factors: 4, init_std: 0.02, seed: 42}
+            optimizer: {type: ftrl, alpha: 0.3, beta: 1.0, l1: 0.0, l2: 0.0}
+            """
+        return try PipelineSpec.parse(yaml: [
+            "version: 1", "name: truncating", Fixture.features, "  max_values_per_field: 2", "  crosses: [[u, G]]",
+            Fixture.label(), model, Fixture.evaluation,
+        ].joined(separator: "\n") + "\n")
+    }
+
+    /// One pipeline: reading, decoding and featurizing overlap its learning (a thread each; the features are
+    /// loaded by the step, ``FeaturesAhead``), with the same results — for each fixture pipeline (their ranking
+    /// evaluation scores candidates from the loaded scratch), and one that drops values.
+    @Test(arguments: [0, 1, 2, 3, 4, 5], [1 << 20, 4096])
+    func onePipelineOverlappingDecodingAndFeaturizingIsByteIdentical(pipeline: Int, batchBytes: Int) throws {
+        let all = try Self.specs() + [(spec: Self.truncatingSpec(), file: "truncating.yaml")]
+        if pipeline == 5 {
+            let alone = try Self.reference([all[5]], deadLetters: Self.temporaryPath("t.jsonl"))
+            #expect(alone[0].truncatedValues > 0, "the fixture's genres are cut")
+        }
         try Self.expectFileReplayIdentical(
-            Array(Self.specs().prefix(1)), threads: 2, batchBytes: batchBytes, "one pipeline, batches of \(batchBytes)")
+            [all[pipeline]], threads: 2, batchBytes: batchBytes, "pipeline \(pipeline) alone, batches of \(batchBytes)")
     }
 
     /// Replays the lines from a file with `specs` on `threads` threads in batches of `batchBytes`, and expects every
