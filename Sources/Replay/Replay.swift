@@ -91,7 +91,7 @@ public struct Replay {
                         let batch = ParallelBatch(
                             pipelines: all, times: times, decoded: decodings, decodingOf: decodingOf, lines: lines,
                             bytes: bytes, deadLetters: letters)
-                        if n >= min(all.count, ProcessInfo.processInfo.activeProcessorCount) {
+                        if n >= min(all.count, Self.availableCores) {
                             // As many threads as the machine runs at once: the pipelines go to whichever is free
                             // (pipelines of different costs balance themselves).
                             DispatchQueue.concurrentPerform(iterations: all.count) { p in batch.run(p) }

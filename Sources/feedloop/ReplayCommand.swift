@@ -130,7 +130,7 @@ struct ReplayCommand: ParsableCommand {
             return
         }
         var replay = Replay(pipelines: specs)
-        replay.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        replay.threads = threads ?? Replay.availableCores
         var dlq: DeadLetterFile? = nil
         do {
             if let deadLetters { dlq = try DeadLetterFile(path: deadLetters) }

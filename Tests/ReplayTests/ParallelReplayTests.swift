@@ -270,3 +270,25 @@ final class MessageList: @unchecked Sendable {
         return at < messages.count
     }
 }
+
+/// The default of `--threads`: the CPUs the process may run on, read from its affinity mask.
+@Suite struct AvailableCoresTests {
+    @Test(arguments: [
+        ("Name:\tfeedloop\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n", 2),
+        ("Cpus_allowed:\t2\n", 1),
+        ("Cpus_allowed:\tff,ffffffff\n", 40),
+        ("Cpus_allowed:\t00000000,00000001\n", 1),
+    ])
+    func theMaskIsCounted(status: String, cpus: Int) {
+        #expect(Replay.allowedCPUs(status: status) == cpus)
+    }
+
+    @Test(arguments: ["Name:\tfeedloop\n", "Cpus_allowed:\t0\n", "Cpus_allowed:\tzz\n", "Cpus_allowed:\n"])
+    func noUsableMaskIsNil(status: String) {
+        #expect(Replay.allowedCPUs(status: status) == nil)
+    }
+
+    @Test func thisProcessMayRunOnAtLeastOneAndAtMostTheActiveProcessors() {
+        #expect((1...ProcessInfo.processInfo.activeProcessorCount).contains(Replay.availableCores))
+    }
+}

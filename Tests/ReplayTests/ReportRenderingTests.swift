@@ -38,6 +38,9 @@ import Testing
         // Every row of the table is as wide as the header (right-aligned numbers).
         #expect(rows[2].count == rows[0].count && rows[3].count == rows[0].count)
         #expect(table.contains("fixture: rejected 2 [empty=1 not_json=1]"))
+        // The run as a whole: its elapsed time on its threads (one: the fixture replays on the calling thread).
+        #expect(report.threads == 1 && (report.elapsedSeconds ?? 0) > 0)
+        #expect(rows.contains { $0.hasPrefix("elapsed ") && $0.contains(" s on 1 thread: ") && $0.hasSuffix(" events/s") })
     }
 
     @Test func theJSONIsOneReportOrAComparisonWithSnakeCaseKeys() throws {
@@ -46,7 +49,7 @@ import Testing
         #expect(one["pipeline"] as? String == "fixture")
         #expect(one["events"] as? Int == 8)
         #expect(one["examples"] as? Int == 4)
-        for key in ["logloss", "auc", "auc_error_bound", "accuracy", "calibration", "events_per_second", "peak_rss_bytes", "windows", "counters", "rejected_by_reason"] {
+        for key in ["logloss", "auc", "auc_error_bound", "accuracy", "calibration", "events_per_second", "elapsed_seconds", "threads", "peak_rss_bytes", "windows", "counters", "rejected_by_reason"] {
             #expect(one[key] != nil, "missing \(key)")
         }
         #expect((one["rejected_by_reason"] as? [String: Int]) == ["empty": 1, "not_json": 1])
