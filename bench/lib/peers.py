@@ -168,6 +168,61 @@ def run_feedloop(binary: str, pipeline: str, events: str, work: str, tag: str, r
     return rep, m
 
 
+def compare_rounds(opts, pipelines: List[str], events: str, work: str) -> Dict:
+    """`replay --compare` of the pipelines plus an FTRL variant (alpha 0.15) on all cores against the same pipelines
+    replayed one after another with `--threads 1`, in paired rounds on the x10 stream. The rate of each side is the
+    examples of all its pipelines over its whole wall time (processes included); both must report the same logloss
+    and AUC per pipeline (the results are bit-identical by construction)."""
+    ftrl = next((p for p in pipelines if "ftrl" in os.path.basename(p)), pipelines[0])
+    variant = os.path.join(work, "movielens-ftrl-alpha015.yaml")
+    with open(ftrl, encoding="utf-8") as f:
+        text = f.read()
+    text = text.replace("alpha: 0.3 ", "alpha: 0.15").replace("name: movielens-ftrl", "name: movielens-ftrl-alpha015", 1)
+    with open(variant, "w", encoding="utf-8") as f:
+        f.write(text)
+    four = [*pipelines, variant]
+    base = [opts.feedloop_bin, "replay", "--input", events, "--no-progress", "--no-ranking"]
+
+    def parallel():
+        out = os.path.join(work, "compare.json")
+        log(f"feedloop replay --compare {' '.join(os.path.basename(p) for p in four)} (all cores)")
+        m = run_measured([*base, "--compare", *four, "--report-json", out],
+                         os.path.join(work, "compare.out"), os.path.join(work, "compare.err"), cwd=ROOT)
+        if m.returncode != 0:
+            fail(f"feedloop replay --compare exited {m.returncode}:\n{tail(os.path.join(work, 'compare.err'))}")
+        with open(out, encoding="utf-8") as f:
+            reports = json.load(f)["pipelines"]
+        return m.wall_seconds, {r["pipeline"]: (r["examples"], r["logloss"], r["auc"]) for r in reports}
+
+    def serial():
+        wall, results = 0.0, {}
+        for p in four:
+            out = os.path.join(work, "serial.json")
+            m = run_measured([*base, "--pipeline", p, "--threads", "1", "--report-json", out],
+                             os.path.join(work, "serial.out"), os.path.join(work, "serial.err"), cwd=ROOT)
+            if m.returncode != 0:
+                fail(f"feedloop replay {p} exited {m.returncode}:\n{tail(os.path.join(work, 'serial.err'))}")
+            with open(out, encoding="utf-8") as f:
+                r = json.load(f)
+            wall += m.wall_seconds
+            results[r["pipeline"]] = (r["examples"], r["logloss"], r["auc"])
+        return wall, results
+
+    ours, theirs, ratios = [], [], []
+    for k in range(opts.pairs):
+        if k % 2 == 0:
+            (pw, pr), (sw, sr) = parallel(), serial()
+        else:
+            (sw, sr), (pw, pr) = serial(), parallel()
+        if pr != sr:
+            fail(f"--compare and the single-threaded replays disagree: {pr} against {sr}")
+        examples = sum(e for e, _, _ in pr.values())
+        ours.append(examples / pw); theirs.append(examples / sw); ratios.append(sw / pw)
+    return {"title": f"`replay --compare` of {len(four)} pipelines (all cores) vs the same replayed one after another "
+                     f"with `--threads 1`, x{opts.repeat} stream", "feedloop": "--compare", "peer": "one after another",
+            "target": 1.8, "feedloop_rates": ours, "peer_rates": theirs, "ratios": ratios}
+
+
 # MARK: - Formatting
 
 
@@ -497,6 +552,8 @@ def main() -> None:
                 os.unlink(vw_input)
             paired.append({"title": title, "feedloop": f"Feedloop {name}", "peer": vw_name, "target": target,
                            "feedloop_rates": ours, "peer_rates": theirs, "ratios": ratios})
+        if len(pipelines) >= 2 and not opts.quick:
+            paired.append(compare_rounds(opts, pipelines, rep_events, work))
     meta["paired"] = paired
 
     # MARK: Report
