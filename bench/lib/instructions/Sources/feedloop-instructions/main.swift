@@ -18,7 +18,8 @@
 // taken or encoded must leave both as they were. Off by default (the digests are not part of the counts).
 // With FEEDLOOP_DECODE_BATCH=N, the step is the replay's: the lines are decoded N at a time into an `EventBatch`
 // (each line once, for several pipelines) and each entry is applied (`Pipeline.process(_:of:input:sink:)`); the
-// warm step's allocations are those of decoding the batches and applying them. No refreshes in that mode.
+// warm step's allocations are those of decoding the batches and applying them. No refreshes in that mode. With
+// FEEDLOOP_FEATURIZE_AHEAD=1 as well, each batch is also featurized ahead (``FeaturesAhead``) and applied from it.
 import AllocationCounter
 import Events
 import Foundation
@@ -77,14 +78,28 @@ if decodeBatch > 0 {
             start = end + 1
         }
         let batch = pipeline.makeEventBatch()
+        // FEEDLOOP_FEATURIZE_AHEAD=1: featurized after decoding as a threaded replay of one pipeline does on its
+        // reading thread (FeaturesAhead), and applied from those features; here on one thread, to count both.
+        var featurizer = ProcessInfo.processInfo.environment["FEEDLOOP_FEATURIZE_AHEAD"] == "1" ? pipeline.makeFeaturizerAhead() : nil
+        let ahead = featurizer?.makeBatch()
         for first in stride(from: 0, to: lines.count, by: decodeBatch) {
             let chunk = lines[first..<min(first + decodeBatch, lines.count)]
             let before = feedloop_thread_allocations()
             batch.removeAll()
             for line in chunk { batch.append(UnsafeRawBufferPointer(rebasing: raw[line])) }
             let entries = batch.entries
-            for (i, line) in chunk.enumerated() {
-                pipeline.process(entries[i], of: batch, input: UnsafeRawBufferPointer(rebasing: raw[line]), sink: &sink)
+            if let ahead {
+                featurizer!.featurize(batch, into: ahead)
+                let features = ahead.storage
+                for (i, line) in chunk.enumerated() {
+                    pipeline.process(
+                        entries[i], of: batch, ahead: features, entry: i, input: UnsafeRawBufferPointer(rebasing: raw[line]),
+                        sink: &sink)
+                }
+            } else {
+                for (i, line) in chunk.enumerated() {
+                    pipeline.process(entries[i], of: batch, input: UnsafeRawBufferPointer(rebasing: raw[line]), sink: &sink)
+                }
             }
             if first >= warm { stepAllocations &+= feedloop_thread_allocations() &- before }
             events += chunk.count
