@@ -214,47 +214,30 @@ public struct Pipeline: Sendable {
 
     /// ``process(_:sink:)`` of an input decoded ahead, once for several pipelines, by a batch that decodes as this
     /// pipeline does (``decodes(like:)``): the same counts, rejections and learning, bit for bit. `input` is the
-    /// entry's input (the bytes a rejection hands to `sink`), `batch` the batch it is an entry of.
+    /// entry's input (the bytes a rejection hands to `sink`), `batch` the batch it is an entry of. With `ahead`, the
+    /// batch was also featurized ahead by this pipeline's ``makeFeaturizerAhead()`` and `entry` is at `i` in it.
     @inline(__always)
     public mutating func process<S: PipelineSink>(
-        _ entry: EventBatch.Entry, of batch: EventBatch, input: UnsafeRawBufferPointer, partition: Int = 0, sink: inout S
+        _ entry: EventBatch.Entry, of batch: EventBatch, ahead: FeaturesAhead.Storage? = nil, entry i: Int = 0,
+        input: UnsafeRawBufferPointer, partition: Int = 0, sink: inout S
     ) {
         counters.events &+= 1
         switch entry {
         case .event(let event):
-            apply(event, partition: partition, sink: &sink)
+            if let ahead {
+                apply(event, ahead: ahead, entry: i, partition: partition, sink: &sink)
+            } else {
+                apply(event, partition: partition, sink: &sink)
+            }
         case .rejected(let index):
             let reason = batch.rejections[index]
             counters.countRejected(reason)
             sink.rejected(reason, input: input)
         }
-    }
-
-    /// ``process(_:of:input:partition:sink:)`` of entry `i` of `batch`, featurized ahead into `ahead` by this
-    /// pipeline's ``makeFeaturizerAhead()``: the same counts, rejections and learning, bit for bit.
-    @inline(__always)
-    public mutating func process<S: PipelineSink>(
-        _ entry: EventBatch.Entry, of batch: EventBatch, ahead: FeaturesAhead.Storage, entry i: Int, input: UnsafeRawBufferPointer,
-        partition: Int = 0, sink: inout S
-    ) {
-        counters.events &+= 1
-        switch entry {
-        case .event(let event):
-            apply(event, ahead: ahead, entry: i, partition: partition, sink: &sink)
-        case .rejected(let index):
-            let reason = batch.rejections[index]
-            counters.countRejected(reason)
-            sink.rejected(reason, input: input)
-        }
-    }
-
-    /// A featurizer for ``FeaturesAhead`` that featurizes as this pipeline does, for another thread.
-    public func makeFeaturizerAhead() -> FeaturizerAhead {
-        FeaturizerAhead(featurizer: featurizer, userSeed: userSeed, itemSeed: itemSeed, itemSeed2: itemSeed2)
     }
 
     /// A batch that decodes inputs as this pipeline does (its context keys and size limit), for
-    /// ``process(_:of:input:partition:sink:)``.
+    /// ``process(_:of:ahead:entry:input:partition:sink:)``.
     public func makeEventBatch() -> EventBatch {
         EventBatch(contextKeys: decoder.contextKeys, maxBytes: decoder.maxBytes)
     }
@@ -263,6 +246,11 @@ public struct Pipeline: Sendable {
     /// depend on the context keys, in order, and the size limit (``EventBatch``).
     public func decodes(like batch: EventBatch) -> Bool {
         batch.contextKeys == decoder.contextKeys && batch.maxBytes == decoder.maxBytes
+    }
+
+    /// A featurizer for ``FeaturesAhead`` that featurizes as this pipeline does, for another thread.
+    public func makeFeaturizerAhead() -> FeaturizerAhead {
+        FeaturizerAhead(featurizer: featurizer, userSeed: userSeed, itemSeed: itemSeed, itemSeed2: itemSeed2)
     }
 
     /// The second half of ``process(_:sink:)``: featurize, predict, label, learn the event just decoded, which came

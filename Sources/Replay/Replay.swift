@@ -7,7 +7,7 @@ import Pipelines
 /// order) and reports progressive-validation metrics. Several pipelines can share one pass (`--compare`).
 ///
 /// Each line is decoded once, not once per pipeline: into an ``EventBatch`` that every pipeline decoding the same
-/// way reads (``Pipeline/process(_:of:input:partition:sink:)``). What a decoder accepts and the slots of its events
+/// way reads (``Pipeline/process(_:of:ahead:entry:input:partition:sink:)``). What a decoder accepts and the slots of its events
 /// depend on the pipeline's context keys (a duplicate of an extracted key is rejected, one of another key is not),
 /// so the pipelines are grouped by decoding (``decodings``): one batch per group, one group when they extract the
 /// same context keys in the same order (the usual case, and the shipped pipelines'). A file replay on several
@@ -147,11 +147,7 @@ public struct Replay {
         for (i, line) in lines.enumerated() {
             let index = streamed ? pipeline.partitionIndex(topic: topic!, partition: partitions[i]) : 0
             let input = UnsafeRawBufferPointer(rebasing: bytes[line])
-            if let ahead {
-                pipeline.process(entries[i], of: decoded, ahead: ahead, entry: i, input: input, partition: index, sink: &sink)
-            } else {
-                pipeline.process(entries[i], of: decoded, input: input, partition: index, sink: &sink)
-            }
+            pipeline.process(entries[i], of: decoded, ahead: ahead, entry: i, input: input, partition: index, sink: &sink)
         }
     }
 
