@@ -197,10 +197,11 @@ import Testing
 
     /// A stream of messages of several partitions read on a reading thread (a Kafka topic range with `--threads`
     /// above 1): the same reports, models and dead letters as the same messages fed one by one on the calling
-    /// thread, each partition's windows closing by its own event time in both.
-    @Test(arguments: [(1, 1 << 20), (2, 1 << 20), (2, 4096), (3, 16384)])
-    func aStreamReadOnAThreadOfItsOwnIsByteIdenticalToFeedingItMessageByMessage(threads: Int, batchBytes: Int) throws {
-        let specs = try Self.specs()
+    /// thread, each partition's windows closing by its own event time in both. With one pipeline the reading thread
+    /// also featurizes (``FeaturesAhead``).
+    @Test(arguments: [(1, 1 << 20, 5), (2, 1 << 20, 5), (2, 4096, 5), (3, 16384, 5), (2, 4096, 1), (2, 1 << 20, 1)])
+    func aStreamReadOnAThreadOfItsOwnIsByteIdenticalToFeedingItMessageByMessage(threads: Int, batchBytes: Int, pipelines: Int) throws {
+        let specs = Array(try Self.specs().prefix(pipelines))
         let referenceLetters = Self.temporaryPath("ref.jsonl"), letters = Self.temporaryPath("stream.jsonl")
         defer { for path in [referenceLetters, letters] { try? FileManager.default.removeItem(atPath: path) } }
         let messages = Self.lines.enumerated().map { (bytes: Array($0.element.utf8), partition: Int32($0.offset % 3)) }
