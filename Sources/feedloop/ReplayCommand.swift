@@ -57,7 +57,7 @@ struct ReplayCommand: ParsableCommand {
     @Flag(name: .customLong("no-ranking"), help: "Skip the ranking evaluation (hit@10/NDCG@10) of the pipelines, e.g. for throughput runs.")
     var noRanking = false
 
-    @Option(name: .long, help: "Threads the pipelines learn on, each pipeline on one at a time; above 1, a file is also read and decoded (and, for one pipeline, featurized) on a thread of its own, ahead of the learning (default: the CPUs this process may run on; results are the same for any count).")
+    @Option(name: .long, help: "Threads the pipelines learn on, each pipeline on one at a time; above 1, a file is also read and decoded (and, for one pipeline, featurized) on a thread of its own, ahead of the learning (default: the CPUs this process may use: its affinity mask and CPU quota; results are the same for any count).")
     var threads: Int?
 
     @Option(name: .long, help: "Simulate N workers of one consumer group (events sharded by user; each a replica of the model exchanging its increments): prints 1 member, N without exchange, N with exchange.")

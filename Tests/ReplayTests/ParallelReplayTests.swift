@@ -293,3 +293,20 @@ final class MessageList: @unchecked Sendable {
         #expect((1...ProcessInfo.processInfo.activeProcessorCount).contains(Replay.availableCores))
     }
 }
+
+/// A container's CPU limit bounds `--threads`' default too.
+@Suite struct CPUQuotaTests {
+    @Test func aQuotaIsRoundedUpToWholeCPUs() {
+        #expect(Replay.cpuQuota(cgroup2: "100000 100000\n", cgroup1Quota: nil, cgroup1Period: nil) == 1)
+        #expect(Replay.cpuQuota(cgroup2: "150000 100000\n", cgroup1Quota: nil, cgroup1Period: nil) == 2)
+        #expect(Replay.cpuQuota(cgroup2: nil, cgroup1Quota: "50000\n", cgroup1Period: "100000\n") == 1)
+        #expect(Replay.cpuQuota(cgroup2: nil, cgroup1Quota: "400000\n", cgroup1Period: "100000\n") == 4)
+    }
+
+    @Test func noQuotaIsNil() {
+        #expect(Replay.cpuQuota(cgroup2: "max 100000\n", cgroup1Quota: nil, cgroup1Period: nil) == nil)
+        #expect(Replay.cpuQuota(cgroup2: nil, cgroup1Quota: "-1\n", cgroup1Period: "100000\n") == nil)
+        #expect(Replay.cpuQuota(cgroup2: nil, cgroup1Quota: nil, cgroup1Period: nil) == nil)
+        #expect(Replay.cpuQuota(cgroup2: "garbage", cgroup1Quota: nil, cgroup1Period: nil) == nil)
+    }
+}
