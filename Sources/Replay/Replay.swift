@@ -111,7 +111,7 @@ public struct Replay {
     /// Decodes every line of a batch into `batch` (emptied first).
     static func decode(_ lines: UnsafeBufferPointer<Range<Int>>, _ bytes: UnsafeRawBufferPointer, into batch: EventBatch) {
         batch.removeAll()
-        for line in lines { batch.append(UnsafeRawBufferPointer(rebasing: bytes[line])) }
+        batch.append(lines: lines, in: bytes)
     }
 
     /// One pipeline over one batch of decoded lines; returns the seconds it took. Pipeline 0 writes the dead
