@@ -9,7 +9,8 @@ import Darwin
 // MARK: - Increments: replicas of one model that learn on different events
 
 /// What one replica of a model learned since it last handed its increments over: for each parameter slot an update
-/// touched, the change of every float of the slot (weight, optimizer state, factors and their state), in slot order.
+/// touched, the change of every float of the slot (weight, optimizer state, factors and their state; under FTRL
+/// not the weight, which the merge recomputes), in slot order.
 ///
 /// Replicas of one model — members of a consumer group, each learning on its own partitions — exchange these and
 /// add the others' to their own table (``Model/applyIncrements(_:)``). The merge rule is the sum, per float:
@@ -25,7 +26,7 @@ import Darwin
 /// A slot is materialized (its random initial factors drawn from the seed) before an increment is added, on both
 /// sides: the increments never carry the initial values, which every replica draws identically.
 public struct ModelIncrements: Sendable, Equatable {
-    /// Floats per slot (the model's layout).
+    /// Floats per slot: the model's layout less the floats increments leave out (``Model/incrementLayout``).
     public let stride: Int
     /// Touched slots, ascending (the bias slot is `2^bits`).
     public internal(set) var slots: [UInt32] = []
@@ -169,7 +170,7 @@ final class TouchBuffers: @unchecked Sendable {
 /// the learner's working set is 1/32 of a float table's.
 struct IncrementTracker: Sendable {
     var buffers: TouchBuffers
-    /// Others' increments added to touched slots since the last exchange: slot, and `stride` floats each.
+    /// Others' increments added to touched slots since the last exchange: slot, and the increments' floats each.
     var received: [UInt32] = []
     var receivedDeltas: [Float] = []
     var updates: UInt64 = 0
@@ -215,8 +216,20 @@ extension Model {
     /// Slots touched since the last ``takeIncrements()`` (the size of the next increments).
     public var touchedSlotCount: Int { increments?.buffers.count.pointee ?? 0 }
 
-    /// Floats per slot, and the slot count (the bias slot is the last index + 1): what increments must match.
-    public var incrementLayout: (stride: Int, slots: Int) { (context.layout.stride, context.layout.slots) }
+    /// Floats per slot in the increments, and the slot count (the bias slot is the last index + 1): what increments
+    /// must match. Under FTRL a slot's weight is not exchanged: it is a function of the slot's `z` and `n`, which
+    /// every replica recomputes from the merged values (``applyIncrements(_:)``), so an increment carries the slot's
+    /// floats after it (``incrementSkippedFloats``): FTRL's records are a third smaller, an MF slot's 34 floats
+    /// instead of 35.
+    public var incrementLayout: (stride: Int, slots: Int) {
+        (context.layout.stride - incrementSkippedFloats, context.layout.slots)
+    }
+
+    /// The leading floats of each slot that increments leave out: 1 (the weight) under FTRL, else 0.
+    public var incrementSkippedFloats: Int {
+        if case .ftrl = configuration.optimizer { return 1 }
+        return 0
+    }
 
     /// Gives `slot` its values before they are read or added to (zeros and its initial factors), as an update does
     /// the first time it touches a slot. The bias slot is always live.
@@ -233,7 +246,7 @@ extension Model {
 
     /// What this replica learned since the last call (or since ``trackIncrements()``), and starts a new interval.
     public mutating func takeIncrements() -> ModelIncrements {
-        let stride = context.layout.stride
+        let stride = incrementLayout.stride
         return takeIncrements { slots, updates, writeDeltas in
             guard !slots.isEmpty else { return ModelIncrements(stride: stride) }
             let deltas = [Float](unsafeUninitializedCapacity: slots.count &* stride) { deltas, count in
@@ -249,7 +262,7 @@ extension Model {
 
     /// ``takeIncrements()`` without its arrays, for writing them elsewhere (an ``IncrementsRecord``'s bytes): calls
     /// `body` with the touched slots, ascending, the updates applied since the last call, and `writeDeltas`, which
-    /// writes each slot's `stride` increments in that order as little-endian floats (4 bytes each, no alignment
+    /// writes each slot's increments (``incrementLayout``'s floats per slot) in that order as little-endian floats (4 bytes each, no alignment
     /// needed) where it is told — call it once, inside `body`. Starts a new interval. With nothing touched, `body`
     /// gets no slots and 0 updates.
     public mutating func takeIncrements<R>(
@@ -264,7 +277,7 @@ extension Model {
         makeUnique()
         tracker.makeUnique()
         let buffers = tracker.buffers
-        let stride = context.layout.stride
+        let stride = context.layout.stride, skip = incrementSkippedFloats
         // Ascending slots: (slot, position) packed in one integer, ordered by slot (SlotOrder); the others'
         // increments to touched slots likewise, merged in.
         if tracker.order.count < n { tracker.order = Array(repeating: 0, count: max(n, 2 &* tracker.order.count)) }
@@ -297,15 +310,16 @@ extension Model {
                 return body(UnsafeBufferPointer(start: outSlots, count: n), updates) { out in
                     if others.isEmpty {
                         // current − before, its width a constant for the narrow layouts.
-                        switch stride {
-                        case 1: Self.differences(keys, n, floats, before, out, stride: 1)
-                        case 2: Self.differences(keys, n, floats, before, out, stride: 2)
-                        case 3: Self.differences(keys, n, floats, before, out, stride: 3)
-                        default: Self.differences(keys, n, floats, before, out, stride: stride)
+                        switch (stride, skip) {
+                        case (1, 0): Self.differences(keys, n, floats, before, out, stride: 1, skip: 0)
+                        case (2, 0): Self.differences(keys, n, floats, before, out, stride: 2, skip: 0)
+                        case (3, 1): Self.differences(keys, n, floats, before, out, stride: 3, skip: 1)
+                        default: Self.differences(keys, n, floats, before, out, stride: stride, skip: skip)
                         }
                     } else {
                         received.withUnsafeBufferPointer { received in
-                            Self.differences(keys, n, floats, before, out, stride: stride, minus: others, received.baseAddress!)
+                            Self.differences(
+                                keys, n, floats, before, out, stride: stride, skip: skip, minus: others, received.baseAddress!)
                         }
                     }
                 }
@@ -320,23 +334,23 @@ extension Model {
     }
 
     /// Writes to `out`, for each key (`slot << 32 | position`) in turn, the slot's `stride` floats in the table minus
-    /// those at `position` in `before`, as little-endian floats.
+    /// those at `position` in `before`, as little-endian floats — all but the first `skip` of them.
     @inline(__always)
     private static func differences(
         _ keys: UnsafePointer<UInt64>, _ n: Int, _ floats: UnsafePointer<Float>, _ before: UnsafePointer<Float>,
-        _ out: UnsafeMutableRawPointer, stride: Int
+        _ out: UnsafeMutableRawPointer, stride: Int, skip: Int
     ) {
         var out = out
         for k in 0..<n {
             let key = keys[k]
             let current = floats + Int(truncatingIfNeeded: key &>> 32) &* stride
             let was = before + Int(truncatingIfNeeded: key & 0xffff_ffff) &* stride
-            var f = 0
+            var f = skip
             while f < stride {
-                out.storeBytes(of: (current[f] - was[f]).bitPattern.littleEndian, toByteOffset: f &<< 2, as: UInt32.self)
+                out.storeBytes(of: (current[f] - was[f]).bitPattern.littleEndian, toByteOffset: (f &- skip) &<< 2, as: UInt32.self)
                 f &+= 1
             }
-            out += stride &<< 2
+            out += (stride &- skip) &<< 2
         }
     }
 
@@ -345,8 +359,9 @@ extension Model {
     /// ascending) are subtracted in the order they arrived.
     private static func differences(
         _ keys: UnsafePointer<UInt64>, _ n: Int, _ floats: UnsafePointer<Float>, _ before: UnsafePointer<Float>,
-        _ out: UnsafeMutableRawPointer, stride: Int, minus others: [UInt64], _ received: UnsafePointer<Float>
+        _ out: UnsafeMutableRawPointer, stride: Int, skip: Int, minus others: [UInt64], _ received: UnsafePointer<Float>
     ) {
+        let width = stride &- skip  // floats per slot of the increments (and of `received`)
         var o = 0
         for k in 0..<n {
             let key = keys[k]
@@ -355,11 +370,11 @@ extension Model {
             let was = before + Int(truncatingIfNeeded: key & 0xffff_ffff) &* stride
             var end = o
             while end < others.count, Int(truncatingIfNeeded: others[end] &>> 32) == slot { end &+= 1 }
-            let delta = out + (k &* stride) &<< 2
-            for f in 0..<stride {
+            let delta = out + (k &* width) &<< 2
+            for f in skip..<stride {
                 var d = current[f] - was[f]
-                for q in o..<end { d -= received[Int(truncatingIfNeeded: others[q] & 0xffff_ffff) &* stride &+ f] }
-                delta.storeBytes(of: d.bitPattern.littleEndian, toByteOffset: f &<< 2, as: UInt32.self)
+                for q in o..<end { d -= received[Int(truncatingIfNeeded: others[q] & 0xffff_ffff) &* width &+ (f &- skip)] }
+                delta.storeBytes(of: d.bitPattern.littleEndian, toByteOffset: (f &- skip) &<< 2, as: UInt32.self)
             }
             o = end
         }
@@ -369,9 +384,9 @@ extension Model {
     /// version moves on by their update count, so margins computed before are not reused.
     public mutating func applyIncrements(_ other: ModelIncrements) {
         guard !other.slots.isEmpty else { return }
-        precondition(other.stride == context.layout.stride, "increments of another model layout")
+        precondition(other.stride == incrementLayout.stride, "increments of another model layout")
         makeUnique()
-        let stride = context.layout.stride
+        let stride = context.layout.stride, skip = incrementSkippedFloats, width = stride - skip
         let ftrl: (alpha: Float, beta: Float, l1: Float, l2: Float)?
         if case .ftrl(let a, let b, let l1, let l2) = configuration.optimizer {
             ftrl = (Float(a), Float(b), Float(l1), Float(l2))
@@ -382,11 +397,11 @@ extension Model {
             let slot = Int(s)
             materialize(slot)
             let current = storage.floats + slot * stride
-            for f in 0..<stride { current[f] += other.deltas[i * stride + f] }
+            for f in 0..<width { current[skip + f] += other.deltas[i * width + f] }
             if increments?.isTouched(slot) == true {
                 // Touched here too: the others' part is not this replica's to hand on.
                 increments!.received.append(s)
-                increments!.receivedDeltas.append(contentsOf: other.deltas[(i * stride)..<((i + 1) * stride)])
+                increments!.receivedDeltas.append(contentsOf: other.deltas[(i * width)..<((i + 1) * width)])
             }
             if let ftrl {
                 // w from the merged z (state 0) and n (state 1); the bias is never regularised.

@@ -138,7 +138,11 @@ public struct IncrementsRecord: Equatable, Sendable {
 
     /// Decodes a record and checks it against this model: `stride` floats per slot, slots below `slots` + 1 (the
     /// bias slot), ascending.
-    public static func decode(_ bytes: [UInt8], stride: Int, slots: Int) throws(SnapshotError) -> IncrementsRecord {
+    /// Decodes a record of increments of `stride` floats per slot (``Model/incrementLayout``). A record of an earlier
+    /// build, whose slots also carry the `skipped` leading floats this build leaves out (``Model/incrementSkippedFloats``:
+    /// FTRL's weight), is read too, without them: a replica restarted on this build adds the records published
+    /// before.
+    public static func decode(_ bytes: [UInt8], stride: Int, slots: Int, skipped: Int = 0) throws(SnapshotError) -> IncrementsRecord {
         var r = BinaryReader(bytes)
         let frame = try r.openFrame(magic: magic, versions: 1...version)
         let member = try r.readString()
@@ -146,7 +150,10 @@ public struct IncrementsRecord: Equatable, Sendable {
         let fingerprint = try r.readUInt32()
         let coverage = try r.readPositions()
         let recordStride = try r.readUInt64()
-        guard recordStride == UInt64(stride) else { throw .invalid("increments of \(recordStride) floats per slot, the model has \(stride)") }
+        guard recordStride == UInt64(stride) || (skipped > 0 && recordStride == UInt64(stride + skipped)) else {
+            throw .invalid("increments of \(recordStride) floats per slot, the model has \(stride)")
+        }
+        let leading = Int(recordStride) - stride  // floats of each slot read and left out
         let updates = try r.readUInt64()
         let count = try r.readUInt64()
         guard count <= UInt64(slots + 1), count <= UInt64(r.remaining) else { throw .invalid("\(count) slots") }
@@ -168,12 +175,15 @@ public struct IncrementsRecord: Equatable, Sendable {
             guard slot <= UInt64(slots) else { throw .invalid("slot \(slot) outside the model (\(slots) slots)") }
             indices.append(UInt32(slot))
         }
-        let floats = Int(count) * stride
-        guard r.remaining >= floats * 4 else { throw .invalid("truncated increments") }
-        let raw = try r.readRaw(count: floats * 4)
+        let floats = Int(count) * stride, recordFloats = Int(count) * Int(recordStride)
+        guard r.remaining >= recordFloats * 4 else { throw .invalid("truncated increments") }
+        let raw = try r.readRaw(count: recordFloats * 4)
         let deltas = [Float](unsafeUninitializedCapacity: floats) { out, count in
             raw.withUnsafeBytes { b in
-                for i in 0..<floats { out[i] = Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
+                for i in 0..<floats {
+                    let at = leading == 0 ? i : (i / stride) * (stride + leading) + leading + i % stride
+                    out[i] = Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: at * 4, as: UInt32.self)))
+                }
             }
             count = floats
         }

@@ -37,6 +37,8 @@ struct GroupSync {
     let fingerprint: UInt32
     let stride: Int
     let slots: Int
+    /// Leading floats of a slot that this build's records leave out and an earlier build's carry (FTRL's weight).
+    let skipped: Int
     let logger: Logger
     let consumer: KafkaConsumer
     /// The records' own producer, with no linger (see ``init``); its deliveries are awaited by every checkpoint.
@@ -94,6 +96,7 @@ struct GroupSync {
         spec = pipeline.spec.sync
         fingerprint = pipeline.specFingerprint
         (stride, slots) = pipeline.model.incrementLayout
+        skipped = pipeline.model.incrementSkippedFloats
         self.logger = logger
         var config = configuration
         config.groupID = "feedloop-increments-reader"  // assign-only: no group join, nothing committed
@@ -344,7 +347,7 @@ struct GroupSync {
         if holds(IncrementsRecord.header(value)) { return }
         let record: IncrementsRecord
         do {
-            record = try IncrementsRecord.decode(value, stride: stride, slots: slots)
+            record = try IncrementsRecord.decode(value, stride: stride, slots: slots, skipped: skipped)
         } catch {
             metrics.refused()
             logger.error("refused record \(message.offset) of \(topic): \(error)")

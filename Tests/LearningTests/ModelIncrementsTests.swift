@@ -26,6 +26,22 @@ import Testing
         ModelConfiguration(kind: .factorizationMachine(factors: 4), optimizer: .ftrl(alpha: 0.1, beta: 1, l1: 0, l2: 0), bits: 8, initStd: 0.1),
     ]
 
+    /// Under FTRL the weight is not exchanged (the merge recomputes it from `z` and `n`): increments carry a slot's
+    /// floats after it. The other optimizers' weights are their state and go with it.
+    @Test(arguments: configurations.indices)
+    func ftrlIncrementsLeaveTheWeightOut(configuration: Int) {
+        let c = Self.configurations[configuration]
+        var m = Model(c)
+        m.trackIncrements()
+        var rng = SplitMix64(seed: 3)
+        for _ in 0..<20 { let e = Self.example(&rng); m.learn(e.row, label: e.label) }
+        let increments = m.takeIncrements()
+        let skipped = if case .ftrl = c.optimizer { 1 } else { 0 }
+        #expect(m.incrementSkippedFloats == skipped)
+        #expect(increments.stride == m.context.layout.stride - skipped && m.incrementLayout.stride == increments.stride)
+        #expect(increments.deltas.count == increments.slots.count * increments.stride && !increments.slots.isEmpty)
+    }
+
     /// Exchanging after every example is the sequential model: each replica learns on a table that already holds
     /// every earlier example (up to float rounding of `x + (y − x)`).
     @Test(arguments: configurations.indices)
@@ -118,10 +134,13 @@ import Testing
             }
             // A touched slot whose update changed nothing (a zero step) may travel too; every changed one must.
             #expect(Set(expected).isSubset(of: Set(increments.slots)), "interval \(interval): a changed slot is missing")
+            // Each slot's floats after the skipped ones (FTRL's weight).
+            let skip = tracked.incrementSkippedFloats, width = layout.stride - skip
+            #expect(increments.stride == width)
             for (i, slot) in increments.slots.enumerated() {
-                for f in 0..<layout.stride {
-                    let o = Int(slot) * layout.stride + f
-                    #expect(increments.deltas[i * layout.stride + f].bitPattern == (end[o] - start[o]).bitPattern)
+                for f in 0..<width {
+                    let o = Int(slot) * layout.stride + skip + f
+                    #expect(increments.deltas[i * width + f].bitPattern == (end[o] - start[o]).bitPattern)
                 }
             }
         }

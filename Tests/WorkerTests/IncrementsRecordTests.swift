@@ -70,6 +70,22 @@ import Worker
         #expect(Array(bytes.dropLast(4).suffix(w.bytes.count)) == w.bytes)
     }
 
+    /// An earlier build's FTRL records carry each slot's weight too (3 floats a slot for a logistic model, where this
+    /// build's carry `z` and `n`): read as this build's, without it; and a width that is neither is refused.
+    @Test func aRecordOfAnEarlierBuildThatCarriesTheWeightIsReadWithoutIt() throws {
+        let old = Self.record(stride: 3)
+        let decoded = try IncrementsRecord.decode(old.encode(), stride: 2, slots: 1 << 20, skipped: 1)
+        #expect(decoded.increments.stride == 2 && decoded.increments.slots == old.increments.slots)
+        let expected = old.increments.deltas.enumerated().filter { $0.offset % 3 != 0 }.map(\.element)
+        #expect(decoded.increments.deltas == expected)
+        #expect(decoded.positives.count == old.positives.count && decoded.member == old.member)
+        // This build's own records: 2 floats a slot.
+        #expect(try IncrementsRecord.decode(Self.record(stride: 2).encode(), stride: 2, slots: 1 << 20, skipped: 1).increments
+            == Self.record(stride: 2).increments)
+        #expect(throws: SnapshotError.self) { try IncrementsRecord.decode(old.encode(), stride: 2, slots: 1 << 20) }
+        #expect(throws: SnapshotError.self) { try IncrementsRecord.decode(Self.record(stride: 4).encode(), stride: 2, slots: 1 << 20, skipped: 1) }
+    }
+
     @Test func anEmptyRecordRoundTrips() throws {
         var r = Self.record(slots: [])
         r.positives = []
