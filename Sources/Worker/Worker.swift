@@ -343,7 +343,8 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             if let idle = options.exitWhenIdleSeconds, !assigned.isEmpty, Date().timeIntervalSince(lastMessage) >= idle {
                 // A loop that stood still past the session timeout in this turn (frozen in the poll, its idle time
                 // grown meanwhile) may no longer own its partitions, and its poll may not have said so yet: it is
-                // fenced here rather than taking "caught up" for "done" and stopping with a checkpoint.
+                // fenced here, before a shutdown would hand its partitions' pending clicks to the changelog (the
+                // final checkpoint's own stall check comes after that).
                 if !checkStall() { throw WorkerError.fenced(fencedReason ?? "") }
                 // Idle is not done: exit only when every assigned partition is read to its end (a stuck fetch
                 // also looks idle). The broker is asked for end offsets it has not reported in a fetch.
