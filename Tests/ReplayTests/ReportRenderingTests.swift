@@ -69,5 +69,6 @@ import Testing
         #expect(!page.contains("a<b>"))
         #expect(page.contains("a&lt;b&gt;&amp;"))
         #expect(!page.contains("<script src") && !page.contains("<link"))
+        #expect(page.contains("<p>The run as a whole: elapsed ") && page.contains(" s on 1 thread: "))
     }
 }
