@@ -76,7 +76,6 @@ public enum ReportRendering {
         return try encoder.encode(["pipelines": reports])
     }
 
-    /// A self-contained HTML page: summary table, progressive logloss/AUC curves and calibration plot as inline SVG.
     /// The run as a whole, on its threads (the table's events/s is each pipeline's cost on one core):
     /// `elapsed 0.68 s on 2 threads: 2293519 events/s`; nil when the run was not timed as a whole.
     static func elapsedLine(_ reports: [ReplayReport]) -> String? {
@@ -85,6 +84,7 @@ public enum ReportRendering {
         return String(format: "elapsed %.2f s%@: %.0f events/s", elapsed, threads, Double(first.events) / elapsed)
     }
 
+    /// A self-contained HTML page: summary table, progressive logloss/AUC curves and calibration plot as inline SVG.
     public static func html(_ reports: [ReplayReport]) -> String {
         let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
         func esc(_ s: String) -> String {
