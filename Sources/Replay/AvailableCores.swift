@@ -6,8 +6,9 @@ extension Replay {
     /// `cpu.max`, v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`, as a container sees them under /sys/fs/cgroup), both of
     /// which `ProcessInfo.activeProcessorCount` ignores; elsewhere, or when none can be read, the active processors.
     /// The default of `--threads`: a replay limited to one core reads, decodes and learns on one thread, since a
-    /// reading thread taking turns with the learning thread on one core costs more than it overlaps.
-    public static var availableCores: Int {
+    /// reading thread taking turns with the learning thread on one core costs more than it overlaps. Read once per
+    /// process (``feed(_:bytes:deadLetters:)`` asks for every batch).
+    public static let availableCores: Int = {
         var cores = ProcessInfo.processInfo.activeProcessorCount
         #if os(Linux)
         func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
@@ -19,7 +20,7 @@ extension Replay {
         }
         #endif
         return max(cores, 1)
-    }
+    }()
 
     /// The number of CPUs in the `Cpus_allowed:` line of a /proc/PID/status text (a hexadecimal mask in groups of
     /// 32 bits separated by commas); nil when there is no such line or it names none.
