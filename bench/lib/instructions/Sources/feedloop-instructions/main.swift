@@ -17,8 +17,8 @@
 // (`sync_digest`) and of the model's snapshot at the end (`model_digest`): a change to how increments are tracked,
 // taken or encoded must leave both as they were. Off by default (the digests are not part of the counts).
 // With FEEDLOOP_DECODE_BATCH=N, the step is the replay's: the lines are decoded N at a time into an `EventBatch`
-// (each line once, for several pipelines) and each entry is applied (`Pipeline.process(_:of:input:sink:)`); the
-// warm step's allocations are those of decoding the batches and applying them. No refreshes in that mode. With
+// (each line once, for several pipelines, by the replay's `EventBatch.append(lines:in:)`) and each entry is applied
+// (`Pipeline.process(_:of:ahead:entry:input:partition:sink:)`); the warm step's allocations are those of decoding the batches and applying them. No refreshes in that mode. With
 // FEEDLOOP_FEATURIZE_AHEAD=1 as well, each batch is also featurized ahead (``FeaturesAhead``) and applied from it.
 import AllocationCounter
 import Events
@@ -86,20 +86,14 @@ if decodeBatch > 0 {
             let chunk = lines[first..<min(first + decodeBatch, lines.count)]
             let before = feedloop_thread_allocations()
             batch.removeAll()
-            for line in chunk { batch.append(UnsafeRawBufferPointer(rebasing: raw[line])) }
+            chunk.withUnsafeBufferPointer { batch.append(lines: $0, in: raw) }  // as the replay decodes a batch
             let entries = batch.entries
-            if let ahead {
-                featurizer!.featurize(batch, into: ahead)
-                let features = ahead.storage
-                for (i, line) in chunk.enumerated() {
-                    pipeline.process(
-                        entries[i], of: batch, ahead: features, entry: i, input: UnsafeRawBufferPointer(rebasing: raw[line]),
-                        sink: &sink)
-                }
-            } else {
-                for (i, line) in chunk.enumerated() {
-                    pipeline.process(entries[i], of: batch, input: UnsafeRawBufferPointer(rebasing: raw[line]), sink: &sink)
-                }
+            if let ahead { featurizer!.featurize(batch, into: ahead) }
+            let features = ahead?.storage
+            for (i, line) in chunk.enumerated() {
+                pipeline.process(
+                    entries[i], of: batch, ahead: features, entry: i, input: UnsafeRawBufferPointer(rebasing: raw[line]),
+                    sink: &sink)
             }
             if first >= warm { stepAllocations &+= feedloop_thread_allocations() &- before }
             events += chunk.count
