@@ -262,8 +262,8 @@ extension Model {
 
     /// ``takeIncrements()`` without its arrays, for writing them elsewhere (an ``IncrementsRecord``'s bytes): calls
     /// `body` with the touched slots, ascending, the updates applied since the last call, and `writeDeltas`, which
-    /// writes each slot's increments (``incrementLayout``'s floats per slot) in that order as little-endian floats (4 bytes each, no alignment
-    /// needed) where it is told — call it once, inside `body`. Starts a new interval. With nothing touched, `body`
+    /// writes each slot's increments (``incrementLayout``'s floats per slot) in that order as little-endian floats
+    /// (4 bytes each, no alignment needed) where it is told — call it once, inside `body`. Starts a new interval. With nothing touched, `body`
     /// gets no slots and 0 updates.
     public mutating func takeIncrements<R>(
         _ body: (_ slots: UnsafeBufferPointer<UInt32>, _ updates: UInt64, _ writeDeltas: (UnsafeMutableRawPointer) -> Void) -> R

@@ -9,7 +9,7 @@ import Learning
 // exactly what featurizing in its step computes (the same scratch, the same keys, the same truncation count).
 
 /// The hashes an event is keyed by: its user and item ids under the join's seed, and its item id under the catalog's
-/// second seed (``Pipeline/joinKey(_:)``, ``Pipeline/catalogKey(_:)``).
+/// second seed (``Pipeline/joinKey(_:itemHash:userHash:)``, ``Pipeline/catalogKey(_:itemHash:itemHash2:)``).
 struct EventKeys {
     var user: UInt32
     var item: UInt32

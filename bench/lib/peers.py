@@ -526,7 +526,8 @@ def main() -> None:
         if fm:
             targets.append(("FM pipeline vs VW -q ui, single pass", fm, opts.events, VW_CONFIGS[2], False, 1.1, None))
         if ftrl and not opts.quick and shutil.which("taskset"):
-            # For reference, no target: both on one core. Each side's two threads then take turns on it.
+            # For reference, no target: both on one core. VW's two threads take turns on it; Feedloop's replay runs
+            # on one thread there (`--threads` follows the affinity mask).
             targets.append(("FTRL pipeline vs VW --ftrl, x%d stream, both on one core (taskset -c 1)" % opts.repeat,
                             ftrl, rep_events, VW_CONFIGS[0], True, None, "1"))
         for title, pipeline, events, (vw_name, vw_args), repeated, target, cpus in targets:

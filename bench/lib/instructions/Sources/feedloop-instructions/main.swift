@@ -18,8 +18,9 @@
 // taken or encoded must leave both as they were. Off by default (the digests are not part of the counts).
 // With FEEDLOOP_DECODE_BATCH=N, the step is the replay's: the lines are decoded N at a time into an `EventBatch`
 // (each line once, for several pipelines, by the replay's `EventBatch.append(lines:in:)`) and each entry is applied
-// (`Pipeline.process(_:of:ahead:entry:input:partition:sink:)`); the warm step's allocations are those of decoding the batches and applying them. No refreshes in that mode. With
-// FEEDLOOP_FEATURIZE_AHEAD=1 as well, each batch is also featurized ahead (``FeaturesAhead``) and applied from it.
+// (`Pipeline.process(_:of:ahead:entry:input:partition:sink:)`); the warm step's allocations are those of decoding
+// the batches and applying them. No refreshes in that mode. With FEEDLOOP_FEATURIZE_AHEAD=1 as well, each batch is
+// also featurized ahead (``FeaturesAhead``) and applied from it.
 import AllocationCounter
 import Events
 import Foundation
