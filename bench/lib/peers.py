@@ -168,6 +168,19 @@ def run_feedloop(binary: str, pipeline: str, events: str, work: str, tag: str, r
     return rep, m
 
 
+def alternating_rounds(first, second, pairs: int) -> List[tuple]:
+    """Runs `first` and `second` back to back `pairs` times, alternating which goes first (so drift of the machine
+    falls on both); returns each round's (first's result, second's result)."""
+    rounds = []
+    for k in range(pairs):
+        if k % 2 == 0:
+            a = first(); b = second()
+        else:
+            b = second(); a = first()
+        rounds.append((a, b))
+    return rounds
+
+
 def compare_rounds(opts, pipelines: List[str], events: str, work: str) -> Dict:
     """`replay --compare` of the pipelines plus an FTRL variant (alpha 0.15) on all cores against the same pipelines
     replayed one after another with `--threads 1`, in paired rounds on the x10 stream. The rate of each side is the
@@ -209,11 +222,7 @@ def compare_rounds(opts, pipelines: List[str], events: str, work: str) -> Dict:
         return wall, results
 
     ours, theirs, ratios = [], [], []
-    for k in range(opts.pairs):
-        if k % 2 == 0:
-            (pw, pr), (sw, sr) = parallel(), serial()
-        else:
-            (sw, sr), (pw, pr) = serial(), parallel()
+    for (pw, pr), (sw, sr) in alternating_rounds(parallel, serial, opts.pairs):
         if pr != sr:
             fail(f"--compare and the single-threaded replays disagree: {pr} against {sr}")
         examples = sum(e for e, _, _ in pr.values())
@@ -536,23 +545,18 @@ def main() -> None:
                 vw_input = os.path.join(work, f"ml-100k-x{opts.repeat}.vw")
                 vw_n = write_vw_file(examples, vw_input, copies=opts.repeat)
             name = os.path.splitext(os.path.basename(pipeline))[0]
-            ratios, ours, theirs = [], [], []
-            for k in range(opts.pairs):
-                def feedloop_rate() -> float:
-                    r, _ = run_feedloop(opts.feedloop_bin, pipeline, events, work, f"pair-{name}", cpus=cpus)
-                    return int(r["examples"]) / feedloop_seconds(r)
-                def vw_rate() -> float:
-                    r, _, _ = run_vw(vw_name, vw_args, vw_input, vw_n, work, f"pair-vw-{name}", predict=False, cpus=cpus)
-                    return vw_n / r["seconds"]
-                if k % 2 == 0:
-                    a = feedloop_rate(); b = vw_rate()
-                else:
-                    b = vw_rate(); a = feedloop_rate()
-                ours.append(a); theirs.append(b); ratios.append(a / b)
+            def feedloop_rate() -> float:
+                r, _ = run_feedloop(opts.feedloop_bin, pipeline, events, work, f"pair-{name}", cpus=cpus)
+                return int(r["examples"]) / feedloop_seconds(r)
+            def vw_rate() -> float:
+                r, _, _ = run_vw(vw_name, vw_args, vw_input, vw_n, work, f"pair-vw-{name}", predict=False, cpus=cpus)
+                return vw_n / r["seconds"]
+            rounds = alternating_rounds(feedloop_rate, vw_rate, opts.pairs)
             if repeated:
                 os.unlink(vw_input)
             paired.append({"title": title, "feedloop": f"Feedloop {name}", "peer": vw_name, "target": target,
-                           "feedloop_rates": ours, "peer_rates": theirs, "ratios": ratios})
+                           "feedloop_rates": [a for a, _ in rounds], "peer_rates": [b for _, b in rounds],
+                           "ratios": [a / b for a, b in rounds]})
         if len(pipelines) >= 2 and not opts.quick:
             paired.append(compare_rounds(opts, pipelines, rep_events, work))
     meta["paired"] = paired
