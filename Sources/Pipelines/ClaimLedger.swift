@@ -8,9 +8,15 @@
 /// - A claim of another member of a partition in ``mine`` (claimed by this run of the loop and not given up since)
 ///   means the group dropped this member before it knew: ``lostTo``, after which the member stops (its records from
 ///   the claim on are dropped by all) and starts again from its last checkpoint.
+/// - An increments record of member M from a run of M other than the one of M's newest claim is an earlier run's:
+///   that run had stopped (a `kill -9`, a fenced loop) with the record in flight, and the record landed after the
+///   new run's claim — after the new run read the topic to its end. The new run learns those events again and
+///   publishes that sequence number itself; every member drops the earlier run's record (``isEarlierRun(member:incarnation:)``).
 public struct ClaimLedger: Sendable {
     /// The newest claim's member per partition (kept in the checkpoint, ``GroupSyncState/owners``).
     public private(set) var owners: [ClaimedPartition: String]
+    /// The incarnation of each member's newest claim (kept in the checkpoint, ``GroupSyncState/incarnations``).
+    public private(set) var incarnations: [String: UInt64]
     public let member: String
     /// This run's claims are told from earlier ones of the same member id (a restart) by this number.
     public let incarnation: UInt64
@@ -19,14 +25,16 @@ public struct ClaimLedger: Sendable {
     /// The first partition of ``mine`` another member claimed since, and that member.
     public private(set) var lostTo: (partition: ClaimedPartition, member: String)?
 
-    public init(member: String, incarnation: UInt64, owners: [ClaimedPartition: String] = [:]) {
+    public init(member: String, incarnation: UInt64, owners: [ClaimedPartition: String] = [:], incarnations: [String: UInt64] = [:]) {
         self.member = member
         self.incarnation = incarnation
         self.owners = owners
+        self.incarnations = incarnations
     }
 
     /// A claim read in the topic.
     public mutating func read(_ claim: PartitionClaim) {
+        incarnations[claim.member] = claim.incarnation
         let ours = claim.member == member && claim.incarnation == incarnation
         for p in claim.partitions.map(ClaimedPartition.init) {
             owners[p] = claim.member
@@ -49,5 +57,13 @@ public struct ClaimLedger: Sendable {
             if let owner = owners[key], owner != member { return (key, owner) }
         }
         return nil
+    }
+
+    /// Whether a record of `member` published by the run `incarnation` is an earlier run's: `member` has claimed
+    /// partitions since as another run. False when the record names no run (a record of a build before the runs
+    /// were named) or no claim of `member` was read.
+    public func isEarlierRun(member: String, incarnation: UInt64?) -> Bool {
+        guard let incarnation, let newest = incarnations[member] else { return false }
+        return incarnation != newest
     }
 }

@@ -213,12 +213,15 @@ public struct GroupSyncState: Equatable, Sendable {
     /// Per input partition, the member of the newest claim read (``PartitionClaim``): another member's record that
     /// covers the partition is dropped.
     public var owners: [ClaimedPartition: String] = [:]
+    /// Per member, the incarnation of its newest claim read: a record of that member from another run is dropped
+    /// (``ClaimLedger/isEarlierRun(member:incarnation:)``).
+    public var incarnations: [String: UInt64] = [:]
 
     public init() {}
 
     static let magic = "FLGS"
-    /// 2: with the owners (1: without, read as none).
-    static let version: UInt32 = 2
+    /// 3: with the members' incarnations (2: with the owners; 1: without either, read as none).
+    static let version: UInt32 = 3
 
     public func encode() -> [UInt8] {
         var w = BinaryWriter(capacity: 256)
@@ -236,6 +239,11 @@ public struct GroupSyncState: Equatable, Sendable {
             w.write(string: partition.topic)
             w.write(UInt32(bitPattern: partition.partition))
             w.write(string: member)
+        }
+        w.write(UInt64(incarnations.count))
+        for (member, incarnation) in incarnations.sorted(by: { $0.key < $1.key }) {
+            w.write(string: member)
+            w.write(incarnation)
         }
         w.endFrame(frame)
         return w.bytes
@@ -259,6 +267,11 @@ public struct GroupSyncState: Equatable, Sendable {
                 let partition = Int32(bitPattern: try r.readUInt32())
                 s.owners[ClaimedPartition(topic: topic, partition: partition)] = try r.readString()
             }
+        }
+        if frame.version >= 3 {
+            let members = try r.readUInt64()
+            guard members <= 1 << 20 else { throw .invalid("\(members) incarnations") }
+            for _ in 0..<members { s.incarnations[try r.readString()] = try r.readUInt64() }
         }
         try r.closeFrame(frame)
         return s

@@ -24,6 +24,9 @@ import Pipelines
 ///   (the restarted member or another one) then goes over the events between the committed offset and the
 ///   coverage with learning off (``Pipeline/learns``): they are labelled and counted once, and learned once — by
 ///   the member that published them.
+/// - Each record names the run of the loop that published it (``runHeader``). A record an earlier run had in flight
+///   when it stopped, landing after the next run's claim, is dropped by every member: the next run learns those
+///   events again under the same sequence number.
 ///
 /// ## Staleness
 /// A member publishes after `sync.every` labelled examples or `sync.interval` of wall time, whichever comes first,
@@ -58,7 +61,7 @@ struct GroupSync {
     /// The offset the reader last went back to for records that had not arrived, and how often (``inOrder(offset:)``).
     var gapRetries: (offset: Int64, count: Int) = (-1, 0)
     /// Records and bytes published and applied by this process (the summary's; the metrics count the same), and
-    /// records dropped as a former owner's (``PartitionClaim``).
+    /// records dropped as a former owner's (``PartitionClaim``) or an earlier run's (``runHeader``).
     var totals = (published: 0, publishedBytes: 0, applied: 0, appliedBytes: 0, gapRereads: 0, dropped: 0)
     /// The partitions' owners by the claims read, and whether one of this run's was claimed away.
     var ledger: ClaimLedger
@@ -125,7 +128,8 @@ struct GroupSync {
             }
         }
         examplesAtSync = pipeline.counters.labelled
-        ledger = ClaimLedger(member: member, incarnation: UInt64.random(in: 1...UInt64.max), owners: state.owners)
+        ledger = ClaimLedger(
+            member: member, incarnation: UInt64.random(in: 1...UInt64.max), owners: state.owners, incarnations: state.incarnations)
     }
 
     /// Starts reading the topic where the restored state stopped (its beginning for a new member). A new member
@@ -168,12 +172,31 @@ struct GroupSync {
         let bytes = IncrementsRecord.encode(
             member: member, sequence: state.ownSequence + 1, fingerprint: fingerprint, coverage: coverage, positives: positives,
             takingIncrementsOf: &pipeline)
-        try producer.send(topic: topic, key: Array(member.utf8), value: bytes)
+        if FaultInjection.holdRecord != nil || FaultInjection.landHeldRecord != nil {
+            try FaultInjection.recordInFlight(
+                producer: producer, topic: topic, key: Array(member.utf8), value: bytes, run: runHeader, published: totals.published,
+                logger: logger)
+        }
+        try producer.send(topic: topic, key: Array(member.utf8), value: bytes, headers: [runHeader])
         state.ownSequence += 1
         for p in coverage { cover(p) }
         metrics.published(bytes: bytes.count)
         totals.published += 1
         totals.publishedBytes += bytes.count
+    }
+
+    /// The Kafka header every record of this run of the loop carries: its incarnation (``ClaimLedger/incarnation``, 8
+    /// bytes little-endian), by which every reader drops a record an earlier run had in flight when it stopped and
+    /// that landed after this run's claim (``ClaimLedger/isEarlierRun(member:incarnation:)``). A header rather than a
+    /// field of the record, so that a build before it reads these records as before.
+    var runHeader: KafkaHeader { KafkaHeader(name: Self.runHeaderName, value: withUnsafeBytes(of: ledger.incarnation.littleEndian) { Array($0) }) }
+
+    static let runHeaderName = "feedloop.run"
+
+    /// The run a record read names (``runHeader``), nil for none.
+    static func run(of message: KafkaMessage) -> UInt64? {
+        guard let value = message.headers.last(where: { $0.name == runHeaderName })?.value, value.count == 8 else { return nil }
+        return value.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
     }
 
     /// Records enqueued and not yet reported delivered or failed.
@@ -360,6 +383,15 @@ struct GroupSync {
             }
             return
         }
+        if ledger.isEarlierRun(member: record.member, incarnation: Self.run(of: message)) {
+            // Published by a run of that member before the one of its newest claim, and landed after that claim: the
+            // earlier run had it in flight when it stopped, and the new run, which read the topic to its end before
+            // it learned, learns those events again under the same sequence number. Every member drops it here.
+            totals.dropped += 1
+            metrics.dropped()
+            logger.warning("dropped record \(message.offset) of \(topic) (member \(record.member), sequence \(record.sequence)): published by an earlier run of that member, which has claimed its partitions again since (a record in flight when that run stopped)")
+            return
+        }
         if let former = ledger.formerOwner(member: record.member, coverage: record.coverage) {
             // Published after another member claimed a partition the record covers: the learning of a member the
             // group had dropped, whose events the claimant learns again. Every member drops it at the same place.
@@ -421,6 +453,7 @@ struct GroupSync {
     /// The state a checkpoint keeps (``Pipeline/groupState``).
     mutating func save(into pipeline: inout Pipeline) {
         state.owners = ledger.owners
+        state.incarnations = ledger.incarnations
         pipeline.groupState = state.encode()
     }
 }

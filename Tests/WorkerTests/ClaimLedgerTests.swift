@@ -47,4 +47,28 @@ import Testing
         ledger.read(Self.claim("c", 1, 0))  // the first loss is the one reported
         #expect(ledger.lostTo?.member == "b" && ledger.mine.isEmpty)
     }
+
+    /// A record in flight when its member's run stopped (`kill -9`) may land after the member's next run claimed its
+    /// partitions and read the topic to its end; that run learns those events again and publishes the same sequence
+    /// number. Every member drops the earlier run's record from the new run's claim on — and only then: before it,
+    /// the earlier run's records count, and a record that names no run (a build before the runs were named) is
+    /// judged as before. The incarnations travel in the checkpoint, so a restarted reader decides alike.
+    @Test func aRecordOfAnEarlierRunThatLandsAfterTheNextRunsClaimIsDropped() {
+        var ledger = ClaimLedger(member: "b", incarnation: 2)
+        #expect(!ledger.isEarlierRun(member: "a", incarnation: 1))  // no claim of "a" read: nothing to judge by
+        ledger.read(Self.claim("a", 1, 0, 1))
+        #expect(!ledger.isEarlierRun(member: "a", incarnation: 1))
+        ledger.read(Self.claim("a", 3, 0, 1))  // "a" restarted
+        #expect(ledger.isEarlierRun(member: "a", incarnation: 1))
+        #expect(!ledger.isEarlierRun(member: "a", incarnation: 3))
+        #expect(!ledger.isEarlierRun(member: "a", incarnation: nil))
+        #expect(!ledger.isEarlierRun(member: "c", incarnation: 1))
+        // The member itself judges its own earlier run's records alike.
+        var a = ClaimLedger(member: "a", incarnation: 3)
+        a.read(Self.claim("a", 1, 0, 1))
+        a.read(Self.claim("a", 3, 0, 1))
+        #expect(a.isEarlierRun(member: "a", incarnation: 1) && a.lostTo == nil)
+        let restored = ClaimLedger(member: "c", incarnation: 8, owners: ledger.owners, incarnations: ledger.incarnations)
+        #expect(restored.isEarlierRun(member: "a", incarnation: 1))
+    }
 }

@@ -130,6 +130,7 @@ import Worker
         s.applied = ["m-a": 3, "m-b": 99]
         s.coverage = [InputPosition(topic: "events", partition: 1, offset: 50)]
         s.owners = [ClaimedPartition(topic: "events", partition: 1): "m-a", ClaimedPartition(topic: "events", partition: 0): "m-b"]
+        s.incarnations = ["m-a": 0xFEED_0000_0000_0001, "m-b": 2]
         #expect(try GroupSyncState.decode(s.encode()) == s)
         #expect(try GroupSyncState.decode(GroupSyncState().encode()) == GroupSyncState())
         #expect(throws: SnapshotError.self) { try GroupSyncState.decode(Array(s.encode().dropLast(3))) }
@@ -145,6 +146,20 @@ import Worker
         w.endFrame(frame)
         let old = try GroupSyncState.decode(w.bytes)
         #expect(old.ownSequence == 7 && old.nextOffset == 1_234 && old.applied == ["m-a": 3] && old.owners.isEmpty)
+        // One of the second version (owners, no incarnations) restores its owners and no incarnations.
+        var w2 = BinaryWriter(capacity: 256)
+        let frame2 = w2.beginFrame(magic: "FLGS", version: 2)
+        w2.write(UInt64(7))
+        w2.write(Int64(1_234))
+        w2.write(UInt64(0))
+        w2.write(UInt64(0))
+        w2.write(UInt64(1))
+        w2.write(string: "events")
+        w2.write(UInt32(1))
+        w2.write(string: "m-a")
+        w2.endFrame(frame2)
+        let second = try GroupSyncState.decode(w2.bytes)
+        #expect(second.owners == [ClaimedPartition(topic: "events", partition: 1): "m-a"] && second.incarnations.isEmpty)
     }
 
     @Test func aClaimRoundTripsAndIsToldFromIncrements() throws {

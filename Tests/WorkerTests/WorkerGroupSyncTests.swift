@@ -123,6 +123,45 @@ extension WorkerGroupTests {
 }
 
 extension WorkerGroupTests {
+    /// A record in flight when its member is killed lands after the member's next run claimed its partitions and read
+    /// the topic to its end, and after that run learned again some of the events the record covers
+    /// (`FEEDLOOP_FAULT_HOLD_RECORD`: "a" writes its run's third record to a file instead of sending it and kills
+    /// itself with SIGKILL; `FEEDLOOP_FAULT_LAND_HELD_RECORD`: its next run sends that record just before its own
+    /// first, which bears the same sequence number). Every member drops the earlier run's record, and the group's
+    /// model holds every example once.
+    @Test func aRecordInFlightAtAKillThatLandsAfterTheRestartIsDroppedByEveryMember() async throws {
+        let scenario = try Self.syncScenario("sync-in-flight")
+        let lines = try WorkerTestEnvironment.eventLines(24_000)
+        try await scenario.createTopics(partitions: 2)
+        let held = scenario.path("held-record")
+        let idle: [String: Double] = ["checkpoints-a": 10, "checkpoints-b": 14]
+        func start(_ run: String, _ checkpoints: String, _ environment: [String: String] = [:]) throws -> ChildProcess {
+            try scenario.startWorker(run: run, group: "g", checkpoints: checkpoints, exitWhenIdle: idle[checkpoints]!, environment: environment)
+        }
+        let a1 = try start("a1", "checkpoints-a", ["FEEDLOOP_FAULT_HOLD_RECORD": held])
+        let b = try start("b", "checkpoints-b")
+        for (m, name) in [(a1, "a1"), (b, "b")] {
+            try await m.waitForLog("\(name)'s partition assignment", timeout: .seconds(90)) { log in
+                log.split(separator: "\n").contains { $0.contains("partitions assigned") && $0.contains("\(scenario.inputTopic)[") }
+            }
+        }
+        let reports = try scenario.produce(lines)
+        let killed = try await a1.waitForExit(timeout: .seconds(120))
+        try #require(killed == .signalled(SIGKILL), "a1 should have killed itself holding a record: \(killed)\n\(a1.logTail())")
+        #expect(FileManager.default.fileExists(atPath: held))
+        let a2 = try start("a2", "checkpoints-a", ["FEEDLOOP_FAULT_LAND_HELD_RECORD": held])
+        for m in [a2, b] {
+            let termination = try await m.waitForExit(timeout: .seconds(180))
+            try #require(termination == .exited(0), "\(termination)\n\(m.logTail())")
+        }
+        #expect(a2.log().contains("landed the increments record held in"), "\(a2.logTail())")
+        #expect(b.log().contains("published by an earlier run of that member"), "b did not drop the earlier run's record:\n\(b.logTail())")
+        _ = try Self.expectOneModel(
+            scenario, runs: ["a2", "b"], checkpoints: ["checkpoints-a", "checkpoints-b"], lines: lines, partitions: reports.map(\.partition))
+    }
+}
+
+extension WorkerGroupTests {
     /// A frozen member (SIGSTOP past the session timeout) is dropped by the group and its partitions go to the other
     /// one, which learns their events again from the last commit. The frozen member's replica holds learning of
     /// some of them that it has not published: as it thaws it must publish nothing more — neither because its next
