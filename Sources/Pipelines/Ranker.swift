@@ -98,8 +98,8 @@ public struct Ranker: Sendable {
     var picks: [(index: Int, propensity: Double)] = []
     /// Seeded once from the system's generator (a system draw per choice is a system call).
     var rng: SplitMix64
-    /// Catalog indices of the known candidates, sorted (repeat detection).
-    var sortedKnown: [Int32] = []
+    /// Open addressing of the known candidates' catalog indices, -1 when empty (repeat detection).
+    var seen: [Int32] = []
 
     public init(spec: PipelineSpec) {
         var scratch = spec
@@ -194,16 +194,25 @@ public struct Ranker: Sendable {
     /// Throws when a candidate is named twice: two known ones are the same catalog entry, two unknown ones have the
     /// same id.
     mutating func refuseRepeats(_ query: RankQuery, unknown: [Int]) throws(RankError) {
-        sortedKnown.removeAll(keepingCapacity: true)
-        sortedKnown.append(contentsOf: known)
-        sortedKnown.sort()
-        var repeated: Int32? = nil
-        for i in sortedKnown.indices.dropFirst() where sortedKnown[i] == sortedKnown[i - 1] {
-            repeated = sortedKnown[i]
-            break
+        // The first known candidate whose catalog entry an earlier one named, by a table at most half full.
+        var size = 16
+        while size < 2 * known.count { size <<= 1 }
+        seen.removeAll(keepingCapacity: true)
+        seen.append(contentsOf: repeatElement(-1, count: size))
+        let mask = size - 1
+        var repeated: Int? = nil
+        seen.withUnsafeMutableBufferPointer { table in
+            for (n, item) in known.enumerated() {
+                var at = Int(truncatingIfNeeded: UInt32(bitPattern: item) &* 0x9E37_79B1) & mask
+                while table[at] >= 0 {
+                    if table[at] == item { repeated = n; return }
+                    at = (at + 1) & mask
+                }
+                table[at] = item
+            }
         }
-        if let repeated, let c = known.lastIndex(of: repeated) {
-            throw RankError(reason: "candidates[\(knownCandidates[c])]: '\(scorer.catalog.id(of: Int(repeated)))' appears twice")
+        if let repeated {
+            throw RankError(reason: "candidates[\(knownCandidates[repeated])]: '\(scorer.catalog.id(of: Int(known[repeated])))' appears twice")
         }
         for (n, a) in unknown.enumerated() {
             let ra = query.candidateIDRanges[a]

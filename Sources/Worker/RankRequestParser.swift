@@ -140,8 +140,9 @@ struct RankRequestParser {
         while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
     }
 
-    mutating func expect(_ c: UInt8, _ what: String) throws(RankRequestError) {
-        guard peek == c else { throw malformed("expected \(what)") }
+    /// `what` is built only for the error (it is asked for at every element of a list).
+    mutating func expect(_ c: UInt8, _ what: @autoclosure () -> String) throws(RankRequestError) {
+        guard peek == c else { throw malformed("expected \(what())") }
         i += 1
     }
 
@@ -215,6 +216,22 @@ struct RankRequestParser {
         out.removeAll(keepingCapacity: true)
         let start = i
         try expect(UInt8(ascii: "\""), "a string")
+        // Most strings hold no escape and no control character: found by one scan and copied whole.
+        let plainEnd = bytes.withUnsafeBufferPointer { b -> Int? in
+            var j = i
+            while j < b.count {
+                let c = b[j]
+                if c == UInt8(ascii: "\"") { return j }
+                if c == UInt8(ascii: "\\") || c < 0x20 { return nil }
+                j += 1
+            }
+            return nil
+        }
+        if let plainEnd {
+            out.append(contentsOf: bytes[i..<plainEnd])
+            i = plainEnd + 1
+            return start..<i
+        }
         while true {
             guard let c = peek else { throw malformed("the closing '\"' of a string") }
             i += 1
