@@ -1,17 +1,22 @@
 """The ranking API's targets, measured in one run on the local broker: latency and throughput of `POST /v1/rank`
-with 100 candidates (wrk) while the same worker learns a backlog, and what serving costs the learning.
+with 100 candidates (wrk) while the same worker learns, and what serving costs the learning — in two scenarios,
+each with a worker of its own: `backlog` (the worker drains a backlog at full speed: serving takes CPU from
+learning as fast as it can go) and `live` (the stream is produced at `--live-rate` events/s, 50,000 by default,
+while the worker learns it: does learning keep up with the stream while the API serves?).
 
 Run through `bench/serve` (which installs wrk, builds feedloop in release mode, starts or reuses the broker and
-exports FEEDLOOP_BROKERS and LD_LIBRARY_PATH). One worker, one run:
+exports FEEDLOOP_BROKERS and LD_LIBRARY_PATH). One worker per scenario:
 
-1. The MovieLens x10 stream is produced `--copies` times to a fresh topic (a backlog the worker drains at full
-   speed for the whole measurement), then the worker starts with `--serve-port 0`.
+1. Backlog: the MovieLens x10 stream is produced `--copies` times to a fresh topic (a backlog the worker drains at
+   full speed for the whole measurement), then the worker starts with `--serve-port 0`. Live: `feedloop produce
+   --rate` publishes the stream to a fresh topic throughout, and the worker learns it as it comes.
 2. Once the API answers and the worker is warm, three windows of `--window` seconds follow back to back:
    A learning alone, B learning while wrk sends `POST /v1/rank` (100 candidates, k 10, `--connections`
    connections), C learning alone again. The learning rate of a window is the growth of the worker's
-   `feedloop_events_total` (its /metrics) over it; the drop is 1 − B / mean(A, C). The backlog must last past C
+   `feedloop_events_total` (its /metrics) over it, the events produced meanwhile that growth plus the growth of its
+   `feedloop_consumer_lag`; the drop is 1 − B / mean(A, C). The backlog (the stream, live) must last past C
    (checked: the run is invalid otherwise).
-3. After the backlog is drained: D, wrk alone against the idle learner (the API's own figures).
+3. Backlog only, once it is drained: D, wrk alone against the idle learner (the API's own figures).
 
 Reported: requests/s and the latency percentiles wrk measured (B and D), non-2xx answers (must be 0), the
 learning rates, the CPU seconds of worker, broker and wrk per window, and the model views the worker published
@@ -154,23 +159,48 @@ class Worker:
         self.log.close()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--data", required=True, help="events JSON lines (the x10 stream)")
-    ap.add_argument("--pipeline", default=os.path.join(ROOT, "pipelines", "movielens-ftrl.yaml"))
-    ap.add_argument("--copies", type=int, default=2)
-    ap.add_argument("--window", type=int, default=6)
-    ap.add_argument("--connections", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--candidates", type=int, default=100)
-    ap.add_argument("--serve-threads", type=int, default=1, help="the worker's --serve-threads")
-    ap.add_argument("--command", default="bench/serve")
-    ap.add_argument("--setup-seconds", type=float, default=0.0)
-    args = ap.parse_args()
+def window(name: str, args, worker: "Worker", events, lag, url: str, script: str, bpid: Optional[int], load: bool) -> dict:
+    """One window of `args.window` seconds: the worker's learning (growth of feedloop_events_total), the events
+    produced meanwhile (that growth + the growth of its consumer lag), CPU seconds of worker, broker and wrk, and
+    with `load` wrk's figures for `POST /v1/rank`."""
+    cpu0 = (proc_cpu_seconds(worker.proc.pid), proc_cpu_seconds(bpid) if bpid else None)
+    e0, l0, w0 = events(), lag(), time.time()
+    wrk: Dict[str, float] = {}
+    wrk_cpu = None
+    if load:
+        cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{round(args.window)}s", "--latency",
+               "-s", script, url]
+        t, children = time.time(), cpu_of_children()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"wrk failed: {r.stderr}")
+        wrk = parse_wrk(r.stdout)
+        wrk["output"] = r.stdout  # type: ignore[assignment]
+        wrk_cpu = cpu_of_children() - children
+        wrk["wall"] = time.time() - t
+    else:
+        time.sleep(args.window)
+    e1, l1, w1 = events(), lag(), time.time()
+    cpu1 = (proc_cpu_seconds(worker.proc.pid), proc_cpu_seconds(bpid) if bpid else None)
+    result = {
+        "name": name, "seconds": w1 - w0, "events": e1 - e0, "events_per_second": (e1 - e0) / (w1 - w0),
+        "produced_per_second": (e1 - e0 + l1 - l0) / (w1 - w0), "lag_at_end": l1,
+        "events_at_end": e1, "worker_cpu": (cpu1[0] or 0) - (cpu0[0] or 0),
+        "broker_cpu": (cpu1[1] - cpu0[1]) if cpu0[1] is not None and cpu1[1] is not None else None,
+        "wrk_cpu": wrk_cpu, "wrk": wrk,
+    }
+    say(f"{name}: {result['events_per_second']:.0f} events/s, lag {l1:.0f}" +
+        (f", {wrk.get('requests_per_second', 0):.0f} req/s, p99 {wrk.get('p99_ms', 0):.2f} ms" if load else ""))
+    return result
 
+
+def run_scenario(args, mode: str, item_ids: List[str]) -> dict:
+    """One worker, one scenario. `backlog`: the stream is produced `--copies` times first and the worker drains it at
+    full speed through windows A, B, C, then D (wrk with the learner idle). `live`: the stream is produced at
+    `--live-rate` events/s while the worker learns it, through windows A, B, C (the question is whether learning
+    keeps up with the stream while the API serves)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    prefix = f"serve-bench-{stamp}"
+    prefix = f"serve-bench-{mode}-{stamp}"
     work = tempfile.mkdtemp(prefix="serve-bench-")
     topic = prefix + "-events"
     with open(args.pipeline, encoding="utf-8") as f:
@@ -186,30 +216,30 @@ def main() -> None:
     subprocess.run([args.bin, "check", pipeline], check=True, stdout=subprocess.DEVNULL)
     subprocess.run([args.bin, "topics", "create", "--pipeline", pipeline, "--partitions", "1"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    items = set()
-    with open(args.data, encoding="utf-8") as f:
-        for n, line in enumerate(f):
-            if n >= 200_000:
-                break
-            m = re.search(r'"item_id":"([^"]+)"', line)
-            if m:
-                items.add(m.group(1))
     with open(args.data, "rb") as f:
         per_copy = sum(1 for _ in f)
-    total = per_copy * args.copies
-    say(f"producing {args.copies} x {per_copy} events to {topic}")
-    t0 = time.time()
-    for _ in range(args.copies):
-        subprocess.run([args.bin, "produce", "--input", args.data, "--topic", topic], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    produced_seconds = time.time() - t0
-    script = write_wrk_script(work, sorted(items), args.candidates)
+    script = write_wrk_script(work, item_ids, args.candidates)
+    producer = None
+    produced_seconds = 0.0
+    if mode == "backlog":
+        total = per_copy * args.copies
+        say(f"producing {args.copies} x {per_copy} events to {topic}")
+        t0 = time.time()
+        for _ in range(args.copies):
+            subprocess.run([args.bin, "produce", "--input", args.data, "--topic", topic], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        produced_seconds = time.time() - t0
+    else:
+        total = per_copy
+        say(f"producing {per_copy} events to {topic} at {args.live_rate} events/s while the worker learns")
+        producer = subprocess.Popen([args.bin, "produce", "--input", args.data, "--topic", topic, "--rate", str(args.live_rate)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    say("starting the worker")
+    say(f"starting the worker ({mode})")
     worker = Worker([args.bin, "worker", "--pipeline", pipeline, "--group", prefix, "--checkpoint-dir",
                      os.path.join(work, "ckpt"), "--session-timeout", "6", "--metrics-port", "0", "--serve-port", "0",
                      "--serve-threads", str(args.serve_threads), "--progress-seconds", "5"], os.path.join(work, "worker.log"))
+    d = None
     try:
         metrics_port = worker.port(r"metrics on http://127\.0\.0\.1:(\d+)/metrics")
         serve_port = worker.port(r"ranking API on http://127\.0\.0\.1:(\d+)/v1/rank")
@@ -218,6 +248,9 @@ def main() -> None:
 
         def events() -> float:
             return metric(http_get(metrics_url), "feedloop_events_total") or 0.0
+
+        def lag() -> float:
+            return metric(http_get(metrics_url), "feedloop_consumer_lag") or 0.0
 
         # Warm: the API answers from a view and the worker has learned a while.
         deadline = time.time() + 120
@@ -231,101 +264,138 @@ def main() -> None:
             time.sleep(0.2)
         else:
             raise SystemExit("the worker did not warm up within 120 s")
+        if mode == "live":  # caught up with the stream (what was produced before the worker joined is drained)
+            while time.time() < deadline and lag() > args.live_rate / 5:
+                time.sleep(0.2)
         bpid = broker_pid()
-
-        def window(name: str, load: bool) -> dict:
-            cpu0 = (proc_cpu_seconds(worker.proc.pid), proc_cpu_seconds(bpid) if bpid else None)
-            e0, w0 = events(), time.time()
-            wrk: Dict[str, float] = {}
-            wrk_cpu = None
-            if load:
-                cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{round(args.window)}s", "--latency",
-                       "-s", script, url]
-                t, children = time.time(), cpu_of_children()
-                r = subprocess.run(cmd, capture_output=True, text=True)
-                if r.returncode != 0:
-                    raise SystemExit(f"wrk failed: {r.stderr}")
-                wrk = parse_wrk(r.stdout)
-                wrk["output"] = r.stdout  # type: ignore[assignment]
-                wrk_cpu = cpu_of_children() - children
-                wrk["wall"] = time.time() - t
-            else:
-                time.sleep(args.window)
-            e1, w1 = events(), time.time()
-            cpu1 = (proc_cpu_seconds(worker.proc.pid), proc_cpu_seconds(bpid) if bpid else None)
-            result = {
-                "name": name, "seconds": w1 - w0, "events": e1 - e0, "events_per_second": (e1 - e0) / (w1 - w0),
-                "events_at_end": e1, "worker_cpu": (cpu1[0] or 0) - (cpu0[0] or 0),
-                "broker_cpu": (cpu1[1] - cpu0[1]) if cpu0[1] is not None and cpu1[1] is not None else None,
-                "wrk_cpu": wrk_cpu, "wrk": wrk,
-            }
-            say(f"{name}: {result['events_per_second']:.0f} events/s" +
-                (f", {wrk.get('requests_per_second', 0):.0f} req/s, p99 {wrk.get('p99_ms', 0):.2f} ms" if load else ""))
-            return result
-
-        a = window("A learning", False)
-        b = window("B learning + serving", True)
-        c = window("C learning", False)
-        valid = c["events_at_end"] < total
-        say("draining the rest of the backlog")
-        deadline = time.time() + 600
-        while events() < total and time.time() < deadline:
-            time.sleep(0.5)
-        time.sleep(1.5)  # a view of the whole stream
-        d = window("D serving alone", True)
+        a = window("A learning", args, worker, events, lag, url, script, bpid, False)
+        b = window("B learning + serving", args, worker, events, lag, url, script, bpid, True)
+        c = window("C learning", args, worker, events, lag, url, script, bpid, False)
+        if mode == "backlog":
+            valid = c["events_at_end"] < total
+            say("draining the rest of the backlog")
+            deadline = time.time() + 600
+            while events() < total and time.time() < deadline:
+                time.sleep(0.5)
+            time.sleep(1.5)  # a view of the whole stream
+            d = window("D serving alone", args, worker, events, lag, url, script, bpid, True)
+        else:
+            valid = producer is not None and producer.poll() is None  # the stream still flowed through C
         m = http_get(metrics_url)
         copies = metric(m, "feedloop_serving_view_copy_seconds_count") or 0
         copy_sum = metric(m, "feedloop_serving_view_copy_seconds_sum") or 0
         rankings = metric(m, "feedloop_rankings_total") or 0
         unlogged = metric(m, "feedloop_rankings_unlogged_total") or 0
     finally:
+        if producer is not None and producer.poll() is None:
+            producer.terminate()
+            producer.wait(30)
         worker.stop()
+    return {"mode": mode, "windows": [w for w in (a, b, c, d) if w], "a": a, "b": b, "c": c, "d": d, "valid": valid,
+            "view_copies": copies, "view_copy_seconds": copy_sum, "rankings": rankings, "unlogged": unlogged,
+            "total": total, "produced_seconds": produced_seconds}
 
+
+def report(args, r: dict) -> str:
+    a, b, c, d = r["a"], r["b"], r["c"], r["d"]
     baseline = (a["events_per_second"] + c["events_per_second"]) / 2
     drop = 1 - b["events_per_second"] / baseline if baseline > 0 else 1.0
-    bw, dw = b["wrk"], d["wrk"]
+    r["drop"] = drop
+    bw = b["wrk"]
+    dw = d["wrk"] if d else {}
+    non2xx = bw["non_2xx"] + (dw.get("non_2xx", 0) if d else 0)
     rows = [
         ("POST /v1/rank p99, while learning (B)", f"{bw.get('p99_ms', 0):.2f} ms", f"≤ {P99_TARGET_MS} ms", bw.get("p99_ms", 1e9) <= P99_TARGET_MS),
         ("requests/s, while learning (B)", f"{bw['requests_per_second']:.0f}", f"≥ {RPS_TARGET}", bw["requests_per_second"] >= RPS_TARGET),
         ("learning while serving (B)", f"{b['events_per_second']:.0f} events/s", f"≥ {LEARNING_TARGET}", b["events_per_second"] >= LEARNING_TARGET),
         ("learning drop B vs mean(A, C)", f"{drop * 100:.1f} %", f"≤ {DROP_TARGET * 100:.0f} %", drop <= DROP_TARGET),
-        ("non-2xx answers (B + D)", f"{bw['non_2xx'] + dw['non_2xx']:.0f}", "0", bw["non_2xx"] + dw["non_2xx"] == 0),
-        ("POST /v1/rank p99, idle learner (D)", f"{dw.get('p99_ms', 0):.2f} ms", "—", None),
-        ("requests/s, idle learner (D)", f"{dw['requests_per_second']:.0f}", "—", None),
+        ("non-2xx answers" + (" (B + D)" if d else " (B)"), f"{non2xx:.0f}", "0", non2xx == 0),
     ]
-    table = ["| figure | measured | target | met |", "|---|---|---|---|"]
+    if r["mode"] == "live":
+        rows.append(("consumer lag at the end of B", f"{b['lag_at_end']:.0f} events", "—", None))
+    if d:
+        rows += [
+            ("POST /v1/rank p99, idle learner (D)", f"{dw.get('p99_ms', 0):.2f} ms", "—", None),
+            ("requests/s, idle learner (D)", f"{dw['requests_per_second']:.0f}", "—", None),
+        ]
+    title = (f"### Backlog: the worker drains {r['total']} events at full speed" if r["mode"] == "backlog" else
+             f"### Live: the stream is produced at {args.live_rate} events/s while the worker learns it")
+    table = [title, "", "| figure | measured | target | met |", "|---|---|---|---|"]
     for name, value, target, met in rows:
         table.append(f"| {name} | {value} | {target} | {'—' if met is None else ('yes' if met else 'no')} |")
+    names = "A, B, C" + (", D" if d else "")
     details = [
         "",
-        f"Windows of {args.window:.0f} s: A {a['events_per_second']:.0f}, B {b['events_per_second']:.0f}, "
-        f"C {c['events_per_second']:.0f} events/s (backlog lasted past C: {'yes' if valid else 'NO — invalid run'}).",
+        f"Windows of {args.window:.0f} s, learning: A {a['events_per_second']:.0f}, B {b['events_per_second']:.0f}, "
+        f"C {c['events_per_second']:.0f} events/s; "
+        + (f"backlog lasted past C: {'yes' if r['valid'] else 'NO — invalid run'}." if r["mode"] == "backlog" else
+           f"produced meanwhile: A {a['produced_per_second']:.0f}, B {b['produced_per_second']:.0f}, C "
+           f"{c['produced_per_second']:.0f} events/s; consumer lag at their ends {a['lag_at_end']:.0f} / {b['lag_at_end']:.0f} / "
+           f"{c['lag_at_end']:.0f} events (the worker's gauge, updated every second); the stream flowed through C: "
+           f"{'yes' if r['valid'] else 'NO — invalid run'}."),
         f"B latency p50/p75/p90/p99: {bw.get('p50_ms', 0):.2f} / {bw.get('p75_ms', 0):.2f} / {bw.get('p90_ms', 0):.2f} / "
-        f"{bw.get('p99_ms', 0):.2f} ms; D: {dw.get('p50_ms', 0):.2f} / {dw.get('p75_ms', 0):.2f} / {dw.get('p90_ms', 0):.2f} / "
-        f"{dw.get('p99_ms', 0):.2f} ms ({args.connections} connections, {args.threads} wrk thread, {args.candidates} candidates, k 10, "
-        f"--serve-threads {args.serve_threads}).",
-        "CPU seconds per window (worker / broker / wrk): " + "; ".join(
-            f"{w['name'][0]} {w['worker_cpu']:.1f} / {(w['broker_cpu'] or 0):.1f} / {(w['wrk_cpu'] or 0):.1f}" for w in (a, b, c, d))
-        + f" (2 cores = {2 * args.window:.0f} CPU s per window).",
-        "CPU per request with the learner idle (D): " + (
+        f"{bw.get('p99_ms', 0):.2f} ms" + (f"; D: {dw.get('p50_ms', 0):.2f} / {dw.get('p75_ms', 0):.2f} / {dw.get('p90_ms', 0):.2f} / "
+        f"{dw.get('p99_ms', 0):.2f} ms" if d else "") + f" ({args.connections} connections, {args.threads} wrk thread, "
+        f"{args.candidates} candidates, k 10, --serve-threads {args.serve_threads}).",
+        f"CPU seconds per window ({names}; worker / broker / wrk): " + "; ".join(
+            f"{w['name'][0]} {w['worker_cpu']:.1f} / {(w['broker_cpu'] or 0):.1f} / {(w['wrk_cpu'] or 0):.1f}" for w in r["windows"])
+        + f" (2 cores = {2 * args.window:.0f} CPU s per window"
+        + ("; the producer's own CPU is not counted)." if r["mode"] == "live" else ")."),
+    ]
+    if d:
+        details.append("CPU per request with the learner idle (D): " + (
             f"worker {1e6 * d['worker_cpu'] / max(dw['requests'], 1):.0f} µs (HTTP, parsing, scoring, JSON, the decision "
             f"log's producer), broker {1e6 * (d['broker_cpu'] or 0) / max(dw['requests'], 1):.0f} µs (the decision log), "
-            f"wrk {1e6 * (d['wrk_cpu'] or 0) / max(dw['requests'], 1):.0f} µs."),
-        f"Model views published: {copies:.0f}, mean copy {1000 * copy_sum / copies if copies else 0:.2f} ms; rankings answered "
-        f"{rankings:.0f}, not logged (queue full) {unlogged:.0f}. Backlog: {total} events produced in {produced_seconds:.1f} s.",
-    ]
-    text = "\n".join(table + details)
+            f"wrk {1e6 * (d['wrk_cpu'] or 0) / max(dw['requests'], 1):.0f} µs."))
+    copies = r["view_copies"]
+    details.append(
+        f"Model views published: {copies:.0f}, mean copy {1000 * r['view_copy_seconds'] / copies if copies else 0:.2f} ms; "
+        f"rankings answered {r['rankings']:.0f}, not logged (queue full) {r['unlogged']:.0f}."
+        + (f" Backlog: {r['total']} events produced in {r['produced_seconds']:.1f} s." if r["mode"] == "backlog" else ""))
+    return "\n".join(table + details)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--data", required=True, help="events JSON lines (the x10 stream)")
+    ap.add_argument("--pipeline", default=os.path.join(ROOT, "pipelines", "movielens-ftrl.yaml"))
+    ap.add_argument("--copies", type=int, default=3, help="backlog scenario: copies of the stream produced first")
+    ap.add_argument("--live-rate", type=int, default=LEARNING_TARGET, help="live scenario: events/s produced")
+    ap.add_argument("--scenarios", default="backlog,live", help="backlog, live or both (comma-separated)")
+    ap.add_argument("--window", type=int, default=6)
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--candidates", type=int, default=100)
+    ap.add_argument("--serve-threads", type=int, default=1, help="the worker's --serve-threads")
+    ap.add_argument("--command", default="bench/serve")
+    ap.add_argument("--setup-seconds", type=float, default=0.0)
+    args = ap.parse_args()
+
+    items = set()
+    with open(args.data, encoding="utf-8") as f:
+        for n, line in enumerate(f):
+            if n >= 200_000:
+                break
+            m = re.search(r'"item_id":"([^"]+)"', line)
+            if m:
+                items.add(m.group(1))
+    results = [run_scenario(args, mode, sorted(items)) for mode in args.scenarios.split(",")]
+    text = "\n\n".join(report(args, r) for r in results)
     print(text)
     out_dir = os.path.join(ROOT, "bench", "out")
     os.makedirs(out_dir, exist_ok=True)
     date = time.strftime("%Y-%m-%d")
     with open(os.path.join(out_dir, f"serve-{date}.md"), "w", encoding="utf-8") as f:
-        f.write(f"# bench/serve, {date}\n\n`{args.command}`\n\n{text}\n\nwrk (B):\n```\n{bw.get('output', '')}```\n"
-                f"wrk (D):\n```\n{dw.get('output', '')}```\n")
+        f.write(f"# bench/serve, {date}\n\n`{args.command}`\n\n{text}\n")
+        for r in results:
+            for w in r["windows"]:
+                if w["wrk"]:
+                    f.write(f"\nwrk ({r['mode']}, {w['name']}):\n```\n{w['wrk'].get('output', '')}```\n")
     with open(os.path.join(out_dir, f"serve-{date}.json"), "w", encoding="utf-8") as f:
-        json.dump({"command": args.command, "windows": [a, b, c, d], "drop": drop, "valid": valid, "view_copies": copies,
-                   "view_copy_seconds": copy_sum, "rankings": rankings, "unlogged": unlogged}, f, indent=2, default=str)
-    if not valid:
+        json.dump({"command": args.command, "scenarios": [{k: v for k, v in r.items() if k not in ("a", "b", "c", "d")} for r in results]},
+                  f, indent=2, default=str)
+    if not all(r["valid"] for r in results):
         sys.exit(2)
 
 
