@@ -32,6 +32,9 @@ public struct Pipeline: Sendable {
     public internal(set) var model: Model
     /// Progressive validation over labelled examples (prediction made at arrival).
     public internal(set) var metrics: ProgressiveMetrics
+    /// When set, the step appends its progressive-validation records here instead of recording them in ``metrics``,
+    /// for another thread to record in the same order (``MetricsLog``; ``swapMetrics(_:)`` hands the metrics over).
+    public var metricsLog: MetricsLog?
     /// Next-purchase ranking quality, when enabled.
     public internal(set) var ranking: RankingMetrics?
     /// Event and label counters.
@@ -300,7 +303,7 @@ public struct Pipeline: Sendable {
             // The row stays in the featurizer's buffer (untouched by learning) until the insert copies it.
             let stamp = model.stampedMargin(features)
             let p = stamp.probability
-            metrics.prefetch(probability: p)
+            if metricsLog == nil { metrics.prefetch(probability: p) }
             while let forced = join.makeRoom(for: features.count) {
                 learn(forced, label: false, cause: .overflow, sink: &sink)
             }
@@ -373,7 +376,11 @@ public struct Pipeline: Sendable {
             outcome = LearnOutcome(probability: example.probability, applied: false)
             examplesLearnedElsewhere &+= 1
         }
-        metrics.record(probability: example.probability, label: label, weight: example.weight)
+        if let metricsLog {
+            metricsLog.append(probability: example.probability, label: label, weight: example.weight)
+        } else {
+            metrics.record(probability: example.probability, label: label, weight: example.weight)
+        }
         counters.labelled &+= 1
         if label { counters.positives &+= 1 }
         switch cause {

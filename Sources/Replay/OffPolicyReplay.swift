@@ -107,7 +107,7 @@ public struct OffPolicyReplay {
                 pipeline.apply(event, sink: &sink)
             }
         }) {
-            progress?.update(events: pipeline.counters.events, bytes: reader.bytesRead, total: reader.fileSize, pipeline: pipeline)
+            progress?.update(events: pipeline.counters.events, bytes: reader.bytesRead, total: reader.fileSize, metrics: pipeline.metrics)
         }
         if let failure { throw failure }
         try take(upTo: .max, from: &source, deadLetters: &decisionDeadLetters, sink: &sink)

@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 import Pipelines
 
 /// A progress line on stderr for long replays: redrawn in place on a terminal, a line every few seconds otherwise.
@@ -11,7 +12,7 @@ public struct Progress {
 
     public init() { interactive = isatty(2) != 0 }
 
-    public mutating func update(events: UInt64, bytes: UInt64, total: UInt64?, pipeline: Pipeline) {
+    public mutating func update(events: UInt64, bytes: UInt64, total: UInt64?, metrics m: ProgressiveMetrics) {
         let now = monotonicSeconds()
         let elapsed = now - start
         guard elapsed > 1, now - lastDraw >= (interactive ? 0.2 : 5) else { return }
@@ -24,7 +25,6 @@ public struct Progress {
             line += "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "
             line += String(format: "%5.1f%% ", fraction * 100)
         }
-        let m = pipeline.metrics
         line += String(format: "%llu events  %.0f ev/s  logloss %.4f  auc %.4f", events, Double(events) / elapsed, m.logloss, m.auc)
         FileHandle.standardError.write(Data(((interactive ? "\r" : "") + line + (interactive ? "" : "\n")).utf8))
         drawn = true

@@ -1,5 +1,6 @@
 import Events
 import Foundation
+import Learning
 import Pipelines
 
 // A file replay on several threads: one thread reads the file and decodes each batch of lines once (per decoding
@@ -37,11 +38,21 @@ extension Replay {
         _ source: some BatchSource, total: UInt64?, topic: String?, progress: Progress?, deadLetters: inout DeadLetterFile?
     ) -> ReadingOutcome {
         let featurizing = pipelines.count == 1 ? AheadFeaturizing(pipelines[0].makeFeaturizerAhead()) : nil
+        let box = ProgressBox(progress, total: total)
+        // One pipeline: its progressive metrics are recorded on the reading thread (``DeferredMetrics``).
+        var deferred: DeferredMetrics? = nil
+        if pipelines.count == 1 {
+            var placeholder = ProgressiveMetrics(windowSize: 1, calibrationBins: 1, aucBins: 1)
+            pipelines[0].swapMetrics(&placeholder)
+            deferred = DeferredMetrics(placeholder, progress: box)
+        }
         let ring = BatchRing(
             slots: (0..<Self.queuedBatches).map { _ in
-                ReadBatch(capacity: batchBytes, decodings: decodings.map { $0.makeEmptyCopy() }, featurizing: featurizing)
+                ReadBatch(
+                    capacity: batchBytes, decodings: decodings.map { $0.makeEmptyCopy() }, featurizing: featurizing,
+                    metricsLog: deferred == nil ? nil : MetricsLog())
             },
-            pipelines: pipelines.count)
+            pipelines: pipelines.count, deferred: deferred)
         let learners = min(max(threads, 1), pipelines.count)
         var times = [Double](repeating: 0, count: pipelines.count)
         var reading = ReadingOutcome()
@@ -51,7 +62,7 @@ extension Replay {
                     withUnsafeMutablePointer(to: &reading) { reading in
                         let work = LearningWork(
                             ring: ring, pipelines: all, times: times, decodingOf: decodingOf, deadLetters: letters,
-                            progress: ProgressBox(progress, total: total), topic: topic)
+                            progress: box, topic: topic)
                         let done = DispatchSemaphore(value: 0)
                         let readerOutcome = UnsafeSendable(reading)
                         let source = UnsafeSendable(source)
@@ -72,6 +83,13 @@ extension Replay {
                     }
                 }
             }
+        }
+        if let deferred {
+            // The batches the reading thread has not taken back: recorded in batch order, then the metrics go back to
+            // the pipeline (whatever follows, such as the end of the input, records there).
+            ring.recordDeferredMetrics(through: ring.published)
+            pipelines[0].metricsLog = nil
+            pipelines[0].swapMetrics(&deferred.metrics)
         }
         for p in pipelines.indices { stepSeconds[p] += times[p] }
         readSeconds += reading.seconds
@@ -116,11 +134,15 @@ final class ReadBatch: @unchecked Sendable {
     /// Lines and bytes read up to the end of this batch (progress).
     var linesThrough: UInt64 = 0
     var bytesThrough: UInt64 = 0
+    /// For a replay of one pipeline: the progressive-validation records of this batch's step, recorded by the reading
+    /// thread when it takes the slot back (``DeferredMetrics``).
+    let metricsLog: MetricsLog?
 
-    init(capacity: Int, decodings: [EventBatch], featurizing: AheadFeaturizing?) {
+    init(capacity: Int, decodings: [EventBatch], featurizing: AheadFeaturizing?, metricsLog: MetricsLog? = nil) {
         bytes = .allocate(byteCount: capacity, alignment: 64)
         self.decodings = decodings
         self.featurizing = featurizing
+        self.metricsLog = metricsLog
         ahead = featurizing.map { $0.featurizer.makeBatch() }
         lines.reserveCapacity(8192)
     }
@@ -198,19 +220,39 @@ final class BatchRing: @unchecked Sendable {
     var running: [Bool]
     /// The reading thread is done (end of file or error): no batch will be published any more.
     var ended = false
+    /// A replay of one pipeline: its progressive metrics, recorded by the reading thread.
+    let deferred: DeferredMetrics?
 
-    init(slots: [ReadBatch], pipelines: Int) {
+    init(slots: [ReadBatch], pipelines: Int, deferred: DeferredMetrics? = nil) {
         self.slots = slots
         next = Array(repeating: 0, count: pipelines)
         running = Array(repeating: false, count: pipelines)
+        self.deferred = deferred
     }
 
-    /// The slot for batch `b`, once every pipeline is done with the batch that held it before.
+    /// The slot for batch `b`, once every pipeline is done with the batch that held it before. With
+    /// ``deferred`` metrics, the records of that earlier batch are recorded first (on the reading thread, the only
+    /// caller), and the progress line drawn.
     func waitForSlot(_ b: Int) -> ReadBatch {
         condition.lock()
         while b - (next.min() ?? b) >= slots.count { condition.wait() }
         condition.unlock()
-        return slots[b % slots.count]
+        let slot = slots[b % slots.count]
+        if let deferred, b >= slots.count {
+            slot.metricsLog!.record(into: &deferred.metrics)
+            deferred.progress.progress?.update(
+                events: slot.linesThrough, bytes: slot.bytesThrough, total: deferred.progress.total, metrics: deferred.metrics)
+        }
+        return slot
+    }
+
+    /// Records the deferred metrics of the batches from `published - slots.count` up to `published`, in order (after
+    /// the threads are joined: what the reading thread did not take back).
+    func recordDeferredMetrics(through published: Int) {
+        guard let deferred else { return }
+        for b in max(0, published - slots.count)..<published {
+            slots[b % slots.count].metricsLog!.record(into: &deferred.metrics)
+        }
     }
 
     func publish() {
@@ -258,7 +300,23 @@ final class BatchRing: @unchecked Sendable {
     }
 }
 
-/// The progress line, drawn by whichever thread runs pipeline 0 (one at a time: the ring hands it to one thread).
+/// A replay of one pipeline records its progressive metrics on the reading thread: the learning thread sets the pace
+/// (its step is the slower stage), and the metrics need nothing of the model but the predictions. The step appends
+/// each record to its batch's ``MetricsLog``; the reading thread records them when it takes the batch's slot back
+/// (``BatchRing/waitForSlot(_:)``), so in batch order, and the rest once the threads are joined. The pipeline's own
+/// metrics wait here meanwhile (``Pipeline/swapMetrics(_:)``). Bit-identical: the same records in the same order.
+final class DeferredMetrics: @unchecked Sendable {
+    var metrics: ProgressiveMetrics
+    let progress: ProgressBox
+
+    init(_ metrics: ProgressiveMetrics, progress: ProgressBox) {
+        self.metrics = metrics
+        self.progress = progress
+    }
+}
+
+/// The progress line, drawn by whichever thread runs pipeline 0 (one at a time: the ring hands it to one thread), or
+/// with ``DeferredMetrics`` by the reading thread.
 final class ProgressBox: @unchecked Sendable {
     var progress: Progress?
     let total: UInt64?
@@ -287,6 +345,7 @@ struct LearningWork: @unchecked Sendable {
         var last = thread
         while let (p, b) = ring.take(preferring: last) {
             let slot = ring.slots[b % ring.slots.count]
+            if let log = slot.metricsLog { pipelines[p].metricsLog = log }
             slot.lines.withUnsafeBufferPointer { lines in
                 slot.partitions.withUnsafeBufferPointer { partitions in
                     times[p] += Replay.step(
@@ -294,9 +353,9 @@ struct LearningWork: @unchecked Sendable {
                         partitions: partitions, topic: topic, deadLetters: p == 0 ? deadLetters : nil)
                 }
             }
-            if p == 0 {
+            if p == 0, ring.deferred == nil {
                 progress.progress?.update(
-                    events: slot.linesThrough, bytes: slot.bytesThrough, total: progress.total, pipeline: pipelines[0])
+                    events: slot.linesThrough, bytes: slot.bytesThrough, total: progress.total, metrics: pipelines[0].metrics)
             }
             last = p
             ring.done(p)

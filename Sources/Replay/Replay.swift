@@ -174,7 +174,7 @@ public struct Replay {
                 elapsedInFeed += monotonicSeconds() - t
             }
             readSeconds += monotonicSeconds() - readStart - elapsedInFeed
-            progress?.update(events: events, bytes: lineReader.bytesRead, total: lineReader.fileSize, pipeline: pipelines[0])
+            progress?.update(events: events, bytes: lineReader.bytesRead, total: lineReader.fileSize, metrics: pipelines[0].metrics)
             if !more { break }
         }
         finishAll()

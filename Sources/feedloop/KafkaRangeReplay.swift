@@ -69,7 +69,7 @@ extension Replay {
                 feed(message: value, topic: range.topic, partition: partition, sink: &sink)
                 return true
             }
-            progress?.update(events: events, bytes: 0, total: nil, pipeline: pipelines[0])
+            progress?.update(events: events, bytes: 0, total: nil, metrics: pipelines[0].metrics)
         }
         deadLetters = sink.deadLetters
         finishStream(seconds: monotonicSeconds() - wallStart)
