@@ -11,7 +11,8 @@
 /// - An increments record of member M from a run of M other than the one of M's newest claim is an earlier run's:
 ///   that run had stopped (a `kill -9`, a fenced loop) with the record in flight, and the record landed after the
 ///   new run's claim — after the new run read the topic to its end. The new run learns those events again and
-///   publishes that sequence number itself; every member drops the earlier run's record (``isEarlierRun(member:incarnation:)``).
+///   publishes that sequence number itself; every member drops the earlier run's record
+///   (``isEarlierRun(member:incarnation:)``).
 public struct ClaimLedger: Sendable {
     /// The newest claim's member per partition (kept in the checkpoint, ``GroupSyncState/owners``).
     public private(set) var owners: [ClaimedPartition: String]

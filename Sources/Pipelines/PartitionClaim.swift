@@ -10,8 +10,9 @@ import Persistence
 ///
 /// Layout (little-endian, in a checksummed `FLCL` frame, version 1): member id, the claimant's incarnation (a
 /// random number per run of its loop: a member restarted under the same id reads its earlier claims as history, not
-/// as its own, and every reader drops a record of that member's earlier runs read after the claim), then the partitions as input positions (topic, partition, the offset the claimant starts from; the
-/// offsets are informative).
+/// as its own, and every reader drops a record of that member's earlier runs read after the claim), then the
+/// partitions as input positions (topic, partition, the offset the claimant starts from; the offsets are
+/// informative).
 public struct PartitionClaim: Equatable, Sendable {
     public var member: String
     public var incarnation: UInt64

@@ -37,7 +37,9 @@ enum FaultInjection {
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
             let runCount = Int(bytes[0])
             let runBytes = Array(bytes[1..<(1 + runCount)])
-            let keyCount = bytes[(1 + runCount)..<(5 + runCount)].withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self))) }
+            let keyCount = bytes[(1 + runCount)..<(5 + runCount)].withUnsafeBytes {
+                Int(UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)))
+            }
             let keyStart = 5 + runCount
             let heldKey = Array(bytes[keyStart..<(keyStart + keyCount)])
             let heldValue = Array(bytes[(keyStart + keyCount)...])
