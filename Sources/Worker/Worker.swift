@@ -619,8 +619,11 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
             "rewards": c.rewards, "rewards_attributed": c.rewardsAttributed, "rewards_unknown_ranking": c.rewardsUnknownRanking,
             "rewards_held": pipeline.heldRewardCount,
             "pending": pipeline.join.pendingCount, "model_version": pipeline.model.version,
-            "logloss": pipeline.metrics.count > 0 ? pipeline.metrics.logloss : 0,
-            "auc": pipeline.metrics.auc.isFinite ? pipeline.metrics.auc : 0,
+            // The progressive metrics are not part of a checkpoint: they cover the examples labelled since this process
+            // last restored one (`progressive_examples`), and are null when there are none (a 0 would read as perfect).
+            "progressive_examples": pipeline.metrics.count,
+            "logloss": pipeline.metrics.count > 0 ? pipeline.metrics.logloss : NSNull(),
+            "auc": pipeline.metrics.count > 0 && pipeline.metrics.auc.isFinite ? pipeline.metrics.auc : NSNull(),
             "positions": positions.map { ["topic": $0.key.topic, "partition": $0.key.partition, "offset": $0.value] as [String: Any] },
             "run": [
                 "events": pipeline.counters.events - eventsAtStart,

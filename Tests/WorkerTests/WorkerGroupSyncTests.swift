@@ -20,11 +20,13 @@ extension WorkerGroupTests {
         let summaries = try runs.map { try scenario.summary($0) }
         let replay = try ReferenceRun.run(pipelinePath: scenario.pipelinePath, lines: lines, partitions: partitions)
         let labelled = summaries.reduce(0) { $0 + $1.labelled }
-        print("sync test \(scenario.purpose): events \(summaries.map(\.events)), labelled \(summaries.map(\.labelled)) (replay \(replay.counters.labelled)), versions \(summaries.map(\.modelVersion)), own records \(summaries.map { $0.sync?.ownSequence ?? 0 }), learned elsewhere \(summaries.map { $0.sync?.examplesLearnedElsewhere ?? -1 }), logloss \(summaries.map(\.logloss))")
+        print("sync test \(scenario.purpose): events \(summaries.map(\.events)), labelled \(summaries.map(\.labelled)) (replay \(replay.counters.labelled)), versions \(summaries.map(\.modelVersion)), own records \(summaries.map { $0.sync?.ownSequence ?? 0 }), learned elsewhere \(summaries.map { $0.sync?.examplesLearnedElsewhere ?? -1 }), logloss \(summaries.map { $0.logloss ?? .nan }) over \(summaries.map(\.progressiveExamples)) examples")
         #expect(summaries.reduce(0) { $0 + $1.examples } == EventLine.clickCount(lines), "every click once across the group")
         #expect(UInt64(labelled) == replay.counters.labelled)
         #expect(UInt64(summaries.reduce(0) { $0 + $1.positives }) == replay.counters.positives)
         for s in summaries {
+            // The progressive metrics cover the examples since the last restore, and are absent when there are none.
+            #expect((s.logloss == nil) == (s.progressiveExamples == 0) && s.progressiveExamples <= s.labelled)
             let sync = try #require(s.sync, "no sync section in the summary")
             #expect(s.modelVersion == labelled, "member \(sync.member): its model holds \(s.modelVersion) updates, the group labelled \(labelled)")
             for other in summaries where other.sync?.member != sync.member {

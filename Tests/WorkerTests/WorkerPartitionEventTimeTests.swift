@@ -20,7 +20,7 @@ extension WorkerIntegrationTests {
         let c = replay.counters
         print("""
             partitions test: worker examples \(summary.examples) positives \(summary.positives) expired \(summary.expiredNegatives ?? -1) \
-            pending \(summary.pending) unattributed \(summary.unattributedFeedback ?? -1) logloss \(summary.logloss) auc \(summary.auc); \
+            pending \(summary.pending) unattributed \(summary.unattributedFeedback ?? -1) logloss \(summary.logloss ?? .nan) auc \(summary.auc ?? .nan); \
             replay positives \(c.positives) expired \(c.expiredNegatives) pending \(replay.join.pendingCount) \
             unattributed \(c.unattributedFeedback) logloss \(replay.metrics.logloss) auc \(replay.metrics.auc)
             """)

@@ -217,8 +217,10 @@ struct WorkerSummary: Decodable {
     let expiredNegatives: Int?
     let overflowNegatives: Int?
     let unattributedFeedback: Int?
-    let logloss: Double
-    let auc: Double
+    /// The progressive metrics of the examples labelled since the process last restored a checkpoint (nil: none).
+    let logloss: Double?
+    let auc: Double?
+    let progressiveExamples: Int
     let modelVersion: Int
     let positions: [Position]
     let published: Published
@@ -246,6 +248,7 @@ struct WorkerSummary: Decodable {
         case unattributedFeedback = "unattributed_feedback"
         case rejectedByReason = "rejected_by_reason"
         case modelVersion = "model_version"
+        case progressiveExamples = "progressive_examples"
     }
 
     /// The next offset of each partition of `topic`.
