@@ -18,9 +18,6 @@ public final class MetricsLog: @unchecked Sendable {
 
     public init(capacity: Int = 4096) { entries.reserveCapacity(capacity) }
 
-    /// Records taken and not yet recorded.
-    public var count: Int { entries.count }
-
     @inline(__always)
     func append(probability: Double, label: Bool, weight: Double) {
         entries.append(Entry(probability: probability, weight: weight, label: label))

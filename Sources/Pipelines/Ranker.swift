@@ -199,11 +199,12 @@ public struct Ranker: Sendable {
         while size < 2 * known.count { size <<= 1 }
         seen.removeAll(keepingCapacity: true)
         seen.append(contentsOf: repeatElement(-1, count: size))
-        let mask = size - 1
+        let mask = size - 1, shift = UInt32(32 - size.trailingZeroBitCount)
         var repeated: Int? = nil
         seen.withUnsafeMutableBufferPointer { table in
             for (n, item) in known.enumerated() {
-                var at = Int(truncatingIfNeeded: UInt32(bitPattern: item) &* 0x9E37_79B1) & mask
+                // Fibonacci hashing: the product's high bits.
+                var at = Int((UInt32(bitPattern: item) &* 0x9E37_79B1) >> shift)
                 while table[at] >= 0 {
                     if table[at] == item { repeated = n; return }
                     at = (at + 1) & mask

@@ -90,7 +90,7 @@ extension Replay {
         if let deferred {
             // The batches the reading thread has not taken back: recorded in batch order, then the metrics go back to
             // the pipeline (whatever follows, such as the end of the input, records there).
-            ring.recordDeferredMetrics(through: ring.published)
+            ring.recordDeferredMetrics()
             pipelines[0].metricsLog = nil
             pipelines[0].swapMetrics(&deferred.metrics)
         }
@@ -249,9 +249,9 @@ final class BatchRing: @unchecked Sendable {
         return slot
     }
 
-    /// Records the deferred metrics of the batches from `published - slots.count` up to `published`, in order (after
-    /// the threads are joined: what the reading thread did not take back).
-    func recordDeferredMetrics(through published: Int) {
+    /// Records the deferred metrics of the last ``published`` batches the reading thread did not take back, in order
+    /// (after the threads are joined).
+    func recordDeferredMetrics() {
         guard let deferred else { return }
         for b in max(0, published - slots.count)..<published {
             slots[b % slots.count].metricsLog!.record(into: &deferred.metrics)

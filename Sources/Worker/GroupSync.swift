@@ -172,12 +172,12 @@ struct GroupSync {
         let bytes = IncrementsRecord.encode(
             member: member, sequence: state.ownSequence + 1, fingerprint: fingerprint, coverage: coverage, positives: positives,
             takingIncrementsOf: &pipeline)
+        let key = Array(member.utf8)
         if FaultInjection.holdRecord != nil || FaultInjection.landHeldRecord != nil {
             try FaultInjection.recordInFlight(
-                producer: producer, topic: topic, key: Array(member.utf8), value: bytes, run: runHeader, published: totals.published,
-                logger: logger)
+                producer: producer, topic: topic, key: key, value: bytes, run: runHeader, published: totals.published, logger: logger)
         }
-        try producer.send(topic: topic, key: Array(member.utf8), value: bytes, headers: [runHeader])
+        try producer.send(topic: topic, key: key, value: bytes, headers: [runHeader])
         state.ownSequence += 1
         for p in coverage { cover(p) }
         metrics.published(bytes: bytes.count)
@@ -387,17 +387,13 @@ struct GroupSync {
             // Published by a run of that member before the one of its newest claim, and landed after that claim: the
             // earlier run had it in flight when it stopped, and the new run, which read the topic to its end before
             // it learned, learns those events again under the same sequence number. Every member drops it here.
-            totals.dropped += 1
-            metrics.dropped()
-            logger.warning("dropped record \(message.offset) of \(topic) (member \(record.member), sequence \(record.sequence)): published by an earlier run of that member, which has claimed its partitions again since (a record in flight when that run stopped)")
+            drop(message, record, "published by an earlier run of that member, which has claimed its partitions again since (a record in flight when that run stopped)")
             return
         }
         if let former = ledger.formerOwner(member: record.member, coverage: record.coverage) {
             // Published after another member claimed a partition the record covers: the learning of a member the
             // group had dropped, whose events the claimant learns again. Every member drops it at the same place.
-            totals.dropped += 1
-            metrics.dropped()
-            logger.warning("dropped record \(message.offset) of \(topic) (member \(record.member), sequence \(record.sequence)): it covers \(former.partition.topic)[\(former.partition.partition)], claimed before it by \(former.owner)")
+            drop(message, record, "it covers \(former.partition.topic)[\(former.partition.partition)], claimed before it by \(former.owner)")
             return
         }
         if record.member == member {
@@ -419,6 +415,13 @@ struct GroupSync {
         metrics.applied(bytes: value.count)
         totals.applied += 1
         totals.appliedBytes += value.count
+    }
+
+    /// Counts and logs a record every member drops (``ClaimLedger``: a former owner's, or an earlier run's).
+    mutating func drop(_ message: KafkaMessage, _ record: IncrementsRecord, _ reason: String) {
+        totals.dropped += 1
+        metrics.dropped()
+        logger.warning("dropped record \(message.offset) of \(topic) (member \(record.member), sequence \(record.sequence)): \(reason)")
     }
 
     /// A claim read (``ClaimLedger/read(_:)``).
