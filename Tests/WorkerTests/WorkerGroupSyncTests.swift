@@ -136,7 +136,7 @@ extension WorkerGroupTests {
         let lines = try WorkerTestEnvironment.eventLines(24_000)
         try await scenario.createTopics(partitions: 2)
         let held = scenario.path("held-record")
-        let idle: [String: Double] = ["checkpoints-a": 10, "checkpoints-b": 14]
+        let idle: [String: Double] = ["checkpoints-a": 14, "checkpoints-b": 20]
         func start(_ run: String, _ checkpoints: String, _ environment: [String: String] = [:]) throws -> ChildProcess {
             try scenario.startWorker(run: run, group: "g", checkpoints: checkpoints, exitWhenIdle: idle[checkpoints]!, environment: environment)
         }
@@ -147,11 +147,17 @@ extension WorkerGroupTests {
                 log.split(separator: "\n").contains { $0.contains("partitions assigned") && $0.contains("\(scenario.inputTopic)[") }
             }
         }
-        let reports = try scenario.produce(lines)
+        // Half the events before the kill; the rest once a2 owns a partition, so that a2 has events to learn and
+        // publishes (b alone could drain a whole backlog before a2 joins, and a2 would never send a record).
+        var reports = try scenario.produce(Array(lines[..<12_000]))
         let killed = try await a1.waitForExit(timeout: .seconds(120))
         try #require(killed == .signalled(SIGKILL), "a1 should have killed itself holding a record: \(killed)\n\(a1.logTail())")
         #expect(FileManager.default.fileExists(atPath: held))
         let a2 = try start("a2", "checkpoints-a", ["FEEDLOOP_FAULT_LAND_HELD_RECORD": held])
+        try await a2.waitForLog("a2's partition assignment", timeout: .seconds(90)) { log in
+            log.split(separator: "\n").contains { $0.contains("partitions assigned") && $0.contains("\(scenario.inputTopic)[") }
+        }
+        reports += try scenario.produce(Array(lines[12_000...]))
         for m in [a2, b] {
             let termination = try await m.waitForExit(timeout: .seconds(180))
             try #require(termination == .exited(0), "\(termination)\n\(m.logTail())")
