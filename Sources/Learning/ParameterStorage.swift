@@ -23,9 +23,14 @@ final class ParameterStorage: @unchecked Sendable {
     @usableFromInline let bits: UnsafeMutablePointer<UInt64>
     let wordCount: Int
 
-    /// Zeroed storage for `floatCount` floats and `slots` bitmap bits.
+    /// Hashed slots (the bias slot, `slots`, follows them); `floatCount` is `(slots + 1) × stride`.
+    let slots: Int
+
+    /// Zeroed storage for `floatCount` floats: `slots` hashed slots and the bias slot, and `slots` bitmap bits.
     init(floatCount: Int, slots: Int) {
+        precondition(floatCount % (slots + 1) == 0, "ParameterStorage: \(floatCount) floats are not \(slots + 1) slots")
         self.floatCount = floatCount
+        self.slots = slots
         self.wordCount = (slots + 63) / 64
         guard let f = calloc(max(floatCount, 1), MemoryLayout<Float>.stride),
             let b = calloc(max(wordCount, 1), MemoryLayout<UInt64>.stride)
@@ -39,12 +44,47 @@ final class ParameterStorage: @unchecked Sendable {
         free(bits)
     }
 
-    /// A deep copy (for copy-on-write).
+    /// A deep copy (for copy-on-write, and the ranking API's model views): ``copy(into:)`` a new, zeroed table.
     func copy() -> ParameterStorage {
-        let c = ParameterStorage(floatCount: floatCount, slots: wordCount * 64)
-        c.floats.update(from: floats, count: floatCount)
-        c.bits.update(from: bits, count: wordCount)
+        let c = ParameterStorage(floatCount: floatCount, slots: slots)
+        copy(into: c)
         return c
+    }
+
+    /// Makes `target` (of the same size; nobody else's) hold this table: afterwards it equals this storage float for
+    /// float and bit for bit.
+    ///
+    /// Only the materialized slots and the bias slot are copied: a slot no update has materialized holds zeros (every
+    /// write to a slot marks it first — the invariant snapshots rest on too, which store nothing else). The slots
+    /// `target` has materialized and this table has not are zeroed. A table of `2^20` slots of which a stream touched
+    /// 70,000 copies those, not the whole table: the copy costs what the model learned, not what it reserved. Into
+    /// a new table, the untouched pages stay uncommitted, like the original's; into a table used before (the ranking
+    /// API's retired view, ``Model/detachedCopy(reusing:)``), no page is faulted in or zeroed by the kernel at all.
+    func copy(into target: ParameterStorage) {
+        precondition(target.floatCount == floatCount && target.slots == slots, "ParameterStorage: copy into another layout")
+        let stride = floatCount / (slots &+ 1), source = floats, to = target.floats
+        for w in 0..<wordCount {
+            var word = bits[w]
+            var stale = target.bits[w] & ~word  // materialized there only: back to zeros
+            target.bits[w] = word
+            if word == ~0 {  // 64 slots in a row: one copy
+                let start = w &* 64 &* stride
+                (to + start).update(from: source + start, count: 64 &* stride)
+                continue
+            }
+            while word != 0 {
+                let start = (w &* 64 &+ word.trailingZeroBitCount) &* stride
+                word &= word &- 1
+                (to + start).update(from: source + start, count: stride)
+            }
+            while stale != 0 {
+                let start = (w &* 64 &+ stale.trailingZeroBitCount) &* stride
+                stale &= stale &- 1
+                (to + start).update(repeating: 0, count: stride)
+            }
+        }
+        let bias = slots &* stride  // the bias slot (never in the bitmap), and nothing after it
+        (to + bias).update(from: source + bias, count: floatCount &- bias)
     }
 
     // MARK: Bitmap

@@ -29,7 +29,14 @@ public struct ModelView: Sendable {
 extension Pipeline {
     /// A view of the current model and catalog for readers on other threads (see ``ModelView``).
     public func servingView(takenAt: UInt64) -> ModelView {
-        ModelView(model: model.detachedCopy(), catalog: catalog, events: counters.events, takenAt: takenAt)
+        var none: Model? = nil
+        return servingView(takenAt: takenAt, reusing: &none)
+    }
+
+    /// ``servingView(takenAt:)`` whose model goes into `spare`'s table when no reader holds it any more (a retired
+    /// view's model, ``Model/detachedCopy(reusing:)``); `spare` is left nil.
+    public func servingView(takenAt: UInt64, reusing spare: inout Model?) -> ModelView {
+        ModelView(model: model.detachedCopy(reusing: &spare), catalog: catalog, events: counters.events, takenAt: takenAt)
     }
 }
 

@@ -70,6 +70,67 @@ struct LazyParameterTests {
         #expect(model.materializedSlots == 3)
     }
 
+    /// A copy (``ParameterStorage/copy()``) moves only the materialized slots and the bias slot into a zeroed table:
+    /// it must hold the source's table bit for bit — small tables (fewer slots than a bitmap word), sparse ones, one
+    /// with every slot materialized (whole bitmap words) — and writes to it must leave the source as it was.
+    @Test(arguments: [
+        (ModelKind.logistic, 4), (.logistic, 12), (.factorizationMachine(factors: 4), 5),
+        (.matrixFactorization(factors: 8, userFields: 1, itemFields: 2), 10),
+    ])
+    func aCopyHoldsItsSourcesTableBitForBit(kind: ModelKind, bits: Int) {
+        var model = Model(ModelConfiguration(kind: kind, bits: bits, seed: 9, initStd: 0.1))
+        var rng = CoreTestRandom(seed: 5)
+        for n in 0..<300 {
+            let indices = (0..<3).map { _ in UInt32(truncatingIfNeeded: rng.next()) }
+            model.learn(FeatureRow(indices: indices, values: [1, 0.5, 2], fields: [0, 1, 2]), label: n % 3 == 0)
+        }
+        var dense = model
+        dense.table = model.table.map { $0 + 0.25 }  // every slot materialized
+        for source in [model, dense] {
+            var copy = source
+            copy.makeUnique()
+            #expect(copy.storage !== source.storage)
+            #expect(Self.bits(copy) == Self.bits(source))
+            #expect(copy.materializedSlots == source.materializedSlots)
+            let before = Self.bits(source)
+            copy.learn(Self.row, label: true)
+            #expect(Self.bits(source) == before)
+        }
+    }
+
+    static func bits(_ m: Model) -> [UInt32] { m.table.map(\.bitPattern) }
+
+    /// ``Model/detachedCopy(reusing:)`` writes into the spare's table only when nothing else holds it, and the copy
+    /// then equals its source bit for bit even where the spare had slots the source never materialized (zeroed).
+    @Test func aCopyIntoASpareTableEqualsItsSourceAndTakesOnlyAnUnsharedOne() {
+        let configuration = ModelConfiguration(
+            kind: .matrixFactorization(factors: 4, userFields: 1, itemFields: 2), bits: 10, seed: 3, initStd: 0.1)
+        func learned(_ seed: UInt64) -> Model {
+            var model = Model(configuration)
+            var rng = CoreTestRandom(seed: seed)
+            for n in 0..<200 {
+                let indices = (0..<3).map { _ in UInt32(truncatingIfNeeded: rng.next()) }
+                model.learn(FeatureRow(indices: indices, values: [1, 1, 1], fields: [0, 1, 2]), label: n % 2 == 0)
+            }
+            return model
+        }
+        let a = learned(1), b = learned(2)  // different slots materialized
+        var spare: Model? = a.detachedCopy()
+        weak var spareStorage = spare!.storage  // (a strong reference would hold the table itself)
+        let copy = b.detachedCopy(reusing: &spare)
+        #expect(spare == nil)
+        #expect(spareStorage != nil && copy.storage === spareStorage)  // reused: nothing else held it
+        #expect(Self.bits(copy) == Self.bits(b) && copy.materializedSlots == b.materializedSlots)
+        #expect(copy.storage !== b.storage)
+
+        var held: Model? = copy
+        let reader = copy  // a reader still holds that table
+        let again = a.detachedCopy(reusing: &held)
+        #expect(again.storage !== reader.storage && again.storage !== a.storage)
+        #expect(Self.bits(again) == Self.bits(a) && Self.bits(reader) == Self.bits(b))
+    }
+
+
     @Test func copiesAreIndependentValues() throws {
         var a = Model(ModelConfiguration(kind: .factorizationMachine(factors: 4), bits: 8))
         a.learn(Self.row, label: true)

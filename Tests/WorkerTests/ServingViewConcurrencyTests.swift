@@ -2,6 +2,7 @@ import Foundation
 import Pipelines
 import Synchronization
 import Testing
+@testable import Learning
 @testable import Worker
 
 /// The ranking API's consistent view under concurrent learning: a writer thread learns and publishes views while
@@ -130,6 +131,45 @@ import Testing
             return checks
         }
         #expect(outcome == Array(repeating: true, count: 9), "\(outcome)")
+    }
+
+    /// Each new view goes into the table of the view replaced the time before once no reader holds that view (no
+    /// new memory per view), never while one does; either way it holds the model as it was, bit for bit.
+    @Test func aNewViewReusesTheTableOfAViewNoReaderHolds() async throws {
+        let spec = try PipelineSpec.parse(yaml: Self.spec)
+        let outcome = try await offThePool { () -> [String: Bool] in
+            let view = ServingView(intervalMs: 0)
+            var pipeline = Pipeline(spec: spec)
+            var sink = NullSink()
+            let lines = Self.stream(events: 600)
+            var checks: [String: Bool] = [:]
+            func learn(_ range: Range<Int>) { for line in lines[range] { line.withUnsafeBytes { pipeline.process($0, sink: &sink) } } }
+            func sameTable() -> Bool {
+                view.view!.model.table.map(\.bitPattern) == pipeline.model.table.map(\.bitPattern)
+            }
+            learn(0..<100)
+            _ = view.offer(pipeline, now: 1)
+            weak var first = view.view!.model.storage  // (a strong reference would hold the table itself)
+            learn(100..<200)
+            _ = view.offer(pipeline, now: 2)  // replaces the first: kept for the next copy
+            checks["second is new"] = view.view!.model.storage !== first
+            learn(200..<300)
+            _ = view.offer(pipeline, now: 3)
+            checks["third reuses the first's table"] = first != nil && view.view!.model.storage === first
+            checks["third holds the model"] = sameTable()
+            let reader = view.view!  // a request in flight on the third
+            let readerTable = reader.model.table.map(\.bitPattern)
+            learn(300..<400)
+            _ = view.offer(pipeline, now: 4)  // retires the third, which the reader holds
+            learn(400..<500)
+            _ = view.offer(pipeline, now: 5)
+            checks["fifth does not take the held table"] = view.view!.model.storage !== reader.model.storage
+            checks["fifth holds the model"] = sameTable()
+            checks["the reader's view is as it was"] = reader.model.table.map(\.bitPattern) == readerTable
+                && reader.model.version < pipeline.model.version
+            return checks
+        }
+        #expect(outcome.values.allSatisfy { $0 }, "\(outcome)")
     }
 
     final class Flags: Sendable {
