@@ -57,9 +57,10 @@ final class ParameterStorage: @unchecked Sendable {
     /// Only the materialized slots and the bias slot are copied: a slot no update has materialized holds zeros (every
     /// write to a slot marks it first — the invariant snapshots rest on too, which store nothing else). The slots
     /// `target` has materialized and this table has not are zeroed. A table of `2^20` slots of which a stream touched
-    /// 46,000 (movielens-ftrl on MovieLens) copies those, not the whole table: the copy costs what the model learned, not what it reserved. Into
-    /// a new table, the untouched pages stay uncommitted, like the original's; into a table used before (the ranking
-    /// API's retired view, ``Model/detachedCopy(reusing:)``), no page is faulted in or zeroed by the kernel at all.
+    /// 46,000 (movielens-ftrl on MovieLens) copies those, not the whole table: the copy costs what the model learned,
+    /// not what it reserved. Into a new table, the untouched pages stay uncommitted, like the original's; into a table
+    /// used before (the ranking API's retired view, ``Model/detachedCopy(reusing:)``), no page is faulted in or zeroed
+    /// by the kernel at all.
     func copy(into target: ParameterStorage) {
         precondition(target.floatCount == floatCount && target.slots == slots, "ParameterStorage: copy into another layout")
         let stride = floatCount / (slots &+ 1), source = floats, to = target.floats

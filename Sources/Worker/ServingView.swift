@@ -4,19 +4,19 @@ import Metrics
 import Pipelines
 import Synchronization
 
-/// The model view the ranking API reads, published by the worker loop (the model's single writer) and read by
-/// request handlers on other threads: read-copy-update with whole copies.
+/// The model view the ranking API reads, published by the worker loop (the model's single writer) and read by request
+/// handlers on other threads: read-copy-update with whole copies.
 ///
-/// The loop calls ``offer(_:)`` once per turn; when the view is older than `serving.snapshot_interval` and the
-/// model has learned since (its own events or, with `sync:`, the group's increments), it takes a new ``ModelView`` — a
+/// The loop calls ``offer(_:)`` once per turn; when the view is older than `serving.snapshot_interval` and the model
+/// has learned since (its own events or, with `sync:`, the group's increments), it takes a new ``ModelView`` — a
 /// detached copy of the parameter table's materialized slots (the one cost, paid on the loop thread, measured in
 /// `feedloop_serving_view_copy_seconds`) and a copy-on-write share of the catalog — and swaps it in. The copy goes into
 /// the table of the view replaced the time before when its last reader is done with it (they hold a view for one
-/// request): no new memory to fault in, zero and later unmap, at the price of one table kept for it. A request takes the current view (a reference count under a lock held for a pointer copy, never
-/// by the loop while it learns) and scores on it however long it takes; an older view lives until its last reader
-/// drops it. Invariants: a reader never sees a write (views are never mutated after publication); the learning
-/// hot path takes no lock (the loop takes this one once per published view); an answer is at most
-/// `snapshot_interval` plus one loop turn older than the model.
+/// request): no new memory to fault in, zero and later unmap, at the price of one table kept for it. A request takes
+/// the current view (a reference count under a lock held for a pointer copy, never by the loop while it learns) and
+/// scores on it however long it takes; an older view lives until its last reader drops it. Invariants: a reader never
+/// sees a write (views are never mutated after publication); the learning hot path takes no lock (the loop takes this
+/// one once per published view); an answer is at most `snapshot_interval` plus one loop turn older than the model.
 public final class ServingView: Sendable {
     private let current = Mutex<ModelView?>(nil)
     /// The model of the view ``current`` replaced last: only the loop takes it (the lock is never contended).
