@@ -159,11 +159,13 @@ class Worker:
         self.log.close()
 
 
-def window(name: str, args, worker: "Worker", events, lag, url: str, script: str, bpid: Optional[int], load: bool) -> dict:
+def window(name: str, args, worker: "Worker", events, lag, url: str, script: str, bpid: Optional[int], load: bool,
+           ppid: Optional[int] = None) -> dict:
     """One window of `args.window` seconds: the worker's learning (growth of feedloop_events_total), the events
-    produced meanwhile (that growth + the growth of its consumer lag), CPU seconds of worker, broker and wrk, and
-    with `load` wrk's figures for `POST /v1/rank`."""
-    cpu0 = (proc_cpu_seconds(worker.proc.pid), proc_cpu_seconds(bpid) if bpid else None)
+    produced meanwhile (that growth + the growth of its consumer lag), CPU seconds of worker, broker, wrk and (live,
+    `ppid`) the producer, and with `load` wrk's figures for `POST /v1/rank`."""
+    cpu0 = (proc_cpu_seconds(worker.proc.pid), proc_cpu_seconds(bpid) if bpid else None,
+            proc_cpu_seconds(ppid) if ppid else None)
     e0, l0, w0 = events(), lag(), time.time()
     wrk: Dict[str, float] = {}
     wrk_cpu = None
@@ -181,13 +183,15 @@ def window(name: str, args, worker: "Worker", events, lag, url: str, script: str
     else:
         time.sleep(args.window)
     e1, l1, w1 = events(), lag(), time.time()
-    cpu1 = (proc_cpu_seconds(worker.proc.pid), proc_cpu_seconds(bpid) if bpid else None)
+    cpu1 = (proc_cpu_seconds(worker.proc.pid), proc_cpu_seconds(bpid) if bpid else None,
+            proc_cpu_seconds(ppid) if ppid else None)
     result = {
         "name": name, "seconds": w1 - w0, "events": e1 - e0, "events_per_second": (e1 - e0) / (w1 - w0),
         "produced_per_second": (e1 - e0 + l1 - l0) / (w1 - w0), "lag_at_end": l1,
         "events_at_end": e1, "worker_cpu": (cpu1[0] or 0) - (cpu0[0] or 0),
         "broker_cpu": (cpu1[1] - cpu0[1]) if cpu0[1] is not None and cpu1[1] is not None else None,
         "wrk_cpu": wrk_cpu, "wrk": wrk,
+        "producer_cpu": (cpu1[2] - cpu0[2]) if cpu0[2] is not None and cpu1[2] is not None else None,
     }
     say(f"{name}: {result['events_per_second']:.0f} events/s, lag {l1:.0f}" +
         (f", {wrk.get('requests_per_second', 0):.0f} req/s, p99 {wrk.get('p99_ms', 0):.2f} ms" if load else ""))
@@ -268,9 +272,10 @@ def run_scenario(args, mode: str, item_ids: List[str]) -> dict:
             while time.time() < deadline and lag() > args.live_rate / 5:
                 time.sleep(0.2)
         bpid = broker_pid()
-        a = window("A learning", args, worker, events, lag, url, script, bpid, False)
-        b = window("B learning + serving", args, worker, events, lag, url, script, bpid, True)
-        c = window("C learning", args, worker, events, lag, url, script, bpid, False)
+        ppid = producer.pid if producer is not None else None
+        a = window("A learning", args, worker, events, lag, url, script, bpid, False, ppid)
+        b = window("B learning + serving", args, worker, events, lag, url, script, bpid, True, ppid)
+        c = window("C learning", args, worker, events, lag, url, script, bpid, False, ppid)
         if mode == "backlog":
             valid = c["events_at_end"] < total
             say("draining the rest of the backlog")
@@ -337,10 +342,11 @@ def report(args, r: dict) -> str:
         f"{bw.get('p99_ms', 0):.2f} ms" + (f"; D: {dw.get('p50_ms', 0):.2f} / {dw.get('p75_ms', 0):.2f} / {dw.get('p90_ms', 0):.2f} / "
         f"{dw.get('p99_ms', 0):.2f} ms" if d else "") + f" ({args.connections} connections, {args.threads} wrk thread, "
         f"{args.candidates} candidates, k 10, --serve-threads {args.serve_threads}).",
-        f"CPU seconds per window ({names}; worker / broker / wrk): " + "; ".join(
-            f"{w['name'][0]} {w['worker_cpu']:.1f} / {(w['broker_cpu'] or 0):.1f} / {(w['wrk_cpu'] or 0):.1f}" for w in r["windows"])
-        + f" (2 cores = {2 * args.window:.0f} CPU s per window"
-        + ("; the producer's own CPU is not counted)." if r["mode"] == "live" else ")."),
+        f"CPU seconds per window ({names}; worker / broker / wrk" + (" / producer" if r["mode"] == "live" else "") + "): "
+        + "; ".join(
+            f"{w['name'][0]} {w['worker_cpu']:.1f} / {(w['broker_cpu'] or 0):.1f} / {(w['wrk_cpu'] or 0):.1f}"
+            + (f" / {(w['producer_cpu'] or 0):.1f}" if r["mode"] == "live" else "") for w in r["windows"])
+        + f" (2 cores = {2 * args.window:.0f} CPU s per window).",
     ]
     if d:
         details.append("CPU per request with the learner idle (D): " + (
