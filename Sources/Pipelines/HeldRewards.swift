@@ -9,8 +9,9 @@ import Persistence
 /// ranking precedes its rewards), at the end of a replay, when the partition leaves this member, or to stay within
 /// ``capacity`` (the oldest first).
 ///
-/// Part of the checkpoint (format 7), so a restart holds what the uninterrupted run held. Not part of a partition's
-/// hand-over: a member that takes a decision log partition over starts with none held for it.
+/// Part of the checkpoint (format 7), so a restart holds what the uninterrupted run held, and of the partition's
+/// state (``Pipeline/exportPartition(_:removing:)``, version 2), so the member that takes a decision log partition
+/// over holds what its former owner held for it.
 struct HeldRewards: Sendable {
     struct Reward: Sendable, Equatable {
         var partition: Int
@@ -30,6 +31,8 @@ struct HeldRewards: Sendable {
 
     /// Whether a reward of `partition` is held.
     func holds(partition: Int) -> Bool { rewards.contains { $0.partition == partition && byKey[$0.key] == $0.timestamp } }
+    /// How many rewards of `partition` are held.
+    func count(partition: Int) -> Int { rewards.reduce(0) { $0 + ($1.partition == partition && byKey[$1.key] == $1.timestamp ? 1 : 0) } }
     var isEmpty: Bool { byKey.isEmpty }
 
     /// Holds a reward, unless one of the same key is held already (`held` false: the caller counts it now). Past
@@ -64,6 +67,17 @@ struct HeldRewards: Sendable {
             return true
         }
         return gaveUp
+    }
+
+    /// The held rewards of `partition` (key and time), in arrival order. With `removing` they are held here no more:
+    /// handed over with their partition, not given up (nothing to count).
+    mutating func export(partition: Int, removing: Bool) -> [(key: UInt64, timestamp: Int64)] {
+        let mine = rewards.filter { $0.partition == partition && byKey[$0.key] == $0.timestamp }
+        if removing {
+            for r in mine { byKey[r.key] = nil }
+            compact()
+        }
+        return mine.map { ($0.key, $0.timestamp) }
     }
 
     private mutating func compact() {

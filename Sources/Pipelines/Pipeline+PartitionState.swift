@@ -2,7 +2,9 @@ import Learning
 import Persistence
 
 /// The state of one input partition that must follow the partition when it moves to another member of a consumer
-/// group: its pending examples (the label join's clicks awaiting their purchase) and its event time.
+/// group: its pending examples (the label join's clicks awaiting their purchase, a decision's shown items awaiting
+/// their reward), its event time, and for a decision log partition the rewards held for decisions not read yet
+/// (``HeldRewards``).
 ///
 /// ``exportPartition(_:)`` takes them out of this pipeline (unlabelled) as bytes; ``importPartition(_:into:sink:)``
 /// puts them into another pipeline of the same state definition, in the same order, under that pipeline's index for
@@ -12,10 +14,12 @@ import Persistence
 /// following with its next event (a full catalog that can evict nothing leaves the example without a catalog index).
 extension Pipeline {
     static let partitionStateMagic: UInt32 = 0x464C_5053  // "FLPS"
-    static let partitionStateVersion: UInt32 = 1
+    /// 2: the held rewards after the examples (1, read too: none).
+    static let partitionStateVersion: UInt32 = 2
 
-    /// The pending examples and event time of partition `index`, as bytes for ``importPartition(_:into:sink:)``.
-    /// With `removing` (the default) they are taken out: the pipeline then holds nothing of that partition.
+    /// The pending examples, event time and held rewards of partition `index`, as bytes for
+    /// ``importPartition(_:into:sink:)``. With `removing` (the default) they are taken out: the pipeline then holds
+    /// nothing of that partition.
     public mutating func exportPartition(_ index: Int, removing: Bool = true) -> [UInt8] {
         var w = BinaryWriter(capacity: 4096)
         w.write(Self.partitionStateMagic)
@@ -47,13 +51,19 @@ extension Pipeline {
         if removing { forget(index, items: items) }
         w.write(count)
         w.write(bytes: examples.bytes)
+        let held = heldRewards.export(partition: index, removing: removing)
+        w.write(UInt64(held.count))
+        for r in held {
+            w.write(r.key)
+            w.write(r.timestamp)
+        }
         return w.bytes
     }
 
-    /// Takes the pending examples and event time of partition `index` out of this pipeline without labelling them
-    /// (another member labels them, from its own copy of the state).
+    /// Takes the pending examples, event time and held rewards of partition `index` out of this pipeline without
+    /// labelling or counting them (another member labels and counts them, from its own copy of the state).
     public mutating func dropPartition(_ index: Int) {
-        counters.rewardsUnknownRanking &+= UInt64(heldRewards.release { $0.partition == index })  // not handed over (HeldRewards)
+        _ = heldRewards.export(partition: index, removing: true)
         var items: [Int] = []
         join.visitPartition(index, removing: true) { resolved, _, _, _ in
             if resolved.item >= 0 { items.append(resolved.item) }
@@ -68,16 +78,21 @@ extension Pipeline {
         if index < eventTimes.count { eventTimes[index] = .min }
     }
 
-    /// Adds the pending examples and event time exported from partition state `bytes` to partition `index` of this
-    /// pipeline (after any it holds already). A full join labels its oldest examples negative first, as for any new
-    /// example (counted overflow). Throws for bytes of another state definition or damaged bytes, changing nothing.
+    /// Adds the pending examples, event time and held rewards exported from partition state `bytes` to partition
+    /// `index` of this pipeline (after any it holds already). A full join labels its oldest examples negative first,
+    /// as for any new example (counted overflow); past its capacity the held rewards give up their oldest (counted as
+    /// unknown rankings). Throws for bytes of another state definition or damaged bytes, changing nothing.
     public mutating func importPartition<S: PipelineSink>(_ bytes: [UInt8], into index: Int, sink: inout S) throws(CheckpointError) {
         var r = BinaryReader(bytes)
         var examples: [ExportedExample] = []
+        var held: [(key: UInt64, timestamp: Int64)] = []
         let eventTime: Int64
+        var version: UInt32 = 0
         do {
-            guard try r.readUInt32() == Self.partitionStateMagic, try r.readUInt32() == Self.partitionStateVersion else {
-                throw SnapshotError.invalid("not a partition state")
+            guard try r.readUInt32() == Self.partitionStateMagic else { throw SnapshotError.invalid("not a partition state") }
+            version = try r.readUInt32()
+            guard version == 1 || version == Self.partitionStateVersion else {
+                throw SnapshotError.invalid("partition state version \(version)")
             }
             guard try r.readUInt32() == specFingerprint(encoding: Self.stateDefinitionEncoding(ofFormat: Self.checkpointVersion)) else {
                 throw CheckpointError.pipelineChanged(path: "<partition state>", saved: "?", current: spec.name)
@@ -98,6 +113,11 @@ extension Pipeline {
                     x.fields.append(try e.readUInt8())
                 }
                 examples.append(x)
+            }
+            if version >= 2 {
+                let n = try r.readUInt64()
+                guard n <= UInt64(HeldRewards.capacity) else { throw SnapshotError.invalid("\(n) held rewards") }
+                for _ in 0..<n { held.append((try r.readUInt64(), try r.readInt64())) }
             }
         } catch let error as CheckpointError {
             throw error
@@ -127,6 +147,12 @@ extension Pipeline {
                 }
             }
             if item >= 0 { catalog.examplePending(item) }
+        }
+        for r in held {
+            let (isHeld, gaveUp) = heldRewards.hold(HeldRewards.Reward(partition: index, key: r.key, timestamp: r.timestamp))
+            // Not held: one of the same key already is (a second reward of the same shown item), counted as the
+            // reward path counts it.
+            counters.rewardsUnknownRanking &+= UInt64(gaveUp + (isHeld ? 0 : 1))
         }
     }
 }

@@ -28,6 +28,8 @@ public struct Pipeline: Sendable {
     public var heldRewardCount: Int { heldRewards.count }
     /// Whether rewards are held for decision log partition `index`.
     public func holdsRewards(partition index: Int) -> Bool { heldRewards.holds(partition: index) }
+    /// Rewards held for partition `index`'s decisions.
+    public func heldRewardCount(partition index: Int) -> Int { heldRewards.count(partition: index) }
     /// The model, learning online.
     public internal(set) var model: Model
     /// Progressive validation over labelled examples (prediction made at arrival).

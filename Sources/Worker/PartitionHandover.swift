@@ -4,7 +4,7 @@ import Logging
 import Pipelines
 
 /// Pending clicks follow their partition across the group: the Kafka Streams pattern of a changelog topic, for the
-/// label join's per-partition state (``Pipeline/exportPartition(_:)``).
+/// label join's per-partition state and a decision log partition's held rewards (``Pipeline/exportPartition(_:)``).
 ///
 /// ## Protocol
 /// - **Revoke** (not lost): for each revoked partition the member takes the partition's pending examples and event
@@ -100,10 +100,11 @@ struct PartitionHandover {
             let index = pipeline.partitionIndex(topic: tp.topic, partition: tp.partition)
             let record = records[tp].flatMap { $0.offset == offsets.start ? $0 : nil }
             if record == nil && offsets.mine == offsets.start { continue }
-            if pipeline.join.hasPending(partition: index) {
+            if pipeline.join.hasPending(partition: index) || pipeline.holdsRewards(partition: index) {
                 if record == nil {
                     logger.info("dropped \(tp)'s stale pending examples (the partition moved on from \(offsets.mine ?? -1))", metadata: [
                         "pending": "\(pipeline.join.pendingCount(partition: index))",
+                        "held_rewards": "\(pipeline.heldRewardCount(partition: index))",
                     ])
                 }
                 pipeline.dropPartition(index)
@@ -112,6 +113,7 @@ struct PartitionHandover {
             try pipeline.importPartition(record.state, into: index, sink: &sink)
             logger.info("took over \(tp)'s pending examples", metadata: [
                 "pending": "\(pipeline.join.pendingCount(partition: index))", "offset": "\(offsets.start)",
+                "held_rewards": "\(pipeline.heldRewardCount(partition: index))",
             ])
         }
     }
@@ -123,6 +125,7 @@ struct PartitionHandover {
             guard !assigned.contains(tp), pipeline.join.hasPending(partition: index) || pipeline.holdsRewards(partition: index) else { continue }
             logger.info("dropped \(tp)'s pending examples: another member owns the partition", metadata: [
                 "pending": "\(pipeline.join.pendingCount(partition: index))",
+                "held_rewards": "\(pipeline.heldRewardCount(partition: index))",
             ])
             pipeline.dropPartition(index)
         }

@@ -267,6 +267,41 @@ import Testing
         #expect(try Pipeline.restore(spec: spec, from: w.bytes).0.heldRewardCount == 0)
     }
 
+    /// A decision log partition moves to another member: the rewards held for its decisions go with its state, the
+    /// former owner counts none of them, and the new owner labels the example the decision makes. A state of version
+    /// 1 (before held rewards) is read with none held.
+    @Test func heldRewardsFollowTheirPartitionToAnotherMember() throws {
+        var a = try Self.loop()
+        a.event(Self.event("click", item: "b", ts: 1200, ranking: "r1"))
+        a.event(Self.event("click", item: "c", ts: 1300, ranking: "r1"))
+        #expect(a.pipeline.heldRewardCount(partition: a.rankings) == 2)
+        let copy = a.pipeline.exportPartition(a.rankings, removing: false)
+        #expect(a.pipeline.heldRewardCount == 2)  // a copy leaves them held
+        let state = a.pipeline.exportPartition(a.rankings)
+        #expect(state == copy)
+        #expect(a.pipeline.heldRewardCount == 0 && a.pipeline.counters.rewardsUnknownRanking == 0)
+
+        var b = try Self.loop()
+        try b.pipeline.importPartition(state, into: b.rankings, sink: &b.sink)
+        #expect(b.pipeline.heldRewardCount(partition: b.rankings) == 2 && b.pipeline.counters.rewardsUnknownRanking == 0)
+        b.decision(Self.decision("r1", ts: 1000, items: ["a", "b", "c"]))
+        #expect(b.sink.labelled.map(\.label) == [true, true] && b.sink.labelled.map(\.item) == ["b", "c"])
+        #expect(b.pipeline.counters.rewardsAttributed == 2 && b.pipeline.heldRewardCount == 0)
+
+        // Version 1: the same bytes without the held rewards' section (a count and 16 bytes each) at the end.
+        var v1 = Array(state.dropLast(8 + 16 * 2))
+        v1[4] = 1
+        var c = try Self.loop()
+        try c.pipeline.importPartition(v1, into: c.rankings, sink: &c.sink)
+        #expect(c.pipeline.heldRewardCount == 0 && c.pipeline.counters.rewardsUnknownRanking == 0)
+
+        // A member that drops the partition (another owns it, from its own copy) counts none either.
+        var d = try Self.loop()
+        d.event(Self.event("click", item: "b", ts: 1200, ranking: "r1"))
+        d.pipeline.dropPartition(d.rankings)
+        #expect(d.pipeline.heldRewardCount == 0 && d.pipeline.counters.rewardsUnknownRanking == 0)
+    }
+
     @Test func pendingRankingExamplesRoundTripThroughACheckpoint() throws {
         let spec = try Self.spec()
         var loop = try Self.loop()
