@@ -13,6 +13,14 @@ extension Pipeline {
     /// without the request's item-side context (which describes other items). The ranking API scores candidates
     /// by the same rules (issue 14), with the same link (unclamped σ).
     public mutating func probabilities(of itemIDs: [String], for request: EventView, into result: inout [Double]) -> Int {
+        let unknown = margins(of: itemIDs, for: request, into: &result)
+        for c in result.indices { result[c] = sigmoid(result[c]) }
+        return unknown
+    }
+
+    /// ``probabilities(of:for:into:)`` before the link: the model's margins (log-odds) for the items, the numbers
+    /// the ranking API orders and explores by (``Ranker``).
+    public mutating func margins(of itemIDs: [String], for request: EventView, into result: inout [Double]) -> Int {
         result.removeAll(keepingCapacity: true)
         var known: [Int32] = [], unknown: [Int] = []
         for (c, id) in itemIDs.enumerated() {
@@ -32,7 +40,7 @@ extension Pipeline {
             }
             var m = 0
             for c in result.indices where !unknown.contains(c) {
-                result[c] = sigmoid(margins[m])
+                result[c] = margins[m]
                 m += 1
             }
         }
@@ -43,7 +51,7 @@ extension Pipeline {
                 view.itemID = UnsafeRawBufferPointer(bytes)
                 featurizer.extract(view)
                 featurizer.clearItemSideContext()
-                return sigmoid(model.margin(featurizer.emit()))
+                return model.margin(featurizer.emit())
             }
         }
         return unknown.count

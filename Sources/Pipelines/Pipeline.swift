@@ -545,7 +545,8 @@ extension Pipeline {
     }
 }
 
-@inline(__always) func sigmoid(_ m: Double) -> Double { 1 / (1 + exp(-m)) }
+/// The link from a margin to a probability: the unclamped logistic σ, as every score and prediction uses it.
+@inline(__always) public func sigmoid(_ m: Double) -> Double { 1 / (1 + exp(-m)) }
 
 /// Counts of what the pipeline did; all monotonic.
 public struct PipelineCounters: Sendable, Equatable {

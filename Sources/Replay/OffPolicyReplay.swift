@@ -46,9 +46,13 @@ public struct OffPolicyReplay {
     /// The merged stream's time: the greatest `ts` of a decision or event taken.
     var time = Int64.min
     var predictions: [Double] = []
-    /// When set (empty), the item the target policy puts first for each decision taken, with its ranking id, in
-    /// the order taken (deterministic policies only: `model`). For checking an estimate against a known world.
-    public var choices: [(rankingID: String, itemID: String)]?
+    var margins: [Double] = []
+    /// The ranking API's exploration (`serving.exploration`), for ``TargetPolicy/served``.
+    public let exploration: Exploration
+    /// When set (empty), for each decision taken, in the order taken, its ranking id and the candidates the target
+    /// policy puts first with their probabilities (those above 0; one with probability 1 for a deterministic
+    /// choice; `logged` gives none). For checking an estimate against a known world.
+    public var choices: [(rankingID: String, first: [(itemID: String, probability: Double)])]?
 
     struct OpenDecision {
         var rankingID: String
@@ -66,6 +70,7 @@ public struct OffPolicyReplay {
         rankingsPartition = spec.serving.learnFromRankings
             ? pipeline.partitionIndex(topic: spec.serving.rankingsTopic, partition: 0) : nil
         self.policy = policy
+        exploration = spec.serving.exploration
         var types = Array(repeating: false, count: EventType.allCases.count)
         for type in spec.label.positiveTypes { types[Int(type.rawValue)] = true }
         rewardTypes = types
@@ -142,10 +147,15 @@ public struct OffPolicyReplay {
 
     /// Scores the candidates of `decision` for its request and opens it.
     mutating func open(_ d: LoggedDecision, _ request: EventView) {
-        counters.unknownCandidates += UInt64(pipeline.probabilities(of: d.candidates, for: request, into: &predictions))
+        counters.unknownCandidates += UInt64(pipeline.margins(of: d.candidates, for: request, into: &margins))
+        predictions.removeAll(keepingCapacity: true)
+        for m in margins { predictions.append(sigmoid(m)) }
         let propensity = d.items[0].propensity
-        let (pi, dm, choice) = policy.evaluate(predictions: predictions, loggedIndex: d.loggedIndex, propensity: propensity)
-        if let choice { choices?.append((d.rankingID, d.candidates[choice])) }
+        let (pi, dm, first) = policy.evaluate(
+            predictions: predictions, margins: margins, loggedIndex: d.loggedIndex, propensity: propensity, exploration: exploration)
+        if choices != nil, let first {
+            choices?.append((d.rankingID, first.indices.filter { first[$0] > 0 }.map { (d.candidates[$0], first[$0]) }))
+        }
         counters.decisions += 1
         openIndex[d.rankingID] = openBase + open.count
         open.append(OpenDecision(

@@ -26,6 +26,8 @@ public struct OffPolicyReport: Codable, Sendable {
     }
 
     public var policy: String
+    /// For `served`: the exploration it evaluates (`greedy`, `epsilon_greedy(0.05)`, `softmax(1.0)`); absent otherwise.
+    public var exploration: String?
     public var decisionsFile: String
     public var decisions: Int
     public var matched: Int
@@ -50,7 +52,7 @@ public struct OffPolicyReport: Codable, Sendable {
     public var firstRejections: [String]
 
     enum CodingKeys: String, CodingKey {
-        case policy, decisions, matched, ips, snips, dr, interval, rewards
+        case policy, exploration, decisions, matched, ips, snips, dr, interval, rewards
         case decisionsFile = "decisions_file"
         case ciLow = "ci_low"
         case ciHigh = "ci_high"
@@ -70,6 +72,7 @@ public struct OffPolicyReport: Codable, Sendable {
     public init(_ replay: OffPolicyReplay, decisionsFile: String) {
         let e = replay.estimator, c = replay.counters
         policy = replay.policy.rawValue
+        exploration = replay.policy == .served ? replay.exploration.name : nil
         self.decisionsFile = decisionsFile
         decisions = e.decisions
         matched = e.matched

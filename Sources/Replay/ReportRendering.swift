@@ -36,7 +36,8 @@ public enum ReportRendering {
     static func offPolicyTable(_ o: OffPolicyReport) -> String {
         func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "-" }
         let window = o.rewards.windowMs % 1000 == 0 ? "\(o.rewards.windowMs / 1000)s" : "\(o.rewards.windowMs)ms"
-        var out = "\noff-policy value of policy '\(o.policy)' (the item it puts first; reward: \(o.rewards.types.joined(separator: "/")) "
+        var out = "\noff-policy value of policy '\(o.policy)'" + (o.exploration.map { " (\($0))" } ?? "")
+            + " (the item it puts first; reward: \(o.rewards.types.joined(separator: "/")) "
             + "on it within \(window)), \(o.decisions) decisions, \(o.matched) matched:\n"
         var rows = [["estimator", "value", "95% CI (normal)", "std. error"]]
         for (name, v, lo, hi, se) in [
@@ -129,7 +130,8 @@ public enum ReportRendering {
     /// The off-policy section of the HTML report: the estimates with their intervals drawn as bars, and the counts.
     static func offPolicyHTML(_ o: OffPolicyReport, _ esc: (String) -> String) -> String {
         func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "-" }
-        var body = "<h2>Off-policy value of policy <code>\(esc(o.policy))</code></h2>\n"
+        var body = "<h2>Off-policy value of policy <code>\(esc(o.policy))</code>"
+            + (o.exploration.map { " (<code>\(esc($0))</code>)" } ?? "") + "</h2>\n"
         body += "<p>The expected reward of the item the policy puts first, from <code>\(esc(o.decisionsFile))</code>: "
             + "\(o.decisions) decisions, \(o.matched) matched. Reward: \(esc(o.rewards.types.joined(separator: "/"))) on the "
             + "logged first item within \(o.rewards.windowMs) ms. Intervals: \(esc(o.interval)).</p>\n"

@@ -72,13 +72,13 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, help: "Off-policy evaluation: a decision log (JSONL, the worker's rankings) to estimate --policy's value from, with the rewards in --input.")
     var decisions: String?
 
-    @Option(name: .long, help: "With --decisions: the policy to evaluate: model (the pipeline's greedy choice, learning as it replays), uniform, or logged (the logging policy itself).")
+    @Option(name: .long, help: "With --decisions: the policy to evaluate: model (the pipeline's greedy choice, learning as it replays), served (the pipeline's serving.exploration over that model, as the ranking API serves it), uniform, or logged (the logging policy itself).")
     var policy: TargetPolicy = .model
 
     @Option(name: .customLong("decisions-dead-letters"), help: "With --decisions: write rejected decision lines here, as --dead-letters does events (detail starts with the line number).")
     var decisionsDeadLetters: String?
 
-    @Option(name: .long, help: ArgumentHelp("With --decisions --policy model: write each decision's ranking_id and the item the model puts first (JSONL), to check estimates against a known world (bench/ope).", visibility: .hidden))
+    @Option(name: .long, help: ArgumentHelp("With --decisions (not --policy logged): write each decision's ranking_id and what the policy puts first (JSONL): item_id for a deterministic choice, else first: each candidate's probability; to check estimates against a known world (bench/ope).", visibility: .hidden))
     var choices: String?
 
     @Flag(name: .customLong("no-progress"), help: "No progress line on stderr.")
@@ -92,7 +92,7 @@ struct ReplayCommand: ParsableCommand {
             guard pipeline != nil, compare.isEmpty, members == nil, input != nil, input != "-" || decisions != "-" else {
                 throw ValidationError("--decisions evaluates one --pipeline against an --input event file")
             }
-            if choices != nil && policy != .model { throw ValidationError("--choices: only with --policy model") }
+            if choices != nil && policy == .logged { throw ValidationError("--choices: not with --policy logged (its choice over the other candidates is not in the log)") }
         } else if decisionsDeadLetters != nil || choices != nil {
             throw ValidationError("--decisions-dead-letters and --choices go with --decisions")
         }
@@ -186,9 +186,15 @@ struct ReplayCommand: ParsableCommand {
         if let reportJSON { try ReportRendering.json([report]).write(to: URL(fileURLWithPath: reportJSON)) }
         if let reportHTML { try ReportRendering.html([report]).write(toFile: reportHTML, atomically: true, encoding: .utf8) }
         if let choices, let made = replay.choices {
+            // A deterministic choice as its item; a drawn one as each candidate's probability of being put first.
             let lines = try made.map { choice in
-                String(decoding: try JSONSerialization.data(
-                    withJSONObject: ["ranking_id": choice.rankingID, "item_id": choice.itemID], options: [.sortedKeys]), as: UTF8.self)
+                var object: [String: Any] = ["ranking_id": choice.rankingID]
+                if choice.first.count == 1, choice.first[0].probability == 1 {
+                    object["item_id"] = choice.first[0].itemID
+                } else {
+                    object["first"] = Dictionary(uniqueKeysWithValues: choice.first.map { ($0.itemID, $0.probability) })
+                }
+                return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
             }
             try (lines.joined(separator: "\n") + "\n").write(toFile: choices, atomically: true, encoding: .utf8)
         }

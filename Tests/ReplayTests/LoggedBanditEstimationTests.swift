@@ -1,3 +1,4 @@
+import Foundation
 import Learning
 import Testing
 @testable import Replay
@@ -19,7 +20,7 @@ import Testing
             let index = d.candidates.firstIndex(of: d.ranking[0])!
             let reward = d.clicked ? 1.0 : 0.0
             for (policy, p) in [(TargetPolicy.uniform, 0), (.logged, 1)] {
-                let (pi, dm, _) = policy.evaluate(predictions: q, loggedIndex: index, propensity: d.propensities[0])
+                let (pi, dm, _) = policy.evaluate(predictions: q, margins: q.map { log($0 / (1 - $0)) }, loggedIndex: index, propensity: d.propensities[0])
                 if p == 0 {
                     uniform.record(propensity: d.propensities[0], targetProbability: pi, reward: reward, loggedPrediction: q[index], directMethod: dm)
                 } else {

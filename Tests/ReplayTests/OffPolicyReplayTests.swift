@@ -177,12 +177,88 @@ import Testing
         let choices = try #require(replay.choices)
         #expect(choices.count == 20_000)
         let items = bandit.configuration.items
+        #expect(choices.allSatisfy { $0.first.count == 1 && $0.first[0].probability == 1 })
         let truth = choices.map { choice in
-            bandit.clickProbability[segments[choice.rankingID]! * items + Int(choice.itemID.dropFirst())!]
+            bandit.clickProbability[segments[choice.rankingID]! * items + Int(choice.first[0].itemID.dropFirst())!]
         }.reduce(0, +) / Double(choices.count)
         let e0 = replay.estimator
         print("model policy: realized value \(truth); IPS \(e0.ips.value) ± \(e0.ips.standardError), SNIPS \(e0.snips.value) ± \(e0.snips.standardError), DR \(e0.dr.value) ± \(e0.dr.standardError); direct method \(e0.directMethod.value); logged \(bandit.loggedValue)")
         for (name, estimate) in [("ips", e0.ips), ("snips", e0.snips), ("dr", e0.dr)] {
+            #expect(abs(estimate.value - truth) < 3 * estimate.standardError, "\(name)")
+        }
+    }
+}
+
+/// `--policy served`: the pipeline's exploration over its model, as the ranking API serves it. Its probability of
+/// putting each candidate first is the API's own (checked against ``Exploration/choose`` by drawing), and on the
+/// synthetic bandit IPS and DR of an ε-greedy pipeline are exactly the mixture (1 − ε) · model + ε · uniform — both
+/// are linear in the target probabilities — while the estimates lie near the value the world gives the drawn choices.
+@Suite struct ServedPolicyTests {
+    static func first(_ exploration: Exploration, margins: [Double]) -> [Double] {
+        let predictions = margins.map { 1 / (1 + exp(-$0)) }
+        return TargetPolicy.served.evaluate(
+            predictions: predictions, margins: margins, loggedIndex: 0, propensity: 1, exploration: exploration).first!
+    }
+
+    @Test func firstPositionProbabilitiesAreTheRankingAPIs() {
+        let margins = [0.3, 1.2, -0.5, 1.2, .nan, 0.0]
+        for exploration in [Exploration.none, .epsilonGreedy(epsilon: 0.2), .softmax(temperature: 0.7)] {
+            let pi = Self.first(exploration, margins: margins)
+            #expect(abs(pi.reduce(0, +) - 1) < 1e-12)
+            // The API's draws: it orders by margin (ties in candidate order, NaN last) and explores position 1.
+            let order = margins.indices.sorted {
+                let a = margins[$0].isNaN ? -Double.infinity : margins[$0], b = margins[$1].isNaN ? -Double.infinity : margins[$1]
+                return a > b || (a == b && $0 < $1)
+            }
+            let sorted = order.map { margins[$0].isNaN ? -Double.infinity : margins[$0] }
+            var rng = SystemRandomNumberGenerator(), weights: [Double] = [], picks: [(index: Int, propensity: Double)] = []
+            var counts = [Int](repeating: 0, count: margins.count)
+            let draws = 200_000
+            for _ in 0..<draws {
+                exploration.choose(k: 1, margins: sorted, rng: &rng, weights: &weights, into: &picks)
+                let candidate = order[picks[0].index]
+                counts[candidate] += 1
+                // The propensity the API logs for the item it put first is the policy's probability of it.
+                #expect(abs(picks[0].propensity - pi[candidate]) < 1e-12)
+            }
+            for i in margins.indices {
+                let f = Double(counts[i]) / Double(draws)
+                #expect(abs(f - pi[i]) < 5 * (pi[i] * (1 - pi[i]) / Double(draws)).squareRoot() + 1e-9, "\(exploration) candidate \(i)")
+            }
+        }
+        // Without exploration it is the greedy choice: the first of the highest scores.
+        #expect(Self.first(.none, margins: [0.3, 1.2, -0.5, 1.2]) == [0, 1, 0, 0])
+    }
+
+    @Test func anEpsilonGreedyPipelinesEstimatesAreTheMixtureOfModelAndUniform() throws {
+        var bandit = LoggedBandit(.init(seed: 3))
+        var decisions: [String] = [], events: [String] = [], segments: [String: Int] = [:]
+        for _ in 0..<5_000 {
+            let d = bandit.next()
+            decisions.append(bandit.decisionLine(d))
+            events += bandit.eventLines(d)
+            segments[bandit.rankingID(d)] = d.segment
+        }
+        let base = OffPolicyReplayTests.spec.replacingOccurrences(of: "buffer_capacity: 1024", with: "buffer_capacity: 65536")
+        let epsilon = 0.25
+        let explored = base + "\nserving: {exploration: {type: epsilon_greedy, epsilon: \(epsilon)}}\n"
+        let model = try OffPolicyReplayTests.replay(decisions: decisions, events: events, policy: .model, spec: base).0.estimator
+        let uniform = try OffPolicyReplayTests.replay(decisions: decisions, events: events, policy: .uniform, spec: base).0.estimator
+        let (served, _) = try OffPolicyReplayTests.replay(decisions: decisions, events: events, policy: .served, spec: explored, choices: true)
+        let e = served.estimator
+        #expect(abs(e.ips.value - ((1 - epsilon) * model.ips.value + epsilon * uniform.ips.value)) < 1e-9)
+        #expect(abs(e.dr.value - ((1 - epsilon) * model.dr.value + epsilon * uniform.dr.value)) < 1e-9)
+        #expect(abs(e.directMethod.value - ((1 - epsilon) * model.directMethod.value + epsilon * uniform.directMethod.value)) < 1e-9)
+        // Without exploration, served is model.
+        let greedy = try OffPolicyReplayTests.replay(decisions: decisions, events: events, policy: .served, spec: base).0.estimator
+        #expect(greedy.ips.value == model.ips.value && greedy.dr.value == model.dr.value && greedy.snips.value == model.snips.value)
+        // The world's value of the drawn first item, Σ π(a) p(a), averaged over the decisions: within 3 standard errors.
+        let items = bandit.configuration.items
+        let choices = try #require(served.choices)
+        let truth = choices.map { c in
+            c.first.reduce(0) { $0 + $1.probability * bandit.clickProbability[segments[c.rankingID]! * items + Int($1.itemID.dropFirst())!] }
+        }.reduce(0, +) / Double(choices.count)
+        for (name, estimate) in [("ips", e.ips), ("snips", e.snips), ("dr", e.dr)] {
             #expect(abs(estimate.value - truth) < 3 * estimate.standardError, "\(name)")
         }
     }
