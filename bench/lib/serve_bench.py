@@ -236,7 +236,8 @@ def run_scenario(args, mode: str, item_ids: List[str]) -> dict:
     else:
         total = per_copy
         say(f"producing {per_copy} events to {topic} at {args.live_rate} events/s while the worker learns")
-        producer = subprocess.Popen([args.bin, "produce", "--input", args.data, "--topic", topic, "--rate", str(args.live_rate)],
+        producer = subprocess.Popen([args.bin, "produce", "--input", args.data, "--topic", topic, "--rate", str(args.live_rate)]
+                                    + [a for p in args.producer_property for a in ("--kafka-property", p)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     say(f"starting the worker ({mode})")
@@ -324,7 +325,8 @@ def report(args, r: dict) -> str:
             ("requests/s, idle learner (D)", f"{dw['requests_per_second']:.0f}", "—", None),
         ]
     title = (f"### Backlog: the worker drains {r['total']} events at full speed" if r["mode"] == "backlog" else
-             f"### Live: the stream is produced at {args.live_rate} events/s while the worker learns it")
+             f"### Live: the stream is produced at {args.live_rate} events/s while the worker learns it "
+             f"(`feedloop produce --rate {args.live_rate}`" + "".join(f" --kafka-property {p}" for p in args.producer_property) + ")")
     table = [title, "", "| figure | measured | target | met |", "|---|---|---|---|"]
     for name, value, target, met in rows:
         table.append(f"| {name} | {value} | {target} | {'—' if met is None else ('yes' if met else 'no')} |")
@@ -374,9 +376,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--candidates", type=int, default=100)
     ap.add_argument("--serve-threads", type=int, default=1, help="the worker's --serve-threads")
+    # The live stream's producer is the load generator, not the system measured: configured as a high-rate producer
+    # batches (20 ms linger), and not idempotent — librdkafka's idempotent producer polls in a loop while its 5
+    # requests are in flight to a slow broker (the local broker under this load), which took up to half a core, and
+    # the broker spent about twice the CPU on the 4x more requests of a 5 ms linger (docs/benchmarks.md).
+    ap.add_argument("--producer-property", action="append", default=None,
+                    help="live scenario: a librdkafka property of the stream's producer, KEY=VALUE (repeatable; default "
+                         "linger.ms=20 and enable.idempotence=false; give linger.ms=5 for feedloop produce's own)")
     ap.add_argument("--command", default="bench/serve")
     ap.add_argument("--setup-seconds", type=float, default=0.0)
     args = ap.parse_args()
+    if args.producer_property is None:
+        args.producer_property = ["linger.ms=20", "enable.idempotence=false"]
 
     items = set()
     with open(args.data, encoding="utf-8") as f:
