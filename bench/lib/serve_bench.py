@@ -1,7 +1,7 @@
 """The ranking API's targets, measured in one run on the local broker: latency and throughput of `POST /v1/rank`
 with 100 candidates (wrk) while the same worker learns, and what serving costs the learning — in two scenarios,
 each with a worker of its own: `backlog` (the worker drains a backlog at full speed: serving takes CPU from
-learning as fast as it can go) and `live` (the stream is produced at `--live-rate` events/s, 50,000 by default,
+learning as fast as it can go) and `live` (the stream is produced at `--live-rate` events/s, 51,000 by default (2 % above the 50,000 of the target),
 while the worker learns it: does learning keep up with the stream while the API serves?).
 
 Run through `bench/serve` (which installs wrk, builds feedloop in release mode, starts or reuses the broker and
@@ -157,6 +157,18 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+
+def restart_broker() -> None:
+    """Stops the local broker and starts a fresh one (scripts/broker), pointing FEEDLOOP_BROKERS at it."""
+    say("a fresh broker for the next scenario")
+    subprocess.run([os.path.join(ROOT, "scripts", "broker"), "stop"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([os.path.join(ROOT, "scripts", "broker"), "start"], check=True, stdout=subprocess.DEVNULL)
+    env = subprocess.run([os.path.join(ROOT, "scripts", "broker"), "env"], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"FEEDLOOP_BROKERS=(\S+)", env)
+    if not m:
+        raise SystemExit(f"scripts/broker env: no FEEDLOOP_BROKERS in {env!r}")
+    os.environ["FEEDLOOP_BROKERS"] = m.group(1)
 
 
 def window(name: str, args, worker: "Worker", events, lag, url: str, script: str, bpid: Optional[int], load: bool,
@@ -369,7 +381,9 @@ def main() -> None:
     ap.add_argument("--data", required=True, help="events JSON lines (the x10 stream)")
     ap.add_argument("--pipeline", default=os.path.join(ROOT, "pipelines", "movielens-ftrl.yaml"))
     ap.add_argument("--copies", type=int, default=3, help="backlog scenario: copies of the stream produced first")
-    ap.add_argument("--live-rate", type=int, default=LEARNING_TARGET, help="live scenario: events/s produced")
+    # 2 % above the target: a learner keeping up with a stream of exactly 50,000 events/s measures 49,9xx in a 6 s
+    # window as often as 50,0xx (a window's count moves by a poll's batch), so "≥ 50,000" would be a coin toss.
+    ap.add_argument("--live-rate", type=int, default=51_000, help="live scenario: events/s produced")
     ap.add_argument("--scenarios", default="backlog,live", help="backlog, live or both (comma-separated)")
     ap.add_argument("--window", type=int, default=6)
     ap.add_argument("--connections", type=int, default=4)
@@ -385,6 +399,10 @@ def main() -> None:
                          "linger.ms=20 and enable.idempotence=false; give linger.ms=5 for feedloop produce's own)")
     ap.add_argument("--command", default="bench/serve")
     ap.add_argument("--setup-seconds", type=float, default=0.0)
+    ap.add_argument("--restart-broker", action="store_true",
+                    help="a fresh local broker for each scenario after the first (bench/serve sets it when it started "
+                         "the broker): it keeps every record in memory, and a live run after the backlog's 4.7M "
+                         "events measured slower")
     args = ap.parse_args()
     if args.producer_property is None:
         args.producer_property = ["linger.ms=20", "enable.idempotence=false"]
@@ -397,7 +415,11 @@ def main() -> None:
             m = re.search(r'"item_id":"([^"]+)"', line)
             if m:
                 items.add(m.group(1))
-    results = [run_scenario(args, mode, sorted(items)) for mode in args.scenarios.split(",")]
+    results = []
+    for n, mode in enumerate(args.scenarios.split(",")):
+        if n > 0 and args.restart_broker:
+            restart_broker()
+        results.append(run_scenario(args, mode, sorted(items)))
     text = "\n\n".join(report(args, r) for r in results)
     print(text)
     out_dir = os.path.join(ROOT, "bench", "out")
