@@ -163,16 +163,25 @@ import Testing
 /// on the decisions replayed — the click probability of the item it chose, averaged — is known from the world, and
 /// each estimate lies within 3 standard errors of it (`bench/ope` measures the 95% coverage over 50 seeds).
 @Suite struct ModelPolicyOnTheLoggedBanditTests {
-    @Test func modelPolicyEstimatesAreNearItsRealizedValue() throws {
-        var bandit = LoggedBandit(.init(seed: 1))
+    /// `count` decisions of the synthetic bandit of `seed` and their events, as JSON lines, with each ranking's segment.
+    static func logs(seed: UInt64, count: Int) -> (bandit: LoggedBandit, decisions: [String], events: [String], segments: [String: Int]) {
+        var bandit = LoggedBandit(.init(seed: seed))
         var decisions: [String] = [], events: [String] = [], segments: [String: Int] = [:]
-        for _ in 0..<20_000 {
+        for _ in 0..<count {
             let d = bandit.next()
             decisions.append(bandit.decisionLine(d))
             events += bandit.eventLines(d)
             segments[bandit.rankingID(d)] = d.segment
         }
-        let spec = OffPolicyReplayTests.spec.replacingOccurrences(of: "buffer_capacity: 1024", with: "buffer_capacity: 65536")
+        return (bandit, decisions, events, segments)
+    }
+
+    /// The replay's pipeline with a join that holds every open decision's example.
+    static let spec = OffPolicyReplayTests.spec.replacingOccurrences(of: "buffer_capacity: 1024", with: "buffer_capacity: 65536")
+
+    @Test func modelPolicyEstimatesAreNearItsRealizedValue() throws {
+        let (bandit, decisions, events, segments) = Self.logs(seed: 1, count: 20_000)
+        let spec = Self.spec
         let (replay, _) = try OffPolicyReplayTests.replay(decisions: decisions, events: events, policy: .model, spec: spec, choices: true)
         let choices = try #require(replay.choices)
         #expect(choices.count == 20_000)
@@ -231,15 +240,8 @@ import Testing
     }
 
     @Test func anEpsilonGreedyPipelinesEstimatesAreTheMixtureOfModelAndUniform() throws {
-        var bandit = LoggedBandit(.init(seed: 3))
-        var decisions: [String] = [], events: [String] = [], segments: [String: Int] = [:]
-        for _ in 0..<5_000 {
-            let d = bandit.next()
-            decisions.append(bandit.decisionLine(d))
-            events += bandit.eventLines(d)
-            segments[bandit.rankingID(d)] = d.segment
-        }
-        let base = OffPolicyReplayTests.spec.replacingOccurrences(of: "buffer_capacity: 1024", with: "buffer_capacity: 65536")
+        let (bandit, decisions, events, segments) = ModelPolicyOnTheLoggedBanditTests.logs(seed: 3, count: 5_000)
+        let base = ModelPolicyOnTheLoggedBanditTests.spec
         let epsilon = 0.25
         let explored = base + "\nserving: {exploration: {type: epsilon_greedy, epsilon: \(epsilon)}}\n"
         let model = try OffPolicyReplayTests.replay(decisions: decisions, events: events, policy: .model, spec: base).0.estimator
