@@ -9,7 +9,7 @@ struct ProduceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "produce",
         abstract: "Publish a JSONL event log to a Kafka topic, keyed by user id.",
-        discussion: "Lines that are not valid events are published as they are (with no key), so the worker's dead-letter path can be exercised.")
+        discussion: "Lines that are not valid events are published as they are (with no key), so the worker's dead-letter path can be exercised. The producer is idempotent with a 5 ms linger; for a high-rate load test on the machine under test, batch as a high-rate producer does (--kafka-property linger.ms=20, and enable.idempotence=false where duplicates on a retry do not matter): bench/serve measured the producer and the local broker taking half a core less at 51,000 events/s.")
 
     @Option(name: .long, help: "JSONL event log.") var input: String
     @Option(name: .long, help: "Topic.") var topic = "events"
