@@ -43,6 +43,8 @@ VW_CONFIGS = [
     ("VW default + Feedloop's crosses", ["-q", "uG", "-q", "ig", "-q", "ia", "-q", "io"]),
 ]
 VW_COMMON = ["--loss_function", "logistic", "--link", "logistic"]
+#: VW --ftrl with the crosses of pipelines/movielens-ftrl.yaml: a speed reference on equal features (paired rounds only).
+VW_FTRL_CROSSED = ("VW --ftrl -b 20 + Feedloop's crosses", ["--ftrl", "-b", "20", "-q", "uG", "-q", "ig", "-q", "ia", "-q", "io"])
 VW_REPEAT_CONFIG = 0  # index in VW_CONFIGS run again on the repeated stream
 
 RIVER_MODELS = [
@@ -559,6 +561,9 @@ def main() -> None:
             # learns from (VW's row has no crosses; Feedloop's FTRL row has about 60 % more features with them).
             targets.append(("FTRL pipeline without its crosses (VW --ftrl's features) vs VW --ftrl, x%d stream" % opts.repeat,
                             without_crosses(ftrl, work), rep_events, VW_CONFIGS[0], True, None, None))
+            # For reference, no target: the other way to equal features — VW --ftrl given the pipeline's four crosses.
+            targets.append(("FTRL pipeline vs VW --ftrl with the pipeline's crosses, x%d stream" % opts.repeat,
+                            ftrl, rep_events, VW_FTRL_CROSSED, True, None, None))
         if fm:
             targets.append(("FM pipeline vs VW -q ui, single pass", fm, opts.events, VW_CONFIGS[2], False, 1.1, None))
         if ftrl and not opts.quick and shutil.which("taskset"):
