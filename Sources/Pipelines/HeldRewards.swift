@@ -30,9 +30,12 @@ struct HeldRewards: Sendable {
     var count: Int { byKey.count }
 
     /// Whether a reward of `partition` is held.
-    func holds(partition: Int) -> Bool { rewards.contains { $0.partition == partition && byKey[$0.key] == $0.timestamp } }
+    func holds(partition: Int) -> Bool { rewards.contains { $0.partition == partition && isHeld($0) } }
     /// How many rewards of `partition` are held.
-    func count(partition: Int) -> Int { rewards.reduce(0) { $0 + ($1.partition == partition && byKey[$1.key] == $1.timestamp ? 1 : 0) } }
+    func count(partition: Int) -> Int { rewards.reduce(0) { $0 + ($1.partition == partition && isHeld($1) ? 1 : 0) } }
+
+    /// Whether `reward`, an entry of ``rewards``, is still held (its key not taken since, nor held again).
+    private func isHeld(_ reward: Reward) -> Bool { byKey[reward.key] == reward.timestamp }
     var isEmpty: Bool { byKey.isEmpty }
 
     /// Holds a reward, unless one of the same key is held already (`held` false: the caller counts it now). Past
@@ -60,7 +63,7 @@ struct HeldRewards: Sendable {
     mutating func release(where isGivenUp: (Reward) -> Bool) -> Int {
         var gaveUp = 0
         rewards.removeAll { r in
-            guard byKey[r.key] == r.timestamp else { return true }  // taken
+            guard byKey[r.key] == r.timestamp else { return true }  // taken (not `isHeld`: `rewards` is being mutated)
             guard isGivenUp(r) else { return false }
             byKey[r.key] = nil
             gaveUp += 1
@@ -72,7 +75,7 @@ struct HeldRewards: Sendable {
     /// The held rewards of `partition` (key and time), in arrival order. With `removing` they are held here no more:
     /// handed over with their partition, not given up (nothing to count).
     mutating func export(partition: Int, removing: Bool) -> [(key: UInt64, timestamp: Int64)] {
-        let mine = rewards.filter { $0.partition == partition && byKey[$0.key] == $0.timestamp }
+        let mine = rewards.filter { $0.partition == partition && isHeld($0) }
         if removing {
             for r in mine { byKey[r.key] = nil }
             compact()
@@ -81,11 +84,11 @@ struct HeldRewards: Sendable {
     }
 
     private mutating func compact() {
-        rewards.removeAll { byKey[$0.key] != $0.timestamp }
+        rewards.removeAll { byKey[$0.key] != $0.timestamp }  // not `isHeld`: `rewards` is being mutated
     }
 
     func write(to w: inout BinaryWriter) {
-        let live = rewards.filter { byKey[$0.key] == $0.timestamp }
+        let live = rewards.filter(isHeld)
         w.write(UInt64(live.count))
         for r in live {
             w.write(UInt32(r.partition))
