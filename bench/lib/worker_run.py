@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 METRICS_LINE = re.compile(r"metrics on (http://\S+/metrics)")
@@ -37,14 +37,35 @@ def proc_status_kib(pid: int, key: str) -> Optional[int]:
     return None
 
 
+def _stat_cpu(path: str) -> Optional[Tuple[str, float]]:
+    """The name and user + system CPU seconds in a /proc `stat` file (a process's or a thread's); None when gone."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            stat = f.read()
+        name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+    except (OSError, ValueError):
+        return None
+    return name, (int(rest[11]) + int(rest[12])) / CLOCK_TICKS
+
+
 def proc_cpu_seconds(pid: int) -> Optional[float]:
     """User + system CPU seconds of a process (all its threads); None when it is gone."""
+    stat = _stat_cpu(f"/proc/{pid}/stat")
+    return stat[1] if stat else None
+
+
+def thread_cpu_seconds(pid: int) -> Dict[str, Tuple[str, float]]:
+    """Thread id -> (thread name, user + system CPU seconds) of every thread of a process; empty when it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(rest[11]) + int(rest[12])) / CLOCK_TICKS
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return {}
+    out = {}
+    for tid in tids:
+        stat = _stat_cpu(f"/proc/{pid}/task/{tid}/stat")
+        if stat:
+            out[tid] = stat
+    return out
 
 
 @dataclass
