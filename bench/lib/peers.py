@@ -38,13 +38,13 @@ VW_CONFIGS = [
     ("VW --ftrl -b 20", ["--ftrl", "-b", "20"]),
     ("VW default (adaptive, normalized)", []),
     ("VW -q ui", ["-q", "ui"]),
-    # The crosses of pipelines/movielens-ftrl.yaml (u x G, i x g, i x a, i x o) on VW's default learner:
-    # the same feature set as Feedloop's FTRL pipeline, so a quality gap there is the learner, not the features.
-    ("VW default + Feedloop's crosses", ["-q", "uG", "-q", "ig", "-q", "ia", "-q", "io"]),
 ]
+#: Appended to VW_CONFIGS by main(): the crosses of the FTRL pipeline (`pipeline_crosses`) on VW's default learner —
+#: the same feature set as Feedloop's FTRL pipeline, so a quality gap there is the learner, not the features.
+VW_CROSSED_NAME = "VW default + Feedloop's crosses"
 VW_COMMON = ["--loss_function", "logistic", "--link", "logistic"]
-#: VW --ftrl with the crosses of pipelines/movielens-ftrl.yaml: a speed reference on equal features (paired rounds only).
-VW_FTRL_CROSSED = ("VW --ftrl -b 20 + Feedloop's crosses", ["--ftrl", "-b", "20", "-q", "uG", "-q", "ig", "-q", "ia", "-q", "io"])
+#: VW --ftrl with the FTRL pipeline's crosses: a speed reference on equal features (paired rounds only).
+VW_FTRL_CROSSED_NAME = "VW --ftrl -b 20 + Feedloop's crosses"
 VW_REPEAT_CONFIG = 0  # index in VW_CONFIGS run again on the repeated stream
 
 RIVER_MODELS = [
@@ -182,6 +182,26 @@ def alternating_rounds(first, second, pairs: int) -> List[tuple]:
             b = second(); a = first()
         rounds.append((a, b))
     return rounds
+
+
+def pipeline_crosses(pipeline: str) -> List[str]:
+    """The `crosses:` of a pipeline file as VW arguments (`-q uG` for `- [u, G]`): the VW file's namespaces are the
+    pipeline's namespace names, and VW's -q takes their first letters."""
+    with open(pipeline, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    args, inside = [], False
+    for line in lines:
+        if line.startswith("  crosses:"):
+            inside = True
+            continue
+        if inside and line.startswith("    "):
+            m = re.match(r"\s*-\s*\[\s*(\w+)\s*,\s*(\w+)\s*\]", line)
+            if not m:
+                fail(f"{pipeline}: a cross that is not a pair of namespaces: {line.strip()}")
+            args += ["-q", m.group(1)[0] + m.group(2)[0]]
+            continue
+        inside = False
+    return args
 
 
 def without_crosses(pipeline: str, work: str) -> str:
@@ -456,6 +476,12 @@ def main() -> None:
     rep_events = os.path.join(os.path.dirname(opts.events), f"events-x{opts.repeat}.jsonl")
     pipelines = [p for p in opts.pipelines.split(",") if p]
     notes: List[str] = []
+    # VW given the FTRL pipeline's crosses: in the quality table on VW's default learner, and in the paired rounds
+    # (for reference) on VW --ftrl.
+    ftrl_pipeline = next((p for p in pipelines if "ftrl" in os.path.basename(p)), None)
+    crosses = pipeline_crosses(ftrl_pipeline) if ftrl_pipeline else []
+    vw_configs = VW_CONFIGS + ([(VW_CROSSED_NAME, crosses)] if crosses else [])
+    vw_ftrl_crossed = (VW_FTRL_CROSSED_NAME, ["--ftrl", "-b", "20", *crosses])
 
     # MARK: Data
     log(f"reading {os.path.relpath(opts.events, ROOT)}")
@@ -506,7 +532,7 @@ def main() -> None:
             rows.append(row)
 
     # MARK: Vowpal Wabbit
-    for idx, (name, args) in enumerate(VW_CONFIGS):
+    for idx, (name, args) in enumerate(vw_configs):
         tag = "vw-" + "".join(ch if ch.isalnum() else "-" for ch in " ".join(args)).strip("-") if args else "vw-default"
         # Quality from one run that writes its progressive predictions (-p); speed from runs that do not,
         # since VW's per-line prediction output costs more than parsing and learning here (see notes).
@@ -557,13 +583,13 @@ def main() -> None:
             # VW parses on one while it learns on another.
             targets.append(("FTRL pipeline vs VW --ftrl, x%d stream" % opts.repeat, ftrl, rep_events, VW_CONFIGS[0], True,
                             1.25, None))
-            # For reference, no target: the same pipeline without its four crosses, i.e. on the features VW --ftrl
-            # learns from (VW's row has no crosses; Feedloop's FTRL row has about 60 % more features with them).
+            # For reference, no target: the same pipeline without its crosses, i.e. on the features VW --ftrl learns
+            # from (VW's row has no crosses).
             targets.append(("FTRL pipeline without its crosses (VW --ftrl's features) vs VW --ftrl, x%d stream" % opts.repeat,
                             without_crosses(ftrl, work), rep_events, VW_CONFIGS[0], True, None, None))
-            # For reference, no target: the other way to equal features — VW --ftrl given the pipeline's four crosses.
+            # For reference, no target: the other way to equal features — VW --ftrl given the pipeline's crosses.
             targets.append(("FTRL pipeline vs VW --ftrl with the pipeline's crosses, x%d stream" % opts.repeat,
-                            ftrl, rep_events, VW_FTRL_CROSSED, True, None, None))
+                            ftrl, rep_events, vw_ftrl_crossed, True, None, None))
         if fm:
             targets.append(("FM pipeline vs VW -q ui, single pass", fm, opts.events, VW_CONFIGS[2], False, 1.1, None))
         if ftrl and not opts.quick and shutil.which("taskset"):
