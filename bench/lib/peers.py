@@ -184,23 +184,30 @@ def alternating_rounds(first, second, pairs: int) -> List[tuple]:
     return rounds
 
 
+def crosses_block(lines: List[str]) -> List[int]:
+    """The indices of a pipeline file's `crosses:` line and of the list lines under it (none without crosses)."""
+    block, inside = [], False
+    for i, line in enumerate(lines):
+        if line.startswith("  crosses:"):
+            inside = True
+        elif not (inside and line.startswith("    ")):
+            inside = False
+        if inside:
+            block.append(i)
+    return block
+
+
 def pipeline_crosses(pipeline: str) -> List[str]:
     """The `crosses:` of a pipeline file as VW arguments (`-q uG` for `- [u, G]`): the VW file's namespaces are the
     pipeline's namespace names, and VW's -q takes their first letters."""
     with open(pipeline, encoding="utf-8") as f:
         lines = f.read().splitlines()
-    args, inside = [], False
-    for line in lines:
-        if line.startswith("  crosses:"):
-            inside = True
-            continue
-        if inside and line.startswith("    "):
-            m = re.match(r"\s*-\s*\[\s*(\w+)\s*,\s*(\w+)\s*\]", line)
-            if not m:
-                fail(f"{pipeline}: a cross that is not a pair of namespaces: {line.strip()}")
-            args += ["-q", m.group(1)[0] + m.group(2)[0]]
-            continue
-        inside = False
+    args = []
+    for i in crosses_block(lines)[1:]:
+        m = re.match(r"\s*-\s*\[\s*(\w+)\s*,\s*(\w+)\s*\]", lines[i])
+        if not m:
+            fail(f"{pipeline}: a cross that is not a pair of namespaces: {lines[i].strip()}")
+        args += ["-q", m.group(1)[0] + m.group(2)[0]]
     return args
 
 
@@ -208,15 +215,8 @@ def without_crosses(pipeline: str, work: str) -> str:
     """A copy of `pipeline` in `work` without its `crosses:` list (named `<name>-nocross`)."""
     with open(pipeline, encoding="utf-8") as f:
         lines = f.read().splitlines()
-    out, skipping = [], False
-    for line in lines:
-        if line.startswith("  crosses:"):
-            skipping = True
-            continue
-        if skipping and line.startswith("    "):
-            continue
-        skipping = False
-        out.append(line)
+    block = set(crosses_block(lines))
+    out = [line for i, line in enumerate(lines) if i not in block]
     name = os.path.splitext(os.path.basename(pipeline))[0] + "-nocross"
     text = "\n".join(out) + "\n"
     text = re.sub(r"^name: .*$", f"name: {name}", text, count=1, flags=re.M)
