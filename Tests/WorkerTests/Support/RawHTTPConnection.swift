@@ -32,13 +32,14 @@ final class RawHTTPConnection: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         if connected != 0 {
-            let message = String(cString: strerror(errno))
-            close(fd)
-            throw RawHTTPError.io("connect to 127.0.0.1:\(port): \(message)")
+            // No close here: every stored property is set, so the throw runs deinit, which closes the socket. A
+            // second close would close whatever descriptor the process opened with that number in between (a
+            // server socket of another test: NIO then failed with EBADF in getsockname and stopped the run).
+            throw RawHTTPError.io("connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     /// One write of `text` (all of it, or throws).
     func send(_ text: String) throws {
