@@ -481,7 +481,7 @@ def main() -> None:
     ftrl_pipeline = next((p for p in pipelines if "ftrl" in os.path.basename(p)), None)
     crosses = pipeline_crosses(ftrl_pipeline) if ftrl_pipeline else []
     vw_configs = VW_CONFIGS + ([(VW_CROSSED_NAME, crosses)] if crosses else [])
-    vw_ftrl_crossed = (VW_FTRL_CROSSED_NAME, ["--ftrl", "-b", "20", *crosses])
+    vw_ftrl_crossed = (VW_FTRL_CROSSED_NAME, [*VW_CONFIGS[0][1], *crosses])
 
     # MARK: Data
     log(f"reading {os.path.relpath(opts.events, ROOT)}")
@@ -497,7 +497,7 @@ def main() -> None:
     if not opts.skip_feedloop:
         if not os.access(opts.feedloop_bin, os.X_OK):
             fail(f"{opts.feedloop_bin} not found (run without --no-build, or pass --skip-feedloop)")
-        rep_pipeline = next((p for p in pipelines if "ftrl" in os.path.basename(p)), pipelines[0] if pipelines else None)
+        rep_pipeline = ftrl_pipeline or (pipelines[0] if pipelines else None)
         for p in pipelines:
             name = os.path.splitext(os.path.basename(p))[0]
             rep, m = min((run_feedloop(opts.feedloop_bin, p, opts.events, work, f"feedloop-{name}")
@@ -577,7 +577,7 @@ def main() -> None:
         def pipeline_named(fragment: str) -> Optional[str]:
             return next((p for p in pipelines if fragment in os.path.basename(p)), None)
         targets = []
-        ftrl, fm = pipeline_named("ftrl"), pipeline_named("-fm")
+        ftrl, fm = ftrl_pipeline, pipeline_named("-fm")
         if ftrl and not opts.quick:
             # Both free to use two threads: Feedloop's replay reads, decodes and featurizes on a thread of its own,
             # VW parses on one while it learns on another.
