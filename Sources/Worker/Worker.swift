@@ -722,7 +722,18 @@ extension WorkerLoop where Consumer == KafkaConsumer, Producer == KafkaProducer 
         // Outputs keep librdkafka's 5 ms linger: a shorter one saves a few ms of score latency but costs throughput
         // in wake-ups and produce requests (docs/benchmarks.md, "Settings chosen by measurement").
         // --kafka-property linger.ms=N to trade.
-        let producer = try KafkaProducer(configuration: config, logger: logger)
+        // Not idempotent, one request in flight (both overridable with --kafka-property): librdkafka's idempotent
+        // producer (2.16) counts the *messages* in flight against its window of 5 requests, so once a request of 5 or
+        // more is out it sends no other — one in flight, as here — and while the next batch's linger is over, its
+        // broker thread polls with no timeout until the answer comes. That spin grew with the broker's load (with
+        // `sync:` on, 0.35 → 0.47 µs of that thread's CPU per event), the order is the same with one request in flight,
+        // and the outputs are at least once already (after a restart they repeat, with the input offset to dedupe):
+        // a retry whose first answer was lost can now repeat a batch too (docs/worker.md, "Client defaults").
+        var outputsConfig = config
+        outputsConfig.idempotentProducer = false
+        outputsConfig.properties = ["acks": "all", "max.in.flight.requests.per.connection": "1"]
+            .merging(options.kafkaProperties) { _, explicit in explicit }
+        let producer = try KafkaProducer(configuration: outputsConfig, logger: logger)
         let handover = PartitionHandover(
             topic: PartitionHandover.topicName(group: options.groupID, pipeline: options.spec.name), configuration: config,
             logger: logger)
