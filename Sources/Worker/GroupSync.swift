@@ -116,14 +116,9 @@ struct GroupSync {
         // One request in flight: the records of a member must land in sequence order (a reader drops a record whose
         // sequence is not above the last it applied from that member), and with several in flight a retried request
         // lands after a later one (measured: sequence 119 after 117, then 118 dropped, its learning lost to the others).
-        // At most 4 records a request: librdkafka's idempotent producer (2.16) counts the *messages* in flight against
-        // its window of 5 requests, so with a request of 5 or more records out and the next batch's linger over, its
-        // broker thread polls with no timeout until the answer comes (strace of one MF worker every 250 draining
-        // MovieLens x10: 33,000–82,000 polls with a zero timeout on that thread; 1,400 with this bound). A member
-        // publishes ~1 record a millisecond at most, so the bound rarely splits a batch (docs/scaling-out.md).
         var producerConfig = configuration
         producerConfig.properties = configuration.properties.merging(
-            ["linger.ms": "2", "max.in.flight.requests.per.connection": "1", "batch.num.messages": "4"]) { _, forced in forced }
+            ["linger.ms": "2", "max.in.flight.requests.per.connection": "1"]) { _, forced in forced }
         producer = try KafkaProducer(configuration: producerConfig, logger: logger)
         let now = DispatchTime.now().uptimeNanoseconds
         lastSyncAt = now
