@@ -476,9 +476,11 @@ def main() -> None:
     rep_events = os.path.join(os.path.dirname(opts.events), f"events-x{opts.repeat}.jsonl")
     pipelines = [p for p in opts.pipelines.split(",") if p]
     notes: List[str] = []
+    def pipeline_named(fragment: str) -> Optional[str]:
+        return next((p for p in pipelines if fragment in os.path.basename(p)), None)
     # VW given the FTRL pipeline's crosses: in the quality table on VW's default learner, and in the paired rounds
     # (for reference) on VW --ftrl.
-    ftrl_pipeline = next((p for p in pipelines if "ftrl" in os.path.basename(p)), None)
+    ftrl_pipeline = pipeline_named("ftrl")
     crosses = pipeline_crosses(ftrl_pipeline) if ftrl_pipeline else []
     vw_configs = VW_CONFIGS + ([(VW_CROSSED_NAME, crosses)] if crosses else [])
     vw_ftrl_crossed = (VW_FTRL_CROSSED_NAME, [*VW_CONFIGS[0][1], *crosses])
@@ -574,8 +576,6 @@ def main() -> None:
     # and the best-vs-best ratio (paired_section).
     paired: List[Dict] = []
     if opts.pairs > 0 and not opts.skip_feedloop:
-        def pipeline_named(fragment: str) -> Optional[str]:
-            return next((p for p in pipelines if fragment in os.path.basename(p)), None)
         targets = []
         ftrl, fm = ftrl_pipeline, pipeline_named("-fm")
         if ftrl and not opts.quick:
