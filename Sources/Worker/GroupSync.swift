@@ -63,6 +63,10 @@ struct GroupSync {
     /// Records and bytes published and applied by this process (the summary's; the metrics count the same), and
     /// records dropped as a former owner's (``PartitionClaim``) or an earlier run's (``runHeader``).
     var totals = (published: 0, publishedBytes: 0, applied: 0, appliedBytes: 0, gapRereads: 0, dropped: 0)
+    /// Per other member's record applied: from its Kafka timestamp (the publisher's clock when it enqueued the record)
+    /// to this member's clock when it added the record — the exchange's transport delay (the producer's linger, the
+    /// broker, the reader's fetch wait, the loop turn), on top of the interval. The summary's `sync.run.apply_delay`.
+    var applyDelay = DelayHistogram()
     /// The partitions' owners by the claims read, and whether one of this run's was claimed away.
     var ledger: ClaimLedger
     /// The greatest offset of this member's records (increments and claims) reported delivered.
@@ -412,6 +416,10 @@ struct GroupSync {
             }
             state.applied[record.member] = record.sequence
             members[record.member] = (now, message.timestamp?.milliseconds ?? 0)
+            if let sent = message.timestamp?.milliseconds, sent > 0 {
+                let ms = max(0, Date().timeIntervalSince1970 * 1_000 - Double(sent))
+                applyDelay.record(nanoseconds: UInt64(ms * 1_000_000))
+            }
         }
         pipeline.applyModelIncrements(record.increments)
         for p in record.positives { pipeline.recordSharedPositive(itemID: p.id, at: p.timestamp) }
