@@ -9,14 +9,18 @@ import Pipelines
 /// keyed topic spreads users over partitions and a group spreads partitions over members. Every member holds a
 /// replica of the model and learns on its own events, in log order. A member hands its increments (``ModelIncrements``)
 /// to every other member each time it has learned `syncExamples` examples, or its event time has moved
-/// `syncIntervalMs` past its last exchange — event time, not wall time, so the result is the same on every run. With
-/// N = 1 it is the plain replay. Quality is progressive validation over all members' examples together (each
+/// `syncIntervalMs` past its last exchange — event time, not wall time, so the result is the same on every run. The
+/// increments reach the others `syncDelayEvents` events of the log after they were taken (0: at once): the transport
+/// of a real group (the producer's linger, the broker, the reader's fetch), in events because the simulation has no
+/// wall clock — at R events/s of input, D ms is R·D/1000 events. With N = 1 it is the plain replay. Quality is progressive validation over all members' examples together (each
 /// prediction made by the member that learned the example, on its replica at that moment). The item catalogs (the
 /// candidate pool's popularity) are not exchanged.
 public struct MemberSimulation {
     public private(set) var members: [Pipeline]
     public let syncExamples: Int
     public let syncIntervalMs: Int64
+    /// Events of the log between an exchange and its arrival at the other members.
+    public let syncDelayEvents: UInt64
     /// Progressive validation over every member's labelled examples.
     public private(set) var metrics: ProgressiveMetrics
     /// Exchanges (one member's increments to all the others), the slots they carried, and their size uncompressed.
@@ -31,10 +35,14 @@ public struct MemberSimulation {
     var examplesAtSync: [UInt64]
     var timeAtSync: [Int64]
     var router: EventDecoder
+    /// Increments taken and not yet arrived, in the order taken: added to every member but `from` once `events`
+    /// reaches `due`.
+    var inTransit: [(due: UInt64, from: Int, increments: ModelIncrements)] = []
+    var arrived = 0
 
     /// `syncExamples` 0 or `syncIntervalMs` 0: that trigger is off; both off: the members never exchange (what
     /// separate models per worker learn).
-    public init(spec: PipelineSpec, members n: Int, syncExamples: Int, syncIntervalMs: Int64) {
+    public init(spec: PipelineSpec, members n: Int, syncExamples: Int, syncIntervalMs: Int64, syncDelayEvents: UInt64 = 0) {
         precondition(n >= 1, "at least one member")
         members = (0..<n).map { _ in
             var p = Pipeline(spec: spec)
@@ -43,6 +51,7 @@ public struct MemberSimulation {
         }
         self.syncExamples = syncExamples
         self.syncIntervalMs = syncIntervalMs
+        self.syncDelayEvents = syncDelayEvents
         metrics = ProgressiveMetrics(
             windowSize: spec.evaluation.window, calibrationBins: spec.evaluation.calibrationBins, aucBins: spec.evaluation.aucBins)
         examplesAtSync = Array(repeating: 0, count: n)
@@ -69,6 +78,7 @@ public struct MemberSimulation {
             let m = (try? router.decode(input)).map { Self.member(of: $0.userID, among: members.count) } ?? 0
             members[m].process(input, sink: &sink)
             events &+= 1
+            if arrived < inTransit.count, inTransit[arrived].due <= events { deliver(upTo: events) }
             exchangeIfDue(m)
         }
         stepSeconds += monotonicSeconds() - start - (exchangeSeconds - exchangeBefore)
@@ -89,14 +99,35 @@ public struct MemberSimulation {
         defer { exchangeSeconds += monotonicSeconds() - start }
         let increments = members[m].takeModelIncrements()
         guard !increments.slots.isEmpty else { return }
-        for j in members.indices where j != m { members[j].applyModelIncrements(increments) }
+        if syncDelayEvents > 0 {
+            inTransit.append((events &+ syncDelayEvents, m, increments))
+        } else {
+            for j in members.indices where j != m { members[j].applyModelIncrements(increments) }
+        }
         exchanges += 1
         slotsExchanged += increments.slots.count
         bytesExchanged += increments.byteCount
     }
 
-    /// Ends the log: every member's open windows close (labelled negative), as in a plain replay.
+    /// Adds the increments due by `event` to every member but their publisher, in the order they were taken.
+    mutating func deliver(upTo event: UInt64) {
+        let start = monotonicSeconds()
+        defer { exchangeSeconds += monotonicSeconds() - start }
+        while arrived < inTransit.count, inTransit[arrived].due <= event {
+            let (_, from, increments) = inTransit[arrived]
+            for j in members.indices where j != from { members[j].applyModelIncrements(increments) }
+            arrived += 1
+        }
+        if arrived == inTransit.count {
+            inTransit.removeAll(keepingCapacity: true)
+            arrived = 0
+        }
+    }
+
+    /// Ends the log: the increments still in transit arrive, then every member's open windows close (labelled
+    /// negative), as in a plain replay.
     public mutating func finish() {
+        deliver(upTo: .max)
         var sink = SharedMetricsSink()
         swap(&sink.metrics, &metrics)
         for m in members.indices { members[m].finish(sink: &sink) }

@@ -69,6 +69,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("sync-interval"), help: "… or this much event time since its last exchange (e.g. 1s; 0s: off), whichever comes first.")
     var syncInterval = "1s"
 
+    @Option(name: .customLong("sync-delay"), help: "With --members: events of the log between an exchange and its arrival at the other members (the transport: at R events/s of input, D ms of delay is R·D/1000 events; default 0, at once).")
+    var syncDelay = 0
+
     @Option(name: .long, help: "Off-policy evaluation: a decision log (JSONL, the worker's rankings) to estimate --policy's value from, with the rewards in --input.")
     var decisions: String?
 
@@ -102,6 +105,7 @@ struct ReplayCommand: ParsableCommand {
                 throw ValidationError("--members replays one --pipeline from an --input file")
             }
             guard syncEvery >= 0 else { throw ValidationError("--sync-every: 0 or more examples, got \(syncEvery)") }
+            guard syncDelay >= 0 else { throw ValidationError("--sync-delay: 0 or more events, got \(syncDelay)") }
             guard PipelineSpec.durationMilliseconds(syncInterval) != nil else {
                 throw ValidationError("--sync-interval: expected a duration like 1s, 500ms, 0s, got '\(syncInterval)'")
             }
@@ -206,7 +210,8 @@ struct ReplayCommand: ParsableCommand {
         var runs = [
             MemberSimulation(spec: spec, members: 1, syncExamples: 0, syncIntervalMs: 0),
             MemberSimulation(spec: spec, members: n, syncExamples: 0, syncIntervalMs: 0),
-            MemberSimulation(spec: spec, members: n, syncExamples: syncEvery, syncIntervalMs: intervalMs),
+            MemberSimulation(
+                spec: spec, members: n, syncExamples: syncEvery, syncIntervalMs: intervalMs, syncDelayEvents: UInt64(syncDelay)),
         ]
         do {
             var reader = try LineFileReader(path: input)
@@ -223,7 +228,8 @@ struct ReplayCommand: ParsableCommand {
         print("|---|---|---|---|---|---|---|---|---|")
         let exchange = [
             "-", "none (separate models)",
-            "every \(syncEvery == 0 ? "-" : String(syncEvery)) examples or \(intervalMs == 0 ? "-" : syncInterval) of event time",
+            "every \(syncEvery == 0 ? "-" : String(syncEvery)) examples or \(intervalMs == 0 ? "-" : syncInterval) of event time"
+                + (syncDelay > 0 ? ", arriving \(syncDelay) events later" : ""),
         ]
         for (r, run) in runs.enumerated() {
             let slots = run.exchanges > 0 ? String(run.slotsExchanged / run.exchanges) : "-"
