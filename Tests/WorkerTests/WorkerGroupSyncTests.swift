@@ -71,6 +71,13 @@ extension WorkerGroupTests {
         let summaries = try Self.expectOneModel(
             scenario, runs: runs, checkpoints: runs.map { "checkpoints-\($0)" }, lines: lines, partitions: reports.map(\.partition))
         #expect(summaries.allSatisfy { $0.events > 0 }, "every member should have had work")
+        // Each other member's record applied has its delay from publish to apply measured (no member restarted, so
+        // every record this process applied is another member's).
+        for s in summaries {
+            let run = try #require(s.sync?.run)
+            #expect(run.applyDelay.count == run.appliedRecords && run.appliedRecords > 0)
+            #expect(run.applyDelay.p50 > 0 && run.applyDelay.p50 <= run.applyDelay.max && run.applyDelay.max < 60_000)
+        }
     }
 
     /// Exactly once through crashes: two members are killed with SIGKILL after publishing increments their

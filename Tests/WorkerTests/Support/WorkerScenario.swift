@@ -233,9 +233,31 @@ struct WorkerSummary: Decodable {
         let applied: [String: UInt64]
         let examplesLearnedElsewhere: Int
         let withheldRefreshes: Int
+        let run: Run
+
+        /// This process's share of the exchange.
+        struct Run: Decodable {
+            let appliedRecords: Int
+            let applyDelay: Delay
+
+            struct Delay: Decodable {
+                let count: Int
+                let p50: Double
+                let max: Double
+
+                enum CodingKeys: String, CodingKey {
+                    case count
+                    case p50 = "p50_ms", max = "max_ms"
+                }
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case appliedRecords = "applied_records", applyDelay = "apply_delay"
+            }
+        }
 
         enum CodingKeys: String, CodingKey {
-            case member, applied
+            case member, applied, run
             case ownSequence = "own_sequence"
             case examplesLearnedElsewhere = "examples_learned_elsewhere"
             case withheldRefreshes = "withheld_refreshes"
