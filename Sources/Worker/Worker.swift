@@ -258,8 +258,9 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
     /// `free` gives pages back — at its 128 KiB default (glibc's dynamic rule would have kept it at twice the mmap
     /// threshold). Blocks of tens to hundreds of KiB that come and go (fetch buffers, the outputs' and the increments'
     /// messages) then shrink and regrow the heaps page by page, each regrown page a page fault: 4 MiB here
-    /// (`MALLOC_TRIM_THRESHOLD_` wins). Measured on a 1.55M-event drain (MF, 2026-12-07): minor page faults 209k → 129k
-    /// with `sync:` every 250 and 153k → 134k without, peak RSS +10 MB.
+    /// (`MALLOC_TRIM_THRESHOLD_` wins). Measured on a 1.55M-event drain (MF, 2026-12-07): minor page faults 209k →
+    /// 124k–138k with `sync:` every 250, and 149k–173k → 121k–136k without (trim thresholds of 2–64 MiB); peak RSS
+    /// +10 MB at 4 MiB.
     static func fixAllocatorThreshold() -> Bool {
         #if canImport(Glibc)
         let environment = ProcessInfo.processInfo.environment

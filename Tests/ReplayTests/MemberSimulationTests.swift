@@ -15,6 +15,12 @@ import Testing
         return simulation
     }
 
+    /// The first `count` lines of the MovieLens events (`scripts/test` fetches them; the tests fail without them).
+    static func movielensLines(_ count: Int) throws -> [String] {
+        let text = try String(contentsOfFile: LearnedNumbersRegressionTests.movielensPath, encoding: .utf8)
+        return text.split(separator: "\n", omittingEmptySubsequences: true).prefix(count).map(String.init)
+    }
+
     @Test func oneMemberIsThePlainReplay() throws {
         let spec = try LearnedNumbersRegressionTests.movielensFTRL()
         let lines = LearnedNumbersRegressionTests.lines
@@ -25,11 +31,10 @@ import Testing
         #expect(one.exchanges == 0)
     }
 
-    /// On the first 30,000 MovieLens events (`scripts/test` fetches them; the test fails without them).
+    /// On the first 30,000 MovieLens events.
     @Test func membersThatExchangeLearnWhatOneModelLearnsAndTheRunIsDeterministic() throws {
         let spec = try LearnedNumbersRegressionTests.movielensFTRL()
-        let text = try String(contentsOfFile: LearnedNumbersRegressionTests.movielensPath, encoding: .utf8)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).prefix(30_000).map(String.init)
+        let lines = try Self.movielensLines(30_000)
         let one = Self.run(spec, members: 1, syncExamples: 0, lines: lines)
         let separate = Self.run(spec, members: 3, syncExamples: 0, lines: lines)
         let exchanging = Self.run(spec, members: 3, syncExamples: 50, lines: lines)
@@ -51,8 +56,7 @@ import Testing
     /// arrives, once (at the end at the latest); and the run is deterministic.
     @Test func delayedIncrementsCostQualityAndStillAllArrive() throws {
         let spec = try LearnedNumbersRegressionTests.movielensFTRL()
-        let text = try String(contentsOfFile: LearnedNumbersRegressionTests.movielensPath, encoding: .utf8)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).prefix(30_000).map(String.init)
+        let lines = try Self.movielensLines(30_000)
         let separate = Self.run(spec, members: 3, syncExamples: 0, lines: lines)
         let atOnce = Self.run(spec, members: 3, syncExamples: 50, lines: lines)
         let delayed = Self.run(spec, members: 3, syncExamples: 50, delay: 3_000, lines: lines)
