@@ -14,8 +14,7 @@ import Pipelines
 /// of a real group (the producer's linger, the broker, the reader's fetch), in events because the simulation has no
 /// wall clock — at R events/s of input, D ms is R·D/1000 events. With N = 1 it is the plain replay. Quality is
 /// progressive validation over all members' examples together (each prediction made by the member that learned the
-/// example, on its replica at that moment). The item catalogs (the
-/// candidate pool's popularity) are not exchanged.
+/// example, on its replica at that moment). The item catalogs (the candidate pool's popularity) are not exchanged.
 public struct MemberSimulation {
     public private(set) var members: [Pipeline]
     public let syncExamples: Int
