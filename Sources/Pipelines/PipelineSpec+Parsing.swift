@@ -302,13 +302,14 @@ private struct PipelineSpecParser {
         return o
     }
 
-    /// `sync: on | off | {every: 1000, interval: 1s, max_staleness: 30s}` (a mapping turns it on).
+    /// `sync: on | off | {every: 1000, interval: 1s, max_staleness: 30s, ramp: 0.05}` (a mapping turns it on).
     func parseSync(_ c: YAMLCursor) throws(PipelineFileError) -> SyncSpec {
         if c.isWord("on") || c.isWord("true") { return .on }
         if c.isWord("off") || c.isWord("false") { return .off }
-        let f = try c.fields(["every", "interval", "max_staleness"])
+        let f = try c.fields(["every", "interval", "max_staleness", "ramp"])
         var s = SyncSpec.on
         if let v = f["every"] { s.every = try v.int(in: 0...10_000_000) }
+        if let v = f["ramp"] { s.ramp = try v.double(in: 0...1) }
         if let v = f["interval"] { s.intervalMs = try v.durationMs() }
         if let v = f["max_staleness"] {
             if v.isWord("off") { s.maxStalenessMs = 0 } else { s.maxStalenessMs = try v.durationMs() }

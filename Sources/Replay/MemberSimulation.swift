@@ -8,8 +8,9 @@ import Pipelines
 /// Each event goes to the member that owns its user (the input key): member = FNV-1a 64 of the user id mod N — as a
 /// keyed topic spreads users over partitions and a group spreads partitions over members. Every member holds a
 /// replica of the model and learns on its own events, in log order. A member hands its increments (``ModelIncrements``)
-/// to every other member each time it has learned `syncExamples` examples, or its event time has moved
-/// `syncIntervalMs` past its last exchange — event time, not wall time, so the result is the same on every run. The
+/// to every other member each time it has learned `sync.every` examples (fewer while the model is young,
+/// ``SyncSpec/examplesBeforeExchange(version:)``, as a worker does), or its event time has moved `sync.intervalMs`
+/// past its last exchange — event time, not wall time, so the result is the same on every run. The
 /// increments reach the others `syncDelayEvents` events of the log after they were taken (0: at once): the transport
 /// of a real group (the producer's linger, the broker, the reader's fetch), in events because the simulation has no
 /// wall clock — at R events/s of input, D ms is R·D/1000 events. With N = 1 it is the plain replay. Quality is
@@ -17,8 +18,8 @@ import Pipelines
 /// example, on its replica at that moment). The item catalogs (the candidate pool's popularity) are not exchanged.
 public struct MemberSimulation {
     public private(set) var members: [Pipeline]
-    public let syncExamples: Int
-    public let syncIntervalMs: Int64
+    /// The exchange's triggers (`enabled` is not read: both triggers off means no exchange).
+    public let sync: SyncSpec
     /// Events of the log between an exchange and its arrival at the other members.
     public let syncDelayEvents: UInt64
     /// Progressive validation over every member's labelled examples.
@@ -32,7 +33,8 @@ public struct MemberSimulation {
     /// what the exchange adds to the work per event).
     public private(set) var stepSeconds = 0.0
     public private(set) var exchangeSeconds = 0.0
-    var examplesAtSync: [UInt64]
+    /// Per member: its labelled examples at which the count trigger asks for its next exchange.
+    var examplesDue: [UInt64]
     var timeAtSync: [Int64]
     var router: EventDecoder
     /// Increments taken and not yet arrived, in the order taken: added to every member but `from` once `events`
@@ -40,21 +42,21 @@ public struct MemberSimulation {
     var inTransit: [(due: UInt64, from: Int, increments: ModelIncrements)] = []
     var arrived = 0
 
-    /// `syncExamples` 0 or `syncIntervalMs` 0: that trigger is off; both off: the members never exchange (what
+    /// `sync.every` 0 or `sync.intervalMs` 0: that trigger is off; both off: the members never exchange (what
     /// separate models per worker learn).
-    public init(spec: PipelineSpec, members n: Int, syncExamples: Int, syncIntervalMs: Int64, syncDelayEvents: UInt64 = 0) {
+    public init(spec: PipelineSpec, members n: Int, sync: SyncSpec, syncDelayEvents: UInt64 = 0) {
         precondition(n >= 1, "at least one member")
         members = (0..<n).map { _ in
             var p = Pipeline(spec: spec)
             p.trackModelIncrements()
             return p
         }
-        self.syncExamples = syncExamples
-        self.syncIntervalMs = syncIntervalMs
+        self.sync = sync
         self.syncDelayEvents = syncDelayEvents
         metrics = ProgressiveMetrics(
             windowSize: spec.evaluation.window, calibrationBins: spec.evaluation.calibrationBins, aucBins: spec.evaluation.aucBins)
-        examplesAtSync = Array(repeating: 0, count: n)
+        let due = sync.examplesBeforeExchange(version: 0)
+        examplesDue = Array(repeating: due == 0 ? .max : UInt64(due), count: n)
         timeAtSync = Array(repeating: .min, count: n)
         router = EventDecoder(contextKeys: [])
     }
@@ -90,10 +92,11 @@ public struct MemberSimulation {
         let examples = members[m].counters.labelled
         let time = members[m].maxEventTime
         if timeAtSync[m] == .min { timeAtSync[m] = time }
-        let byCount = syncExamples > 0 && examples &- examplesAtSync[m] >= UInt64(syncExamples)
-        let byTime = syncIntervalMs > 0 && time != .min && time &- timeAtSync[m] >= syncIntervalMs
+        let byCount = examples >= examplesDue[m]
+        let byTime = sync.intervalMs > 0 && time != .min && time &- timeAtSync[m] >= sync.intervalMs
         guard byCount || byTime else { return }
-        examplesAtSync[m] = examples
+        let due = sync.examplesBeforeExchange(version: members[m].model.version)
+        examplesDue[m] = due == 0 ? .max : examples &+ UInt64(due)
         timeAtSync[m] = time
         let start = monotonicSeconds()
         defer { exchangeSeconds += monotonicSeconds() - start }

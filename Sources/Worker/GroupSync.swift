@@ -29,10 +29,11 @@ import Pipelines
 ///   events again under the same sequence number.
 ///
 /// ## Staleness
-/// A member publishes after `sync.every` labelled examples or `sync.interval` of wall time, whichever comes first,
-/// and reads the others' records at every turn of its loop. It checks every second that it has read the topic to
-/// its end; after `sync.max_staleness` without, it withholds score refreshes (its model lacks the others' recent
-/// learning by an unknown amount) and says so, until it reads to the end again.
+/// A member publishes after `sync.every` labelled examples (fewer while the model is young: `sync.ramp`,
+/// ``SyncSpec/examplesBeforeExchange(version:)``) or `sync.interval` of wall time, whichever comes first, and reads
+/// the others' records at every turn of its loop. It checks every second that it has read the topic to its end;
+/// after `sync.max_staleness` without, it withholds score refreshes (its model lacks the others' recent learning by
+/// an unknown amount) and says so, until it reads to the end again.
 struct GroupSync {
     let topic: String
     let member: String
@@ -47,8 +48,8 @@ struct GroupSync {
     /// The records' own producer, with a 2 ms linger (see ``init``); its deliveries are awaited by every checkpoint.
     let producer: KafkaProducer
     var state = GroupSyncState()
-    /// Labelled examples of the pipeline at the last publish.
-    var examplesAtSync: UInt64 = 0
+    /// The pipeline's labelled examples at which the count trigger asks for the next publish (`UInt64.max`: never).
+    var examplesDue: UInt64 = .max
     /// Uptime (ns) of the last publish.
     var lastSyncAt: UInt64
     /// When the topic was last read to its end, and whether that is longer ago than `sync.max_staleness`.
@@ -135,7 +136,7 @@ struct GroupSync {
                 throw WorkerError.kafka("the checkpoint's group state is unreadable: \(error)")
             }
         }
-        examplesAtSync = pipeline.counters.labelled
+        examplesDue = Self.examplesDue(after: pipeline, spec: spec)
         ledger = ClaimLedger(
             member: member, incarnation: UInt64.random(in: 1...UInt64.max), owners: state.owners, incarnations: state.incarnations)
     }
@@ -161,8 +162,14 @@ struct GroupSync {
     /// Whether the count trigger (or the record size) asks for a publish: checked per message.
     @inline(__always)
     func isDue(labelled: UInt64, touchedSlots: Int) -> Bool {
-        (spec.every > 0 && labelled &- examplesAtSync >= UInt64(spec.every))
+        labelled >= examplesDue
             || touchedSlots * (2 + 4 * stride) >= Self.maxRecordBytes
+    }
+
+    /// The labelled examples of `pipeline` at which the count trigger asks for the publish after this one.
+    static func examplesDue(after pipeline: Pipeline, spec: SyncSpec) -> UInt64 {
+        let n = spec.examplesBeforeExchange(version: pipeline.model.version)
+        return n == 0 ? .max : pipeline.counters.labelled &+ UInt64(n)
     }
 
     /// Whether the time trigger asks for a publish: checked per loop turn.
@@ -173,7 +180,7 @@ struct GroupSync {
     /// Publishes what the replica learned since the last publish (nothing when it learned nothing), with the
     /// coverage of the partitions it owns.
     mutating func publish(pipeline: inout Pipeline, coverage: [InputPosition]) throws {
-        examplesAtSync = pipeline.counters.labelled
+        examplesDue = Self.examplesDue(after: pipeline, spec: spec)
         lastSyncAt = DispatchTime.now().uptimeNanoseconds
         let positives = pipeline.takeSharedPositives()
         guard pipeline.touchedSlotCount > 0 || !positives.isEmpty || coverage.contains(where: { covered($0) < $0.offset }) else { return }

@@ -69,6 +69,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("sync-interval"), help: "… or this much event time since its last exchange (e.g. 1s; 0s: off), whichever comes first.")
     var syncInterval = "1s"
 
+    @Option(name: .customLong("sync-ramp"), help: "With --members: while the model is young, a member exchanges after this fraction of the examples its replica has learned instead, when that is fewer than --sync-every (at least 10; 0: off) — the pipeline key sync.ramp.")
+    var syncRamp = SyncSpec.on.ramp
+
     @Option(name: .customLong("sync-delay"), help: "With --members: events of the log between an exchange and its arrival at the other members (the transport: at R events/s of input, D ms of delay is R·D/1000 events; default 0, at once).")
     var syncDelay = 0
 
@@ -105,6 +108,7 @@ struct ReplayCommand: ParsableCommand {
                 throw ValidationError("--members replays one --pipeline from an --input file")
             }
             guard syncEvery >= 0 else { throw ValidationError("--sync-every: 0 or more examples, got \(syncEvery)") }
+            guard (0...1).contains(syncRamp) else { throw ValidationError("--sync-ramp: a fraction from 0 to 1, got \(syncRamp)") }
             guard syncDelay >= 0 else { throw ValidationError("--sync-delay: 0 or more events, got \(syncDelay)") }
             guard PipelineSpec.durationMilliseconds(syncInterval) != nil else {
                 throw ValidationError("--sync-interval: expected a duration like 1s, 500ms, 0s, got '\(syncInterval)'")
@@ -207,11 +211,12 @@ struct ReplayCommand: ParsableCommand {
     /// `--members N`: one member, N members with separate models, N members exchanging increments — one pass.
     func runMembers(spec: PipelineSpec, input: String, members n: Int) throws {
         let intervalMs = PipelineSpec.durationMilliseconds(syncInterval) ?? 0
+        let none = SyncSpec(enabled: false, every: 0, intervalMs: 0, maxStalenessMs: 0)
+        let sync = SyncSpec(enabled: true, every: syncEvery, intervalMs: intervalMs, maxStalenessMs: 0, ramp: syncRamp)
         var runs = [
-            MemberSimulation(spec: spec, members: 1, syncExamples: 0, syncIntervalMs: 0),
-            MemberSimulation(spec: spec, members: n, syncExamples: 0, syncIntervalMs: 0),
-            MemberSimulation(
-                spec: spec, members: n, syncExamples: syncEvery, syncIntervalMs: intervalMs, syncDelayEvents: UInt64(syncDelay)),
+            MemberSimulation(spec: spec, members: 1, sync: none),
+            MemberSimulation(spec: spec, members: n, sync: none),
+            MemberSimulation(spec: spec, members: n, sync: sync, syncDelayEvents: UInt64(syncDelay)),
         ]
         do {
             var reader = try LineFileReader(path: input)
@@ -229,6 +234,7 @@ struct ReplayCommand: ParsableCommand {
         let exchange = [
             "-", "none (separate models)",
             "every \(syncEvery == 0 ? "-" : String(syncEvery)) examples or \(intervalMs == 0 ? "-" : syncInterval) of event time"
+                + (syncEvery > 0 && syncRamp > 0 ? ", ramp \(syncRamp)" : "")
                 + (syncDelay > 0 ? ", arriving \(syncDelay) events later" : ""),
         ]
         for (r, run) in runs.enumerated() {

@@ -33,6 +33,23 @@ import Testing
         #expect(try parse("{every: 0, interval: 2s}").every == 0)
         #expect(try parse("{interval: 0s}").intervalMs == 0)
         #expect(try parse("{max_staleness: off}").maxStalenessMs == 0)
+        #expect(try parse("on").ramp == 0.05)
+        #expect(try parse("{every: 250, ramp: 0.1}").ramp == 0.1)
+        #expect(try parse("{ramp: 0}").ramp == 0)
+    }
+
+    /// The count trigger: `ramp` of the replica's examples while that is fewer than `every`, at least 10.
+    @Test func theRampShortensTheIntervalWhileTheModelIsYoung() throws {
+        let s = try parse("{every: 250, ramp: 0.05}")
+        #expect(s.examplesBeforeExchange(version: 0) == SyncSpec.rampFloor)
+        #expect(s.examplesBeforeExchange(version: 199) == SyncSpec.rampFloor)
+        #expect(s.examplesBeforeExchange(version: 1_000) == 50)
+        #expect(s.examplesBeforeExchange(version: 4_999) == 249)
+        #expect(s.examplesBeforeExchange(version: 5_000) == 250)
+        #expect(s.examplesBeforeExchange(version: 10_000_000) == 250)
+        #expect(try parse("{every: 250, ramp: 0}").examplesBeforeExchange(version: 0) == 250)
+        #expect(try parse("{every: 5, ramp: 0.05}").examplesBeforeExchange(version: 0) == 5, "never more than every")
+        #expect(try parse("{every: 0, interval: 1s}").examplesBeforeExchange(version: 0) == 0, "no count trigger")
     }
 
     @Test func badValuesAreNamed() throws {
@@ -45,5 +62,7 @@ import Testing
         #expect(failure("{every: -1}") != nil)
         #expect(failure("{interval: soon}") != nil)
         #expect(failure("sometimes") != nil)
+        let ramp = try #require(failure("{ramp: 2}"))
+        #expect(ramp.key == "sync.ramp")
     }
 }

@@ -6,9 +6,12 @@ import Testing
 /// `replay --members N`: deterministic, one member is the plain replay, and members that exchange their increments
 /// learn (nearly) what one model learns, where separate models per member do not.
 @Suite struct MemberSimulationTests {
-    static func run(_ spec: PipelineSpec, members: Int, syncExamples: Int, delay: UInt64 = 0, lines: [String]) -> MemberSimulation {
+    static func run(
+        _ spec: PipelineSpec, members: Int, syncExamples: Int, ramp: Double = 0, delay: UInt64 = 0, lines: [String]
+    ) -> MemberSimulation {
         var simulation = MemberSimulation(
-            spec: spec, members: members, syncExamples: syncExamples, syncIntervalMs: 0, syncDelayEvents: delay)
+            spec: spec, members: members,
+            sync: SyncSpec(enabled: true, every: syncExamples, intervalMs: 0, maxStalenessMs: 0, ramp: ramp), syncDelayEvents: delay)
         let (bytes, ranges) = LearnedNumbersRegressionTests.batch(lines)
         bytes.withUnsafeBytes { raw in ranges.withUnsafeBufferPointer { simulation.feed($0, bytes: raw) } }
         simulation.finish()
@@ -73,5 +76,23 @@ import Testing
             #expect(run.examplesPerMember == atOnce.examplesPerMember)
             #expect(run.members.map(\.model.version) == atOnce.members.map(\.model.version))
         }
+    }
+
+    /// `sync.ramp`: a young model is exchanged sooner (its replicas diverge fastest in the first examples), at the
+    /// cost of a few more exchanges, and the interval reaches `every` once the model has learned every / ramp
+    /// examples.
+    @Test func theRampExchangesSoonerWhileTheModelIsYoung() throws {
+        let spec = try LearnedNumbersRegressionTests.movielensMF()
+        let lines = try Self.movielensLines(30_000)
+        let one = Self.run(spec, members: 1, syncExamples: 0, lines: lines)
+        let plain = Self.run(spec, members: 3, syncExamples: 1000, lines: lines)
+        let ramped = Self.run(spec, members: 3, syncExamples: 1000, ramp: 0.05, lines: lines)
+        print("members ramp test: one \(one.metrics.logloss), every 1000 \(plain.metrics.logloss) (\(plain.exchanges) exchanges), with a ramp of 0.05 \(ramped.metrics.logloss) (\(ramped.exchanges))")
+        #expect(ramped.metrics.logloss - one.metrics.logloss < (plain.metrics.logloss - one.metrics.logloss) / 2)
+        #expect(ramped.metrics.auc > plain.metrics.auc)
+        // The model's ~19,000 examples keep it young here (the ramp reaches 1000 at 20,000): per member about
+        // 1/(3 · 0.05) ≈ 7 exchanges of 10 examples, then each 1.15 times the last up to ~950: ln(95) / ln(1.15) ≈ 33.
+        #expect(ramped.exchanges > plain.exchanges && ramped.exchanges <= 3 * 45)
+        #expect(ramped.examplesPerMember == plain.examplesPerMember)
     }
 }
