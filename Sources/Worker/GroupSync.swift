@@ -48,7 +48,9 @@ struct GroupSync {
     /// The records' own producer, with a 2 ms linger (see ``init``); its deliveries are awaited by every checkpoint.
     let producer: KafkaProducer
     var state = GroupSyncState()
-    /// The pipeline's labelled examples at which the count trigger asks for the next publish (`UInt64.max`: never).
+    /// The pipeline's labelled examples at the last publish, and those at which the count trigger asks for the next
+    /// (`UInt64.max`: never).
+    var examplesAtSync: UInt64 = 0
     var examplesDue: UInt64 = .max
     /// Uptime (ns) of the last publish.
     var lastSyncAt: UInt64
@@ -136,7 +138,8 @@ struct GroupSync {
                 throw WorkerError.kafka("the checkpoint's group state is unreadable: \(error)")
             }
         }
-        examplesDue = Self.examplesDue(after: pipeline, spec: spec)
+        examplesAtSync = pipeline.counters.labelled
+        examplesDue = Self.examplesDue(from: examplesAtSync, version: pipeline.model.version, spec: spec)
         ledger = ClaimLedger(
             member: member, incarnation: UInt64.random(in: 1...UInt64.max), owners: state.owners, incarnations: state.incarnations)
     }
@@ -166,10 +169,11 @@ struct GroupSync {
             || touchedSlots * (2 + 4 * stride) >= Self.maxRecordBytes
     }
 
-    /// The labelled examples of `pipeline` at which the count trigger asks for the publish after this one.
-    static func examplesDue(after pipeline: Pipeline, spec: SyncSpec) -> UInt64 {
-        let n = spec.examplesBeforeExchange(version: pipeline.model.version)
-        return n == 0 ? .max : pipeline.counters.labelled &+ UInt64(n)
+    /// The labelled examples at which the count trigger asks for the next publish, the last having been at `base`
+    /// and the replica holding `version` examples' learning.
+    static func examplesDue(from base: UInt64, version: UInt64, spec: SyncSpec) -> UInt64 {
+        let n = spec.examplesBeforeExchange(version: version)
+        return n == 0 ? .max : base &+ UInt64(n)
     }
 
     /// Whether the time trigger asks for a publish: checked per loop turn.
@@ -180,7 +184,8 @@ struct GroupSync {
     /// Publishes what the replica learned since the last publish (nothing when it learned nothing), with the
     /// coverage of the partitions it owns.
     mutating func publish(pipeline: inout Pipeline, coverage: [InputPosition]) throws {
-        examplesDue = Self.examplesDue(after: pipeline, spec: spec)
+        examplesAtSync = pipeline.counters.labelled
+        examplesDue = Self.examplesDue(from: examplesAtSync, version: pipeline.model.version, spec: spec)
         lastSyncAt = DispatchTime.now().uptimeNanoseconds
         let positives = pipeline.takeSharedPositives()
         guard pipeline.touchedSlotCount > 0 || !positives.isEmpty || coverage.contains(where: { covered($0) < $0.offset }) else { return }
@@ -318,6 +323,8 @@ struct GroupSync {
                 apply(message, pipeline: &pipeline, now: DispatchTime.now().uptimeNanoseconds)
             }
         }
+        // A member joining a group catches up with the group's model here: the ramp then counts from that model.
+        examplesDue = Self.examplesDue(from: examplesAtSync, version: pipeline.model.version, spec: spec)
         _ = bound.observe(caughtUp: true, now: DispatchTime.now().uptimeNanoseconds)
     }
 
