@@ -79,8 +79,7 @@ import Testing
     }
 
     /// `sync.ramp`: a young model is exchanged sooner (its replicas diverge fastest in the first examples), at the
-    /// cost of a few more exchanges, and the interval reaches `every` once the model has learned every / ramp
-    /// examples.
+    /// cost of a few more exchanges.
     @Test func theRampExchangesSoonerWhileTheModelIsYoung() throws {
         let spec = try LearnedNumbersRegressionTests.movielensMF()
         let lines = try Self.movielensLines(30_000)
