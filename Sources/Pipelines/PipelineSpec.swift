@@ -71,6 +71,13 @@ public struct SyncSpec: Sendable, Equatable {
         let ramped = (Double(version) * ramp).rounded(.down)
         return ramped >= Double(every) ? every : min(every, max(Self.rampFloor, Int(ramped)))
     }
+
+    /// The labelled examples at which a member's count trigger asks for its next exchange, its last having been at
+    /// `base` and its replica holding `version` examples' learning; `UInt64.max` (never) when the count trigger is off.
+    public func examplesDue(from base: UInt64, version: UInt64) -> UInt64 {
+        let n = examplesBeforeExchange(version: version)
+        return n == 0 ? .max : base &+ UInt64(n)
+    }
 }
 
 // MARK: - Features

@@ -55,8 +55,7 @@ public struct MemberSimulation {
         self.syncDelayEvents = syncDelayEvents
         metrics = ProgressiveMetrics(
             windowSize: spec.evaluation.window, calibrationBins: spec.evaluation.calibrationBins, aucBins: spec.evaluation.aucBins)
-        let due = sync.examplesBeforeExchange(version: 0)
-        examplesDue = Array(repeating: due == 0 ? .max : UInt64(due), count: n)
+        examplesDue = Array(repeating: sync.examplesDue(from: 0, version: 0), count: n)
         timeAtSync = Array(repeating: .min, count: n)
         router = EventDecoder(contextKeys: [])
     }
@@ -95,8 +94,7 @@ public struct MemberSimulation {
         let byCount = examples >= examplesDue[m]
         let byTime = sync.intervalMs > 0 && time != .min && time &- timeAtSync[m] >= sync.intervalMs
         guard byCount || byTime else { return }
-        let due = sync.examplesBeforeExchange(version: members[m].model.version)
-        examplesDue[m] = due == 0 ? .max : examples &+ UInt64(due)
+        examplesDue[m] = sync.examplesDue(from: examples, version: members[m].model.version)
         timeAtSync[m] = time
         let start = monotonicSeconds()
         defer { exchangeSeconds += monotonicSeconds() - start }

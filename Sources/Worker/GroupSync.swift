@@ -139,7 +139,7 @@ struct GroupSync {
             }
         }
         examplesAtSync = pipeline.counters.labelled
-        examplesDue = Self.examplesDue(from: examplesAtSync, version: pipeline.model.version, spec: spec)
+        examplesDue = spec.examplesDue(from: examplesAtSync, version: pipeline.model.version)
         ledger = ClaimLedger(
             member: member, incarnation: UInt64.random(in: 1...UInt64.max), owners: state.owners, incarnations: state.incarnations)
     }
@@ -169,13 +169,6 @@ struct GroupSync {
             || touchedSlots * (2 + 4 * stride) >= Self.maxRecordBytes
     }
 
-    /// The labelled examples at which the count trigger asks for the next publish, the last having been at `base`
-    /// and the replica holding `version` examples' learning.
-    static func examplesDue(from base: UInt64, version: UInt64, spec: SyncSpec) -> UInt64 {
-        let n = spec.examplesBeforeExchange(version: version)
-        return n == 0 ? .max : base &+ UInt64(n)
-    }
-
     /// Whether the time trigger asks for a publish: checked per loop turn.
     func isTimeDue(now: UInt64) -> Bool {
         spec.intervalMs > 0 && now &- lastSyncAt >= UInt64(spec.intervalMs) * 1_000_000
@@ -185,7 +178,7 @@ struct GroupSync {
     /// coverage of the partitions it owns.
     mutating func publish(pipeline: inout Pipeline, coverage: [InputPosition]) throws {
         examplesAtSync = pipeline.counters.labelled
-        examplesDue = Self.examplesDue(from: examplesAtSync, version: pipeline.model.version, spec: spec)
+        examplesDue = spec.examplesDue(from: examplesAtSync, version: pipeline.model.version)
         lastSyncAt = DispatchTime.now().uptimeNanoseconds
         let positives = pipeline.takeSharedPositives()
         guard pipeline.touchedSlotCount > 0 || !positives.isEmpty || coverage.contains(where: { covered($0) < $0.offset }) else { return }
@@ -324,7 +317,7 @@ struct GroupSync {
             }
         }
         // A member joining a group catches up with the group's model here: the ramp then counts from that model.
-        examplesDue = Self.examplesDue(from: examplesAtSync, version: pipeline.model.version, spec: spec)
+        examplesDue = spec.examplesDue(from: examplesAtSync, version: pipeline.model.version)
         _ = bound.observe(caughtUp: true, now: DispatchTime.now().uptimeNanoseconds)
     }
 
