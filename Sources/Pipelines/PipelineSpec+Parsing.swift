@@ -302,7 +302,7 @@ private struct PipelineSpecParser {
         return o
     }
 
-    /// `sync: on | off | {every: 1000, interval: 1s, max_staleness: 30s, ramp: 0.05}` (a mapping turns it on).
+    /// `sync: on | off | {every: 1000, interval: 1s, max_staleness: 30s, ramp: 0.02}` (a mapping turns it on).
     func parseSync(_ c: YAMLCursor) throws(PipelineFileError) -> SyncSpec {
         if c.isWord("on") || c.isWord("true") { return .on }
         if c.isWord("off") || c.isWord("false") { return .off }

@@ -33,7 +33,7 @@ import Testing
         #expect(try parse("{every: 0, interval: 2s}").every == 0)
         #expect(try parse("{interval: 0s}").intervalMs == 0)
         #expect(try parse("{max_staleness: off}").maxStalenessMs == 0)
-        #expect(try parse("on").ramp == 0.05)
+        #expect(try parse("on").ramp == 0.02)
         #expect(try parse("{every: 250, ramp: 0.1}").ramp == 0.1)
         #expect(try parse("{ramp: 0}").ramp == 0)
     }
