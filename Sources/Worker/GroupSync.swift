@@ -31,9 +31,10 @@ import Pipelines
 /// ## Staleness
 /// A member publishes after `sync.every` labelled examples (fewer while the model is young: `sync.ramp`,
 /// ``SyncSpec/examplesBeforeExchange(version:)``) or `sync.interval` of wall time, whichever comes first, and reads
-/// the others' records at every turn of its loop. It checks every second that it has read the topic to its end;
-/// after `sync.max_staleness` without, it withholds score refreshes (its model lacks the others' recent learning by
-/// an unknown amount) and says so, until it reads to the end again.
+/// the others' records at every turn of its loop, after each publish and every 128 messages of a poll batch. It
+/// checks every second that it has read the topic to its end; after `sync.max_staleness` without, it withholds score
+/// refreshes (its model lacks the others' recent learning by an unknown amount) and says so, until it reads to the
+/// end again.
 struct GroupSync {
     let topic: String
     let member: String

@@ -500,9 +500,9 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
 
     /// Within a poll batch the others' records are read after every publish and every this many messages. Draining a
     /// backlog a member handles some 30,000 events per second and a batch of 4,096 takes over 100 ms: read only at
-    /// its publishes (every 1,000 examples, ~1,500 events) and the batch's end, the others' records waited 20–85 ms
-    /// at the median (bench/group, MF every 1000, backlog, 2026-12-07) for a transport of ~10 ms. An empty read is a
-    /// look at librdkafka's queue, ~1 µs: every 128 messages, ~0.01 µs per event.
+    /// its publishes (every 1,000 examples, ~1,500 events) and the batch's end, the others' records waited 22–46 ms
+    /// at the median, one member's up to 85 ms (bench/group, MF every 1000, backlog, 2026-12-07), for a transport of
+    /// ~10 ms. An empty read is a look at librdkafka's queue: `perf` put the loop's reads at 0.2 % of its samples.
     static var incrementsReadEvery: UInt64 { 128 }
 
     /// Publishes the replica's increments to the group with the coverage of the assigned partitions (see
