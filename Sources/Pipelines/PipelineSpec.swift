@@ -63,8 +63,8 @@ public struct SyncSpec: Sendable, Equatable {
     /// in the first thousands of examples — so a fresh group exchanges sooner there, at the cost of a few dozen more
     /// records: with N members the model grows by a factor 1 + N·ramp between two exchanges of one member, so a
     /// member's interval reaches `every` after about 1/(N·ramp) + ln(every / rampFloor) / ln(1 + N·ramp) records
-    /// of its own (3 members, ramp 0.02: ~70 at every 250, ~95 at every 1000). A replica restored from a checkpoint or caught up with the
-    /// group's records is past it. 0 when the count trigger is off.
+    /// of its own (3 members, ramp 0.02: ~70 at every 250, ~95 at every 1000). A replica restored from a checkpoint
+    /// or caught up with the group's records is past it. 0 when the count trigger is off.
     public func examplesBeforeExchange(version: UInt64) -> Int {
         guard every > 0 else { return 0 }
         guard ramp > 0 else { return every }
