@@ -144,11 +144,14 @@ struct ProducerPublisher<Producer: OutputProducer>: OutputPublisher {
                     headers: headers.isEmpty ? [] : headers.map { KafkaHeader(name: $0.0, value: $0.1) }, partition: nil,
                     token: token)
             }
-        } catch let error as KafkaError {
-            failure = failure ?? error
         } catch {
-            failure = failure ?? KafkaError(code: .state, message: "\(error)")
+            fail(error)
         }
+    }
+
+    /// Keeps the first failure (the loop stops on it, without a checkpoint); one that is not Kafka's is wrapped.
+    mutating func fail(_ error: any Error) {
+        failure = failure ?? (error as? KafkaError ?? KafkaError(code: .state, message: "\(error)"))
     }
 }
 
@@ -516,26 +519,22 @@ struct WorkerLoop<Consumer: InputConsumer, Producer: OutputProducer> {
         do {
             try sync!.publish(pipeline: &pipeline, coverage: coverage)
         } catch {
-            failed(error)
+            sink.publisher.fail(error)
             return
         }
         readIncrements()  // …and takes the others' that arrived
     }
 
     /// Applies the others' records that arrived (within a long poll batch too, so that a replica lacks about one
-    /// interval of each other member's learning, not a batch's). A failure stops the worker like an output's.
+    /// interval of each other member's learning, not a batch's). A failure stops the worker like an output's
+    /// (``ProducerPublisher/fail(_:)``).
     mutating func readIncrements() {
         do {
             try sync!.poll(pipeline: &pipeline, now: DispatchTime.now().uptimeNanoseconds)
             _ = noteClaims()  // the loop and the checkpoint stop at `fencedReason`
         } catch {
-            failed(error)
+            sink.publisher.fail(error)
         }
-    }
-
-    /// Records a failure of the increments' producer or reader where the loop stops on it (no checkpoint).
-    mutating func failed(_ error: any Error) {
-        sink.publisher.failure = sink.publisher.failure ?? (error as? KafkaError ?? KafkaError(code: .state, message: "\(error)"))
     }
 
     /// When the current poll batch's first message was handed over (monotonic ns; 0 before it): every message of
